@@ -1,0 +1,13 @@
+import { defineConfig } from 'vitest/config';
+
+export default defineConfig({
+  test: {
+    include: ['test/**/*.test.ts'],
+    // Integration tests boot whole platforms of real processes; on two cores a
+    // pair of files at a time keeps heartbeats honest while still overlapping.
+    fileParallelism: true,
+    maxWorkers: 2,
+    testTimeout: 120_000,
+    hookTimeout: 60_000,
+  },
+});
