@@ -1,0 +1,52 @@
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { platformNodes, type Platform } from '../../shared/platform/platform.ts';
+import type { RunDir } from '../../shared/runtime/run-dir.ts';
+
+export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+export type ServiceRole = 'fabric-manager' | 'fabric-switch' | 'control-node' | 'lpar';
+
+/** One process of a platform and the exact command line that starts it. */
+export interface ProcessSpec {
+  name: string;
+  role: ServiceRole;
+  script: string;
+  args: string[];
+}
+
+/** Where each listener is: UNIX sockets in the run directory, or WebSocket ports from ws.basePort. */
+export function fabricAddresses(platform: Platform, runDir: RunDir): { fm: string; planes: Array<{ name: string; url: string }> } {
+  if (platform.transport === 'ws') {
+    const { host, basePort } = platform.ws;
+    return { fm: `ws://${host}:${basePort}`, planes: platform.planes.map((p, i) => ({ name: p, url: `ws://${host}:${basePort + 1 + i}` })) };
+  }
+  return { fm: `unix:${runDir.socket('fm')}`, planes: platform.planes.map((p) => ({ name: p, url: `unix:${runDir.socket(`plane-${p}`)}` })) };
+}
+
+/** Every process of the platform, in start order: fabric manager, planes, control nodes, LPARs. */
+export function processPlan(platform: Platform, runDir: RunDir): ProcessSpec[] {
+  const addr = fabricAddresses(platform, runDir);
+  const script = (role: ServiceRole) => path.join(REPO_ROOT, 'services', role, 'main.ts');
+  const base = (name: string) => ['--id', name, '--run-dir', runDir.root];
+  const plan: ProcessSpec[] = [
+    {
+      name: 'fabric-manager',
+      role: 'fabric-manager',
+      script: script('fabric-manager'),
+      args: [...base('fabric-manager'), '--listen', addr.fm, ...addr.planes.flatMap((p) => ['--plane', `${p.name}=${p.url}`])],
+    },
+  ];
+  for (const p of addr.planes) {
+    plan.push({ name: `plane-${p.name}`, role: 'fabric-switch', script: script('fabric-switch'), args: [...base(`plane-${p.name}`), '--plane', p.name, '--listen', p.url, '--fm', addr.fm] });
+  }
+  for (const n of platformNodes(platform)) {
+    plan.push({ name: n.name, role: n.role, script: script(n.role), args: [...base(n.name), '--fm', addr.fm] });
+  }
+  return plan;
+}
+
+/** Node's arguments for a service: tsx as the loader, plus any debugger flags. */
+export function nodeArgs(spec: ProcessSpec, extra: string[] = []): string[] {
+  return [...extra, '--import', 'tsx', spec.script, ...spec.args];
+}

@@ -1,0 +1,150 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import { ControlChannel } from '../../shared/control/channel.ts';
+import { listenLink } from '../../shared/link/transport.ts';
+import type { LinkServer } from '../../shared/link/link.ts';
+import type { Platform } from '../../shared/platform/platform.ts';
+import { processLogger } from '../../shared/runtime/log.ts';
+import { RunDir } from '../../shared/runtime/run-dir.ts';
+import { readState } from '../../shared/runtime/state-file.ts';
+import { nodeArgs, processPlan, REPO_ROOT, type ProcessSpec } from './process-plan.ts';
+
+export interface SupervisorOptions {
+  /** Processes not to start (a person starts them by hand, e.g. under a debugger). */
+  except: string[];
+  onEvent?: (line: string) => void;
+}
+
+/**
+ * Starts every process of a platform as a child, each with its log file, and
+ * keeps them until told to stop. It never restarts a process on its own: chaos
+ * runs kill things on purpose; `lparlab start NAME` brings one back.
+ * Its control socket (sock/supervisor.sock) takes `start`, `ps` and `stop`.
+ */
+export class Supervisor {
+  readonly plan: ProcessSpec[];
+  private readonly children = new Map<string, ChildProcess>();
+  private server?: LinkServer;
+  private stopping?: Promise<void>;
+  private readonly log = processLogger('supervisor', 'supervisor');
+
+  constructor(
+    readonly platform: Platform,
+    readonly runDir: RunDir,
+    private readonly opts: SupervisorOptions,
+  ) {
+    this.plan = processPlan(platform, runDir);
+    for (const name of opts.except) {
+      if (!this.plan.some((p) => p.name === name)) throw new Error(`--except ${name}: no such process in platform ${platform.name}`);
+    }
+  }
+
+  get managed(): ProcessSpec[] {
+    return this.plan.filter((p) => !this.opts.except.includes(p.name));
+  }
+
+  async start(): Promise<void> {
+    this.runDir.initialise(this.platform, this.plan.map((p) => p.name));
+    fs.writeFileSync(this.runDir.supervisorPidFile, String(process.pid));
+    this.server = await listenLink(`unix:${this.runDir.socket('supervisor')}`, (link) => {
+      const ch = new ControlChannel(link, this.log);
+      ch.handle('start', (m) => this.startOne(String(m.name)));
+      ch.handle('ps', () => ({ children: [...this.children].map(([name, c]) => ({ name, pid: c.pid })) }));
+      ch.handle('stop', () => {
+        setImmediate(() => void this.stop().then(() => process.exit(0)));
+        return {};
+      });
+    });
+    for (const spec of this.managed) this.spawn(spec);
+  }
+
+  startOne(name: string): { name: string; pid: number } {
+    const spec = this.plan.find((p) => p.name === name);
+    if (!spec) throw new Error(`no process "${name}" in platform ${this.platform.name}`);
+    if (this.children.has(name)) throw new Error(`${name} is already running (pid ${this.children.get(name)!.pid})`);
+    const child = this.spawn(spec);
+    return { name, pid: child.pid! };
+  }
+
+  private spawn(spec: ProcessSpec): ChildProcess {
+    const out = fs.openSync(this.runDir.logFile(spec.name), 'a');
+    const child = spawn(process.execPath, [...nodeArgs(spec), '--parent-pid', String(process.pid)], {
+      cwd: REPO_ROOT,
+      stdio: ['ignore', out, out],
+      env: { ...process.env, NODE_OPTIONS: '' },
+    });
+    fs.closeSync(out);
+    this.children.set(spec.name, child);
+    child.on('exit', (code, signal) => {
+      if (this.children.get(spec.name) === child) this.children.delete(spec.name);
+      if (!this.stopping) this.opts.onEvent?.(`${spec.name} (pid ${child.pid}) exited: ${signal ?? `code ${code}`}`);
+    });
+    return child;
+  }
+
+  /** Stops every child (SIGTERM; SIGCONT so a stopped one hears it; SIGKILL after 3 s) and removes sockets and state. */
+  stop(): Promise<void> {
+    this.stopping ??= (async () => {
+      const alive = [...this.children.values()];
+      for (const c of alive) {
+        c.kill('SIGTERM');
+        c.kill('SIGCONT');
+      }
+      const deadline = Date.now() + 3000;
+      while (alive.some((c) => c.exitCode === null && c.signalCode === null) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      for (const c of alive) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+      while (alive.some((c) => c.exitCode === null && c.signalCode === null)) await new Promise((r) => setTimeout(r, 10));
+      await this.server?.close();
+      cleanRunDir(this.runDir);
+    })();
+    return this.stopping;
+  }
+
+  /** Waits until every managed process reports healthy; rejects naming the first that died or stayed unhealthy. */
+  async waitHealthy(timeoutMs: number): Promise<void> {
+    await waitHealthy(this.runDir, this.managed.map((p) => p.name), timeoutMs, (name) => !this.children.has(name));
+  }
+}
+
+export function cleanRunDir(runDir: RunDir): void {
+  for (const d of ['sock', 'state']) fs.rmSync(`${runDir.root}/${d}`, { recursive: true, force: true });
+  fs.rmSync(runDir.supervisorPidFile, { force: true });
+}
+
+export async function waitHealthy(runDir: RunDir, names: string[], timeoutMs: number, gone: (name: string) => boolean): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const pending = names.filter((n) => readState(runDir.stateFile(n))?.health !== 'healthy');
+    if (pending.length === 0) return;
+    const dead = pending.find(gone);
+    if (dead) throw new HealthError(dead, `${dead} exited before it was healthy`);
+    if (Date.now() > deadline) throw new HealthError(pending[0], `${pending.join(', ')} not healthy after ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+export class HealthError extends Error {
+  constructor(
+    readonly processName: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export function logTail(runDir: RunDir, name: string, lines = 20): string {
+  try {
+    return fs.readFileSync(runDir.logFile(name), 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
+  } catch {
+    return '(no log)';
+  }
+}
+
+export function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,26 @@
+import { NodeFabric } from '../../shared/fabric/node-fabric.ts';
+import { requireFlag } from '../../shared/runtime/args.ts';
+import { runService } from '../../shared/runtime/service.ts';
+import { rviStatus } from '../../shared/rclan/rvi-status.ts';
+import { ControlNode } from './control-node.ts';
+
+/** control-node --id cn1 --run-dir DIR --fm URL */
+await runService('control-node', async (ctx) => {
+  const platform = ctx.runDir.readPlatform();
+  const spec = platform.controlNodes.find((c) => c.name === ctx.name);
+  if (!spec) throw new Error(`"${ctx.name}" is not a control node of platform ${platform.name}`);
+  const fabric = new NodeFabric({ name: ctx.name, credential: ctx.runDir.readCredential(ctx.name), fmUrl: requireFlag(ctx.args, 'fm'), log: ctx.log });
+  await fabric.start();
+  const cn = new ControlNode(spec, platform, fabric, ctx.log.child({ component: 'control-node' }));
+  ctx.onShutdown(() => fabric.stop());
+  ctx.verb('cn-status', () => cn.status());
+  ctx.verb('rvis', () => ({ rvis: rviStatus(fabric) }));
+  await cn.start();
+  const report = () => {
+    const planes = fabric.nics.filter((n) => n.attached).map((n) => n.plane);
+    if (planes.length === 2) ctx.setHealth('healthy', `planes ${planes.join('+')}`);
+    else ctx.setHealth(planes.length === 1 ? 'degraded' : 'starting', planes.length ? `only plane ${planes[0]}` : 'no plane attached');
+  };
+  setInterval(report, 200).unref();
+  report();
+});

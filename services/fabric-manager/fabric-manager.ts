@@ -1,0 +1,206 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import type { Logger } from 'pino';
+import { ControlChannel } from '../../shared/control/channel.ts';
+import { PRIVILEGED, authenticatePeer, type Peer, type Role } from '../../shared/control/auth.ts';
+import type { ControlMessage } from '../../shared/control/codec.ts';
+import type { Link } from '../../shared/link/link.ts';
+import { platformNodes, type Platform } from '../../shared/platform/platform.ts';
+import type { RviInfo } from '../../shared/rclan/rclan.ts';
+
+export interface RviRecord {
+  id: number;
+  a: string;
+  b: string;
+  purpose: string;
+  viA: number;
+  viB: number;
+}
+
+interface Persisted {
+  nextRvi: number;
+  nextVi: Record<string, number>;
+  rvis: RviRecord[];
+}
+
+/**
+ * The switch manager (seed 004, "2. RVI Mapping And Management": the virtual
+ * LAN server creates and removes RVIs through calls to the switch manager).
+ * It owns both planes' port and VI tables; it creates and destroys RVIs only
+ * for privileged callers — control nodes and management — and refuses and
+ * logs a processing node's request ("the individual processing nodes are not
+ * permitted to establish such paths"). It also answers where an endpoint
+ * lives (seed 003's virtualization management mechanism).
+ *
+ * Its tables are kept in its data directory, so a restarted manager hands the
+ * same RVIs back to the switches and nodes that rejoin it.
+ */
+export class FabricManager {
+  readonly stats = { created: 0, destroyed: 0, refused: 0, authFailures: 0 };
+  private readonly roles = new Map<string, Role>();
+  private readonly ports = new Map<string, number>();
+  private readonly cecOf = new Map<string, string>();
+  private readonly location = new Map<string, string>();
+  private readonly sessions = new Map<string, ControlChannel>();
+  private readonly switches = new Map<string, ControlChannel>();
+  private state: Persisted = { nextRvi: 1, nextVi: {}, rvis: [] };
+  private readonly stateFile: string;
+
+  constructor(
+    private readonly platform: Platform,
+    private readonly key: Buffer,
+    private readonly planeUrls: Array<{ name: string; url: string }>,
+    dataDir: string,
+    private readonly log: Logger,
+  ) {
+    for (const n of platformNodes(platform)) {
+      this.roles.set(n.name, n.role);
+      this.ports.set(n.name, n.port);
+      if (n.cec) this.cecOf.set(n.name, n.cec);
+    }
+    for (const p of platform.planes) this.roles.set(`plane-${p}`, 'fabric-switch');
+    this.roles.set('mgmt', 'mgmt');
+    fs.mkdirSync(dataDir, { recursive: true });
+    this.stateFile = path.join(dataDir, 'fabric.json');
+    try {
+      this.state = JSON.parse(fs.readFileSync(this.stateFile, 'utf8')) as Persisted;
+      this.log.info({ rvis: this.state.rvis.length }, 'fabric tables restored');
+    } catch {
+      /* first start */
+    }
+  }
+
+  private persist(): void {
+    const tmp = `${this.stateFile}.tmp`;
+    fs.writeFileSync(tmp, JSON.stringify(this.state));
+    fs.renameSync(tmp, this.stateFile);
+  }
+
+  async accept(link: Link): Promise<void> {
+    const ch = new ControlChannel(link, this.log);
+    let peer: Peer;
+    try {
+      peer = await authenticatePeer(ch, this.key, (name) => this.roles.get(name));
+    } catch (err) {
+      this.stats.authFailures++;
+      this.log.warn({ remote: link.remote, err: (err as Error).message }, 'authentication failed');
+      ch.send({ t: 'refused', reason: (err as Error).message });
+      setTimeout(() => link.close(), 50);
+      return;
+    }
+    const { name, role } = peer;
+    if (role === 'fabric-switch') {
+      const plane = name.slice('plane-'.length);
+      this.switches.get(plane)?.close();
+      this.switches.set(plane, ch);
+      ch.onClose(() => {
+        if (this.switches.get(plane) === ch) this.switches.delete(plane);
+      });
+      ch.send({ t: 'welcome', ports: [...this.ports], vis: this.state.rvis.map((r) => this.entry(r)) });
+      this.log.info({ plane }, 'switch joined');
+      return;
+    }
+    if (role !== 'mgmt') {
+      this.sessions.get(name)?.close();
+      this.sessions.set(name, ch);
+      ch.onClose(() => {
+        if (this.sessions.get(name) === ch) this.sessions.delete(name);
+      });
+    }
+    const privileged = PRIVILEGED.has(role);
+    const guard = (verb: string, fn: (m: ControlMessage) => unknown) => (m: ControlMessage) => {
+      if (!privileged) {
+        this.stats.refused++;
+        this.log.warn({ node: name, role, verb, request: { a: m.a, b: m.b, purpose: m.purpose } }, 'refused: processing nodes may not establish paths');
+        throw new Error(`permission denied: ${role} "${name}" may not ${verb} (only control nodes and management may)`);
+      }
+      return fn(m);
+    };
+    ch.handle('rvi-create', guard('create RVIs', (m) => ({ rvi: this.create(String(m.a), String(m.b), String(m.purpose ?? 'data')) })));
+    ch.handle('rvi-destroy', guard('destroy RVIs', (m) => this.destroy(Number(m.id))));
+    ch.handle('location-set', guard('change the location table', (m) => this.setLocation(String(m.endpoint), String(m.node))));
+    ch.handle('rvi-list', () => ({ rvis: privileged ? this.state.rvis : this.state.rvis.filter((r) => r.a === name || r.b === name) }));
+    ch.handle('locate', (m) => this.locate(String(m.endpoint)));
+    ch.handle('fm-status', () => this.status());
+    ch.send({
+      t: 'welcome',
+      port: this.ports.get(name) ?? 0,
+      planes: this.planeUrls,
+      rclan: this.platform.rclan,
+      rvis: this.rvisOf(name),
+    });
+    this.log.info({ node: name, role }, 'node joined');
+  }
+
+  private entry(r: RviRecord): [number, number, number, number, number] {
+    return [r.id, this.ports.get(r.a)!, r.viA, this.ports.get(r.b)!, r.viB];
+  }
+
+  private infoFor(r: RviRecord, node: string): RviInfo {
+    return node === r.a ? { id: r.id, vi: r.viA, peer: r.b, purpose: r.purpose } : { id: r.id, vi: r.viB, peer: r.a, purpose: r.purpose };
+  }
+
+  private rvisOf(node: string): RviInfo[] {
+    return this.state.rvis.filter((r) => r.a === node || r.b === node).map((r) => this.infoFor(r, node));
+  }
+
+  private allocVi(node: string): number {
+    const vi = this.state.nextVi[node] ?? 1;
+    this.state.nextVi[node] = vi + 1;
+    return vi;
+  }
+
+  /** Creates the RVI (one VI per plane, same VI numbers on both), or returns the existing one. */
+  create(a: string, b: string, purpose: string): RviRecord {
+    for (const n of [a, b]) {
+      const role = this.roles.get(n);
+      if (role !== 'lpar' && role !== 'control-node') throw new Error(`"${n}" is not a node of this platform`);
+    }
+    if (a === b) throw new Error('an RVI needs two different nodes');
+    const existing = this.state.rvis.find((r) => r.purpose === purpose && ((r.a === a && r.b === b) || (r.a === b && r.b === a)));
+    if (existing) return existing;
+    const r: RviRecord = { id: this.state.nextRvi++, a, b, purpose, viA: this.allocVi(a), viB: this.allocVi(b) };
+    this.state.rvis.push(r);
+    this.persist();
+    for (const sw of this.switches.values()) sw.send({ t: 'vi-add', entries: [this.entry(r)] });
+    this.sessions.get(a)?.send({ t: 'rvi-add', rvi: this.infoFor(r, a) });
+    this.sessions.get(b)?.send({ t: 'rvi-add', rvi: this.infoFor(r, b) });
+    this.stats.created++;
+    this.log.info({ rvi: r.id, a, b, purpose }, 'RVI created');
+    return r;
+  }
+
+  destroy(id: number): { destroyed: number } {
+    const i = this.state.rvis.findIndex((r) => r.id === id);
+    if (i < 0) throw new Error(`no RVI ${id}`);
+    const [r] = this.state.rvis.splice(i, 1);
+    this.persist();
+    for (const sw of this.switches.values()) sw.send({ t: 'vi-del', rvis: [id] });
+    this.sessions.get(r.a)?.send({ t: 'rvi-del', vi: r.viA });
+    this.sessions.get(r.b)?.send({ t: 'rvi-del', vi: r.viB });
+    this.stats.destroyed++;
+    this.log.info({ rvi: id, a: r.a, b: r.b }, 'RVI destroyed');
+    return { destroyed: id };
+  }
+
+  private setLocation(endpoint: string, node: string): { endpoint: string; node: string } {
+    if (!this.roles.has(node)) throw new Error(`"${node}" is not a node of this platform`);
+    this.location.set(endpoint, node);
+    return { endpoint, node };
+  }
+
+  /** Which node and CEC an endpoint (node name, or an address a control node registered) lives on. */
+  locate(endpoint: string): { endpoint: string; node: string | null; cec: string | null } {
+    const node = this.roles.has(endpoint) ? endpoint : (this.location.get(endpoint) ?? null);
+    return { endpoint, node, cec: node ? (this.cecOf.get(node) ?? null) : null };
+  }
+
+  status(): Record<string, unknown> {
+    return {
+      planes: this.platform.planes.map((p) => ({ plane: p, switchConnected: this.switches.has(p) })),
+      nodes: [...this.ports].map(([name, port]) => ({ name, port, role: this.roles.get(name), connected: this.sessions.has(name), cec: this.cecOf.get(name) ?? null })),
+      rvis: this.state.rvis,
+      stats: this.stats,
+    };
+  }
+}

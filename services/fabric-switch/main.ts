@@ -1,0 +1,63 @@
+import { ControlChannel } from '../../shared/control/channel.ts';
+import { authenticateTo } from '../../shared/control/auth.ts';
+import { connectLink, listenLink } from '../../shared/link/transport.ts';
+import { requireFlag } from '../../shared/runtime/args.ts';
+import { runService, type ServiceContext } from '../../shared/runtime/service.ts';
+import { FabricSwitch, type ViEntry } from './fabric-switch.ts';
+
+/**
+ * fabric-switch --id plane-a --run-dir DIR --plane a --listen URL --fm URL
+ *
+ * Programs its table from the fabric manager first, then opens its ports.
+ */
+await runService('fabric-switch', async (ctx: ServiceContext) => {
+  const plane = requireFlag(ctx.args, 'plane');
+  const listenUrl = requireFlag(ctx.args, 'listen');
+  const fmUrl = requireFlag(ctx.args, 'fm');
+  const sw = new FabricSwitch(plane, ctx.runDir.readKey(), ctx.log.child({ component: 'switch' }));
+  const credential = ctx.runDir.readCredential(ctx.name);
+
+  ctx.verb('switch-status', () => sw.status());
+  ctx.verb('fault', (m) => {
+    const target = sw.resolveTarget(m);
+    if (m.action === 'clear') sw.faults.clear(m.port === undefined && m.rvi === undefined ? undefined : target);
+    else if (m.action === 'cut') sw.faults.set(target, { cut: true });
+    else if (m.action === 'restore') sw.faults.set(target, { cut: false });
+    else if (m.action === 'drop') sw.faults.set(target, { dropPct: Number(m.pct) });
+    else if (m.action === 'delay') sw.faults.set(target, { delayMs: Number(m.ms), jitterMs: Number(m.jitter ?? 0) });
+    else throw new Error(`unknown fault action "${String(m.action)}" (cut, restore, drop, delay, clear)`);
+    ctx.log.warn({ fault: m.action, target }, 'fault injected');
+    return { faults: sw.faults.list() };
+  });
+
+  const joinFm = async (): Promise<void> => {
+    for (let backoff = 50; ; backoff = Math.min(1000, backoff * 2)) {
+      try {
+        const link = await connectLink(fmUrl);
+        const ch = new ControlChannel(link, ctx.log.child({ component: 'fm-client' }));
+        ch.handle('vi-add', (m) => {
+          for (const e of m.entries as ViEntry[]) sw.addVi(e);
+        });
+        ch.handle('vi-del', (m) => {
+          for (const rvi of m.rvis as number[]) sw.removeVi(rvi);
+        });
+        const welcome = await authenticateTo(ch, ctx.name, credential);
+        sw.loadTable(welcome.ports as Array<[string, number]>, welcome.vis as ViEntry[]);
+        ch.onClose(() => {
+          ctx.log.warn('lost the fabric manager; forwarding on with the table as it was');
+          ctx.setHealth('degraded', 'fabric manager unreachable');
+          void joinFm();
+        });
+        ctx.setHealth('healthy', `plane ${plane}`);
+        return;
+      } catch (err) {
+        ctx.log.debug({ err: (err as Error).message }, 'fabric manager not reachable, retrying');
+        await new Promise((r) => setTimeout(r, backoff));
+      }
+    }
+  };
+  await joinFm();
+  const server = await listenLink(listenUrl, (link) => void sw.acceptPort(link));
+  ctx.onShutdown(() => server.close());
+  ctx.log.info({ listen: listenUrl }, 'plane open');
+});

@@ -1,0 +1,42 @@
+import { NodeFabric } from '../../shared/fabric/node-fabric.ts';
+import { requireFlag } from '../../shared/runtime/args.ts';
+import { runService } from '../../shared/runtime/service.ts';
+import { rviStatus } from '../../shared/rclan/rvi-status.ts';
+import { Lpar } from './lpar.ts';
+import { RviPerf } from './rvi-perf.ts';
+
+/**
+ * lpar --id lpar1 --run-dir DIR --fm URL
+ *
+ * Knows only its name, its credential and where the fabric manager is; the
+ * rest comes from the control nodes at boot.
+ */
+await runService('lpar', async (ctx) => {
+  const fabric = new NodeFabric({ name: ctx.name, credential: ctx.runDir.readCredential(ctx.name), fmUrl: requireFlag(ctx.args, 'fm'), log: ctx.log });
+  const lpar = new Lpar(ctx.name, fabric, ctx.log.child({ component: 'lpar' }));
+  const perf = new RviPerf(fabric);
+  fabric.onRviAdded = (rvi) => {
+    if (rvi.purpose === 'mgmt') lpar.attachMgmt(rvi);
+    else if (rvi.purpose === 'perf') perf.attach(rvi);
+  };
+  await fabric.start();
+  ctx.onShutdown(() => fabric.stop());
+
+  const report = () => {
+    const reach = lpar.reachable();
+    if (!lpar.config) ctx.setHealth('starting', 'waiting for a control node');
+    else if (reach.length === 0) ctx.setHealth('degraded', 'no control node reachable');
+    else ctx.setHealth('healthy', `cec ${lpar.config.cec}; control nodes ${reach.join(',')}`);
+  };
+  lpar.onChange = report;
+  setInterval(report, 200).unref();
+
+  ctx.verb('lpar-status', () => ({ config: lpar.config ?? null, configuredBy: [...lpar.configuredBy], reachable: lpar.reachable(), malformed: lpar.malformed }));
+  ctx.verb('rvis', () => ({ rvis: rviStatus(fabric) }));
+  ctx.verb('perf-send', (m) => perf.send(m));
+  ctx.verb('perf-received', (m) => perf.received(m));
+  ctx.verb('perf-ping', (m) => perf.ping(m));
+  ctx.verb('rdma-register', (m) => perf.registerRegion(m));
+  ctx.verb('rdma-read', (m) => perf.readRegion(m));
+  ctx.verb('rdma-write', (m) => perf.rdmaWrite(m));
+});

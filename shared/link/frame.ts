@@ -1,0 +1,127 @@
+/**
+ * Link frames: the unit every fabric link carries, on a UNIX socket or a
+ * WebSocket alike (ARCHITECTURE "Links": both carry the same frames).
+ *
+ *   0  u32  length of what follows (big endian)
+ *   4  u8   frame type
+ *   5  ...  type-specific
+ *
+ * A VI frame is what a switch forwards: it reads and rewrites only `vi`, never
+ * the payload (seed 004, "Giganet Driver": a VI is a path between ports and the
+ * switch keeps VIs separate without looking inside them).
+ *
+ *   4  u8   type = FrameType.Vi
+ *   5  u8   flags (reserved, zero)
+ *   6  u16  reserved
+ *   8  u32  vi       (the VI number at the port the frame is travelling to/from)
+ *  12  ...  payload  (an RCLAN packet)
+ *
+ * A control frame carries one msgpack-encoded message after the type byte.
+ */
+
+export const FrameType = { Vi: 1, Control: 2 } as const;
+export type FrameType = (typeof FrameType)[keyof typeof FrameType];
+
+export const LENGTH_PREFIX = 4;
+export const VI_HEADER = 12;
+export const CONTROL_HEADER = 5;
+/** Largest frame accepted; a length above it means the stream is corrupt. */
+export const MAX_FRAME = 16 * 1024 * 1024;
+
+export class FrameError extends Error {}
+
+/** Type byte of a whole frame (prefix included), or -1 when it is too short. */
+export function frameType(frame: Buffer): number {
+  return frame.length > LENGTH_PREFIX ? frame[LENGTH_PREFIX] : -1;
+}
+
+/** Typed view of a VI frame: checked on parse, fields read in place. */
+export class ViFrame {
+  private constructor(readonly buf: Buffer) {}
+
+  static parse(frame: Buffer): ViFrame {
+    if (frame.length < VI_HEADER) throw new FrameError(`VI frame too short: ${frame.length} bytes`);
+    if (frame[LENGTH_PREFIX] !== FrameType.Vi) throw new FrameError(`not a VI frame: type ${frame[LENGTH_PREFIX]}`);
+    if (frame.readUInt32BE(0) !== frame.length - LENGTH_PREFIX) throw new FrameError('VI frame length prefix does not match');
+    return new ViFrame(frame);
+  }
+
+  get vi(): number {
+    return this.buf.readUInt32BE(8);
+  }
+  set vi(v: number) {
+    this.buf.writeUInt32BE(v, 8);
+  }
+  get payload(): Buffer {
+    return this.buf.subarray(VI_HEADER);
+  }
+
+  /** Writes a VI header at `target[0..12)` for a payload of `payloadLength` bytes. */
+  static emitHeader(target: Buffer, vi: number, payloadLength: number): void {
+    target.writeUInt32BE(VI_HEADER - LENGTH_PREFIX + payloadLength, 0);
+    target[4] = FrameType.Vi;
+    target[5] = 0;
+    target.writeUInt16BE(0, 6);
+    target.writeUInt32BE(vi, 8);
+  }
+}
+
+/** Control frame around an already-encoded body. */
+export function emitControlFrame(body: Buffer): Buffer {
+  const frame = Buffer.allocUnsafe(CONTROL_HEADER + body.length);
+  frame.writeUInt32BE(1 + body.length, 0);
+  frame[4] = FrameType.Control;
+  body.copy(frame, CONTROL_HEADER);
+  return frame;
+}
+
+export function controlBody(frame: Buffer): Buffer {
+  if (frame.length < CONTROL_HEADER || frame[LENGTH_PREFIX] !== FrameType.Control) {
+    throw new FrameError('not a control frame');
+  }
+  return frame.subarray(CONTROL_HEADER);
+}
+
+/**
+ * Splits a byte stream into whole frames (prefix included). Frames contained in
+ * one chunk are handed out as subarrays (no copy); a frame spanning chunks is
+ * assembled once.
+ */
+export class FrameDecoder {
+  private pending: Buffer[] = [];
+  private pendingLength = 0;
+
+  constructor(private readonly emit: (frame: Buffer) => void) {}
+
+  /** Throws FrameError when the stream cannot be a frame stream any more. */
+  push(chunk: Buffer): void {
+    if (this.pendingLength > 0) {
+      this.pending.push(chunk);
+      this.pendingLength += chunk.length;
+      if (this.pendingLength < LENGTH_PREFIX) return;
+      const head = this.pending[0].length >= LENGTH_PREFIX ? this.pending[0] : Buffer.concat(this.pending, this.pendingLength);
+      const need = checkedLength(head) + LENGTH_PREFIX;
+      if (this.pendingLength < need) return;
+      chunk = Buffer.concat(this.pending, this.pendingLength);
+      this.pending = [];
+      this.pendingLength = 0;
+    }
+    let offset = 0;
+    while (chunk.length - offset >= LENGTH_PREFIX) {
+      const end = offset + LENGTH_PREFIX + checkedLength(chunk, offset);
+      if (end > chunk.length) break;
+      this.emit(chunk.subarray(offset, end));
+      offset = end;
+    }
+    if (offset < chunk.length) {
+      this.pending.push(chunk.subarray(offset));
+      this.pendingLength = chunk.length - offset;
+    }
+  }
+}
+
+function checkedLength(buf: Buffer, offset = 0): number {
+  const length = buf.readUInt32BE(offset);
+  if (length === 0 || length > MAX_FRAME) throw new FrameError(`bad frame length ${length}`);
+  return length;
+}

@@ -1,0 +1,37 @@
+/**
+ * A fabric link: a duplex stream of frames (see frame.ts) with backpressure in
+ * both directions. Two transports implement it: UNIX domain sockets (default,
+ * one machine) and WebSockets (between containers or hosts).
+ *
+ * Backpressure: `send` returns false once the link holds more than its
+ * high-water mark of unsent bytes; the caller stops and waits for `onDrain`.
+ * `pause` stops reading, so a slow consumer pushes back on the sender's kernel
+ * buffers instead of growing a queue here.
+ */
+export interface Link {
+  /** Human-readable peer description for logs. */
+  readonly remote: string;
+  /** False while the link holds more than its high-water mark of unsent bytes. */
+  readonly writable: boolean;
+  readonly closed: boolean;
+  /** Sends one whole frame. Returns `writable` after queueing it. */
+  send(frame: Buffer): boolean;
+  /** Sends one frame given as a header and a body, without joining them. */
+  sendParts(head: Buffer, body: Buffer): boolean;
+  pause(): void;
+  resume(): void;
+  close(): void;
+  onFrame: (frame: Buffer) => void;
+  onDrain: () => void;
+  onClose: (err?: Error) => void;
+}
+
+export interface LinkServer {
+  readonly url: string;
+  close(): Promise<void>;
+}
+
+/** Bytes a link may hold unsent before `send` reports false. */
+export const HIGH_WATER = 1024 * 1024;
+
+export function noop(): void {}

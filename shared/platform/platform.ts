@@ -1,0 +1,288 @@
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import AjvModule from 'ajv';
+import type { ErrorObject, ValidateFunction } from 'ajv';
+import { parseDocument } from 'yaml';
+import { platformSchema } from './schema.ts';
+
+// ajv is CommonJS; under NodeNext the default import is module.exports, whose
+// `default` property is the class. Fall back for loaders that already unwrap it.
+const Ajv = (AjvModule as unknown as { default?: typeof AjvModule.default }).default
+  ?? (AjvModule as unknown as typeof AjvModule.default);
+
+export type Transport = 'unix' | 'ws';
+
+export interface WsSettings {
+  host: string;
+  basePort: number;
+}
+
+export interface RclanSettings {
+  heartbeatMs: number;
+  deadAfterMs: number;
+  undeliverableAfterMs: number;
+  /** Messages in flight per RVI direction. */
+  window: number;
+}
+
+export interface ControlNodeSpec {
+  name: string;
+  serial: number;
+}
+
+export interface CecSpec {
+  name: string;
+}
+
+export interface LparSpec {
+  name: string;
+  cec: string;
+}
+
+export interface Platform {
+  name: string;
+  transport: Transport;
+  ws: WsSettings;
+  rclan: RclanSettings;
+  planes: [string, string];
+  controlNodes: ControlNodeSpec[];
+  cecs: CecSpec[];
+  lpars: LparSpec[];
+}
+
+export interface PlatformNode {
+  name: string;
+  role: 'control-node' | 'lpar';
+  /** 1-based fabric port, stable for a given file. */
+  port: number;
+  cec?: string;
+}
+
+export class PlatformError extends Error {
+  readonly source: string;
+  readonly path: string;
+  readonly reason: string;
+
+  constructor(source: string, path: string, reason: string) {
+    super(`${source}: ${path || '/'}: ${reason}`);
+    this.name = 'PlatformError';
+    this.source = source;
+    this.path = path;
+    this.reason = reason;
+  }
+}
+
+const DEFAULT_TRANSPORT: Transport = 'unix';
+const DEFAULT_WS: WsSettings = { host: '127.0.0.1', basePort: 7400 };
+const DEFAULT_RCLAN: RclanSettings = {
+  heartbeatMs: 100,
+  deadAfterMs: 400,
+  undeliverableAfterMs: 1500,
+  window: 256,
+};
+
+// Names taken by infrastructure processes that share the node namespace.
+const RESERVED_NAMES = ['fabric-manager', 'supervisor', 'mgmt'];
+
+// Shape the schema guarantees once validation has passed.
+interface RawPlatform {
+  name: string;
+  transport?: Transport;
+  ws?: Partial<WsSettings>;
+  rclan?: Partial<RclanSettings>;
+  planes: [string, string];
+  controlNodes: ControlNodeSpec[];
+  cecs: CecSpec[];
+  lpars: LparSpec[];
+}
+
+let validator: ValidateFunction | undefined;
+
+function validate(doc: unknown): ErrorObject | undefined {
+  validator ??= new Ajv({ allErrors: true, strict: false }).compile(platformSchema);
+  if (validator(doc)) return undefined;
+  return validator.errors?.[0];
+}
+
+function escapePointer(key: string): string {
+  return key.replace(/~/g, '~0').replace(/\//g, '~1');
+}
+
+function describeType(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'array';
+  if (typeof value === 'number' && Number.isInteger(value)) return 'integer';
+  return typeof value;
+}
+
+function valueAt(doc: unknown, pointer: string): unknown {
+  let cur = doc;
+  for (const raw of pointer.split('/').slice(1)) {
+    const key = raw.replace(/~1/g, '/').replace(/~0/g, '~');
+    if (cur === null || typeof cur !== 'object') return undefined;
+    cur = (cur as Record<string, unknown>)[key];
+  }
+  return cur;
+}
+
+function ajvErrorToPlatformError(err: ErrorObject, doc: unknown, source: string): PlatformError {
+  const at = err.instancePath;
+  const params = err.params as Record<string, unknown>;
+  switch (err.keyword) {
+    case 'additionalProperties': {
+      const key = String(params.additionalProperty);
+      return new PlatformError(source, `${at}/${escapePointer(key)}`, `unknown key "${key}"`);
+    }
+    case 'required': {
+      const key = String(params.missingProperty);
+      return new PlatformError(source, `${at}/${escapePointer(key)}`, `missing required field "${key}"`);
+    }
+    case 'type':
+      return new PlatformError(
+        source,
+        at,
+        `must be ${String(params.type)}, got ${describeType(valueAt(doc, at))}`,
+      );
+    case 'enum':
+      return new PlatformError(
+        source,
+        at,
+        `must be one of ${(params.allowedValues as unknown[]).map((v) => JSON.stringify(v)).join(', ')}`,
+      );
+    case 'pattern':
+      return new PlatformError(
+        source,
+        at,
+        `${JSON.stringify(valueAt(doc, at))} does not match ${String(params.pattern)}`,
+      );
+    default:
+      return new PlatformError(source, at, err.message ?? `failed schema check "${err.keyword}"`);
+  }
+}
+
+function applyDefaults(raw: RawPlatform): Platform {
+  return {
+    name: raw.name,
+    transport: raw.transport ?? DEFAULT_TRANSPORT,
+    ws: { ...DEFAULT_WS, ...raw.ws },
+    rclan: { ...DEFAULT_RCLAN, ...raw.rclan },
+    planes: [raw.planes[0], raw.planes[1]],
+    controlNodes: raw.controlNodes.map((c) => ({ name: c.name, serial: c.serial })),
+    cecs: raw.cecs.map((c) => ({ name: c.name })),
+    lpars: raw.lpars.map((l) => ({ name: l.name, cec: l.cec })),
+  };
+}
+
+function checkSemantics(p: Platform, raw: RawPlatform, source: string): void {
+  if (p.planes[0] === p.planes[1]) {
+    throw new PlatformError(source, '/planes/1', `duplicate plane "${p.planes[1]}" (also at /planes/0)`);
+  }
+
+  const reserved = new Set([...RESERVED_NAMES, ...p.planes.map((pl) => `plane-${pl}`)]);
+  const seen = new Map<string, string>();
+  const named: [string, { name: string }[]][] = [
+    ['controlNodes', p.controlNodes],
+    ['cecs', p.cecs],
+    ['lpars', p.lpars],
+  ];
+  for (const [section, items] of named) {
+    items.forEach((item, i) => {
+      const path = `/${section}/${i}/name`;
+      if (reserved.has(item.name)) {
+        throw new PlatformError(source, path, `name "${item.name}" is reserved`);
+      }
+      const first = seen.get(item.name);
+      if (first !== undefined) {
+        throw new PlatformError(source, path, `duplicate name "${item.name}" (also at ${first})`);
+      }
+      seen.set(item.name, path);
+    });
+  }
+
+  const serials = new Map<number, string>();
+  p.controlNodes.forEach((cn, i) => {
+    const path = `/controlNodes/${i}/serial`;
+    const first = serials.get(cn.serial);
+    if (first !== undefined) {
+      throw new PlatformError(source, path, `duplicate serial ${cn.serial} (also at ${first})`);
+    }
+    serials.set(cn.serial, path);
+  });
+
+  const cecs = new Set(p.cecs.map((c) => c.name));
+  p.lpars.forEach((lpar, i) => {
+    if (!cecs.has(lpar.cec)) {
+      throw new PlatformError(source, `/lpars/${i}/cec`, `CEC "${lpar.cec}" does not exist`);
+    }
+  });
+
+  // Blame a field the user actually wrote: when the later timing was left at
+  // its default, the earlier one is what pushed it out of order.
+  const r = p.rclan;
+  const given = raw.rclan ?? {};
+  const label = (key: keyof RclanSettings): string =>
+    given[key] === undefined ? `${key} (${r[key]}, default)` : `${key} (${r[key]})`;
+  if (r.deadAfterMs <= r.heartbeatMs) {
+    const path = given.deadAfterMs === undefined ? '/rclan/heartbeatMs' : '/rclan/deadAfterMs';
+    throw new PlatformError(
+      source,
+      path,
+      `${label('deadAfterMs')} must be greater than ${label('heartbeatMs')}`,
+    );
+  }
+  if (r.undeliverableAfterMs <= r.deadAfterMs) {
+    const path = given.undeliverableAfterMs === undefined
+      ? '/rclan/deadAfterMs'
+      : '/rclan/undeliverableAfterMs';
+    throw new PlatformError(
+      source,
+      path,
+      `${label('undeliverableAfterMs')} must be greater than ${label('deadAfterMs')}`,
+    );
+  }
+}
+
+export function parsePlatform(text: string, source = '<string>'): Platform {
+  const doc = parseDocument(text);
+  const yamlError = doc.errors[0];
+  if (yamlError) {
+    const pos = yamlError.linePos?.[0];
+    const what = yamlError.message.split('\n')[0].replace(/ at line \d+, column \d+:?$/, '');
+    const where = pos ? ` at line ${pos.line}, column ${pos.col}` : '';
+    throw new PlatformError(source, '', `YAML syntax error${where}: ${what}`);
+  }
+
+  const data: unknown = doc.toJS();
+  const schemaError = validate(data);
+  if (schemaError) throw ajvErrorToPlatformError(schemaError, data, source);
+
+  const raw = data as RawPlatform;
+  const platform = applyDefaults(raw);
+  checkSemantics(platform, raw, source);
+  return platform;
+}
+
+export function loadPlatformFile(file: string): Platform {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new PlatformError(file, '', `cannot read file: ${(err as Error).message}`);
+  }
+  return parsePlatform(text, file);
+}
+
+export function defaultPlatformFile(): string {
+  return fileURLToPath(new URL('./default.yaml', import.meta.url));
+}
+
+export function platformNodes(p: Platform): PlatformNode[] {
+  const nodes: PlatformNode[] = [];
+  for (const cn of p.controlNodes) {
+    nodes.push({ name: cn.name, role: 'control-node', port: nodes.length + 1 });
+  }
+  for (const lpar of p.lpars) {
+    nodes.push({ name: lpar.name, role: 'lpar', port: nodes.length + 1, cec: lpar.cec });
+  }
+  return nodes;
+}

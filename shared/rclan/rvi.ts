@@ -1,0 +1,733 @@
+import crypto from 'node:crypto';
+import { VI_HEADER } from '../link/frame.ts';
+import {
+  RCLAN_HEADER,
+  RDMA_NAK_EXT,
+  RDMA_STATUS_NAME,
+  RDMA_WRITE_EXT,
+  RclanFlag,
+  RclanKind,
+  RclanPacket,
+  RdmaStatus,
+  emitRclanHeader,
+  seqAdd,
+  seqDiff,
+  seqLt,
+} from './packet.ts';
+
+/**
+ * One end of a reliable virtual interface (seed 004, "RCLAN layer" and
+ * "Giganet Driver"): a VI through each switch plane, used alternately to
+ * balance load, with sequence numbers, cumulative + selective acknowledgement,
+ * retransmission on the surviving leg, in-order exactly-once delivery, credits,
+ * per-leg heartbeats and an error to the sender for what nothing could deliver.
+ */
+
+/** What the RVI needs of a fabric port (one per plane). */
+export interface LegPort {
+  readonly attached: boolean;
+  readonly writable: boolean;
+  send(frame: Buffer): boolean;
+  sendParts(head: Buffer, body: Buffer): boolean;
+}
+
+export interface RclanSettings {
+  heartbeatMs: number;
+  deadAfterMs: number;
+  undeliverableAfterMs: number;
+  window: number;
+}
+
+export const LegState = { Down: 'down', Up: 'up' } as const;
+export type LegState = (typeof LegState)[keyof typeof LegState];
+
+/**
+ * RVI states. Connecting: no leg has been heard yet. Up: both legs. Degraded:
+ * one leg. Down: none, messages wait. Failed: none for longer than
+ * undeliverableAfterMs; what was waiting was reported undeliverable.
+ */
+export const RviState = { Connecting: 'connecting', Up: 'up', Degraded: 'degraded', Down: 'down', Failed: 'failed' } as const;
+export type RviState = (typeof RviState)[keyof typeof RviState];
+
+export type RviEvent = { type: 'legs'; up: number } | { type: 'give-up' };
+
+/** The RVI state machine: one transition per event. */
+export function rviTransition(state: RviState, event: RviEvent): RviState {
+  switch (event.type) {
+    case 'legs':
+      if (event.up === 2) return RviState.Up;
+      if (event.up === 1) return RviState.Degraded;
+      if (state === RviState.Connecting || state === RviState.Failed) return state;
+      return RviState.Down;
+    case 'give-up':
+      return state === RviState.Down || state === RviState.Connecting || state === RviState.Failed ? RviState.Failed : state;
+  }
+}
+
+export class RdmaError extends Error {
+  constructor(
+    readonly code: 'ENOREGION' | 'EKEY' | 'ERANGE' | 'UNDELIVERABLE',
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+const RDMA_CODE: Record<number, RdmaError['code']> = {
+  [RdmaStatus.NoRegion]: 'ENOREGION',
+  [RdmaStatus.BadKey]: 'EKEY',
+  [RdmaStatus.OutOfBounds]: 'ERANGE',
+};
+
+export interface MemoryRegion {
+  readonly id: number;
+  readonly key: number;
+  readonly buffer: Buffer;
+}
+
+interface OutMsg {
+  seq: number;
+  kind: RclanKind;
+  payload: Buffer;
+  region: number;
+  key: number;
+  offset: number;
+  nakSeq: number;
+  nakReason: number;
+  sentAt: number;
+  /** Leg of the last transmission, -1 before the first. */
+  leg: number;
+  sends: number;
+  sacked: boolean;
+  done?: (err?: Error) => void;
+  settled: boolean;
+}
+
+export interface RviStats {
+  sent: number;
+  acked: number;
+  undeliverable: number;
+  retransmits: number;
+  received: number;
+  duplicates: number;
+  stale: number;
+  overrun: number;
+  malformed: number;
+  rdmaWrites: number;
+  rdmaRefused: number;
+  legFailovers: number;
+  bytesSent: number;
+  bytesReceived: number;
+  perLegSent: [number, number];
+}
+
+/** Bodies up to this size are copied behind the header: one buffer, one write. */
+const INLINE_BODY = 512;
+const MIN_RTO = 30;
+const MAX_RTO = 1000;
+const RETIRED_INCARNATIONS = 4;
+
+export class Rvi {
+  state: RviState = RviState.Connecting;
+  readonly legs: [LegState, LegState] = [LegState.Down, LegState.Down];
+  readonly stats: RviStats = {
+    sent: 0,
+    acked: 0,
+    undeliverable: 0,
+    retransmits: 0,
+    received: 0,
+    duplicates: 0,
+    stale: 0,
+    overrun: 0,
+    malformed: 0,
+    rdmaWrites: 0,
+    rdmaRefused: 0,
+    legFailovers: 0,
+    bytesSent: 0,
+    bytesReceived: 0,
+    perLegSent: [0, 0],
+  };
+
+  /** A message delivered in order, exactly once. */
+  onMessage: (payload: Buffer) => void = () => {};
+  /** A message nothing could deliver (no leg for undeliverableAfterMs, or the peer restarted before acknowledging it). */
+  onUndeliverable: (seq: number, payload: Buffer) => void = () => {};
+  onStateChange: (state: RviState, previous: RviState) => void = () => {};
+  /** Room to send again after `send` returned false. */
+  onDrain: () => void = () => {};
+  /** The other end came back as a new process: its stream starts over. */
+  onPeerRestart: () => void = () => {};
+  /** A peer's RDMA WRITE was refused (reported to the writer too). */
+  onRdmaRefused: (reason: string, region: number) => void = () => {};
+
+  private readonly lastHeard: [number, number] = [0, 0];
+  private readonly lastSent: [number, number] = [0, 0];
+  private noLegSince: number;
+  private nextLeg = 0;
+
+  // Sending side: seqs in [ackBase, nextTx) are in flight, [nextTx, nextSeq) wait for credit or a leg.
+  private readonly incarnation: number;
+  private epoch = 0;
+  private ackBase = 0;
+  private nextTx = 0;
+  private nextSeq = 0;
+  private peerLimit: number;
+  private readonly ring: Array<OutMsg | undefined>;
+  private readonly mask: number;
+  private wantDrain = false;
+  private srtt = 0;
+  private rttvar = 0;
+  private rto = 200;
+  /** RDMA WRITEs acknowledged, completing once anything the peer sent before the ack is delivered (a refusal would be). */
+  private readonly rdmaGates: Array<{ msg: OutMsg; stamp: number }> = [];
+  private readonly rdmaBySeq = new Map<number, OutMsg>();
+
+  // Receiving side.
+  private rxIncarnation = 0;
+  private rxEpoch = 0;
+  private expected = 0;
+  private readonly ooo = new Map<number, RclanPacket>();
+  private readonly retired: number[] = [];
+  private readonly held: RclanPacket[] = [];
+  private paused = false;
+  private ackOwed = 0;
+
+  private readonly regions = new Map<number, MemoryRegion>();
+  private nextRegion = 1;
+
+  constructor(
+    readonly id: number,
+    readonly vi: number,
+    readonly peer: string,
+    readonly purpose: string,
+    private readonly ports: [LegPort, LegPort],
+    private readonly settings: RclanSettings,
+    private readonly scheduleAck: (rvi: Rvi) => void,
+    now: number,
+  ) {
+    this.incarnation = crypto.randomBytes(4).readUInt32BE(0) || 1;
+    this.peerLimit = settings.window;
+    let size = 1;
+    // Twice the window: the app may fill one window, refusals of a peer's RDMA WRITEs ride on top.
+    while (size < settings.window * 2) size <<= 1;
+    this.ring = new Array(size);
+    this.mask = size - 1;
+    this.noLegSince = now;
+  }
+
+  /** Messages accepted and not yet acknowledged. */
+  get inFlight(): number {
+    return seqDiff(this.nextSeq, this.ackBase);
+  }
+
+  /** Whether `send` would accept a message now. */
+  get writable(): boolean {
+    return this.inFlight < this.settings.window;
+  }
+
+  /**
+   * Queues a message. Returns false, accepting nothing, when the window is
+   * full: wait for onDrain. Delivery failures come back through onUndeliverable.
+   */
+  send(payload: Buffer): boolean {
+    if (!this.writable) {
+      this.wantDrain = true;
+      return false;
+    }
+    this.enqueue(RclanKind.Data, payload);
+    this.pump();
+    return true;
+  }
+
+  /**
+   * RDMA WRITE `data` at `offset` of the peer's region `region` guarded by
+   * `key`. `done` is called once: without an error when the data is in the
+   * peer's memory, with an RdmaError when the peer refused it or nothing could
+   * deliver it. Returns false, accepting nothing, when the window is full.
+   */
+  rdmaWrite(region: number, key: number, offset: number, data: Buffer, done: (err?: Error) => void): boolean {
+    if (!this.writable) {
+      this.wantDrain = true;
+      return false;
+    }
+    const msg = this.enqueue(RclanKind.RdmaWrite, data);
+    msg.region = region;
+    msg.key = key >>> 0;
+    msg.offset = offset >>> 0;
+    msg.done = done;
+    this.rdmaBySeq.set(msg.seq, msg);
+    this.stats.rdmaWrites++;
+    this.pump();
+    return true;
+  }
+
+  /** Registers memory the peer may RDMA WRITE into; hand the id and key to the peer. */
+  registerRegion(buffer: Buffer): MemoryRegion {
+    const region = { id: this.nextRegion++, key: crypto.randomBytes(4).readUInt32BE(0), buffer };
+    this.regions.set(region.id, region);
+    return region;
+  }
+
+  deregisterRegion(id: number): void {
+    this.regions.delete(id);
+  }
+
+  /** Stop delivering: messages are held and the peer's credit shrinks (end-to-end backpressure). */
+  pause(): void {
+    this.paused = true;
+  }
+
+  resume(): void {
+    this.paused = false;
+    while (this.held.length > 0 && !this.paused) this.apply(this.held.shift()!);
+    this.sendAck();
+  }
+
+  private enqueue(kind: RclanKind, payload: Buffer): OutMsg {
+    const msg: OutMsg = {
+      seq: this.nextSeq,
+      kind,
+      payload,
+      region: 0,
+      key: 0,
+      offset: 0,
+      nakSeq: 0,
+      nakReason: 0,
+      sentAt: 0,
+      leg: -1,
+      sends: 0,
+      sacked: false,
+      settled: false,
+    };
+    this.ring[this.nextSeq & this.mask] = msg;
+    this.nextSeq = seqAdd(this.nextSeq, 1);
+    return msg;
+  }
+
+  /** Transmits what credit and legs allow. */
+  pump(): void {
+    while (seqLt(this.nextTx, this.nextSeq) && seqLt(this.nextTx, this.peerLimit)) {
+      const leg = this.pickLeg();
+      if (leg < 0) return;
+      this.transmit(this.ring[this.nextTx & this.mask]!, leg);
+      this.nextTx = seqAdd(this.nextTx, 1);
+    }
+  }
+
+  /** Round robin over the legs that are up and not backed up. */
+  private pickLeg(): number {
+    for (let i = 0; i < 2; i++) {
+      const leg = (this.nextLeg + i) & 1;
+      if (this.legs[leg] === LegState.Up && this.ports[leg].writable) {
+        this.nextLeg = leg ^ 1;
+        return leg;
+      }
+    }
+    return -1;
+  }
+
+  private transmit(msg: OutMsg, leg: number): void {
+    const now = performance.now();
+    const retransmit = msg.sends > 0;
+    const ext = msg.kind === RclanKind.RdmaWrite ? RDMA_WRITE_EXT : msg.kind === RclanKind.RdmaNak ? RDMA_NAK_EXT : 0;
+    const body = msg.payload;
+    const inline = body.length <= INLINE_BODY ? body.length : 0;
+    const head = this.header(msg.kind, retransmit ? RclanFlag.Retransmit : 0, msg.seq, ext, body.length, inline);
+    const o = VI_HEADER + RCLAN_HEADER;
+    if (msg.kind === RclanKind.RdmaWrite) {
+      head.writeUInt32BE(msg.region, o);
+      head.writeUInt32BE(msg.key, o + 4);
+      head.writeUInt32BE(msg.offset, o + 8);
+    } else if (msg.kind === RclanKind.RdmaNak) {
+      head.writeUInt32BE(msg.nakSeq, o);
+      head[o + 4] = msg.nakReason;
+    }
+    const port = this.ports[leg];
+    if (inline > 0 || body.length === 0) {
+      if (inline > 0) body.copy(head, o + ext);
+      port.send(head);
+    } else {
+      port.sendParts(head, body);
+    }
+    if (retransmit) this.stats.retransmits++;
+    else {
+      this.stats.sent++;
+      this.stats.bytesSent += body.length;
+    }
+    this.stats.perLegSent[leg]++;
+    msg.sends++;
+    msg.sentAt = now;
+    msg.leg = leg;
+    this.lastSent[leg] = now;
+  }
+
+  private header(kind: RclanKind, flags: number, seq: number, ext: number, bodyLength: number, inline: number): Buffer {
+    this.ackOwed = 0;
+    return emitRclanHeader(
+      this.vi,
+      {
+        kind,
+        flags,
+        epoch: this.epoch,
+        incarnation: this.incarnation,
+        seq,
+        next: this.nextSeq,
+        ackEpoch: this.rxEpoch,
+        window: this.creditWindow(),
+        ackIncarnation: this.rxIncarnation,
+        ack: this.expected,
+        sack: this.sackBits(),
+      },
+      ext,
+      bodyLength,
+      inline,
+    );
+  }
+
+  private creditWindow(): number {
+    return Math.max(0, this.settings.window - this.held.length);
+  }
+
+  private sackBits(): number {
+    if (this.ooo.size === 0) return 0;
+    let bits = 0;
+    for (const seq of this.ooo.keys()) {
+      const d = seqDiff(seq, this.expected) - 1;
+      if (d >= 0 && d < 32) bits |= 1 << d;
+    }
+    return bits >>> 0;
+  }
+
+  private sendControl(kind: RclanKind, leg: number): void {
+    const head = this.header(kind, 0, this.nextSeq, 0, 0, 0);
+    this.ports[leg].send(head);
+    this.lastSent[leg] = performance.now();
+  }
+
+  /** Sends a standalone acknowledgement (credits included) if one is owed. */
+  sendAck(): void {
+    let leg = this.pickLeg();
+    if (leg < 0) leg = this.ports[0].attached ? 0 : this.ports[1].attached ? 1 : -1;
+    if (leg >= 0) this.sendControl(RclanKind.Ack, leg);
+  }
+
+  flushAck(): void {
+    if (this.ackOwed > 0) this.sendAck();
+  }
+
+  /** Handles one VI frame that arrived on `leg`. */
+  receive(leg: number, frame: Buffer, now: number): void {
+    let pkt: RclanPacket;
+    try {
+      pkt = RclanPacket.parse(frame);
+    } catch {
+      this.stats.malformed++;
+      return;
+    }
+    this.lastHeard[leg] = now;
+    if (this.legs[leg] === LegState.Down && this.ports[leg].attached) this.setLeg(leg, LegState.Up, now);
+
+    if (!this.acceptStream(pkt)) return;
+
+    if (pkt.ackIncarnation === this.incarnation && pkt.ackEpoch === this.epoch) {
+      this.onAck(pkt.ack, pkt.window, pkt.sack, pkt.next);
+    }
+    if (pkt.sequenced) this.onSequenced(pkt);
+    if (this.rdmaGates.length > 0) this.settleRdmaGates();
+  }
+
+  /** Tracks which incarnation and epoch of the peer's stream is current. */
+  private acceptStream(pkt: RclanPacket): boolean {
+    const inc = pkt.incarnation;
+    if (inc !== this.rxIncarnation) {
+      if (this.retired.includes(inc)) {
+        this.stats.stale++;
+        return false;
+      }
+      const restarted = this.rxIncarnation !== 0;
+      if (restarted) {
+        this.retired.push(this.rxIncarnation);
+        if (this.retired.length > RETIRED_INCARNATIONS) this.retired.shift();
+      }
+      this.resetReceive(inc, pkt.epoch);
+      if (restarted) {
+        // The new process knows nothing of our stream: what it did not acknowledge is lost with the old one.
+        this.giveUp();
+        this.onPeerRestart();
+      }
+      return true;
+    }
+    if (pkt.epoch !== this.rxEpoch) {
+      if (((pkt.epoch - this.rxEpoch) << 16) >> 16 < 0) {
+        this.stats.stale++;
+        return false;
+      }
+      this.resetReceive(inc, pkt.epoch);
+    }
+    return true;
+  }
+
+  private resetReceive(incarnation: number, epoch: number): void {
+    this.rxIncarnation = incarnation;
+    this.rxEpoch = epoch;
+    this.expected = 0;
+    this.ooo.clear();
+    this.held.length = 0;
+    // Gates wait on the old stream's positions, which will never come: those writes were acknowledged.
+    for (const g of this.rdmaGates.splice(0)) this.settleRdma(g.msg);
+  }
+
+  private onAck(ack: number, window: number, sack: number, stamp: number): void {
+    const advance = seqDiff(ack, this.ackBase);
+    if (advance > 0 && seqDiff(ack, this.nextTx) <= 0) {
+      const now = performance.now();
+      for (let seq = this.ackBase; seq !== ack; seq = seqAdd(seq, 1)) {
+        const msg = this.ring[seq & this.mask]!;
+        this.ring[seq & this.mask] = undefined;
+        // Karn: only messages sent once give a clean RTT sample.
+        if (msg.sends === 1 && seq === seqAdd(ack, -1)) this.sampleRtt(now - msg.sentAt);
+        if (msg.kind === RclanKind.Data) this.stats.acked++;
+        else if (msg.kind === RclanKind.RdmaWrite && !msg.settled) this.rdmaGates.push({ msg, stamp });
+      }
+      this.ackBase = ack;
+    }
+    if (advance >= 0) {
+      const limit = seqAdd(ack, window);
+      if (seqDiff(limit, this.peerLimit) > 0 || advance > 0) this.peerLimit = limit;
+      if (sack !== 0) {
+        for (let i = 0; i < 32; i++) {
+          if ((sack >>> i) & 1) {
+            const seq = seqAdd(ack, i + 1);
+            if (seqLt(seq, this.nextTx)) this.ring[seq & this.mask]!.sacked = true;
+          }
+        }
+      }
+      if (this.wantDrain && this.writable) {
+        this.wantDrain = false;
+        this.onDrain();
+      }
+      this.pump();
+    }
+  }
+
+  private sampleRtt(rtt: number): void {
+    if (this.srtt === 0) {
+      this.srtt = rtt;
+      this.rttvar = rtt / 2;
+    } else {
+      this.rttvar = 0.75 * this.rttvar + 0.25 * Math.abs(this.srtt - rtt);
+      this.srtt = 0.875 * this.srtt + 0.125 * rtt;
+    }
+    this.rto = Math.min(MAX_RTO, Math.max(MIN_RTO, this.srtt + 4 * this.rttvar));
+  }
+
+  private onSequenced(pkt: RclanPacket): void {
+    const d = seqDiff(pkt.seq, this.expected);
+    if (d < 0) {
+      // Already delivered: the ack was lost or a leg retransmitted. Say so again.
+      this.stats.duplicates++;
+      this.ackOwed++;
+      this.sendAck();
+      return;
+    }
+    if (d >= this.creditWindow()) {
+      this.stats.overrun++;
+      return;
+    }
+    if (d > 0) {
+      if (this.ooo.has(pkt.seq)) this.stats.duplicates++;
+      else this.ooo.set(pkt.seq, pkt);
+      this.ackOwed++;
+      this.scheduleAck(this);
+      return;
+    }
+    this.accept(pkt);
+    while (this.ooo.size > 0) {
+      const next = this.ooo.get(this.expected);
+      if (!next) break;
+      this.ooo.delete(this.expected);
+      this.accept(next);
+    }
+    // Ack at once every quarter window so the sender never idles waiting for credit.
+    if (++this.ackOwed >= this.settings.window >> 2) this.sendAck();
+    else this.scheduleAck(this);
+  }
+
+  private accept(pkt: RclanPacket): void {
+    this.expected = seqAdd(this.expected, 1);
+    this.stats.received++;
+    if (this.paused && pkt.kind === RclanKind.Data) this.held.push(pkt);
+    else this.apply(pkt);
+  }
+
+  private apply(pkt: RclanPacket): void {
+    switch (pkt.kind) {
+      case RclanKind.Data: {
+        const payload = pkt.payload;
+        this.stats.bytesReceived += payload.length;
+        this.onMessage(payload);
+        return;
+      }
+      case RclanKind.RdmaWrite:
+        this.applyRdmaWrite(pkt);
+        return;
+      case RclanKind.RdmaNak: {
+        const msg = this.rdmaBySeq.get(pkt.nakSeq);
+        if (msg && !msg.settled) {
+          const reason = RDMA_STATUS_NAME[pkt.nakReason] ?? `status ${pkt.nakReason}`;
+          this.settleRdma(msg, new RdmaError(RDMA_CODE[pkt.nakReason] ?? 'ERANGE', `RDMA WRITE refused by ${this.peer}: ${reason}`));
+        }
+        return;
+      }
+    }
+  }
+
+  /** Key and bounds are checked before a byte is written; a refusal goes back to the writer. */
+  private applyRdmaWrite(pkt: RclanPacket): void {
+    const region = this.regions.get(pkt.rdmaRegion);
+    const data = pkt.payload;
+    let status: RdmaStatus = RdmaStatus.Ok;
+    if (!region) status = RdmaStatus.NoRegion;
+    else if (region.key !== pkt.rdmaKey) status = RdmaStatus.BadKey;
+    else if (pkt.rdmaOffset + data.length > region.buffer.length) status = RdmaStatus.OutOfBounds;
+    if (status === RdmaStatus.Ok) {
+      data.copy(region!.buffer, pkt.rdmaOffset);
+      this.stats.bytesReceived += data.length;
+      return;
+    }
+    this.stats.rdmaRefused++;
+    this.onRdmaRefused(RDMA_STATUS_NAME[status], pkt.rdmaRegion);
+    if (seqDiff(this.nextSeq, this.ackBase) >= this.ring.length) return;
+    const nak = this.enqueue(RclanKind.RdmaNak, Buffer.alloc(0));
+    nak.nakSeq = pkt.seq;
+    nak.nakReason = status;
+    this.pump();
+  }
+
+  private settleRdmaGates(): void {
+    while (this.rdmaGates.length > 0 && seqDiff(this.expected, this.rdmaGates[0].stamp) >= 0) {
+      this.settleRdma(this.rdmaGates.shift()!.msg);
+    }
+  }
+
+  private settleRdma(msg: OutMsg, err?: Error): void {
+    if (msg.settled) return;
+    msg.settled = true;
+    this.rdmaBySeq.delete(msg.seq);
+    msg.done?.(err);
+  }
+
+  /** Periodic work: heartbeats, dead-leg detection, retransmission, give-up. */
+  tick(now: number): void {
+    const s = this.settings;
+    for (let leg = 0; leg < 2; leg++) {
+      if (this.legs[leg] === LegState.Up && now - this.lastHeard[leg] > s.deadAfterMs) this.setLeg(leg, LegState.Down, now);
+      if (this.ports[leg].attached && now - this.lastSent[leg] >= s.heartbeatMs) this.sendControl(RclanKind.Heartbeat, leg);
+    }
+    if (this.legs[0] === LegState.Down && this.legs[1] === LegState.Down) {
+      if (this.inFlight > 0 && now - this.noLegSince >= s.undeliverableAfterMs) {
+        const prev = this.state;
+        this.state = this.transitionTo({ type: 'give-up' });
+        if (prev !== this.state) this.onStateChange(this.state, prev);
+        this.giveUp();
+      }
+      return;
+    }
+    this.retransmitExpired(now);
+  }
+
+  private retransmitExpired(now: number): void {
+    let budget = 64;
+    let backedOff = false;
+    for (let seq = this.ackBase; seqLt(seq, this.nextTx) && budget > 0; seq = seqAdd(seq, 1)) {
+      const msg = this.ring[seq & this.mask]!;
+      if (msg.sacked || now - msg.sentAt < this.rto) continue;
+      this.retransmit(msg);
+      budget--;
+      if (!backedOff) {
+        this.rto = Math.min(MAX_RTO, this.rto * 2);
+        backedOff = true;
+      }
+    }
+  }
+
+  /** Resends on the other leg when it is up (the surviving leg after a failure). */
+  private retransmit(msg: OutMsg): void {
+    const other = msg.leg ^ 1;
+    const leg = msg.leg >= 0 && this.legs[other] === LegState.Up ? other : this.legs[0] === LegState.Up ? 0 : this.legs[1] === LegState.Up ? 1 : -1;
+    if (leg >= 0) this.transmit(msg, leg);
+  }
+
+  private setLeg(leg: number, state: LegState, now: number): void {
+    if (this.legs[leg] === state) return;
+    this.legs[leg] = state;
+    const up = (this.legs[0] === LegState.Up ? 1 : 0) + (this.legs[1] === LegState.Up ? 1 : 0);
+    if (state === LegState.Down) {
+      this.lastHeard[leg] = 0;
+      if (up === 0) this.noLegSince = now;
+      else {
+        // Fail over at once: everything last sent on the dead leg goes again on the other.
+        this.stats.legFailovers++;
+        for (let seq = this.ackBase; seqLt(seq, this.nextTx); seq = seqAdd(seq, 1)) {
+          const msg = this.ring[seq & this.mask]!;
+          if (msg.leg === leg && !msg.sacked) this.retransmit(msg);
+        }
+      }
+    } else if (up === 1) {
+      // Back from no leg at all: whatever was waiting goes now.
+      for (let seq = this.ackBase; seqLt(seq, this.nextTx); seq = seqAdd(seq, 1)) {
+        const msg = this.ring[seq & this.mask]!;
+        if (!msg.sacked && msg.leg !== leg) this.retransmit(msg);
+      }
+    }
+    const prev = this.state;
+    this.state = this.transitionTo({ type: 'legs', up });
+    if (state === LegState.Up) this.pump();
+    if (prev !== this.state) this.onStateChange(this.state, prev);
+  }
+
+  private transitionTo(event: RviEvent): RviState {
+    return rviTransition(this.state, event);
+  }
+
+  /** The port of a plane went away (closed socket): its leg is down now, not after a heartbeat timeout. */
+  portDetached(leg: number, now: number): void {
+    this.setLeg(leg, LegState.Down, now);
+  }
+
+  /** A port can write again: send what waited. */
+  portDrained(): void {
+    this.pump();
+  }
+
+  /**
+   * Reports everything unacknowledged as undeliverable and starts a new epoch,
+   * so the peer drops any straggler of the old one and both ends agree on
+   * where the new stream begins.
+   */
+  private giveUp(): void {
+    for (let seq = this.ackBase; seqLt(seq, this.nextSeq); seq = seqAdd(seq, 1)) {
+      const msg = this.ring[seq & this.mask]!;
+      this.ring[seq & this.mask] = undefined;
+      if (msg.kind === RclanKind.Data) {
+        this.stats.undeliverable++;
+        this.onUndeliverable(msg.seq, msg.payload);
+      } else if (msg.kind === RclanKind.RdmaWrite) {
+        this.settleRdma(msg, new RdmaError('UNDELIVERABLE', `RDMA WRITE to ${this.peer} could not be delivered`));
+      }
+    }
+    for (const g of this.rdmaGates.splice(0)) this.settleRdma(g.msg);
+    this.epoch = (this.epoch + 1) & 0xffff;
+    this.ackBase = this.nextTx = this.nextSeq = 0;
+    this.peerLimit = this.settings.window;
+    if (this.wantDrain) {
+      this.wantDrain = false;
+      this.onDrain();
+    }
+  }
+
+  /** Round-trip time estimate in ms (0 before the first sample). */
+  get rttMs(): number {
+    return this.srtt;
+  }
+}

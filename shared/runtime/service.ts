@@ -1,0 +1,136 @@
+import fs from 'node:fs';
+import type { Logger } from 'pino';
+import { ControlChannel } from '../control/channel.ts';
+import type { ControlMessage } from '../control/codec.ts';
+import { listenLink } from '../link/transport.ts';
+import type { LinkServer } from '../link/link.ts';
+import { flag, parseArgs, requireFlag, type ParsedArgs } from './args.ts';
+import { processLogger } from './log.ts';
+import { RunDir } from './run-dir.ts';
+import { writeState, type Health } from './state-file.ts';
+
+export type AdminVerb = (msg: ControlMessage) => unknown | Promise<unknown>;
+
+/**
+ * What every lparlab process has: identity, logger, run directory, a state
+ * file with its health, an admin socket, and an orderly shutdown.
+ *
+ * The admin socket is a UNIX socket in the run directory's sock/ folder (mode
+ * 0700): who can open it can drive the process, as with any daemon's control
+ * socket. It answers `status` and whatever verbs the service adds.
+ */
+export class ServiceContext {
+  readonly log: Logger;
+  health: Health = 'starting';
+  detail = '';
+  private readonly verbs = new Map<string, AdminVerb>();
+  private readonly shutdownHooks: Array<() => void | Promise<void>> = [];
+  private adminServer?: LinkServer;
+  private stopping = false;
+  readonly startedAt = Date.now();
+
+  constructor(
+    readonly role: string,
+    readonly name: string,
+    readonly runDir: RunDir,
+    readonly args: ParsedArgs,
+  ) {
+    this.log = processLogger(role, name);
+    this.verb('status', () => this.status());
+  }
+
+  setHealth(health: Health, detail = ''): void {
+    if (health === this.health && detail === this.detail) return;
+    this.health = health;
+    this.detail = detail;
+    this.log.info({ health, detail }, 'health');
+    writeState(this.runDir.stateFile(this.name), {
+      name: this.name,
+      role: this.role,
+      pid: process.pid,
+      health,
+      detail,
+      since: new Date().toISOString(),
+    });
+  }
+
+  verb(name: string, fn: AdminVerb): void {
+    this.verbs.set(name, fn);
+  }
+
+  onShutdown(fn: () => void | Promise<void>): void {
+    this.shutdownHooks.push(fn);
+  }
+
+  status(): Record<string, unknown> {
+    return { name: this.name, role: this.role, pid: process.pid, health: this.health, detail: this.detail, uptimeMs: Date.now() - this.startedAt };
+  }
+
+  async startAdmin(): Promise<void> {
+    const path = this.runDir.adminSocket(this.name);
+    this.adminServer = await listenLink(`unix:${path}`, (link) => {
+      const ch = new ControlChannel(link, this.log.child({ component: 'admin' }));
+      for (const [name, fn] of this.verbs) ch.handle(name, fn);
+    });
+    fs.chmodSync(path, 0o600);
+  }
+
+  async shutdown(code = 0): Promise<never> {
+    if (!this.stopping) {
+      this.stopping = true;
+      this.log.info({ code }, 'shutting down');
+      for (const hook of this.shutdownHooks.reverse()) {
+        try {
+          await hook();
+        } catch (err) {
+          this.log.warn({ err: (err as Error).message }, 'shutdown hook failed');
+        }
+      }
+      await this.adminServer?.close();
+      fs.rmSync(this.runDir.stateFile(this.name), { force: true });
+    }
+    process.exit(code);
+  }
+}
+
+/**
+ * Runs a service process: `--id NAME --run-dir DIR [--parent-pid PID]` plus
+ * the service's own flags. With --parent-pid the process ends when its
+ * launcher is gone, so a killed launcher leaves nothing behind.
+ */
+export async function runService(role: string, main: (ctx: ServiceContext) => Promise<void>, booleans: string[] = []): Promise<void> {
+  let args: ParsedArgs;
+  let ctx: ServiceContext;
+  try {
+    args = parseArgs(process.argv.slice(2), booleans);
+    ctx = new ServiceContext(role, requireFlag(args, 'id'), new RunDir(requireFlag(args, 'run-dir')), args);
+  } catch (err) {
+    process.stderr.write(`${role}: ${(err as Error).message}\n`);
+    process.exit(2);
+  }
+  process.on('SIGTERM', () => void ctx.shutdown(0));
+  process.on('SIGINT', () => void ctx.shutdown(0));
+  process.on('uncaughtException', (err) => {
+    ctx.log.fatal({ err: err.stack }, 'uncaught exception');
+    void ctx.shutdown(1);
+  });
+  const parent = Number(flag(args, 'parent-pid') ?? 0);
+  if (parent > 0) {
+    setInterval(() => {
+      try {
+        process.kill(parent, 0);
+      } catch {
+        ctx.log.warn({ parent }, 'launcher is gone');
+        void ctx.shutdown(0);
+      }
+    }, 500).unref();
+  }
+  try {
+    await ctx.startAdmin();
+    ctx.setHealth('starting');
+    await main(ctx);
+  } catch (err) {
+    ctx.log.fatal({ err: (err as Error).stack }, 'failed to start');
+    await ctx.shutdown(1);
+  }
+}
