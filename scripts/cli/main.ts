@@ -16,6 +16,7 @@ import { HealthError, Supervisor, cleanRunDir, isAlive, logTail, waitHealthy } f
 const USAGE = `lparlab — every box a process, every wire a socket
 
   lparlab up [-c FILE] [--run-dir DIR] [--detach] [--except NAME]...   boot a platform (default: the built-in one)
+  lparlab init [-c FILE] [--run-dir DIR]                               lay out a run directory (platform, keys) without starting it
   lparlab down [--run-dir DIR | -c FILE]                               stop it; no process, socket or state left
   lparlab status [--json]                                              processes (role, pid, health, CPU, memory), planes, RVIs
   lparlab kill NAME [--signal TERM|KILL|STOP|CONT]                     signal one process (default TERM)
@@ -343,6 +344,13 @@ async function main(argv: string[]): Promise<number> {
       return up(args);
     case 'supervise':
       return supervise(args);
+    case 'init': {
+      const platform = platformFrom(args);
+      const runDir = runDirFrom(args);
+      runDir.initialise(platform, processPlan(platform, runDir).map((p) => p.name));
+      process.stdout.write(`run directory ${runDir.root} ready for platform ${platform.name}\n`);
+      return 0;
+    }
     case 'down':
       return down(args);
     case 'status':

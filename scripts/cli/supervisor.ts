@@ -67,6 +67,8 @@ export class Supervisor {
   }
 
   private spawn(spec: ProcessSpec): ChildProcess {
+    // A killed process leaves its last state behind; the new one must not be taken for healthy before it says so.
+    fs.rmSync(this.runDir.stateFile(spec.name), { force: true });
     const out = fs.openSync(this.runDir.logFile(spec.name), 'a');
     const child = spawn(process.execPath, [...nodeArgs(spec), '--parent-pid', String(process.pid)], {
       cwd: REPO_ROOT,

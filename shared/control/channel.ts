@@ -7,6 +7,8 @@ export type Handler = (msg: ControlMessage) => unknown | Promise<unknown>;
 
 export class RemoteError extends Error {}
 
+const UNCLAIMED_KEPT = 16;
+
 /**
  * Request/response and notifications over the control frames of one link.
  * VI frames on the same link go to `onViFrame`. A handler's return value is the
@@ -22,6 +24,8 @@ export class ControlChannel {
   private readonly handlers = new Map<string, Handler>();
   private readonly waiters: Array<{ t: string; resolve: (m: ControlMessage) => void }> = [];
   private closeHandlers: Array<(err?: Error) => void> = [];
+  /** Notifications nobody waited for yet, e.g. a challenge that beat the caller to `next`; bounded. */
+  private readonly unclaimed: ControlMessage[] = [];
 
   constructor(
     readonly link: Link,
@@ -76,8 +80,10 @@ export class ControlChannel {
     });
   }
 
-  /** Resolves with the next message of type `t` that no handler claimed. */
+  /** Resolves with the next message of type `t` that no handler claimed (also one that came before the call). */
   next(t: string, timeoutMs = 5000): Promise<ControlMessage> {
+    const early = this.unclaimed.findIndex((m) => m.t === t);
+    if (early >= 0) return Promise.resolve(this.unclaimed.splice(early, 1)[0]);
     return new Promise((resolve, reject) => {
       const waiter = {
         t,
@@ -125,7 +131,10 @@ export class ControlChannel {
         return;
       }
       if (msg.id !== undefined) this.send({ t: 'error', re: msg.id, err: `unknown request "${msg.t}"` });
-      else this.log.debug({ t: msg.t }, 'unhandled control message');
+      else {
+        this.unclaimed.push(msg);
+        if (this.unclaimed.length > UNCLAIMED_KEPT) this.unclaimed.shift();
+      }
       return;
     }
     const id = msg.id;

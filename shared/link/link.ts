@@ -35,3 +35,30 @@ export interface LinkServer {
 export const HIGH_WATER = 1024 * 1024;
 
 export function noop(): void {}
+
+/**
+ * Frame delivery shared by both transports. Frames that arrive before anyone
+ * set `onFrame` are kept, not lost: a WebSocket can hand over the peer's first
+ * frame in the same turn as the upgrade, before the caller has its handler in
+ * place.
+ */
+export abstract class FrameDelivery {
+  private handler?: (frame: Buffer) => void;
+  private early: Buffer[] = [];
+
+  get onFrame(): (frame: Buffer) => void {
+    return this.handler ?? noop;
+  }
+
+  set onFrame(fn: (frame: Buffer) => void) {
+    this.handler = fn;
+    const early = this.early;
+    this.early = [];
+    for (const f of early) fn(f);
+  }
+
+  protected deliver(frame: Buffer): void {
+    if (this.handler) this.handler(frame);
+    else this.early.push(frame);
+  }
+}

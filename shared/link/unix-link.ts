@@ -1,7 +1,7 @@
 import net from 'node:net';
 import fs from 'node:fs';
 import { FrameDecoder, FrameError } from './frame.ts';
-import { HIGH_WATER, noop, type Link, type LinkServer } from './link.ts';
+import { FrameDelivery, HIGH_WATER, noop, type Link, type LinkServer } from './link.ts';
 
 /** sockaddr_un.sun_path is 108 bytes with the terminating NUL. */
 const MAX_SOCKET_PATH = 107;
@@ -16,8 +16,7 @@ export function checkSocketPath(path: string): void {
  * A link over a UNIX stream socket. Writes issued in one tick are corked and
  * leave as a single writev, so many small frames cost one system call.
  */
-export class UnixLink implements Link {
-  onFrame: (frame: Buffer) => void = noop;
+export class UnixLink extends FrameDelivery implements Link {
   onDrain: () => void = noop;
   onClose: (err?: Error) => void = noop;
   closed = false;
@@ -28,8 +27,9 @@ export class UnixLink implements Link {
     private readonly socket: net.Socket,
     readonly remote: string,
   ) {
+    super();
     socket.setNoDelay?.(true);
-    this.decoder = new FrameDecoder((f) => this.onFrame(f));
+    this.decoder = new FrameDecoder((f) => this.deliver(f));
     socket.on('data', (chunk: Buffer) => {
       try {
         this.decoder.push(chunk);

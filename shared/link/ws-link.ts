@@ -1,5 +1,5 @@
 import { WebSocket, WebSocketServer } from 'ws';
-import { HIGH_WATER, noop, type Link, type LinkServer } from './link.ts';
+import { FrameDelivery, HIGH_WATER, noop, type Link, type LinkServer } from './link.ts';
 import { LENGTH_PREFIX } from './frame.ts';
 
 /**
@@ -7,8 +7,7 @@ import { LENGTH_PREFIX } from './frame.ts';
  * kept so both transports carry identical bytes. A two-part frame goes out as
  * one fragmented message, so the body is never copied to join it.
  */
-export class WsLink implements Link {
-  onFrame: (frame: Buffer) => void = noop;
+export class WsLink extends FrameDelivery implements Link {
   onDrain: () => void = noop;
   onClose: (err?: Error) => void = noop;
   closed = false;
@@ -21,13 +20,14 @@ export class WsLink implements Link {
     private readonly ws: WebSocket,
     readonly remote: string,
   ) {
+    super();
     ws.binaryType = 'nodebuffer';
     ws.on('message', (data: Buffer) => {
       if (data.length <= LENGTH_PREFIX || data.readUInt32BE(0) !== data.length - LENGTH_PREFIX) {
         this.malformed++;
         return;
       }
-      this.onFrame(data);
+      this.deliver(data);
     });
     let closeError: Error | undefined;
     ws.on('error', (err) => {

@@ -1,0 +1,151 @@
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { RunDir } from '../../shared/runtime/run-dir.ts';
+import { readState } from '../../shared/runtime/state-file.ts';
+import type { ControlMessage } from '../../shared/control/codec.ts';
+import { adminRequest, fmRequest } from '../../scripts/cli/admin-client.ts';
+import { REPO_ROOT } from '../../scripts/cli/process-plan.ts';
+
+export const LPARLAB = path.join(REPO_ROOT, 'scripts', 'lparlab.mjs');
+
+export interface CliResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs the real `lparlab` command. */
+export function cli(args: string[], timeoutMs = 60_000): Promise<CliResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [LPARLAB, ...args], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`lparlab ${args.join(' ')} timed out; stderr: ${stderr}`));
+    }, timeoutMs);
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      resolve({ code: code ?? 1, stdout, stderr });
+    });
+  });
+}
+
+/** A small platform for tests: fast heartbeats so failures are seen within a fraction of a second. */
+export const TEST_PLATFORM = `
+name: test
+rclan: { heartbeatMs: 50, deadAfterMs: 250, undeliverableAfterMs: 1000, window: 256 }
+planes: [a, b]
+controlNodes:
+  - { name: cn1, serial: 1 }
+cecs:
+  - { name: cec1 }
+  - { name: cec2 }
+lpars:
+  - { name: lpar1, cec: cec1 }
+  - { name: lpar2, cec: cec2 }
+`;
+
+/**
+ * One platform of real processes in its own run directory (so tests run side
+ * by side), booted with `lparlab up --detach` and torn down with `lparlab down`.
+ */
+export class TestPlatform {
+  private constructor(
+    readonly root: string,
+    readonly runDir: RunDir,
+  ) {}
+
+  static async boot(yaml = TEST_PLATFORM, extra: string[] = []): Promise<TestPlatform> {
+    // Short path under /tmp: UNIX socket paths must stay under 108 bytes.
+    const root = fs.mkdtempSync(path.join(os.tmpdir(), 'lpl-'));
+    const file = path.join(root, 'platform.yaml');
+    fs.writeFileSync(file, yaml);
+    const p = new TestPlatform(root, new RunDir(path.join(root, 'run')));
+    const r = await cli(['up', '--detach', '-c', file, '--run-dir', p.runDir.root, ...extra]);
+    if (r.code !== 0) {
+      await p.down();
+      throw new Error(`lparlab up failed (${r.code}):\n${r.stderr}\n${r.stdout}`);
+    }
+    return p;
+  }
+
+  cli(args: string[], timeoutMs?: number): Promise<CliResult> {
+    return cli([...args, '--run-dir', this.runDir.root], timeoutMs);
+  }
+
+  admin(name: string, msg: ControlMessage, timeoutMs = 60_000): Promise<ControlMessage> {
+    return adminRequest(this.runDir, name, msg, timeoutMs);
+  }
+
+  fm(msg: ControlMessage): Promise<ControlMessage> {
+    return fmRequest(this.runDir, msg);
+  }
+
+  pid(name: string): number {
+    const st = readState(this.runDir.stateFile(name));
+    if (!st) throw new Error(`${name} has no state file`);
+    return st.pid;
+  }
+
+  async kill(name: string, signal: 'KILL' | 'STOP' | 'CONT' | 'TERM'): Promise<void> {
+    const r = await this.cli(['kill', name, '--signal', signal]);
+    if (r.code !== 0) throw new Error(`kill ${name}: ${r.stderr}`);
+  }
+
+  async start(name: string): Promise<void> {
+    const r = await this.cli(['start', name]);
+    if (r.code !== 0) throw new Error(`start ${name}: ${r.stderr}`);
+    await this.waitHealthy(name);
+  }
+
+  async waitHealthy(name: string, timeoutMs = 15_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (readState(this.runDir.stateFile(name))?.health !== 'healthy') {
+      if (Date.now() > deadline) throw new Error(`${name} not healthy within ${timeoutMs} ms`);
+      await new Promise((r) => setTimeout(r, 25));
+    }
+  }
+
+  /** Pids of every process this platform started, to check none survives teardown. */
+  pids(): number[] {
+    const dir = path.join(this.runDir.root, 'state');
+    if (!fs.existsSync(dir)) return [];
+    return fs
+      .readdirSync(dir)
+      .filter((f) => f.endsWith('.json'))
+      .map((f) => readState(path.join(dir, f))?.pid ?? 0)
+      .filter((pid) => pid > 0);
+  }
+
+  /** Stops everything and removes the run directory. Returns pids still alive afterwards (should be none). */
+  async down(): Promise<number[]> {
+    const pids = this.pids();
+    let sup = 0;
+    try {
+      sup = Number(fs.readFileSync(this.runDir.supervisorPidFile, 'utf8'));
+    } catch {
+      /* never started */
+    }
+    await cli(['down', '--run-dir', this.runDir.root]);
+    const alive = [...pids, sup].filter((pid) => {
+      if (!pid) return false;
+      try {
+        process.kill(pid, 0);
+        return true;
+      } catch {
+        return false;
+      }
+    });
+    fs.rmSync(this.root, { recursive: true, force: true });
+    return alive;
+  }
+}
+
+export async function sleep(ms: number): Promise<void> {
+  await new Promise((r) => setTimeout(r, ms));
+}

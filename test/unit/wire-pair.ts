@@ -1,0 +1,226 @@
+import { Rvi, type LegPort, type RclanSettings } from '../../shared/rclan/rvi.ts';
+
+/** Small seeded PRNG (mulberry32): the same seed gives the same run. */
+export function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+export async function waitFor(what: string, cond: () => boolean, timeoutMs = 5000): Promise<void> {
+  const deadline = performance.now() + timeoutMs;
+  while (!cond()) {
+    if (performance.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await sleep(2);
+  }
+}
+
+export const SETTINGS: RclanSettings = { heartbeatMs: 20, deadAfterMs: 100, undeliverableAfterMs: 400, window: 64 };
+
+/** One end of a wire: what an Rvi sees as the fabric port of one plane. */
+export class WirePort implements LegPort {
+  attached = true;
+  writable = true;
+  constructor(
+    private readonly wire: Wire,
+    private readonly side: 0 | 1,
+  ) {}
+  send(frame: Buffer): boolean {
+    this.wire.carry(this.side, Buffer.concat([frame]));
+    return true;
+  }
+  sendParts(head: Buffer, body: Buffer): boolean {
+    this.wire.carry(this.side, Buffer.concat([head, body]));
+    return true;
+  }
+}
+
+/**
+ * One plane between side 0 and side 1, in memory. Frames are delivered to the
+ * other side asynchronously; a frame in transit when the wire is cut or a port
+ * detached is lost, as on a real socket.
+ */
+export class Wire {
+  readonly ports: [WirePort, WirePort];
+  /** Drop everything, both ways. */
+  cut = false;
+  /** Fraction of frames dropped, both ways (seeded). */
+  dropFraction = 0;
+  delayMs = 0;
+  /** Extra random delay in [0, jitterMs): reorders frames. */
+  jitterMs = 0;
+  /** Sees every frame handed to the wire: (from side, frame). */
+  tap: ((from: 0 | 1, frame: Buffer) => void) | undefined;
+  carried = 0;
+  dropped = 0;
+  private readonly timers = new Set<NodeJS.Timeout | NodeJS.Immediate>();
+  private closed = false;
+
+  constructor(
+    readonly leg: number,
+    private readonly rand: () => number,
+    /** Where a frame sent from `from` goes: the current Rvi on the other side. */
+    private readonly deliver: (to: 0 | 1, leg: number, frame: Buffer) => void,
+  ) {
+    this.ports = [new WirePort(this, 0), new WirePort(this, 1)];
+  }
+
+  private passable(): boolean {
+    return !this.closed && !this.cut && this.ports[0].attached && this.ports[1].attached;
+  }
+
+  carry(from: 0 | 1, frame: Buffer): void {
+    this.tap?.(from, frame);
+    if (!this.passable() || (this.dropFraction > 0 && this.rand() < this.dropFraction)) {
+      this.dropped++;
+      return;
+    }
+    const to = (from ^ 1) as 0 | 1;
+    const arrive = (): void => {
+      this.timers.delete(handle);
+      if (!this.passable()) {
+        this.dropped++;
+        return;
+      }
+      this.carried++;
+      this.deliver(to, this.leg, frame);
+    };
+    const delay = this.delayMs + (this.jitterMs > 0 ? this.rand() * this.jitterMs : 0);
+    const handle = delay > 0 ? setTimeout(arrive, delay) : setImmediate(arrive);
+    this.timers.add(handle);
+  }
+
+  close(): void {
+    this.closed = true;
+    for (const t of this.timers) {
+      clearTimeout(t as NodeJS.Timeout);
+      clearImmediate(t as NodeJS.Immediate);
+    }
+    this.timers.clear();
+  }
+}
+
+/** Two Rvis (A = side 0, B = side 1) over two wires, ticked every 5 ms. */
+export class RviPair {
+  readonly wires: [Wire, Wire];
+  readonly rvis: [Rvi, Rvi];
+  private readonly timer: NodeJS.Timeout;
+  private nextId = 1;
+
+  constructor(
+    seed: number,
+    private readonly settings: RclanSettings = SETTINGS,
+  ) {
+    const rand = prng(seed);
+    const deliver = (to: 0 | 1, leg: number, frame: Buffer): void => this.rvis[to].receive(leg, frame, performance.now());
+    this.wires = [new Wire(0, rand, deliver), new Wire(1, rand, deliver)];
+    this.rvis = [this.make(0), this.make(1)];
+    this.timer = setInterval(() => {
+      const now = performance.now();
+      this.rvis[0].tick(now);
+      this.rvis[1].tick(now);
+    }, 5);
+  }
+
+  get a(): Rvi {
+    return this.rvis[0];
+  }
+  get b(): Rvi {
+    return this.rvis[1];
+  }
+
+  /** Ports of one side, leg 0 and leg 1. */
+  ports(side: 0 | 1): [WirePort, WirePort] {
+    return [this.wires[0].ports[side], this.wires[1].ports[side]];
+  }
+
+  private make(side: 0 | 1): Rvi {
+    return new Rvi(
+      this.nextId++,
+      7,
+      side === 0 ? 'b' : 'a',
+      'test',
+      this.ports(side),
+      this.settings,
+      (rvi) => setImmediate(() => rvi.flushAck()),
+      performance.now(),
+    );
+  }
+
+  /** Replaces B by a fresh Rvi (a new process) on the same wires. */
+  restartB(): Rvi {
+    this.rvis[1] = this.make(1);
+    return this.rvis[1];
+  }
+
+  /** Unplugs both ends of one leg; each Rvi is told at once. */
+  detach(leg: 0 | 1): void {
+    const now = performance.now();
+    for (const side of [0, 1] as const) {
+      this.wires[leg].ports[side].attached = false;
+      this.rvis[side].portDetached(leg, now);
+    }
+  }
+
+  attach(leg: 0 | 1): void {
+    for (const side of [0, 1] as const) this.wires[leg].ports[side].attached = true;
+  }
+
+  async bothUp(timeoutMs = 2000): Promise<void> {
+    await waitFor('both RVIs up', () => this.a.state === 'up' && this.b.state === 'up', timeoutMs);
+  }
+
+  close(): void {
+    clearInterval(this.timer);
+    for (const w of this.wires) w.close();
+  }
+}
+
+/** Random payloads of mixed sizes; those of 4 bytes or more start with their index. */
+export function makePayloads(count: number, rand: () => number, maxSize = 4096): Buffer[] {
+  const out: Buffer[] = [];
+  for (let i = 0; i < count; i++) {
+    const r = rand();
+    // Mostly small (inline) bodies, some larger ones (sent as head + body), a few empty.
+    const size = r < 0.02 ? 0 : r < 0.7 ? 4 + Math.floor(rand() * 508) : 513 + Math.floor(rand() * (maxSize - 513));
+    const b = Buffer.allocUnsafe(size);
+    for (let j = 0; j < size; j++) b[j] = (rand() * 256) | 0;
+    if (size >= 4) b.writeUInt32BE(i, 0);
+    out.push(b);
+  }
+  return out;
+}
+
+/** Sends every payload in order, waiting for onDrain whenever the window is full. */
+export async function sendAll(rvi: Rvi, payloads: Buffer[], timeoutMs = 10_000): Promise<void> {
+  for (const p of payloads) {
+    while (!rvi.send(p)) await drained(rvi, timeoutMs);
+  }
+}
+
+export function drained(rvi: Rvi, timeoutMs = 10_000): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const t = setTimeout(() => reject(new Error('onDrain never came')), timeoutMs);
+    rvi.onDrain = () => {
+      clearTimeout(t);
+      rvi.onDrain = () => {};
+      resolve();
+    };
+  });
+}
+
+/** Index of the first difference between what was sent and what arrived, -1 when equal. */
+export function firstMismatch(sent: Buffer[], got: Buffer[]): number {
+  const n = Math.max(sent.length, got.length);
+  for (let i = 0; i < n; i++) {
+    if (!sent[i] || !got[i] || !sent[i].equals(got[i])) return i;
+  }
+  return -1;
+}
