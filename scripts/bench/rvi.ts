@@ -56,6 +56,8 @@ lpars:
   - { name: lpar1, cec: cec1 }
   - { name: lpar2, cec: cec2 }
 `;
+/** Median CPU (% of one core) taken by others above which a run counts as contended. */
+const CONTENDED_PCT = 30;
 const PROCESSES = ['fabric-manager', 'plane-a', 'plane-b', 'cn1', 'lpar1', 'lpar2'];
 
 // ---------------------------------------------------------------- arguments
@@ -78,7 +80,7 @@ const KiB = 1024;
 const CFG = QUICK
   ? {
       raw: { count64k: 2048, count1k: 20_000, warmup64k: 200, warmup1k: 2000 },
-      rvi: { count64k: 2000, count1k: 10_000, warmup: 500 },
+      rvi: { count64k: 2000, count1k: 10_000, warmup: 2000 },
       ping: { count: 300, warmup: 50, size: 64 },
     }
   : {
@@ -432,6 +434,17 @@ async function main(): Promise<number> {
   };
   const pass = { throughput64k: ratios.throughput64k >= 0.4, rtt: ratios.rtt <= 3, all: false };
   pass.all = pass.throughput64k && pass.rtt;
+  // CPU that neither the platform nor the raw peers used: other users of a shared box.
+  const others = [...raw64, ...raw1].map((x) => x.cpu.other).concat([...rvi64, ...rvi1, ...rviRtt].map((x) => x.cpu.other)).filter(Number.isFinite);
+  const otherMedian = others.length ? median(others) : 0;
+  const otherMax = others.length ? Math.max(...others) : 0;
+  const contention = {
+    otherPctMedian: r1(otherMedian),
+    otherPctMax: r1(otherMax),
+    contended: otherMedian > CONTENDED_PCT,
+    note: `CPU (% of one core) used on the box during the timed parts by processes other than the measured ones; above ${CONTENDED_PCT} the box was shared and the RVI (four busy processes) loses more than the raw pair (two): treat the ratios with caution`,
+  };
+  if (contention.contended) log(`warning: the box was busy with other work during the measurements (median ${r1(otherMedian)} % of a core, max ${r1(otherMax)} %): ratios are pessimistic for the RVI`);
   const result = {
     bench: 'rvi',
     date: new Date().toISOString(),
@@ -451,6 +464,7 @@ async function main(): Promise<number> {
       rtt: { ...rv.rtt, p50Us: r1(rv.rtt.p50Us), p99Us: r1(rv.rtt.p99Us), meanUs: r1(rv.rtt.meanUs), minUs: r1(rv.rtt.minUs) },
     },
     ratios,
+    contention,
     bars: { throughput64k: '>=0.40', rtt: '<=3' },
     pass,
     cpuPct: {
@@ -482,6 +496,7 @@ async function main(): Promise<number> {
       `  raw 64 KiB  ${cpuLine(result.cpuPct.raw.throughput64k)}`,
       `  raw 1 KiB   ${cpuLine(result.cpuPct.raw.throughput1k)}`,
       '',
+      `other load on the box during the timed parts: median ${Math.round(contention.otherPctMedian)} %, max ${Math.round(contention.otherPctMax)} % of one core${contention.contended ? ' — CONTENDED, ratios are pessimistic for the RVI' : ''}`,
       `bars ${pass.all ? 'met' : 'NOT met'}`,
     ];
     process.stdout.write(`${out.join('\n')}\n`);

@@ -90,26 +90,46 @@ export function controlBody(frame: Buffer): Buffer {
 export class FrameDecoder {
   private pending: Buffer[] = [];
   private pendingLength = 0;
+  /** Whole length (prefix included) of the frame being assembled; 0 until its prefix is complete. */
+  private need = 0;
 
   constructor(private readonly emit: (frame: Buffer) => void) {}
 
   /** Throws FrameError when the stream cannot be a frame stream any more. */
   push(chunk: Buffer): void {
+    let offset = 0;
     if (this.pendingLength > 0) {
-      this.pending.push(chunk);
-      this.pendingLength += chunk.length;
-      if (this.pendingLength < LENGTH_PREFIX) return;
-      const head = this.pending[0].length >= LENGTH_PREFIX ? this.pending[0] : Buffer.concat(this.pending, this.pendingLength);
-      const need = checkedLength(head) + LENGTH_PREFIX;
-      if (this.pendingLength < need) return;
-      chunk = Buffer.concat(this.pending, this.pendingLength);
+      if (this.need === 0) {
+        const want = LENGTH_PREFIX - this.pendingLength;
+        if (chunk.length < want) {
+          this.pending.push(chunk);
+          this.pendingLength += chunk.length;
+          return;
+        }
+        const prefix = Buffer.concat([...this.pending, chunk.subarray(0, want)], LENGTH_PREFIX);
+        this.need = LENGTH_PREFIX + checkedLength(prefix);
+        this.pending = [prefix];
+        this.pendingLength = LENGTH_PREFIX;
+        offset = want;
+      }
+      // Copy only what completes the pending frame; the rest of the chunk is parsed in place.
+      const take = Math.min(this.need - this.pendingLength, chunk.length - offset);
+      this.pending.push(chunk.subarray(offset, offset + take));
+      this.pendingLength += take;
+      offset += take;
+      if (this.pendingLength < this.need) return;
+      const frame = Buffer.concat(this.pending, this.need);
       this.pending = [];
       this.pendingLength = 0;
+      this.need = 0;
+      this.emit(frame);
     }
-    let offset = 0;
     while (chunk.length - offset >= LENGTH_PREFIX) {
       const end = offset + LENGTH_PREFIX + checkedLength(chunk, offset);
-      if (end > chunk.length) break;
+      if (end > chunk.length) {
+        this.need = end - offset;
+        break;
+      }
       this.emit(chunk.subarray(offset, end));
       offset = end;
     }

@@ -178,6 +178,8 @@ export class Rvi {
   private srtt = 0;
   private rttvar = 0;
   private rto = 200;
+  /** When anything was last sent again: later sends give clean RTT samples (Karn). */
+  private lastRetransmitAt = 0;
   /** RDMA WRITEs acknowledged, completing once anything the peer sent before the ack is delivered (a refusal would be). */
   private readonly rdmaGates: Array<{ msg: OutMsg; stamp: number }> = [];
   private readonly rdmaBySeq = new Map<number, OutMsg>();
@@ -349,7 +351,10 @@ export class Rvi {
     } else {
       port.sendParts(head, body);
     }
-    if (retransmit) this.stats.retransmits++;
+    if (retransmit) {
+      this.stats.retransmits++;
+      this.lastRetransmitAt = now;
+    }
     else {
       this.stats.sent++;
       this.stats.bytesSent += body.length;
@@ -427,6 +432,12 @@ export class Rvi {
     this.lastHeard[leg] = now;
     if (this.legs[leg] === LegState.Down && this.ports[leg].attached) this.setLeg(leg, LegState.Up, now);
 
+    // The sender still talks to an earlier process of ours: nothing in it is for us. Our heartbeats will tell it.
+    const ackInc = pkt.ackIncarnation;
+    if (ackInc !== 0 && ackInc !== this.incarnation) {
+      this.stats.stale++;
+      return;
+    }
     if (!this.acceptStream(pkt)) return;
 
     if (pkt.ackIncarnation === this.incarnation && pkt.ackEpoch === this.epoch) {
@@ -472,7 +483,7 @@ export class Rvi {
     this.rxEpoch = epoch;
     this.expected = 0;
     this.ooo.clear();
-    this.held.length = 0;
+    // Held messages were accepted and acknowledged in order: they are still delivered on resume().
     // Gates wait on the old stream's positions, which will never come: those writes were acknowledged.
     for (const g of this.rdmaGates.splice(0)) this.settleRdma(g.msg);
   }
@@ -484,30 +495,47 @@ export class Rvi {
       for (let seq = this.ackBase; seq !== ack; seq = seqAdd(seq, 1)) {
         const msg = this.ring[seq & this.mask]!;
         this.ring[seq & this.mask] = undefined;
-        // Karn: only messages sent once give a clean RTT sample.
-        if (msg.sends === 1 && seq === seqAdd(ack, -1)) this.sampleRtt(now - msg.sentAt);
+        // Karn, widened: a message sent before the last retransmission may have waited behind it at the receiver.
+        if (msg.sends === 1 && seq === seqAdd(ack, -1) && msg.sentAt > this.lastRetransmitAt) this.sampleRtt(now - msg.sentAt);
         if (msg.kind === RclanKind.Data) this.stats.acked++;
         else if (msg.kind === RclanKind.RdmaWrite && !msg.settled) this.rdmaGates.push({ msg, stamp });
       }
       this.ackBase = ack;
+      // Progress ends any backoff (RFC 6298 5.7 in spirit): the path works.
+      this.rto = this.baseRto();
     }
     if (advance >= 0) {
       const limit = seqAdd(ack, window);
       if (seqDiff(limit, this.peerLimit) > 0 || advance > 0) this.peerLimit = limit;
-      if (sack !== 0) {
-        for (let i = 0; i < 32; i++) {
-          if ((sack >>> i) & 1) {
-            const seq = seqAdd(ack, i + 1);
-            if (seqLt(seq, this.nextTx)) this.ring[seq & this.mask]!.sacked = true;
-          }
-        }
-      }
+      if (sack !== 0) this.onSack(ack, sack);
       if (this.wantDrain && this.writable) {
         this.wantDrain = false;
         this.onDrain();
       }
       this.pump();
     }
+  }
+
+  /**
+   * Selective acknowledgement: marks what the receiver holds, and resends at
+   * once a hole that later messages have overtaken by more than the reordering
+   * the two legs cause (a quarter of the RTT), instead of waiting for the timer.
+   */
+  private onSack(ack: number, sack: number): void {
+    const highest = 31 - Math.clz32(sack);
+    const now = performance.now();
+    const reorder = Math.max(2, this.srtt / 4);
+    for (let i = -1; i <= highest; i++) {
+      const seq = seqAdd(ack, i + 1);
+      if (!seqLt(seq, this.nextTx)) break;
+      const msg = this.ring[seq & this.mask]!;
+      if (i >= 0 && (sack >>> i) & 1) msg.sacked = true;
+      else if (!msg.sacked && msg.sends === 1 && now - msg.sentAt > reorder) this.retransmit(msg);
+    }
+  }
+
+  private baseRto(): number {
+    return this.srtt === 0 ? 200 : Math.min(MAX_RTO, Math.max(MIN_RTO, this.srtt + 4 * this.rttvar));
   }
 
   private sampleRtt(rtt: number): void {
@@ -518,7 +546,7 @@ export class Rvi {
       this.rttvar = 0.75 * this.rttvar + 0.25 * Math.abs(this.srtt - rtt);
       this.srtt = 0.875 * this.srtt + 0.125 * rtt;
     }
-    this.rto = Math.min(MAX_RTO, Math.max(MIN_RTO, this.srtt + 4 * this.rttvar));
+    this.rto = this.baseRto();
   }
 
   private onSequenced(pkt: RclanPacket): void {
