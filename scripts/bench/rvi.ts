@@ -23,7 +23,7 @@
  * With --json exactly one JSON object goes to stdout; progress goes to stderr.
  * Exit code: 0 when the bars are met, 1 when not, 2 on error.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -56,7 +56,7 @@ lpars:
   - { name: lpar1, cec: cec1 }
   - { name: lpar2, cec: cec2 }
 `;
-/** Median CPU (% of one core) taken by others above which a run counts as contended. */
+/** CPU (% of one core) taken by others during a measurement above which the run counts as contended. */
 const CONTENDED_PCT = 30;
 const PROCESSES = ['fabric-manager', 'plane-a', 'plane-b', 'cn1', 'lpar1', 'lpar2'];
 
@@ -90,6 +90,16 @@ const CFG = QUICK
     };
 
 const log = (s: string) => process.stderr.write(`${s}\n`);
+
+/** Which code was measured: the commit, and the files under services/ and shared/ that differ from it (read-only git). */
+function codeVersion(): { commit: string; modified: string[] } {
+  const git = (...a: string[]) => execFileSync('git', a, { cwd: REPO_ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+  try {
+    return { commit: git('rev-parse', '--short', 'HEAD'), modified: git('diff', '--name-only', 'HEAD', '--', 'services', 'shared').split('\n').filter(Boolean) };
+  } catch {
+    return { commit: 'unknown', modified: [] };
+  }
+}
 const r2 = (x: number) => Math.round(x * 100) / 100;
 const r1 = (x: number) => Math.round(x * 10) / 10;
 
@@ -381,7 +391,19 @@ function teardown(): Promise<void> {
   return tearingDown;
 }
 
-for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+// A closed stdout/stderr (e.g. piped into `head`) must not skip the teardown.
+process.stdout.on('error', () => {});
+process.stderr.on('error', () => {});
+process.on('uncaughtException', (err) => {
+  try {
+    log(`bench failed: ${err.stack ?? String(err)}`);
+  } catch {
+    /* stderr gone */
+  }
+  void teardown().finally(() => process.exit(2));
+});
+
+for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
   process.on(sig, () => {
     if (interrupted) return;
     interrupted = true;
@@ -391,7 +413,8 @@ for (const sig of ['SIGINT', 'SIGTERM'] as const) {
 }
 
 async function main(): Promise<number> {
-  log(`lparlab bench: RVI vs raw UNIX socket; ${REPS} repetition(s)${QUICK ? ', quick' : ''}; ${os.cpus().length} CPUs; temp ${root}`);
+  const code = codeVersion();
+  log(`lparlab bench: RVI vs raw UNIX socket; ${REPS} repetition(s)${QUICK ? ', quick' : ''}; ${os.cpus().length} CPUs; code ${code.commit}${code.modified.length ? ` + changes to ${code.modified.join(', ')}` : ''}; temp ${root}`);
   await platformUp(runDir, path.join(root, 'platform.yaml'));
   if (interrupted) throw new Error('interrupted');
   log('platform up');
@@ -435,19 +458,25 @@ async function main(): Promise<number> {
   const pass = { throughput64k: ratios.throughput64k >= 0.4, rtt: ratios.rtt <= 3, all: false };
   pass.all = pass.throughput64k && pass.rtt;
   // CPU that neither the platform nor the raw peers used: other users of a shared box.
-  const others = [...raw64, ...raw1].map((x) => x.cpu.other).concat([...rvi64, ...rvi1, ...rviRtt].map((x) => x.cpu.other)).filter(Number.isFinite);
-  const otherMedian = others.length ? median(others) : 0;
-  const otherMax = others.length ? Math.max(...others) : 0;
-  const contention = {
-    otherPctMedian: r1(otherMedian),
-    otherPctMax: r1(otherMax),
-    contended: otherMedian > CONTENDED_PCT,
-    note: `CPU (% of one core) used on the box during the timed parts by processes other than the measured ones; above ${CONTENDED_PCT} the box was shared and the RVI (four busy processes) loses more than the raw pair (two): treat the ratios with caution`,
+  const otherOf = (xs: Array<{ cpu: Record<string, number> | CpuSample }>) => xs.map((x) => x.cpu.other).filter(Number.isFinite);
+  const byMeasurement = {
+    throughput64k: r1(median(otherOf([...raw64, ...rvi64]))),
+    throughput1k: r1(median(otherOf([...raw1, ...rvi1]))),
+    rtt: r1(median(otherOf(rviRtt))),
   };
-  if (contention.contended) log(`warning: the box was busy with other work during the measurements (median ${r1(otherMedian)} % of a core, max ${r1(otherMax)} %): ratios are pessimistic for the RVI`);
+  const all = otherOf([...raw64, ...rvi64, ...raw1, ...rvi1, ...rviRtt]);
+  const contention = {
+    otherPctMedian: r1(median(all)),
+    otherPctMax: r1(Math.max(...all)),
+    byMeasurement,
+    contended: Object.values(byMeasurement).some((v) => v > CONTENDED_PCT),
+    note: `CPU (% of one core) used on the box during the timed parts by processes other than the measured ones (median of repetitions, raw and RVI); above ${CONTENDED_PCT} for any measurement the box was shared, and the RVI (four busy processes) loses more than the raw pair (two): treat its ratios as pessimistic for the RVI`,
+  };
+  if (contention.contended) log(`warning: the box was busy with other work during the measurements (% of a core by measurement: ${JSON.stringify(byMeasurement)}): ratios are pessimistic for the RVI`);
   const result = {
     bench: 'rvi',
     date: new Date().toISOString(),
+    code,
     machine: { cpus: os.cpus().length, model: os.cpus()[0]?.model ?? 'unknown', node: process.version, loadavg: os.loadavg().map(r2) },
     reps: REPS,
     quick: QUICK,
@@ -496,7 +525,7 @@ async function main(): Promise<number> {
       `  raw 64 KiB  ${cpuLine(result.cpuPct.raw.throughput64k)}`,
       `  raw 1 KiB   ${cpuLine(result.cpuPct.raw.throughput1k)}`,
       '',
-      `other load on the box during the timed parts: median ${Math.round(contention.otherPctMedian)} %, max ${Math.round(contention.otherPctMax)} % of one core${contention.contended ? ' — CONTENDED, ratios are pessimistic for the RVI' : ''}`,
+      `other load on the box during the timed parts, % of one core: 64 KiB ${Math.round(byMeasurement.throughput64k)}, 1 KiB ${Math.round(byMeasurement.throughput1k)}, ping ${Math.round(byMeasurement.rtt)}; max ${Math.round(contention.otherPctMax)}${contention.contended ? ' — CONTENDED, ratios are pessimistic for the RVI' : ''}`,
       `bars ${pass.all ? 'met' : 'NOT met'}`,
     ];
     process.stdout.write(`${out.join('\n')}\n`);

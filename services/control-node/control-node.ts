@@ -1,8 +1,14 @@
+import fs from 'node:fs';
 import type { Logger } from 'pino';
+import type { ControlMessage } from '../../shared/control/codec.ts';
 import { NodeFabric } from '../../shared/fabric/node-fabric.ts';
 import { decodeMgmt, sendMgmt } from '../../shared/fabric/mgmt-protocol.ts';
-import type { Platform, ControlNodeSpec } from '../../shared/platform/platform.ts';
+import { lparInterfaces, type ControlNodeSpec, type Platform, type VlanSpec } from '../../shared/platform/platform.ts';
 import type { Rvi } from '../../shared/rclan/rvi.ts';
+import { inSubnet, parseCidr, parseIp } from '../../shared/wire/ipv4-address.ts';
+import { TLV_HEADER, Tlv, TlvType, emitTlv } from '../../shared/wire/tlv.ts';
+import { Nvram } from './nvram.ts';
+import { VlanServer } from './vlan-server.ts';
 
 interface LparView {
   name: string;
@@ -13,57 +19,253 @@ interface LparView {
   lastHeard: number;
 }
 
+/** Who is on which virtual LAN, with which address and device: the platform file, then join/leave at run time. */
+interface Membership {
+  [vlan: string]: Array<{ lpar: string; ip: string; dev: number }>;
+}
+
+/** Purpose of the unicast RVIs of a virtual LAN between two of its members. */
+export function lanPurpose(vlan: string): string {
+  return `lan:${vlan}`;
+}
+
 /**
- * A control node: it creates the management RVI to every LPAR of the platform
- * through the fabric manager, and answers each LPAR's boot request with its
- * identity and configuration (seed 004, "Network Architecture", boot flow).
+ * A control node: it creates, through the fabric manager, a management RVI
+ * and a virtual-LAN RVI to every LPAR and the unicast RVIs between the
+ * members of each virtual LAN (seed 004, "2. RVI Mapping And Management": the
+ * control node, never a processing node, makes the paths); answers each
+ * LPAR's boot request with its identity and interfaces (MACs from NVRAM); and
+ * runs a virtual LAN server for every virtual LAN.
  */
 export class ControlNode {
   readonly lpars = new Map<string, LparView>();
-  malformed = 0;
+  readonly vlans = new Map<string, VlanServer>();
+  private readonly vlanById = new Map<number, VlanServer>();
+  private readonly lanRvis = new Map<string, number>();
+  readonly stats = { malformedMgmt: 0, malformedFrames: 0, notMember: 0, heartbeats: 0 };
+  private membership: Membership;
+  private readonly nvram: Nvram;
 
   constructor(
     readonly spec: ControlNodeSpec,
     private readonly platform: Platform,
     readonly fabric: NodeFabric,
+    dataDir: string,
+    private readonly membershipFile: string,
     private readonly log: Logger,
   ) {
     for (const l of platform.lpars) this.lpars.set(l.name, { name: l.name, cec: l.cec, booted: false, health: 'unknown', detail: '', lastHeard: 0 });
+    this.nvram = new Nvram(dataDir, spec.serial);
+    this.membership = this.loadMembership();
+    for (const v of platform.vlans) {
+      const server = new VlanServer(
+        v,
+        { sendFrame: (lpar, frame) => this.sendFrame(lpar, frame), sendMgmt: (lpar, msg) => this.sendMgmt(lpar, msg), lanRvi: (vlan, a, b) => this.lanRvis.get(pairKey(vlan, a, b)) },
+        log.child({ component: 'vlan-server', vlan: v.name }),
+      );
+      for (const m of this.membership[v.name] ?? []) server.addMember(m.lpar, parseIp(m.ip), m.dev);
+      this.vlans.set(v.name, server);
+      this.vlanById.set(v.id, server);
+    }
     fabric.onRviAdded = (rvi) => this.attach(rvi);
-    fabric.onRviRemoved = () => {};
+  }
+
+  /** Membership survives a restart of this control node within a run (kept with the run's state), not a new boot. */
+  private loadMembership(): Membership {
+    try {
+      return JSON.parse(fs.readFileSync(this.membershipFile, 'utf8')) as Membership;
+    } catch {
+      const m: Membership = {};
+      for (const v of this.platform.vlans) m[v.name] = [];
+      for (const l of this.platform.lpars) for (const i of lparInterfaces(this.platform, l.name)) m[i.vlan.name].push({ lpar: l.name, ip: i.ip, dev: i.dev });
+      return m;
+    }
+  }
+
+  private saveMembership(): void {
+    const tmp = `${this.membershipFile}.tmp`;
+    fs.writeFileSync(tmp, JSON.stringify(this.membership));
+    fs.renameSync(tmp, this.membershipFile);
   }
 
   async start(): Promise<void> {
     for (const rvi of this.fabric.rclan.rvis.values()) this.attach(rvi);
     for (const l of this.platform.lpars) {
       await this.fabric.request({ t: 'rvi-create', a: this.spec.name, b: l.name, purpose: 'mgmt' });
+      await this.fabric.request({ t: 'rvi-create', a: this.spec.name, b: l.name, purpose: 'vlan' });
+    }
+    for (const [vlan, members] of Object.entries(this.membership)) {
+      for (let i = 0; i < members.length; i++) for (let j = i + 1; j < members.length; j++) await this.createLan(vlan, members[i].lpar, members[j].lpar);
     }
   }
 
+  private async createLan(vlan: string, a: string, b: string): Promise<void> {
+    const r = await this.fabric.request({ t: 'rvi-create', a, b, purpose: lanPurpose(vlan) });
+    this.lanRvis.set(pairKey(vlan, a, b), (r.rvi as { id: number }).id);
+  }
+
+  private rviTo(lpar: string, purpose: string): Rvi | undefined {
+    return this.fabric.rclan.find(lpar, purpose);
+  }
+
+  private sendFrame(lpar: string, frame: Buffer): boolean {
+    return this.rviTo(lpar, 'vlan')?.send(frame) ?? false;
+  }
+
+  private sendMgmt(lpar: string, msg: ControlMessage): void {
+    const rvi = this.rviTo(lpar, 'mgmt');
+    if (rvi) sendMgmt(rvi, msg);
+  }
+
   private attach(rvi: Rvi): void {
-    if (rvi.purpose !== 'mgmt') return;
     const view = this.lpars.get(rvi.peer);
     if (!view) return;
-    rvi.onMessage = (payload) => {
-      const msg = decodeMgmt(payload);
-      if (!msg) {
-        this.malformed++;
-        return;
-      }
-      view.lastHeard = Date.now();
-      if (msg.t === 'boot') {
+    if (rvi.purpose === 'mgmt') {
+      rvi.onMessage = (payload) => this.onMgmt(view, rvi, payload);
+      rvi.onPeerRestart = () => {
+        view.booted = false;
+        view.health = 'restarting';
+        for (const v of this.vlans.values()) v.forget(view.name);
+      };
+    } else if (rvi.purpose === 'vlan') {
+      rvi.onMessage = (payload) => this.onFrame(view.name, rvi, payload);
+    }
+  }
+
+  private onMgmt(view: LparView, rvi: Rvi, payload: Buffer): void {
+    const msg = decodeMgmt(payload);
+    if (!msg) {
+      this.stats.malformedMgmt++;
+      return;
+    }
+    view.lastHeard = Date.now();
+    switch (msg.t) {
+      case 'boot':
         view.booted = true;
-        sendMgmt(rvi, { t: 'config', name: view.name, cec: view.cec, controlNode: this.spec.name, serial: this.spec.serial, platform: this.platform.name });
+        sendMgmt(rvi, this.config(view));
         this.log.info({ lpar: view.name }, 'LPAR booted');
-      } else if (msg.t === 'health') {
+        return;
+      case 'health':
         view.health = String(msg.state);
         view.detail = String(msg.detail ?? '');
-      } else this.malformed++;
+        return;
+      case 'vlan-register': {
+        const v = this.vlans.get(String(msg.vlan));
+        const result = v ? v.register(view.name, msg) : { ok: false, reason: `no virtual LAN "${String(msg.vlan)}"` };
+        if (!v) this.log.warn({ lpar: view.name, vlan: msg.vlan }, 'registration refused: no such virtual LAN');
+        sendMgmt(rvi, { t: 'vlan-registered', vlan: msg.vlan, ...result });
+        if (v && result.ok) v.announcePromiscuous(view.name);
+        return;
+      }
+      case 'mcast':
+        this.vlans.get(String(msg.vlan))?.multicast(view.name, String(msg.group), msg.join === true);
+        return;
+      case 'promisc':
+        this.vlans.get(String(msg.vlan))?.promiscuous(view.name, msg.on === true);
+        return;
+      default:
+        this.stats.malformedMgmt++;
+    }
+  }
+
+  /** What an LPAR learns at boot: identity, and one interface per virtual LAN it is on. */
+  private config(view: LparView): ControlMessage {
+    const interfaces = [];
+    for (const v of this.platform.vlans) {
+      const m = (this.membership[v.name] ?? []).find((x) => x.lpar === view.name);
+      if (m) interfaces.push(this.interfaceOf(v, m));
+    }
+    return {
+      t: 'config',
+      name: view.name,
+      cec: view.cec,
+      controlNode: this.spec.name,
+      serial: this.spec.serial,
+      platform: this.platform.name,
+      ethernet: this.platform.ethernet,
+      interfaces,
     };
-    rvi.onPeerRestart = () => {
-      view.booted = false;
-      view.health = 'restarting';
-    };
+  }
+
+  private interfaceOf(v: VlanSpec, m: { lpar: string; ip: string; dev: number }): Record<string, unknown> {
+    const ip = parseIp(m.ip);
+    const subnet = v.subnets.map(parseCidr).find((s) => inSubnet(ip, s.ip, s.prefix))!;
+    return { vlan: v.name, vlanId: v.id, dev: m.dev, ip: m.ip, prefix: subnet.prefix, mac: this.nvram.macFor(m.lpar, v.name), mtu: v.mtu, promiscuousAllowed: v.promiscuous.includes(m.lpar) };
+  }
+
+  /** A TLV frame on an LPAR's virtual-LAN RVI. */
+  private onFrame(lpar: string, rvi: Rvi, payload: Buffer): void {
+    let tlv: Tlv;
+    try {
+      tlv = Tlv.parse(payload);
+    } catch {
+      this.stats.malformedFrames++;
+      return;
+    }
+    if (tlv.type === TlvType.Heartbeat) {
+      // The driver's end-to-end heartbeat (seed 004, "Virtual Ethernet Driver"): answered at once.
+      this.stats.heartbeats++;
+      const ack = Buffer.allocUnsafe(TLV_HEADER);
+      emitTlv(ack, 0, { type: TlvType.HeartbeatAck, length: 0, vlan: 0, seq: tlv.seq });
+      rvi.send(ack);
+      return;
+    }
+    const server = this.vlanById.get(tlv.vlan);
+    const member = server?.members.get(lpar);
+    if (!server || !member?.registered) {
+      this.stats.notMember++;
+      this.log.warn({ lpar, vlan: tlv.vlan }, 'frame for a virtual LAN the sender is not a registered member of dropped');
+      return;
+    }
+    server.handleFrame(member, tlv, payload);
+  }
+
+  /** Adds a member at run time: MAC, unicast RVIs to the other members, and the new interface pushed to the LPAR. */
+  async join(vlanName: string, lpar: string, ipText: string): Promise<Record<string, unknown>> {
+    const v = this.platform.vlans.find((x) => x.name === vlanName);
+    const server = this.vlans.get(vlanName);
+    if (!v || !server) throw new Error(`no virtual LAN "${vlanName}"`);
+    if (!this.lpars.has(lpar)) throw new Error(`no LPAR "${lpar}"`);
+    const ip = parseIp(ipText);
+    if (!v.subnets.map(parseCidr).some((s) => inSubnet(ip, s.ip, s.prefix))) throw new Error(`${ipText} is in none of ${vlanName}'s subnets ${v.subnets.join(', ')}`);
+    const members = this.membership[vlanName];
+    if (members.some((m) => m.lpar === lpar)) throw new Error(`${lpar} is already a member of ${vlanName}`);
+    if (members.some((m) => m.ip === ipText)) throw new Error(`${ipText} is already used on ${vlanName}`);
+    const dev = Math.max(0, ...Object.values(this.membership).flatMap((ms) => ms.filter((m) => m.lpar === lpar).map((m) => m.dev))) + 1;
+    const entry = { lpar, ip: ipText, dev };
+    for (const other of members) await this.createLan(vlanName, lpar, other.lpar);
+    members.push(entry);
+    this.saveMembership();
+    server.addMember(lpar, ip, dev);
+    const ifc = this.interfaceOf(v, entry);
+    this.sendMgmt(lpar, { t: 'vlan-added', interface: ifc });
+    this.log.info({ lpar, vlan: vlanName, ip: ipText, dev }, 'member joined');
+    return ifc;
+  }
+
+  /** Removes a member at run time and tears down its unicast RVIs on that virtual LAN. */
+  async leave(vlanName: string, lpar: string): Promise<void> {
+    const server = this.vlans.get(vlanName);
+    const members = this.membership[vlanName];
+    if (!server || !members) throw new Error(`no virtual LAN "${vlanName}"`);
+    const i = members.findIndex((m) => m.lpar === lpar);
+    if (i < 0) throw new Error(`${lpar} is not a member of ${vlanName}`);
+    members.splice(i, 1);
+    this.saveMembership();
+    server.removeMember(lpar);
+    this.sendMgmt(lpar, { t: 'vlan-removed', vlan: vlanName });
+    for (const other of members) {
+      const key = pairKey(vlanName, lpar, other.lpar);
+      const id = this.lanRvis.get(key);
+      this.lanRvis.delete(key);
+      // The other control node may have torn it down already.
+      if (id !== undefined) await this.fabric.request({ t: 'rvi-destroy', id }).catch(() => undefined);
+    }
+    this.log.info({ lpar, vlan: vlanName }, 'member left');
+  }
+
+  nvramSnapshot(): Record<string, unknown> {
+    return this.nvram.snapshot() as unknown as Record<string, unknown>;
   }
 
   status(): Record<string, unknown> {
@@ -74,7 +276,12 @@ export class ControlNode {
         const rvi = this.fabric.rclan.find(l.name, 'mgmt');
         return { ...l, rvi: rvi?.id ?? null, rviState: rvi?.state ?? 'none' };
       }),
-      malformed: this.malformed,
+      vlans: [...this.vlans.values()].map((v) => v.status()),
+      stats: this.stats,
     };
   }
+}
+
+function pairKey(vlan: string, a: string, b: string): string {
+  return a < b ? `${vlan}|${a}|${b}` : `${vlan}|${b}|${a}`;
 }

@@ -11,10 +11,16 @@ await runService('control-node', async (ctx) => {
   if (!spec) throw new Error(`"${ctx.name}" is not a control node of platform ${platform.name}`);
   const fabric = new NodeFabric({ name: ctx.name, credential: ctx.runDir.readCredential(ctx.name), fmUrl: requireFlag(ctx.args, 'fm'), log: ctx.log });
   await fabric.start();
-  const cn = new ControlNode(spec, platform, fabric, ctx.log.child({ component: 'control-node' }));
+  const cn = new ControlNode(spec, platform, fabric, ctx.runDir.dataDir(ctx.name), ctx.runDir.runtimeFile(ctx.name, 'membership'), ctx.log.child({ component: 'control-node' }));
   ctx.onShutdown(() => fabric.stop());
   ctx.verb('cn-status', () => cn.status());
   ctx.verb('rvis', () => ({ rvis: rviStatus(fabric) }));
+  ctx.verb('nvram', () => cn.nvramSnapshot());
+  ctx.verb('vlan-join', async (m) => ({ interface: await cn.join(String(m.vlan), String(m.lpar), String(m.ip)) }));
+  ctx.verb('vlan-leave', async (m) => {
+    await cn.leave(String(m.vlan), String(m.lpar));
+    return {};
+  });
   await cn.start();
   const report = () => {
     const planes = fabric.nics.filter((n) => n.attached).map((n) => n.plane);

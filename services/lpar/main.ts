@@ -2,7 +2,9 @@ import { NodeFabric } from '../../shared/fabric/node-fabric.ts';
 import { requireFlag } from '../../shared/runtime/args.ts';
 import { runService } from '../../shared/runtime/service.ts';
 import { rviStatus } from '../../shared/rclan/rvi-status.ts';
+import type { Rvi } from '../../shared/rclan/rvi.ts';
 import { Lpar } from './lpar.ts';
+import { NetDiagnostics } from './net-diagnostics.ts';
 import { RviPerf } from './rvi-perf.ts';
 
 /**
@@ -15,16 +17,35 @@ await runService('lpar', async (ctx) => {
   const fabric = new NodeFabric({ name: ctx.name, credential: ctx.runDir.readCredential(ctx.name), fmUrl: requireFlag(ctx.args, 'fm'), log: ctx.log });
   const lpar = new Lpar(ctx.name, fabric, ctx.log.child({ component: 'lpar' }));
   const perf = new RviPerf(fabric);
+  const diagnostics = new NetDiagnostics(lpar, fabric);
+  // Virtual-LAN RVIs can come before the configuration that brings up the driver.
+  const waiting: Rvi[] = [];
+  const attachNet = (rvi: Rvi) => {
+    const driver = lpar.stack?.driver;
+    if (!driver) waiting.push(rvi);
+    else if (rvi.purpose === 'vlan') driver.attachControlNode(rvi);
+    else driver.attachLan(rvi);
+  };
+  lpar.onStack = (stack) => {
+    stack.driver.onPromiscuous = (ifc, frame) => diagnostics.recordPromiscuous(ifc.vlan, frame);
+    for (const rvi of waiting.splice(0)) attachNet(rvi);
+  };
   fabric.onRviAdded = (rvi) => {
     if (rvi.purpose === 'mgmt') lpar.attachMgmt(rvi);
     else if (rvi.purpose === 'perf') perf.attach(rvi);
+    else if (rvi.purpose === 'vlan' || rvi.purpose.startsWith('lan:')) attachNet(rvi);
   };
+  fabric.onRviRemoved = (rvi) => lpar.stack?.driver.detach(rvi);
   await fabric.start();
-  ctx.onShutdown(() => fabric.stop());
+  ctx.onShutdown(() => {
+    lpar.stack?.close();
+    fabric.stop();
+  });
 
   const report = () => {
     const reach = lpar.reachable();
     if (!lpar.config) ctx.setHealth('starting', 'waiting for a control node');
+    else if (!lpar.networkReady()) ctx.setHealth('starting', 'registering interfaces');
     else if (reach.length === 0) ctx.setHealth('degraded', 'no control node reachable');
     else ctx.setHealth('healthy', `cec ${lpar.config.cec}; control nodes ${reach.join(',')}`);
   };
@@ -39,4 +60,5 @@ await runService('lpar', async (ctx) => {
   ctx.verb('rdma-register', (m) => perf.registerRegion(m));
   ctx.verb('rdma-read', (m) => perf.readRegion(m));
   ctx.verb('rdma-write', (m) => perf.rdmaWrite(m));
+  for (const [name, fn] of Object.entries(diagnostics.verbs())) ctx.verb(name, fn);
 });

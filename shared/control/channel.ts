@@ -3,7 +3,8 @@ import type { Link } from '../link/link.ts';
 import { FrameType, controlBody, emitControlFrame, frameType } from '../link/frame.ts';
 import { decodeControl, encodeControl, type ControlMessage } from './codec.ts';
 
-export type Handler = (msg: ControlMessage) => unknown | Promise<unknown>;
+/** A request or notification handler; `ch` lets a long-lived verb (a capture) keep sending on the channel. */
+export type Handler = (msg: ControlMessage, ch: ControlChannel) => unknown | Promise<unknown>;
 
 export class RemoteError extends Error {}
 
@@ -139,7 +140,7 @@ export class ControlChannel {
     }
     const id = msg.id;
     Promise.resolve()
-      .then(() => handler(msg))
+      .then(() => handler(msg, this))
       .then(
         (result) => {
           if (id !== undefined) this.send({ ...(result as object), t: `${msg.t}-ok`, re: id });

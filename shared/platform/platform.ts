@@ -39,6 +39,26 @@ export interface LparSpec {
   cec: string;
 }
 
+export interface EthernetSettings {
+  heartbeatMs: number;
+  arpCacheSeconds: number;
+}
+
+export interface VlanMemberSpec {
+  lpar: string;
+  ip: string;
+}
+
+export interface VlanSpec {
+  name: string;
+  /** Virtual LAN number (1..255), carried in internal MACs and TLV headers. */
+  id: number;
+  subnets: string[];
+  mtu: number;
+  members: VlanMemberSpec[];
+  promiscuous: string[];
+}
+
 export interface Platform {
   name: string;
   transport: Transport;
@@ -48,6 +68,8 @@ export interface Platform {
   controlNodes: ControlNodeSpec[];
   cecs: CecSpec[];
   lpars: LparSpec[];
+  ethernet: EthernetSettings;
+  vlans: VlanSpec[];
 }
 
 export interface PlatformNode {
@@ -94,6 +116,8 @@ interface RawPlatform {
   controlNodes: ControlNodeSpec[];
   cecs: CecSpec[];
   lpars: LparSpec[];
+  ethernet?: Partial<EthernetSettings>;
+  vlans?: Array<{ name: string; id?: number; subnets: string[]; mtu?: number; members: VlanMemberSpec[]; promiscuous?: string[] }>;
 }
 
 let validator: ValidateFunction | undefined;
@@ -170,7 +194,84 @@ function applyDefaults(raw: RawPlatform): Platform {
     controlNodes: raw.controlNodes.map((c) => ({ name: c.name, serial: c.serial })),
     cecs: raw.cecs.map((c) => ({ name: c.name })),
     lpars: raw.lpars.map((l) => ({ name: l.name, cec: l.cec })),
+    ethernet: { heartbeatMs: 100, arpCacheSeconds: 60, ...raw.ethernet },
+    // A virtual LAN without an explicit number takes the lowest one no other uses.
+    vlans: (() => {
+      const taken = new Set((raw.vlans ?? []).map((v) => v.id).filter((id): id is number => id !== undefined));
+      let next = 1;
+      return (raw.vlans ?? []).map((v) => {
+        let id = v.id;
+        if (id === undefined) {
+          while (taken.has(next)) next++;
+          id = next;
+          taken.add(id);
+        }
+        return { name: v.name, id, subnets: [...v.subnets], mtu: v.mtu ?? 16896, members: v.members.map((m) => ({ lpar: m.lpar, ip: m.ip })), promiscuous: [...(v.promiscuous ?? [])] };
+      });
+    })(),
   };
+}
+
+function ipNumber(ip: string): number {
+  return ip.split('.').reduce((acc, part) => acc * 256 + Number(part), 0);
+}
+
+function cidrMask(cidr: string): number {
+  const prefix = Number(cidr.split('/')[1]);
+  return prefix === 0 ? 0 : (0xffffffff << (32 - prefix)) >>> 0;
+}
+
+function inCidr(ip: string, cidr: string): boolean {
+  const mask = cidrMask(cidr);
+  return ((ipNumber(ip) & mask) >>> 0) === ((ipNumber(cidr.split('/')[0]) & mask) >>> 0);
+}
+
+function checkVlans(p: Platform, source: string): void {
+  const lpars = new Set(p.lpars.map((l) => l.name));
+  const names = new Map<string, string>();
+  const ids = new Map<number, string>();
+  p.vlans.forEach((v, i) => {
+    const at = `/vlans/${i}`;
+    const firstName = names.get(v.name);
+    if (firstName !== undefined) throw new PlatformError(source, `${at}/name`, `duplicate virtual LAN "${v.name}" (also at ${firstName})`);
+    names.set(v.name, `${at}/name`);
+    const firstId = ids.get(v.id);
+    if (firstId !== undefined) throw new PlatformError(source, `${at}/id`, `duplicate virtual LAN number ${v.id} (also used by ${firstId})`);
+    ids.set(v.id, `${at}`);
+    v.subnets.forEach((cidr, j) => {
+      if ((ipNumber(cidr.split('/')[0]) & ~cidrMask(cidr)) !== 0) throw new PlatformError(source, `${at}/subnets/${j}`, `"${cidr}" has host bits set`);
+    });
+    const members = new Map<string, string>();
+    const ips = new Map<string, string>();
+    v.members.forEach((m, j) => {
+      const mat = `${at}/members/${j}`;
+      if (!lpars.has(m.lpar)) throw new PlatformError(source, `${mat}/lpar`, `LPAR "${m.lpar}" does not exist`);
+      const dup = members.get(m.lpar);
+      if (dup !== undefined) throw new PlatformError(source, `${mat}/lpar`, `"${m.lpar}" is already a member (at ${dup})`);
+      members.set(m.lpar, mat);
+      if (!v.subnets.some((cidr) => inCidr(m.ip, cidr))) throw new PlatformError(source, `${mat}/ip`, `${m.ip} is in none of the subnets ${v.subnets.join(', ')}`);
+      const dupIp = ips.get(m.ip);
+      if (dupIp !== undefined) throw new PlatformError(source, `${mat}/ip`, `${m.ip} is already used (at ${dupIp})`);
+      ips.set(m.ip, `${mat}/ip`);
+    });
+    v.promiscuous.forEach((name, j) => {
+      if (!members.has(name)) throw new PlatformError(source, `${at}/promiscuous/${j}`, `"${name}" is not a member of virtual LAN "${v.name}"`);
+    });
+  });
+}
+
+/**
+ * The interfaces of one LPAR, numbered from 1 in the order of the virtual
+ * LANs in the platform file: the "device number" TLV headers carry. Control
+ * nodes and the LPAR compute the same numbers from the same file.
+ */
+export function lparInterfaces(p: Platform, lpar: string): Array<{ dev: number; vlan: VlanSpec; ip: string }> {
+  const out: Array<{ dev: number; vlan: VlanSpec; ip: string }> = [];
+  for (const v of p.vlans) {
+    const m = v.members.find((x) => x.lpar === lpar);
+    if (m) out.push({ dev: out.length + 1, vlan: v, ip: m.ip });
+  }
+  return out;
 }
 
 function checkSemantics(p: Platform, raw: RawPlatform, source: string): void {
@@ -215,6 +316,8 @@ function checkSemantics(p: Platform, raw: RawPlatform, source: string): void {
       throw new PlatformError(source, `/lpars/${i}/cec`, `CEC "${lpar.cec}" does not exist`);
     }
   });
+
+  checkVlans(p, source);
 
   // Blame a field the user actually wrote: when the later timing was left at
   // its default, the earlier one is what pushed it out of order.

@@ -6,6 +6,8 @@ const NODE_NAME = '^[a-z][a-z0-9-]{0,30}$';
 // Plane names end up inside node names ("plane-<p>") and interface names,
 // so they are kept short.
 const PLANE_NAME = '^[a-z][a-z0-9]{0,7}$';
+const IPV4 = '^((25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\\.){3}(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])$';
+const CIDR = IPV4.slice(0, -1) + '/([0-9]|[12][0-9]|3[0-2])$';
 
 export const platformSchema = {
   $schema: 'http://json-schema.org/draft-07/schema#',
@@ -32,6 +34,17 @@ export const platformSchema = {
         deadAfterMs: { type: 'integer', minimum: 20, maximum: 60000, default: 400 },
         undeliverableAfterMs: { type: 'integer', minimum: 50, maximum: 600000, default: 1500 },
         window: { type: 'integer', minimum: 4, maximum: 16384, default: 256 },
+      },
+    },
+    // The virtual Ethernet driver's heartbeat TLVs to the control nodes (seed 004,
+    // "Virtual Ethernet Driver"): a control node silent for two intervals is
+    // passed over for ARP, broadcast and relay until it answers again.
+    ethernet: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        heartbeatMs: { type: 'integer', minimum: 10, maximum: 10000, default: 100 },
+        arpCacheSeconds: { type: 'integer', minimum: 1, maximum: 86400, default: 60 },
       },
     },
     // Duplicates are rejected semantically so the error can name the second entry.
@@ -78,6 +91,37 @@ export const platformSchema = {
         properties: {
           name: { type: 'string', pattern: NODE_NAME },
           cec: { type: 'string', pattern: NODE_NAME },
+        },
+      },
+    },
+    // Virtual LANs (seed 004, "Virtual LAN Server" 1: one broadcast domain
+    // each, any number of IP subnets on it, membership set by the administrator).
+    vlans: {
+      type: 'array',
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['name', 'subnets', 'members'],
+        properties: {
+          name: { type: 'string', pattern: NODE_NAME },
+          // Carried in internal MAC addresses and TLV headers: one byte.
+          id: { type: 'integer', minimum: 1, maximum: 255 },
+          subnets: { type: 'array', minItems: 1, items: { type: 'string', pattern: CIDR } },
+          mtu: { type: 'integer', minimum: 576, maximum: 65000, default: 16896 },
+          members: {
+            type: 'array',
+            items: {
+              type: 'object',
+              additionalProperties: false,
+              required: ['lpar', 'ip'],
+              properties: {
+                lpar: { type: 'string', pattern: NODE_NAME },
+                ip: { type: 'string', pattern: IPV4 },
+              },
+            },
+          },
+          // Members the administrator allows to listen promiscuously.
+          promiscuous: { type: 'array', items: { type: 'string', pattern: NODE_NAME } },
         },
       },
     },

@@ -12,6 +12,7 @@ import { credentialFor, generateKey } from '../control/auth.ts';
  *   keys/<name>.cred        one credential per process, and mgmt.cred for the CLI
  *   sock/                   UNIX sockets: fm, plane-<p>, admin-<name>, supervisor
  *   state/<name>.json       each process's pid, role and health
+ *   state/<name>.<what>     runtime state that outlives a process restart but not a new boot
  *   logs/<name>.log         each process's pino log
  *   data/<name>/            control-node NVRAM that survives restarts
  */
@@ -39,6 +40,9 @@ export class RunDir {
   }
   stateFile(name: string): string {
     return path.join(this.root, 'state', `${name}.json`);
+  }
+  runtimeFile(name: string, what: string): string {
+    return path.join(this.root, 'state', `${name}.${what}`);
   }
   logFile(name: string): string {
     return path.join(this.root, 'logs', `${name}.log`);

@@ -1,7 +1,6 @@
 import fs from 'node:fs';
 import type { Logger } from 'pino';
-import { ControlChannel } from '../control/channel.ts';
-import type { ControlMessage } from '../control/codec.ts';
+import { ControlChannel, type Handler } from '../control/channel.ts';
 import { listenLink } from '../link/transport.ts';
 import type { LinkServer } from '../link/link.ts';
 import { flag, parseArgs, requireFlag, type ParsedArgs } from './args.ts';
@@ -9,7 +8,7 @@ import { processLogger } from './log.ts';
 import { RunDir } from './run-dir.ts';
 import { writeState, type Health } from './state-file.ts';
 
-export type AdminVerb = (msg: ControlMessage) => unknown | Promise<unknown>;
+export type AdminVerb = Handler;
 
 /**
  * What every lparlab process has: identity, logger, run directory, a state

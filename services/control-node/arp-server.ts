@@ -1,0 +1,79 @@
+import type { Logger } from 'pino';
+import { ArpOp, ArpPacket } from '../../shared/wire/arp.ts';
+import { EthernetFrame } from '../../shared/wire/ethernet.ts';
+import { emitInternalMac } from '../../shared/wire/mac.ts';
+import { TLV_HEADER, Tlv, TlvFlag } from '../../shared/wire/tlv.ts';
+import type { VlanMember, VlanServer } from './vlan-server.ts';
+
+/**
+ * The ARP server of one virtual LAN (seed 004, "3. ARP processing and IP
+ * mapping to RVIs", Fig. 4B/4C steps 435-475). A request is annotated with the
+ * RVI by which each receiver reaches the requester and cloned to every other
+ * member; the target's driver turns that annotation into the requester's
+ * internal MAC. A reply's sender MAC is replaced by the internal MAC naming
+ * the RVI from the requester to the replier, so unicast then goes direct.
+ */
+export class ArpServer {
+  readonly stats = { requests: 0, replies: 0, spoofed: 0, unanswerable: 0 };
+
+  constructor(
+    private readonly vlan: VlanServer,
+    private readonly log: Logger,
+  ) {}
+
+  /** `frame` is the TLV and the Ethernet frame it carries, as received from `from`. */
+  handle(from: VlanMember, tlv: Tlv, frame: Buffer): void {
+    let arp: ArpPacket;
+    try {
+      arp = ArpPacket.parse(EthernetFrame.parse(tlv.value).payload);
+    } catch {
+      this.vlan.stats.malformed++;
+      return;
+    }
+    // A member speaks only for its own address and MAC: no ARP spoofing across partitions.
+    if (arp.spa !== from.ip || !from.mac || !arp.sha.equals(from.mac)) {
+      this.stats.spoofed++;
+      this.log.warn({ lpar: from.lpar, vlan: this.vlan.name }, 'ARP with a sender address not registered to it dropped');
+      return;
+    }
+    if (arp.op === ArpOp.Request) this.request(from, frame);
+    else this.reply(from, arp, tlv, frame);
+  }
+
+  private request(from: VlanMember, frame: Buffer): void {
+    this.stats.requests++;
+    for (const to of this.vlan.registeredMembers()) {
+      if (to === from) continue;
+      const rvi = this.vlan.lanRvi(to.lpar, from.lpar);
+      if (rvi === undefined) continue;
+      const copy = Buffer.from(frame);
+      const t = Tlv.parse(copy);
+      t.setFlags(t.flags | TlvFlag.Annotated);
+      t.setSrcRvi(rvi);
+      t.setSrcDev(from.dev);
+      t.setDstDev(to.dev);
+      this.vlan.send(to, copy);
+    }
+  }
+
+  private reply(from: VlanMember, arp: ArpPacket, tlv: Tlv, frame: Buffer): void {
+    this.stats.replies++;
+    const to = this.vlan.memberByIp(arp.tpa);
+    const rvi = to && this.vlan.lanRvi(to.lpar, from.lpar);
+    if (!to || !to.mac || rvi === undefined) {
+      this.stats.unanswerable++;
+      return;
+    }
+    const mac = Buffer.allocUnsafe(6);
+    emitInternalMac(mac, 0, { rvi, dev: from.dev, vlan: this.vlan.id });
+    arp.setSha(mac);
+    arp.setTha(to.mac);
+    // The requester sees the reply as coming from the internal MAC: its stack learns the RVI.
+    to.mac.copy(frame, TLV_HEADER);
+    mac.copy(frame, TLV_HEADER + 6);
+    tlv.setFlags(tlv.flags | TlvFlag.LocalReply);
+    tlv.setDstDev(to.dev);
+    tlv.setSrcDev(from.dev);
+    this.vlan.send(to, frame);
+  }
+}
