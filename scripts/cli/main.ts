@@ -181,28 +181,28 @@ function procState(pid: number): string | undefined {
 export async function collectStatus(runDir: RunDir): Promise<Record<string, unknown>> {
   const platform = runDir.readPlatform();
   const plan = processPlan(platform, runDir);
-  const processes = await Promise.all(
-    plan.map(async (spec) => {
-      const st = readState(runDir.stateFile(spec.name));
-      const alive = st !== undefined && isAlive(st.pid);
-      let health: string = st?.health ?? 'not running';
-      if (st && !alive) health = 'dead';
-      else if (st && procState(st.pid) === 'T') health = 'stopped';
-      let cpu: number | null = null;
-      let memory: number | null = null;
-      if (alive) {
-        try {
-          const u = await pidusage(st!.pid);
-          cpu = Math.round(u.cpu * 10) / 10;
-          memory = u.memory;
-        } catch {
-          /* gone meanwhile */
-        }
-      }
-      return { name: spec.name, role: spec.role, pid: alive ? st!.pid : null, health, detail: st?.detail ?? '', cpu, memory };
-    }),
-  );
-  pidusage.clear();
+  const states = plan.map((spec) => ({ spec, st: readState(runDir.stateFile(spec.name)) }));
+  const pids = states.filter(({ st }) => st && isAlive(st.pid)).map(({ st }) => st!.pid);
+  // pidusage measures CPU between two calls for the same pid: the first only sets the baseline.
+  const usage: Record<number, { cpu: number; memory: number }> = {};
+  if (pids.length) {
+    try {
+      await pidusage(pids);
+      await new Promise((r) => setTimeout(r, 250));
+      Object.assign(usage, await pidusage(pids));
+    } catch {
+      /* a process went away meanwhile: its figures stay unknown */
+    }
+    pidusage.clear();
+  }
+  const processes = states.map(({ spec, st }) => {
+    const alive = st !== undefined && isAlive(st.pid);
+    let health: string = st?.health ?? 'not running';
+    if (st && !alive) health = 'dead';
+    else if (st && procState(st.pid) === 'T') health = 'stopped';
+    const u = alive ? usage[st!.pid] : undefined;
+    return { name: spec.name, role: spec.role, pid: alive ? st!.pid : null, health, detail: st?.detail ?? '', cpu: u ? Math.round(u.cpu * 10) / 10 : null, memory: u?.memory ?? null };
+  });
   const planes = await Promise.all(
     platform.planes.map(async (p) => {
       try {
