@@ -12,6 +12,7 @@ import { processLogger } from '../../shared/runtime/log.ts';
 import { adminRequest, fmRequest } from './admin-client.ts';
 import { nodeArgs, processPlan, REPO_ROOT } from './process-plan.ts';
 import { HealthError, Supervisor, cleanRunDir, isAlive, logTail, waitHealthy } from './supervisor.ts';
+import { capture, pingall, type PingPair } from './net-commands.ts';
 
 const USAGE = `lparlab — every box a process, every wire a socket
 
@@ -26,11 +27,77 @@ const USAGE = `lparlab — every box a process, every wire a socket
                                                                        run one process in the foreground (debugger-ready)
   lparlab rvi list | create A B [--purpose P] | destroy ID             the fabric manager's RVIs (as management)
   lparlab perf A B [--count N] [--size BYTES] [--ping N]               RVI throughput and round trips between two LPARs
+  lparlab ping LPAR IP [-c N] [-s BYTES] [-i SECONDS] [--json]        ICMP echo from inside a partition's stack
+  lparlab pingall [--json]                                             every LPAR to every other address on its virtual LANs
+  lparlab arp LPAR | ip LPAR                                           a partition's ARP cache / interfaces
+  lparlab capture VLAN -w FILE [-c N] [--duration S]                   a virtual LAN's frames to a pcap file
+  lparlab vlan join VLAN LPAR IP | leave VLAN LPAR                     change membership at run time (all control nodes)
 
 Every command but up takes --run-dir DIR or -c FILE to find the platform (default: the built-in platform's run directory).
 `;
 
 const BOOLEANS = ['detach', 'json', 'help', 'inspect', 'inspect-brk', 'h'];
+
+async function ping(args: ParsedArgs): Promise<number> {
+  const runDir = liveRunDir(args);
+  const [, lpar, dst] = args.positionals;
+  if (!lpar || !dst) throw new Error('usage: lparlab ping LPAR IP [-c N] [-s BYTES] [-i SECONDS]');
+  const count = Number(flag(args, 'c') ?? 4);
+  const intervalMs = Math.round(Number(flag(args, 'i') ?? 0.2) * 1000);
+  const r = await adminRequest(runDir, lpar, { t: 'ping', dst, count, size: Number(flag(args, 's') ?? 56), intervalMs, timeoutMs: 1000 }, count * (intervalMs + 1000) + 10_000);
+  if (flag(args, 'json') === 'true') {
+    process.stdout.write(`${JSON.stringify(r)}\n`);
+  } else {
+    const rtts = r.rttsMs as number[];
+    const loss = Math.round((1 - Number(r.received) / Number(r.sent)) * 100);
+    for (const e of r.errors as string[]) process.stdout.write(`${lpar}: ${e}\n`);
+    process.stdout.write(`--- ${dst} ping statistics from ${lpar} ---\n${r.sent} packets transmitted, ${r.received} received, ${loss}% packet loss\n`);
+    if (rtts.length) process.stdout.write(`rtt min/avg/max = ${Math.min(...rtts).toFixed(3)}/${(rtts.reduce((a, b) => a + b, 0) / rtts.length).toFixed(3)}/${Math.max(...rtts).toFixed(3)} ms\n`);
+  }
+  return Number(r.received) > 0 ? 0 : 1;
+}
+
+async function pingallCommand(args: ParsedArgs): Promise<number> {
+  const runDir = liveRunDir(args);
+  const pairs = await pingall(runDir, runDir.readPlatform());
+  const received = pairs.filter((p) => p.ok).length;
+  if (flag(args, 'json') === 'true') process.stdout.write(`${JSON.stringify({ pairs, sent: pairs.length, received })}\n`);
+  else {
+    process.stdout.write('*** Ping: testing ping reachability\n');
+    const byFrom = new Map<string, PingPair[]>();
+    for (const p of pairs) byFrom.set(p.from, [...(byFrom.get(p.from) ?? []), p]);
+    for (const [from, list] of byFrom) process.stdout.write(`${from} -> ${list.map((p) => (p.ok ? `${p.to}(${p.ip})` : 'X')).join(' ')}\n`);
+    const dropped = pairs.length ? Math.round(((pairs.length - received) / pairs.length) * 100) : 0;
+    process.stdout.write(`*** Results: ${dropped}% dropped (${received}/${pairs.length} received)\n`);
+  }
+  return received === pairs.length ? 0 : 1;
+}
+
+async function captureCommand(args: ParsedArgs): Promise<number> {
+  const runDir = liveRunDir(args);
+  const vlan = args.positionals[1];
+  const file = flag(args, 'w');
+  if (!vlan || !file) throw new Error('usage: lparlab capture VLAN -w FILE [-c N] [--duration S]');
+  const count = flag(args, 'c') === undefined ? undefined : Number(flag(args, 'c'));
+  const duration = flag(args, 'duration') === undefined ? undefined : Number(flag(args, 'duration')) * 1000;
+  const stop = new Promise<void>((resolve) => process.once('SIGINT', () => resolve()));
+  if (count === undefined && duration === undefined) process.stderr.write('capturing until Ctrl-C\n');
+  const r = await capture(runDir, runDir.readPlatform(), vlan, file, { count, durationMs: duration, stop });
+  process.stdout.write(`${r.frames} frames of ${vlan} (from ${r.members.join(', ')}) written to ${file}\n`);
+  return 0;
+}
+
+async function vlanCommand(args: ParsedArgs): Promise<number> {
+  const runDir = liveRunDir(args);
+  const [, sub, vlan, lpar, ip] = args.positionals;
+  if ((sub !== 'join' && sub !== 'leave') || !vlan || !lpar || (sub === 'join' && !ip)) throw new Error('usage: lparlab vlan join VLAN LPAR IP | lparlab vlan leave VLAN LPAR');
+  // Every control node serves every virtual LAN: each is told.
+  for (const cn of runDir.readPlatform().controlNodes) {
+    const r = sub === 'join' ? await adminRequest(runDir, cn.name, { t: 'vlan-join', vlan, lpar, ip }) : await adminRequest(runDir, cn.name, { t: 'vlan-leave', vlan, lpar });
+    process.stdout.write(`${cn.name}: ${sub === 'join' ? `${lpar} joined ${vlan} (${JSON.stringify(r.interface)})` : `${lpar} left ${vlan}`}\n`);
+  }
+  return 0;
+}
 
 function platformFrom(args: ParsedArgs): Platform {
   return loadPlatformFile(flag(args, 'c') ?? flag(args, 'config') ?? defaultPlatformFile());
@@ -371,6 +438,27 @@ async function main(argv: string[]): Promise<number> {
       return rvi(args);
     case 'perf':
       return perf(args);
+    case 'ping':
+      return ping(args);
+    case 'pingall':
+      return pingallCommand(args);
+    case 'arp': {
+      const r = await adminRequest(liveRunDir(args), args.positionals[1] ?? '', { t: 'arp' });
+      const entries = r.entries as Array<Record<string, unknown>>;
+      if (flag(args, 'json') === 'true') process.stdout.write(`${JSON.stringify(entries)}\n`);
+      else for (const e of entries) process.stdout.write(`${String(e.ip).padEnd(16)} ${e.mac}  ${e.vlan}  expires in ${Math.round(Number(e.expiresInMs) / 1000)} s\n`);
+      return 0;
+    }
+    case 'ip': {
+      const r = await adminRequest(liveRunDir(args), args.positionals[1] ?? '', { t: 'ip' });
+      if (flag(args, 'json') === 'true') process.stdout.write(`${JSON.stringify(r)}\n`);
+      else for (const i of r.interfaces as Array<Record<string, unknown>>) process.stdout.write(`${i.name}: vlan ${i.vlan} (${i.vlanId}) link/ether ${i.mac} inet ${i.ip} mtu ${i.mtu}${i.promiscuous ? ' PROMISC' : ''}\n`);
+      return 0;
+    }
+    case 'capture':
+      return captureCommand(args);
+    case 'vlan':
+      return vlanCommand(args);
     case undefined:
     case 'help':
       process.stdout.write(USAGE);

@@ -10,6 +10,8 @@ interface OpenSocket {
   socket: UdpSocket;
   inbox: Array<{ from: string; port: number; data: Buffer }>;
   dropped: number;
+  /** A sink only counts what arrives (for throughput runs). */
+  sink?: { count: number; bytes: number; firstAt: number; lastAt: number };
 }
 
 const INBOX = 10_000;
@@ -56,7 +58,7 @@ export class NetDiagnostics {
       'udp-recv': (m) => {
         const s = this.socket(m);
         const messages = s.inbox.splice(0);
-        return { messages, dropped: s.dropped };
+        return { messages, dropped: s.dropped, sink: s.sink ?? null };
       },
       'udp-join': (m) => {
         this.socket(m).socket.addMembership(String(m.group));
@@ -101,9 +103,15 @@ export class NetDiagnostics {
   private open(m: ControlMessage): Record<string, unknown> {
     const socket = this.stack.udp.createSocket();
     const id = this.nextSocket++;
-    const entry: OpenSocket = { socket, inbox: [], dropped: 0 };
+    const entry: OpenSocket = { socket, inbox: [], dropped: 0, sink: m.sink ? { count: 0, bytes: 0, firstAt: 0, lastAt: 0 } : undefined };
     socket.on('message', (data: Buffer, rinfo) => {
-      if (entry.inbox.length >= INBOX) entry.dropped++;
+      const sink = entry.sink;
+      if (sink) {
+        const now = performance.now();
+        if (sink.count++ === 0) sink.firstAt = now;
+        sink.lastAt = now;
+        sink.bytes += data.length;
+      } else if (entry.inbox.length >= INBOX) entry.dropped++;
       else entry.inbox.push({ from: rinfo.address, port: rinfo.port, data: Buffer.from(data) });
     });
     socket.on('error', () => entry.dropped++);

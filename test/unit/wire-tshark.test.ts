@@ -44,7 +44,7 @@ function checksumPrefs(): string[] {
   return [...prefs].flatMap((p) => ['-o', `${p}:TRUE`]);
 }
 
-const STATUS_FIELDS = ['-T', 'fields', '-E', 'separator=/', '-e', 'ip.checksum.status', '-e', 'udp.checksum.status', '-e', 'icmp.checksum.status'];
+const STATUS_FIELDS = ['-T', 'fields', '-E', 'separator=;', '-e', 'ip.checksum.status', '-e', 'udp.checksum.status', '-e', 'icmp.checksum.status'];
 
 function tshark(args: string[]): string {
   const r = spawnSync('tshark', args, { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
@@ -141,9 +141,9 @@ describe('tshark decodes emitted frames', () => {
     return;
   }
 
-  // Checksum status per frame as ip/udp/icmp; tshark's values: 0 bad, 1 good, 2 unverified.
-  const GOOD_ICMP = '1//1';
-  const GOOD_UDP = '1/1/';
+  // Checksum status per frame as ip;udp;icmp; tshark's values: 0 bad, 1 good, 2 unverified.
+  const GOOD_ICMP = '1;;1';
+  const GOOD_UDP = '1;1;';
 
   it('as the expected protocol stacks, with no malformed packet or error and every checksum good', async () => {
     const big = Buffer.alloc(2000);
@@ -152,18 +152,18 @@ describe('tshark decodes emitted frames', () => {
     const [frag1, frag2, ...more] = udpFragments(big, 5, 1500);
     expect(more).toEqual([]);
     const cases: Array<{ frame: Buffer; stack: string; checks: string }> = [
-      { frame: arp(ArpOp.Request), stack: 'eth:ethertype:arp', checks: '//' },
-      { frame: arp(ArpOp.Reply), stack: 'eth:ethertype:arp', checks: '//' },
+      { frame: arp(ArpOp.Request), stack: 'eth:ethertype:arp', checks: ';;' },
+      { frame: arp(ArpOp.Reply), stack: 'eth:ethertype:arp', checks: ';;' },
       { frame: echo(IcmpType.EchoRequest, 1), stack: 'eth:ethertype:ip:icmp:data', checks: GOOD_ICMP },
       { frame: echo(IcmpType.EchoReply, 1), stack: 'eth:ethertype:ip:icmp:data', checks: GOOD_ICMP },
       { frame: udpFrame, stack: 'eth:ethertype:ip:udp:data', checks: GOOD_UDP },
       { frame: udp(Buffer.from('odd'), 3), stack: 'eth:ethertype:ip:udp:data', checks: GOOD_UDP },
       { frame: udp(Buffer.from('tagged payload'), 4, 42), stack: 'eth:ethertype:vlan:ethertype:ip:udp:data', checks: GOOD_UDP },
       // The first fragment is IP data; tshark reassembles the datagram at the second and checks UDP over all of it.
-      { frame: frag1, stack: 'eth:ethertype:ip:data', checks: '1//' },
+      { frame: frag1, stack: 'eth:ethertype:ip:data', checks: '1;;' },
       { frame: frag2, stack: 'eth:ethertype:ip:udp:data', checks: GOOD_UDP },
       // The quoted UDP header cannot be verified without its payload: unverified, not bad.
-      { frame: timeExceeded(udpFrame), stack: 'eth:ethertype:ip:icmp:ip:udp', checks: '1,1/2/1' },
+      { frame: timeExceeded(udpFrame), stack: 'eth:ethertype:ip:icmp:ip:udp', checks: '1,1;2;1' },
     ];
     const file = await writePcap('good.pcap', cases.map((c) => c.frame));
     const prefs = checksumPrefs();
@@ -191,11 +191,11 @@ describe('tshark decodes emitted frames', () => {
     corrupt[2][corrupt[2].length - 1] ^= 0x01; // UDP data
     const file = await writePcap('bad.pcap', corrupt);
     const prefs = checksumPrefs();
-    expect(tshark(['-r', file, ...prefs, ...STATUS_FIELDS]).trimEnd().split('\n')).toEqual(['0/2/', '1//0', '1/0/']);
+    expect(tshark(['-r', file, ...prefs, ...STATUS_FIELDS]).trimEnd().split('\n')).toEqual(['0;1;', '1;;0', '1;0;']);
     // tshark 4.0 rates a bad ICMP checksum a warning, a bad IP or UDP one an error.
     const errors = tshark(['-r', file, ...prefs, '-Y', '_ws.expert.severity >= error', '-T', 'fields', '-e', 'frame.number']);
     expect(errors.trim().split('\n')).toEqual(['1', '3']);
-    const warnings = tshark(['-r', file, ...prefs, '-Y', '_ws.expert.severity >= warn', '-T', 'fields', '-e', 'frame.number']);
+    const warnings = tshark(['-r', file, ...prefs, '-Y', '_ws.expert.severity >= warning', '-T', 'fields', '-e', 'frame.number']);
     expect(warnings.trim().split('\n')).toEqual(['1', '2', '3']);
   });
 });

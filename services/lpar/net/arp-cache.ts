@@ -80,6 +80,12 @@ export class ArpCache {
     }
   }
 
+  /** Asks again at once for every address still waiting (the control node that had the request died). */
+  retryNow(now: number): void {
+    for (const p of this.pending.values()) p.nextAt = now;
+    this.tick(now);
+  }
+
   flush(): void {
     this.entries.clear();
   }

@@ -55,6 +55,10 @@ export class IpLayer {
     private readonly arpTtlMs: number,
   ) {
     driver.onReceive = (ifc, frame) => this.receive(ifc, frame);
+    driver.onControlNodeDown = () => {
+      const now = performance.now();
+      for (const c of this.arp.values()) c.retryNow(now);
+    };
     this.timer = setInterval(() => {
       const now = performance.now();
       for (const c of this.arp.values()) c.tick(now);
@@ -100,7 +104,7 @@ export class IpLayer {
       done(new NetError('EMSGSIZE', `datagram of ${length} bytes is too long`));
       return;
     }
-    const emit = (mac: Buffer) => done(this.emit(ifc, mac, dst, protocol, parts, length, opts.ttl ?? 64));
+    const emit = (mac: Buffer) => this.emit(ifc, mac, dst, protocol, parts, length, opts.ttl ?? 64, done);
     if (this.isBroadcastFor(ifc, dst)) return emit(BROADCAST_MAC);
     if (isIpv4Multicast(dst)) return emit(ipv4MulticastMac(dst));
     const now = performance.now();
@@ -113,11 +117,19 @@ export class IpLayer {
     });
   }
 
-  /** One frame per fragment, each built in place behind the TLV headroom the driver needs. */
-  private emit(ifc: Interface, mac: Buffer, dst: number, protocol: number, parts: Buffer[], length: number, ttl: number): NetError | undefined {
+  /**
+   * One frame per fragment, each built in place behind the TLV headroom the
+   * driver needs. `done` runs when the last fragment is in the driver's hands,
+   * or at once with ENOBUFS when one was dropped.
+   */
+  private emit(ifc: Interface, mac: Buffer, dst: number, protocol: number, parts: Buffer[], length: number, ttl: number, done: (err?: NetError) => void): void {
     const id = (this.nextId = (this.nextId + 1) & 0xffff);
     const plan = fragmentPlan(length, ifc.mtu);
-    let ok = true;
+    let waiting = plan.length;
+    let failed = false;
+    const sent = () => {
+      if (--waiting === 0 && !failed) done();
+    };
     for (const frag of plan) {
       const buf = Buffer.allocUnsafe(TLV_HEADER + ETHERNET_HEADER + IPV4_HEADER + frag.length);
       let o = TLV_HEADER;
@@ -136,9 +148,11 @@ export class IpLayer {
       copyRange(parts, frag.offset, frag.length, buf, o);
       if (plan.length > 1) this.stats.fragmentsSent++;
       this.stats.tx++;
-      ok = this.driver.transmit(ifc, buf) && ok;
+      if (!this.driver.transmit(ifc, buf, sent) && !failed) {
+        failed = true;
+        done(new NetError('ENOBUFS', `no path or queue space towards ${ipToString(dst)} on ${ifc.vlan}`));
+      }
     }
-    return ok ? undefined : new NetError('ENOBUFS', `no path or queue space towards ${ipToString(dst)} on ${ifc.vlan}`);
   }
 
   private sendArp(ifc: Interface, op: number, ethDst: Buffer, tha: Buffer, tpa: number): void {
@@ -250,7 +264,11 @@ export class IpLayer {
     return [...new Set([...this.groups.keys()].filter((k) => k.startsWith(`${ifc.dev}/`)).map((k) => k.split('/')[1]))];
   }
 
-  /** ICMP echo, as ping(8): `count` requests `intervalMs` apart, each waiting up to `timeoutMs`. */
+  /**
+   * ICMP echo, as ping(8): `count` requests `intervalMs` apart, each waiting up
+   * to `timeoutMs`. With intervalMs 0 it is ping -f: the next request leaves as
+   * soon as the reply to the last one is back.
+   */
   async ping(dst: number, opts: { count: number; size: number; intervalMs: number; timeoutMs: number }): Promise<PingResult> {
     const id = crypto.randomInt(1, 0xffff);
     const result: PingResult = { dst: ipToString(dst), sent: 0, received: 0, rttsMs: [], errors: [] };
@@ -281,7 +299,7 @@ export class IpLayer {
       this.send(dst, IpProto.Icmp, [req], {}, (err) => {
         if (err && !result.errors.includes(err.message)) result.errors.push(err.message);
       });
-      if (seq < opts.count && opts.intervalMs > 0) await new Promise((r) => setTimeout(r, opts.intervalMs));
+      if (seq < opts.count) await (opts.intervalMs > 0 ? new Promise((r) => setTimeout(r, opts.intervalMs)) : waits[waits.length - 1]);
     }
     await Promise.all(waits);
     return result;

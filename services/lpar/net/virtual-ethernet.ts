@@ -65,20 +65,26 @@ export class VirtualEthernet {
   onReceive: (ifc: Interface, frame: Buffer) => void = () => {};
   /** Copies of others' unicast traffic for an interface in promiscuous mode. */
   onPromiscuous: (ifc: Interface, frame: Buffer) => void = () => {};
+  /** A control node stopped answering: what it may have swallowed (ARP requests) should be asked again. */
+  onControlNodeDown: (name: string) => void = () => {};
   /** Every frame this node transmits, by virtual LAN (what `lparlab capture` records). */
   readonly taps = new Map<string, Set<(frame: Buffer) => void>>();
 
   private readonly controlNodes = new Map<string, ControlNodeLink>();
   private readonly lans = new Map<number, Rvi>();
   private readonly listeners = new Map<string, Array<{ node: string; dev: number }>>();
-  private readonly queues = new Map<Rvi, Buffer[]>();
+  private readonly queues = new Map<Rvi, Array<{ buf: Buffer; sent?: () => void }>>();
   private readonly timer: NodeJS.Timeout;
+  private readonly watch: NodeJS.Timeout;
 
   constructor(
     private readonly heartbeatMs: number,
     private readonly log: Logger,
   ) {
     this.timer = setInterval(() => this.heartbeat(), heartbeatMs);
+    // Liveness is judged at every send; this finer check only makes the failover log and ARP retry prompt.
+    this.watch = setInterval(() => this.watchControlNodes(), Math.max(5, heartbeatMs / 5));
+    this.watch.unref();
     this.timer.unref();
   }
 
@@ -139,17 +145,23 @@ export class VirtualEthernet {
   }
 
   private heartbeat(): void {
+    for (const c of this.controlNodes.values()) this.sendHeartbeat(c);
+  }
+
+  private watchControlNodes(): void {
     const now = performance.now();
     for (const c of this.controlNodes.values()) {
       const alive = this.alive(c, now);
       if (alive !== c.wasAlive) {
         c.wasAlive = alive;
         if (alive) this.log.info({ controlNode: c.name }, 'control node answering heartbeats: balancing over it again');
-        else this.log.warn({ controlNode: c.name }, 'control node silent for two heartbeat intervals: traffic goes to the others');
+        else {
+          this.log.warn({ controlNode: c.name }, 'control node silent for two heartbeat intervals: traffic goes to the others');
+          this.onControlNodeDown(c.name);
+        }
         // Both control nodes start even again, so balancing resumes at once.
         for (const o of this.controlNodes.values()) o.bytesSent = 0;
       }
-      this.sendHeartbeat(c);
     }
   }
 
@@ -170,8 +182,10 @@ export class VirtualEthernet {
   /**
    * Sends `buf`: TLV_HEADER bytes of headroom, then an Ethernet frame. Returns
    * false when the frame had to be dropped (no path, or the queue is full).
+   * `sent` runs once the frame is in the RVI's hands, at once or after it
+   * waited in the queue: what a socket's send buffer gives its writer.
    */
-  transmit(ifc: Interface, buf: Buffer): boolean {
+  transmit(ifc: Interface, buf: Buffer, sent?: () => void): boolean {
     const frameLength = buf.length - TLV_HEADER;
     if (frameLength < ETHERNET_HEADER) throw new RangeError('frame shorter than an Ethernet header');
     const dst = buf.subarray(TLV_HEADER, TLV_HEADER + 6);
@@ -179,39 +193,39 @@ export class VirtualEthernet {
     if (buf.readUInt16BE(TLV_HEADER + 12) === EtherType.Arp) {
       const reply = buf.length >= TLV_HEADER + ETHERNET_HEADER + 8 && buf.readUInt16BE(TLV_HEADER + ETHERNET_HEADER + 6) === ArpOp.Reply;
       emitTlv(buf, 0, { type: TlvType.Arp, flags: reply ? TlvFlag.LocalReply : 0, length: frameLength, srcDev: ifc.dev, vlan: ifc.vlanId });
-      return this.toControlNode(buf);
+      return this.toControlNode(buf, sent);
     }
-    if (isInternalMac(dst)) return this.direct(ifc, buf, parseInternalMac(dst));
+    if (isInternalMac(dst)) return this.direct(ifc, buf, parseInternalMac(dst), sent);
     if (isBroadcastMac(dst)) {
       emitTlv(buf, 0, { type: TlvType.Broadcast, length: frameLength, srcDev: ifc.dev, vlan: ifc.vlanId });
-      return this.toControlNode(buf);
+      return this.toControlNode(buf, sent);
     }
     if (isMulticastMac(dst)) {
       emitTlv(buf, 0, { type: TlvType.Multicast, length: frameLength, srcDev: ifc.dev, vlan: ifc.vlanId });
-      return this.toControlNode(buf);
+      return this.toControlNode(buf, sent);
     }
     emitTlv(buf, 0, { type: TlvType.Unicast, length: frameLength, srcDev: ifc.dev, vlan: ifc.vlanId });
-    return this.toControlNode(buf);
+    return this.toControlNode(buf, sent);
   }
 
-  private direct(ifc: Interface, buf: Buffer, to: { rvi: number; dev: number; vlan: number }): boolean {
+  private direct(ifc: Interface, buf: Buffer, to: { rvi: number; dev: number; vlan: number }, sent?: () => void): boolean {
     const frameLength = buf.length - TLV_HEADER;
     const rvi = this.lans.get(to.rvi);
     if (!rvi || rvi.purpose !== `lan:${ifc.vlan}` || to.vlan !== ifc.vlanId) {
       // Not a path of this LAN: an ARP entry that outlived a membership change. Ask the control node.
       emitTlv(buf, 0, { type: TlvType.Relayed, length: frameLength, srcDev: ifc.dev, dstDev: to.dev, vlan: ifc.vlanId });
       this.stats.txRelayed++;
-      return this.toControlNode(buf);
+      return this.toControlNode(buf, sent);
     }
     this.clonePromiscuous(ifc, buf, rvi.peer);
     if (rvi.state !== RviState.Up && rvi.state !== RviState.Degraded) {
       emitTlv(buf, 0, { type: TlvType.Relayed, length: frameLength, srcDev: ifc.dev, dstDev: to.dev, vlan: ifc.vlanId });
       this.stats.txRelayed++;
-      return this.toControlNode(buf);
+      return this.toControlNode(buf, sent);
     }
     emitTlv(buf, 0, { type: TlvType.Unicast, length: frameLength, srcDev: ifc.dev, dstDev: to.dev, vlan: ifc.vlanId });
     this.stats.txDirect++;
-    return this.enqueue(rvi, buf);
+    return this.enqueue(rvi, buf, sent);
   }
 
   /** Seed 004, promiscuous mode: unicast to anyone but the listener is cloned to it, with a header of its own. */
@@ -230,7 +244,7 @@ export class VirtualEthernet {
     }
   }
 
-  private toControlNode(buf: Buffer): boolean {
+  private toControlNode(buf: Buffer, sent?: () => void): boolean {
     const c = this.pickControlNode();
     if (!c) {
       this.stats.noControlNode++;
@@ -239,25 +253,28 @@ export class VirtualEthernet {
     }
     c.bytesSent += buf.length;
     this.stats.txControlNode++;
-    return this.enqueue(c.rvi, buf);
+    return this.enqueue(c.rvi, buf, sent);
   }
 
-  private enqueue(rvi: Rvi, buf: Buffer): boolean {
+  private enqueue(rvi: Rvi, buf: Buffer, sent?: () => void): boolean {
     const q = this.queues.get(rvi);
-    if (!q?.length && rvi.send(buf)) return true;
+    if (!q?.length && rvi.send(buf)) {
+      sent?.();
+      return true;
+    }
     const queue = q ?? [];
     if (queue.length >= TX_QUEUE) {
       this.stats.txDropped++;
       return false;
     }
-    queue.push(buf);
+    queue.push({ buf, sent });
     this.queues.set(rvi, queue);
     return true;
   }
 
   private flush(rvi: Rvi): void {
     const q = this.queues.get(rvi);
-    while (q?.length && rvi.send(q[0])) q.shift();
+    while (q?.length && rvi.send(q[0].buf)) q.shift()!.sent?.();
   }
 
   private tap(ifc: Interface, buf: Buffer): void {
@@ -351,5 +368,6 @@ export class VirtualEthernet {
 
   close(): void {
     clearInterval(this.timer);
+    clearInterval(this.watch);
   }
 }

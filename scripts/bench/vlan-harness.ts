@@ -1,0 +1,214 @@
+/**
+ * The platform plumbing of scripts/bench/vlan.ts: boot and teardown of a
+ * platform in a temporary run directory (always torn down: finally, signals,
+ * uncaught errors), CPU per process from /proc, medians and percentiles.
+ *
+ * It follows scripts/bench/rvi.ts, which keeps the same helpers private to its
+ * script (and runs its bench on import), so they could not be imported from it.
+ * Nothing here is specific to virtual LANs: rvi.ts could use it too.
+ */
+import { execFileSync, spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+const LPARLAB = path.join(REPO_ROOT, 'scripts', 'lparlab.mjs');
+const CHILD_ENV = { ...process.env };
+
+// The admin client logs with pino to fd 1: keep this process's logging off stdout
+// (--json prints exactly one object). The platform gets the caller's environment.
+process.env.LPARLAB_LOG = 'silent';
+const { adminRequest, fmRequest } = await import('../cli/admin-client.ts');
+const { RunDir } = await import('../../shared/runtime/run-dir.ts');
+const { readState } = await import('../../shared/runtime/state-file.ts');
+export { adminRequest, fmRequest };
+export type RunDirT = InstanceType<typeof RunDir>;
+
+export const log = (s: string): void => void process.stderr.write(`${s}\n`);
+export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+export const r1 = (x: number): number => Math.round(x * 10) / 10;
+export const r2 = (x: number): number => Math.round(x * 100) / 100;
+
+export function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
+
+/** p50 / p99 / min / mean the way the LPAR's `perf-ping` computes them (sorted[n/2], sorted[floor(0.99 n)]). */
+export function latency(samplesUs: number[]): { p50Us: number; p99Us: number; minUs: number; meanUs: number } {
+  const s = [...samplesUs].sort((a, b) => a - b);
+  return { p50Us: s[s.length >> 1], p99Us: s[Math.floor(s.length * 0.99)], minUs: s[0], meanUs: s.reduce((a, b) => a + b, 0) / s.length };
+}
+
+/** The commit, and the files under services/ and shared/ that differ from it (read-only git). */
+export function codeVersion(): { commit: string; modified: string[] } {
+  const git = (...a: string[]) => execFileSync('git', a, { cwd: REPO_ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+  try {
+    return { commit: git('rev-parse', '--short', 'HEAD'), modified: git('diff', '--name-only', 'HEAD', '--', 'services', 'shared').split('\n').filter(Boolean) };
+  } catch {
+    return { commit: 'unknown', modified: [] };
+  }
+}
+
+// ---------------------------------------------------------------- CPU from /proc
+
+const CLK_TCK = 100;
+
+function cpuSeconds(pid: number): number {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(f[11]) + Number(f[12])) / CLK_TCK; // utime + stime
+  } catch {
+    return NaN;
+  }
+}
+
+function machineJiffies(): { busy: number; total: number } {
+  const f = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1, 9).map(Number);
+  const total = f.reduce((a, b) => a + b, 0);
+  return { busy: total - f[3] - f[4], total };
+}
+
+export interface CpuSample {
+  wallMs: number;
+  /** % of one core per platform process over the measurement. */
+  processes: Record<string, number>;
+  /** The whole box, % of one core (100 x CPUs = every core busy). */
+  machine: number;
+  /** machine minus the platform's processes: this bench and other users of the box. */
+  other: number;
+}
+
+/** Runs `fn` and reports the CPU each of `names` (platform processes) used meanwhile. */
+export async function withCpu<T>(runDir: RunDirT, names: string[], fn: () => Promise<T>): Promise<{ result: T; cpu: CpuSample }> {
+  const pids = names.map((n) => [n, readState(runDir.stateFile(n))?.pid ?? 0] as const);
+  const before = pids.map(([, pid]) => cpuSeconds(pid));
+  const m0 = machineJiffies();
+  const t0 = performance.now();
+  const result = await fn();
+  const wallMs = performance.now() - t0;
+  const m1 = machineJiffies();
+  const processes: Record<string, number> = {};
+  pids.forEach(([name, pid], i) => (processes[name] = r1(((cpuSeconds(pid) - before[i]) * 1000 * 100) / wallMs)));
+  const machine = r1(((m1.busy - m0.busy) / Math.max(1, m1.total - m0.total)) * os.cpus().length * 100);
+  const ours = Object.values(processes).reduce((a, b) => a + (Number.isFinite(b) ? b : 0), 0);
+  return { result, cpu: { wallMs: Math.round(wallMs), processes, machine, other: r1(Math.max(0, machine - ours)) } };
+}
+
+/** Median per process (and machine, other) across repetitions. */
+export function medianCpu(xs: CpuSample[]): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const name of Object.keys(xs[0]?.processes ?? {})) out[name] = median(xs.map((x) => x.processes[name]));
+  out.machine = median(xs.map((x) => x.machine));
+  out.other = median(xs.map((x) => x.other));
+  return out;
+}
+
+// ---------------------------------------------------------------- platform lifecycle
+
+/** Runs `node scripts/lparlab.mjs ARGS` in its own process group (a Ctrl-C does not cut it short). */
+function lparlab(args: string[], timeoutMs: number): Promise<{ code: number; out: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [LPARLAB, ...args], { cwd: REPO_ROOT, env: CHILD_ENV, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+    let out = '';
+    child.stdout!.on('data', (d) => (out += d));
+    child.stderr!.on('data', (d) => (out += d));
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      out += `\n(timed out after ${timeoutMs} ms)`;
+    }, timeoutMs);
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      resolve({ code: code ?? 1, out });
+    });
+  });
+}
+
+export interface Bench {
+  root: string;
+  runDir: RunDirT;
+  /** Set on SIGINT/SIGTERM/SIGHUP: measurements should stop; teardown runs. */
+  readonly interrupted: boolean;
+  /** Boots `yaml` (`lparlab up --detach`) in the temporary run directory. */
+  up(yaml: string): Promise<void>;
+  /** `lparlab down` and removal of the temporary directory; safe to call more than once. */
+  teardown(): Promise<void>;
+}
+
+/**
+ * A temporary directory (`/tmp/<prefix>*`) with teardown wired to signals
+ * (exit 130), uncaught exceptions (exit 2) and closed stdout/stderr. The
+ * caller still runs `teardown()` in a finally.
+ */
+export function createBench(prefix: string, processNames: string[]): Bench {
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  const runDir = new RunDir(path.join(root, 'run'));
+  let booting: Promise<unknown> | undefined;
+  let tearingDown: Promise<void> | undefined;
+  const state = { interrupted: false };
+
+  const teardown = (): Promise<void> =>
+    (tearingDown ??= (async () => {
+      if (booting) await booting;
+      if (fs.existsSync(runDir.platformFile) || fs.existsSync(runDir.supervisorPidFile)) {
+        const r = await lparlab(['down', '--run-dir', runDir.root], 30_000);
+        if (r.code !== 0) log(`lparlab down failed (${r.code}): ${r.out}`);
+      }
+      fs.rmSync(root, { recursive: true, force: true });
+    })());
+
+  process.stdout.on('error', () => {});
+  process.stderr.on('error', () => {});
+  process.on('uncaughtException', (err) => {
+    try {
+      log(`bench failed: ${err.stack ?? String(err)}`);
+    } catch {
+      /* stderr gone */
+    }
+    void teardown().finally(() => process.exit(2));
+  });
+  for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+    process.on(sig, () => {
+      if (state.interrupted) return;
+      state.interrupted = true;
+      log(`\n${sig}: tearing down`);
+      void teardown().finally(() => process.exit(130));
+    });
+  }
+
+  return {
+    root,
+    runDir,
+    get interrupted() {
+      return state.interrupted;
+    },
+    async up(yaml: string) {
+      if (state.interrupted) throw new Error('interrupted');
+      const file = path.join(root, 'platform.yaml');
+      fs.writeFileSync(file, yaml);
+      const up = lparlab(['up', '--detach', '-c', file, '--run-dir', runDir.root], 90_000);
+      booting = up;
+      const r = await up;
+      booting = undefined;
+      if (r.code !== 0) throw new Error(`lparlab up failed (${r.code}):\n${r.out}`);
+      if (state.interrupted) throw new Error('interrupted');
+    },
+    teardown,
+  };
+}
+
+/** Prints the last warnings/errors of each process's log (after a failure). */
+export function logTails(runDir: RunDirT, names: string[]): void {
+  for (const n of names) {
+    try {
+      const tail = fs.readFileSync(runDir.logFile(n), 'utf8').trim().split('\n').slice(-5).join('\n');
+      if (/"level":(40|50|60)/.test(tail)) log(`--- ${n} log tail ---\n${tail}`);
+    } catch {
+      /* no log */
+    }
+  }
+}

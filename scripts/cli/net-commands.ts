@@ -1,0 +1,87 @@
+import { ControlChannel } from '../../shared/control/channel.ts';
+import { connectLink } from '../../shared/link/transport.ts';
+import type { Platform } from '../../shared/platform/platform.ts';
+import type { RunDir } from '../../shared/runtime/run-dir.ts';
+import { processLogger } from '../../shared/runtime/log.ts';
+import { readState } from '../../shared/runtime/state-file.ts';
+import { PcapWriter } from '../../shared/wire/pcap.ts';
+import { adminRequest } from './admin-client.ts';
+
+/** Current membership of each virtual LAN, from a live control node (join/leave change it), else the platform file. */
+export async function vlanMembers(runDir: RunDir, platform: Platform): Promise<Map<string, Array<{ lpar: string; ip: string }>>> {
+  for (const cn of platform.controlNodes) {
+    try {
+      const s = await adminRequest(runDir, cn.name, { t: 'cn-status' }, 3000);
+      const out = new Map<string, Array<{ lpar: string; ip: string }>>();
+      for (const v of s.vlans as Array<{ name: string; members: Array<{ lpar: string; ip: string }> }>) out.set(v.name, v.members.map((m) => ({ lpar: m.lpar, ip: m.ip })));
+      return out;
+    } catch {
+      /* try the other control node */
+    }
+  }
+  return new Map(platform.vlans.map((v) => [v.name, v.members.map((m) => ({ lpar: m.lpar, ip: m.ip }))]));
+}
+
+export interface PingPair {
+  from: string;
+  to: string;
+  ip: string;
+  vlan: string;
+  ok: boolean;
+  rttMs: number | null;
+}
+
+/** Mininet's pingall: every LPAR pings every other address on each virtual LAN it is on. */
+export async function pingall(runDir: RunDir, platform: Platform): Promise<PingPair[]> {
+  const members = await vlanMembers(runDir, platform);
+  const jobs: Array<Promise<PingPair>> = [];
+  for (const [vlan, list] of members) {
+    for (const from of list) {
+      for (const to of list) {
+        if (to.lpar === from.lpar) continue;
+        jobs.push(
+          adminRequest(runDir, from.lpar, { t: 'ping', dst: to.ip, count: 1, timeoutMs: 2000 }, 10_000).then(
+            (r) => ({ from: from.lpar, to: to.lpar, ip: to.ip, vlan, ok: Number(r.received) === 1, rttMs: (r.rttsMs as number[])[0] ?? null }),
+            () => ({ from: from.lpar, to: to.lpar, ip: to.ip, vlan, ok: false, rttMs: null }),
+          ),
+        );
+      }
+    }
+  }
+  return Promise.all(jobs);
+}
+
+/**
+ * Records a virtual LAN's frames to a pcap file (LINKTYPE_ETHERNET). Every
+ * member streams the frames it transmits on that LAN; each frame of the LAN is
+ * sent by exactly one member, so the merge holds each once. Stops after
+ * `count` frames, after `durationMs`, or when `stop` resolves.
+ */
+export async function capture(runDir: RunDir, platform: Platform, vlan: string, file: string, opts: { count?: number; durationMs?: number; stop?: Promise<void> }): Promise<{ frames: number; members: string[] }> {
+  if (!platform.vlans.some((v) => v.name === vlan)) throw new Error(`no virtual LAN "${vlan}" in platform ${platform.name}`);
+  const members = ((await vlanMembers(runDir, platform)).get(vlan) ?? []).map((m) => m.lpar).filter((n) => readState(runDir.stateFile(n)));
+  const writer = new PcapWriter(file);
+  const log = processLogger('cli', 'capture');
+  const channels: ControlChannel[] = [];
+  let done!: () => void;
+  const finished = new Promise<void>((r) => (done = r));
+  try {
+    for (const lpar of members) {
+      const ch = new ControlChannel(await connectLink(`unix:${runDir.adminSocket(lpar)}`), log);
+      ch.handle('capture-frame', (m) => {
+        if (opts.count !== undefined && writer.count >= opts.count) return;
+        writer.write(Number(m.ts), Buffer.from(m.frame as Uint8Array));
+        if (opts.count !== undefined && writer.count >= opts.count) done();
+      });
+      await ch.request({ t: 'capture', vlan });
+      channels.push(ch);
+    }
+    const timer = opts.durationMs !== undefined ? setTimeout(done, opts.durationMs) : undefined;
+    await Promise.race([finished, opts.stop ?? new Promise(() => {})]);
+    if (timer) clearTimeout(timer);
+  } finally {
+    for (const ch of channels) ch.close();
+    await writer.close();
+  }
+  return { frames: writer.count, members };
+}
