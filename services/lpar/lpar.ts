@@ -103,9 +103,10 @@ export class Lpar {
         this.stack?.driver.setListeners(String(msg.vlan), msg.listeners as Array<{ node: string; dev: number }>);
         return;
       case 'vlan-added': {
+        // Each control node pushes the interface once it has the member itself: register with that one only.
         if (!this.stack) return;
         const ifc = this.stack.addInterface(msg.interface as InterfaceConfig);
-        for (const cn of this.mgmtRvis()) this.register(cn, ifc);
+        this.register(rvi, ifc);
         this.onChange();
         return;
       }

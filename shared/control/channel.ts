@@ -77,7 +77,7 @@ export class ControlChannel {
         reject(new Error(`link to ${this.link.remote} is closed`));
         return;
       }
-      this.send({ ...msg, id });
+      this.send({ ...msg, rq: id });
     });
   }
 
@@ -131,14 +131,14 @@ export class ControlChannel {
         this.waiters.splice(i, 1)[0].resolve(msg);
         return;
       }
-      if (msg.id !== undefined) this.send({ t: 'error', re: msg.id, err: `unknown request "${msg.t}"` });
+      if (msg.rq !== undefined) this.send({ t: 'error', re: msg.rq, err: `unknown request "${msg.t}"` });
       else {
         this.unclaimed.push(msg);
         if (this.unclaimed.length > UNCLAIMED_KEPT) this.unclaimed.shift();
       }
       return;
     }
-    const id = msg.id;
+    const id = msg.rq;
     Promise.resolve()
       .then(() => handler(msg, this))
       .then(

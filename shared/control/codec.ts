@@ -8,8 +8,8 @@ const packr = new Packr({ useRecords: false, moreTypes: false });
 
 export interface ControlMessage {
   t: string;
-  /** Request id; a reply carries it back as `re`. */
-  id?: number;
+  /** Request number; a reply carries it back as `re`. Named so no payload field can collide with it. */
+  rq?: number;
   re?: number;
   /** Set on an error reply. */
   err?: string;

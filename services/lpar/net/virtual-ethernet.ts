@@ -114,11 +114,27 @@ export class VirtualEthernet {
     this.sendHeartbeat(this.controlNodes.get(rvi.peer)!);
   }
 
-  /** A unicast RVI of a virtual LAN to another member. */
+  /**
+   * A unicast RVI of a virtual LAN to another member. What it could not
+   * deliver goes again through a control node (seed 004, "Virtual Ethernet
+   * Driver": failure signalled by RCLAN → relay via the control node).
+   */
   attachLan(rvi: Rvi): void {
     this.lans.set(rvi.id, rvi);
     rvi.onMessage = (p) => this.receive(rvi, p);
     rvi.onDrain = () => this.flush(rvi);
+    rvi.onUndeliverable = (_seq, payload) => {
+      let tlv: Tlv;
+      try {
+        tlv = Tlv.parse(payload);
+      } catch {
+        return;
+      }
+      if (tlv.type !== TlvType.Unicast) return;
+      tlv.setType(TlvType.Relayed);
+      this.stats.txRelayed++;
+      this.toControlNode(payload);
+    };
   }
 
   detach(rvi: Rvi): void {
@@ -171,11 +187,20 @@ export class VirtualEthernet {
     c.rvi.send(hb);
   }
 
-  /** Fewest bytes sent first (seed 004, RCLAN layer: balance between the control nodes). */
+  /**
+   * Fewest bytes sent first (seed 004, RCLAN layer: balance between the
+   * control nodes). When none answered a heartbeat in time — this process may
+   * itself have stalled — any whose RVI is still up is better than dropping.
+   */
   private pickControlNode(): ControlNodeLink | undefined {
     const now = performance.now();
     let best: ControlNodeLink | undefined;
     for (const c of this.controlNodes.values()) if (this.alive(c, now) && (!best || c.bytesSent < best.bytesSent)) best = c;
+    if (best) return best;
+    for (const c of this.controlNodes.values()) {
+      const s = c.rvi.state;
+      if ((s === RviState.Up || s === RviState.Degraded) && (!best || c.lastAck > best.lastAck)) best = c;
+    }
     return best;
   }
 
