@@ -24,17 +24,8 @@ import {
   prefixMask,
   pseudoHeaderSum,
 } from '../../shared/wire/index.ts';
+import { prng as rng } from '../helpers/prng.ts';
 
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Textbook RFC 1071 with a fold after every add, to check the deferred fold against. */
 function referenceChecksum(buf: Buffer, initial = 0): number {

@@ -1,17 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { IPV4_HEADER, IpProto, Ipv4Packet, Reassembler, emitIpv4Header, fragmentPlan, parseIp } from '../../shared/wire/index.ts';
+import { prng as rng } from '../helpers/prng.ts';
 
-/** mulberry32: the same seed gives the same run. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function randomBytes(r: () => number, n: number): Buffer {
   const b = Buffer.allocUnsafe(n);
