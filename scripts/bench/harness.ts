@@ -1,13 +1,11 @@
 /**
- * The platform plumbing of scripts/bench/vlan.ts: boot and teardown of a
- * platform in a temporary run directory (always torn down: finally, signals,
- * uncaught errors), CPU per process from /proc, medians and percentiles.
- *
- * It follows scripts/bench/rvi.ts, which keeps the same helpers private to its
- * script (and runs its bench on import), so they could not be imported from it.
- * Nothing here is specific to virtual LANs: rvi.ts could use it too.
+ * The shared plumbing of the benchmarks in scripts/bench/ (rvi.ts, vlan.ts):
+ * boot and teardown of a platform in a temporary run directory (always torn
+ * down: finally, signals, uncaught errors), child processes that are killed at
+ * teardown, CPU per process from /proc, the contention check, medians and
+ * percentiles, and which code was measured.
  */
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -37,13 +35,20 @@ export function median(xs: number[]): number {
   return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
 }
 
+/** Median of each key (those of the first record) across repetitions. */
+export function medianOf(xs: Array<Record<string, number>>): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const k of Object.keys(xs[0] ?? {})) out[k] = median(xs.map((x) => x[k]));
+  return out;
+}
+
 /** p50 / p99 / min / mean the way the LPAR's `perf-ping` computes them (sorted[n/2], sorted[floor(0.99 n)]). */
 export function latency(samplesUs: number[]): { p50Us: number; p99Us: number; minUs: number; meanUs: number } {
   const s = [...samplesUs].sort((a, b) => a - b);
   return { p50Us: s[s.length >> 1], p99Us: s[Math.floor(s.length * 0.99)], minUs: s[0], meanUs: s.reduce((a, b) => a + b, 0) / s.length };
 }
 
-/** The commit, and the files under services/ and shared/ that differ from it (read-only git). */
+/** Which code was measured: the commit, and the files under services/ and shared/ that differ from it (read-only git). */
 export function codeVersion(): { commit: string; modified: string[] } {
   const git = (...a: string[]) => execFileSync('git', a, { cwd: REPO_ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
   try {
@@ -57,16 +62,18 @@ export function codeVersion(): { commit: string; modified: string[] } {
 
 const CLK_TCK = 100;
 
+/** CPU seconds (user + system) of a process, from /proc/PID/stat. */
 function cpuSeconds(pid: number): number {
   try {
     const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
     const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(f[11]) + Number(f[12])) / CLK_TCK; // utime + stime
+    return (Number(f[11]) + Number(f[12])) / CLK_TCK; // utime, stime (fields 14, 15)
   } catch {
     return NaN;
   }
 }
 
+/** Busy and total jiffies of the whole machine, from /proc/stat (user..steal). */
 function machineJiffies(): { busy: number; total: number } {
   const f = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1, 9).map(Number);
   const total = f.reduce((a, b) => a + b, 0);
@@ -101,31 +108,74 @@ export async function withCpu<T>(runDir: RunDirT, names: string[], fn: () => Pro
 
 /** Median per process (and machine, other) across repetitions. */
 export function medianCpu(xs: CpuSample[]): Record<string, number> {
-  const out: Record<string, number> = {};
-  for (const name of Object.keys(xs[0]?.processes ?? {})) out[name] = median(xs.map((x) => x.processes[name]));
-  out.machine = median(xs.map((x) => x.machine));
-  out.other = median(xs.map((x) => x.other));
-  return out;
+  return medianOf(xs.map((x) => ({ ...x.processes, machine: x.machine, other: x.other })));
 }
 
-// ---------------------------------------------------------------- platform lifecycle
+// ---------------------------------------------------------------- contention
 
-/** Runs `node scripts/lparlab.mjs ARGS` in its own process group (a Ctrl-C does not cut it short). */
-function lparlab(args: string[], timeoutMs: number): Promise<{ code: number; out: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [LPARLAB, ...args], { cwd: REPO_ROOT, env: CHILD_ENV, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
-    let out = '';
-    child.stdout!.on('data', (d) => (out += d));
-    child.stderr!.on('data', (d) => (out += d));
+/** CPU (% of one core) taken by others during a measurement above which the run counts as contended. */
+export const CONTENDED_PCT = 30;
+
+/**
+ * How much CPU processes other than the measured ones took during the timed
+ * parts (`cpu.other` of each sample), per measurement (median of its samples)
+ * and over all of them; `contended` when any measurement is above CONTENDED_PCT.
+ */
+export function contention<K extends string>(
+  byGroup: Record<K, Array<{ cpu: CpuSample | Record<string, number> }>>,
+  note: string,
+): { otherPctMedian: number; otherPctMax: number; byMeasurement: Record<K, number>; contended: boolean; note: string } {
+  const otherOf = (xs: Array<{ cpu: CpuSample | Record<string, number> }>) => xs.map((x) => x.cpu.other).filter(Number.isFinite);
+  const groups = Object.entries(byGroup) as Array<[K, Array<{ cpu: CpuSample | Record<string, number> }>]>;
+  const byMeasurement = Object.fromEntries(groups.map(([k, xs]) => [k, r1(median(otherOf(xs)))])) as Record<K, number>;
+  const all = otherOf(groups.flatMap(([, xs]) => xs));
+  return {
+    otherPctMedian: r1(median(all)),
+    otherPctMax: r1(Math.max(...all)),
+    byMeasurement,
+    contended: Object.values<number>(byMeasurement).some((v) => v > CONTENDED_PCT),
+    note,
+  };
+}
+
+// ---------------------------------------------------------------- child processes and platform lifecycle
+
+export interface NodeRun {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** `node ARGS` in the repository with the caller's environment, stdout and stderr piped. */
+function spawnNode(args: string[], detached: boolean): ChildProcess {
+  return spawn(process.execPath, args, { cwd: REPO_ROOT, env: CHILD_ENV, stdio: ['ignore', 'pipe', 'pipe'], detached });
+}
+
+/** Collects a child's stdout and stderr until it exits; SIGKILL and a rejection after `timeoutMs`. */
+function completion(child: ChildProcess, args: string[], timeoutMs: number): Promise<NodeRun> {
+  return new Promise((resolve, reject) => {
+    let stdout = '';
+    let stderr = '';
+    child.stdout!.on('data', (d) => (stdout += d));
+    child.stderr!.on('data', (d) => (stderr += d));
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
-      out += `\n(timed out after ${timeoutMs} ms)`;
+      reject(new Error(`node ${args.join(' ')} timed out after ${timeoutMs} ms; stderr: ${stderr}`));
     }, timeoutMs);
     child.on('exit', (code) => {
       clearTimeout(timer);
-      resolve({ code: code ?? 1, out });
+      resolve({ code: code ?? 1, stdout, stderr });
     });
   });
+}
+
+/**
+ * `node scripts/lparlab.mjs ARGS` in its own process group, so a Ctrl-C at the
+ * terminal does not cut `up` or `down` short (teardown waits for them instead).
+ */
+function lparlab(args: string[], timeoutMs: number): Promise<NodeRun> {
+  const all = [LPARLAB, ...args];
+  return completion(spawnNode(all, true), all, timeoutMs).catch((e: Error) => ({ code: 1, stdout: '', stderr: e.message }));
 }
 
 export interface Bench {
@@ -135,32 +185,54 @@ export interface Bench {
   readonly interrupted: boolean;
   /** Boots `yaml` (`lparlab up --detach`) in the temporary run directory. */
   up(yaml: string): Promise<void>;
-  /** `lparlab down` and removal of the temporary directory; safe to call more than once. */
+  /** Spawns `node ARGS` (stdout and stderr piped) as a child that teardown kills; throws once interrupted. */
+  spawn(args: string[]): ChildProcess;
+  /** Runs `node ARGS` to completion as such a child; rejects once interrupted or after `timeoutMs`. */
+  run(args: string[], timeoutMs: number): Promise<NodeRun>;
+  /** Kills the children, `lparlab down`, removes the temporary directory; safe to call more than once. */
   teardown(): Promise<void>;
+  /**
+   * Runs `main`, tears down and exits with its code; 2 when it throws (after
+   * printing the platform's log tails), 130 when interrupted.
+   */
+  main(main: () => Promise<number>): Promise<never>;
 }
 
 /**
  * A temporary directory (`/tmp/<prefix>*`) with teardown wired to signals
- * (exit 130), uncaught exceptions (exit 2) and closed stdout/stderr. The
- * caller still runs `teardown()` in a finally.
+ * (exit 130), uncaught exceptions (exit 2) and closed stdout/stderr.
+ * `processNames` are the platform's processes, whose log tails are printed
+ * when the bench fails.
  */
 export function createBench(prefix: string, processNames: string[]): Bench {
   const root = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
   const runDir = new RunDir(path.join(root, 'run'));
+  const children = new Set<ChildProcess>();
+  /** `lparlab up` while it runs: teardown lets it finish before `down`, so no process is left starting. */
   let booting: Promise<unknown> | undefined;
   let tearingDown: Promise<void> | undefined;
   const state = { interrupted: false };
 
   const teardown = (): Promise<void> =>
     (tearingDown ??= (async () => {
+      for (const c of children) c.kill('SIGKILL');
       if (booting) await booting;
       if (fs.existsSync(runDir.platformFile) || fs.existsSync(runDir.supervisorPidFile)) {
         const r = await lparlab(['down', '--run-dir', runDir.root], 30_000);
-        if (r.code !== 0) log(`lparlab down failed (${r.code}): ${r.out}`);
+        if (r.code !== 0) log(`lparlab down failed (${r.code}): ${r.stderr}`);
       }
       fs.rmSync(root, { recursive: true, force: true });
     })());
 
+  const spawnChild = (args: string[]): ChildProcess => {
+    if (state.interrupted) throw new Error('interrupted');
+    const child = spawnNode(args, false);
+    children.add(child);
+    child.on('exit', () => children.delete(child));
+    return child;
+  };
+
+  // A closed stdout/stderr (e.g. piped into `head`) must not skip the teardown.
   process.stdout.on('error', () => {});
   process.stderr.on('error', () => {});
   process.on('uncaughtException', (err) => {
@@ -194,15 +266,35 @@ export function createBench(prefix: string, processNames: string[]): Bench {
       booting = up;
       const r = await up;
       booting = undefined;
-      if (r.code !== 0) throw new Error(`lparlab up failed (${r.code}):\n${r.out}`);
+      if (r.code !== 0) throw new Error(`lparlab up failed (${r.code}):\n${r.stderr}\n${r.stdout}`);
       if (state.interrupted) throw new Error('interrupted');
     },
+    spawn: spawnChild,
+    async run(args: string[], timeoutMs: number) {
+      return completion(spawnChild(args), args, timeoutMs);
+    },
     teardown,
+    async main(main: () => Promise<number>): Promise<never> {
+      let code = 2;
+      try {
+        code = await main();
+      } catch (err) {
+        if (state.interrupted) {
+          await teardown();
+          process.exit(130);
+        }
+        log(`bench failed: ${(err as Error).stack ?? String(err)}`);
+        logTails(runDir, processNames);
+      } finally {
+        await teardown();
+      }
+      process.exit(code);
+    },
   };
 }
 
 /** Prints the last warnings/errors of each process's log (after a failure). */
-export function logTails(runDir: RunDirT, names: string[]): void {
+function logTails(runDir: RunDirT, names: string[]): void {
   for (const n of names) {
     try {
       const tail = fs.readFileSync(runDir.logFile(n), 'utf8').trim().split('\n').slice(-5).join('\n');
