@@ -58,6 +58,18 @@ export function codeVersion(): { commit: string; modified: string[] } {
   }
 }
 
+/** The head of a bench's JSON record: which bench, when, which code, on which machine, how many repetitions. */
+export function runRecord(bench: string, code: ReturnType<typeof codeVersion>, reps: number, quick: boolean) {
+  return {
+    bench,
+    date: new Date().toISOString(),
+    code,
+    machine: { cpus: os.cpus().length, model: os.cpus()[0]?.model ?? 'unknown', node: process.version, loadavg: os.loadavg().map(r2) },
+    reps,
+    quick,
+  };
+}
+
 // ---------------------------------------------------------------- CPU from /proc
 
 const CLK_TCK = 100;
@@ -109,6 +121,13 @@ export async function withCpu<T>(runDir: RunDirT, names: string[], fn: () => Pro
 /** Median per process (and machine, other) across repetitions. */
 export function medianCpu(xs: CpuSample[]): Record<string, number> {
   return medianOf(xs.map((x) => ({ ...x.processes, machine: x.machine, other: x.other })));
+}
+
+/** `name pct, name pct, …` rounded, for the readable table. */
+export function cpuLine(c: Record<string, number>): string {
+  return Object.entries(c)
+    .map(([k, v]) => `${k} ${Math.round(v)}`)
+    .join(', ');
 }
 
 // ---------------------------------------------------------------- contention

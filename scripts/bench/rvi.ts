@@ -23,24 +23,12 @@
  * With --json exactly one JSON object goes to stdout; progress goes to stderr.
  * Exit code: 0 when the bars are met, 1 when not, 2 on error.
  */
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import fs from 'node:fs';
+import type { ChildProcess } from 'node:child_process';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { adminRequest, codeVersion, contention as contentionOf, CONTENDED_PCT, createBench, cpuLine, fmRequest, log, median, medianCpu, medianOf, r1, r2, REPO_ROOT, runRecord, sleep, withCpu, type CpuSample, type RunDirT } from './harness.ts';
 
-const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
-const LPARLAB = path.join(REPO_ROOT, 'scripts', 'lparlab.mjs');
 const RAW_PEER = path.join(REPO_ROOT, 'scripts', 'bench', 'raw-socket-peer.ts');
-const CHILD_ENV = { ...process.env };
-
-// The admin client logs with pino to fd 1; keep this process's own logging off
-// stdout (the platform's processes are spawned with the caller's environment).
-process.env.LPARLAB_LOG = 'silent';
-const { adminRequest, fmRequest } = await import('../cli/admin-client.ts');
-const { RunDir } = await import('../../shared/runtime/run-dir.ts');
-const { readState } = await import('../../shared/runtime/state-file.ts');
-type RunDirT = InstanceType<typeof RunDir>;
 
 const PLATFORM_YAML = `# lparlab bench platform: one control node, two LPARs on different CECs.
 name: bench
@@ -56,8 +44,6 @@ lpars:
   - { name: lpar1, cec: cec1 }
   - { name: lpar2, cec: cec2 }
 `;
-/** CPU (% of one core) taken by others during a measurement above which the run counts as contended. */
-const CONTENDED_PCT = 30;
 const PROCESSES = ['fabric-manager', 'plane-a', 'plane-b', 'cn1', 'lpar1', 'lpar2'];
 
 // ---------------------------------------------------------------- arguments
@@ -89,115 +75,10 @@ const CFG = QUICK
       ping: { count: 2000, warmup: 200, size: 64 },
     };
 
-const log = (s: string) => process.stderr.write(`${s}\n`);
-
-/** Which code was measured: the commit, and the files under services/ and shared/ that differ from it (read-only git). */
-function codeVersion(): { commit: string; modified: string[] } {
-  const git = (...a: string[]) => execFileSync('git', a, { cwd: REPO_ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
-  try {
-    return { commit: git('rev-parse', '--short', 'HEAD'), modified: git('diff', '--name-only', 'HEAD', '--', 'services', 'shared').split('\n').filter(Boolean) };
-  } catch {
-    return { commit: 'unknown', modified: [] };
-  }
-}
-const r2 = (x: number) => Math.round(x * 100) / 100;
-const r1 = (x: number) => Math.round(x * 10) / 10;
-
-// ---------------------------------------------------------------- helpers
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-}
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** Set by SIGINT/SIGTERM: nothing new is started, teardown runs. */
-let interrupted = false;
-
-/** Raw peers and clients: killed at teardown. */
-const children = new Set<ChildProcess>();
-
-/**
- * Runs a node command to completion. `ownGroup` puts it in its own process
- * group, so a Ctrl-C at the terminal does not cut `lparlab up` or `down` short
- * (teardown waits for them instead).
- */
-function run(args: string[], timeoutMs: number, ownGroup = false): Promise<{ code: number; stdout: string; stderr: string }> {
-  if (interrupted && !ownGroup) return Promise.reject(new Error('interrupted'));
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, args, { cwd: REPO_ROOT, env: CHILD_ENV, stdio: ['ignore', 'pipe', 'pipe'], detached: ownGroup });
-    if (!ownGroup) children.add(child);
-    let stdout = '';
-    let stderr = '';
-    child.stdout!.on('data', (d) => (stdout += d));
-    child.stderr!.on('data', (d) => (stderr += d));
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`node ${args.join(' ')} timed out after ${timeoutMs} ms; stderr: ${stderr}`));
-    }, timeoutMs);
-    child.on('exit', (code) => {
-      clearTimeout(timer);
-      children.delete(child);
-      resolve({ code: code ?? 1, stdout, stderr });
-    });
-  });
-}
-
-/** CPU seconds (user + system) of a process, from /proc/PID/stat. */
-const CLK_TCK = 100;
-function cpuSeconds(pid: number): number {
-  try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(f[11]) + Number(f[12])) / CLK_TCK; // utime, stime (fields 14, 15)
-  } catch {
-    return NaN;
-  }
-}
-
-/** Busy and total jiffies of the whole machine, from /proc/stat (user..steal). */
-function machineJiffies(): { busy: number; total: number } {
-  const f = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1, 9).map(Number);
-  const total = f.reduce((a, b) => a + b, 0);
-  return { busy: total - f[3] - f[4], total };
-}
-
-interface CpuSample {
-  wallMs: number;
-  /** % of one core per platform process over the measurement. */
-  processes: Record<string, number>;
-  /** The whole machine, in % of one core (100 x CPUs when every core is busy). */
-  machine: number;
-  /** machine minus the platform's processes: this bench, other users of the box. */
-  other: number;
-}
-
-/** Runs `fn` and reports the CPU each platform process used meanwhile. */
-async function withCpu<T>(runDir: RunDirT, fn: () => Promise<T>): Promise<{ result: T; cpu: CpuSample }> {
-  const pids = PROCESSES.map((n) => [n, readState(runDir.stateFile(n))?.pid ?? 0] as const);
-  const before = pids.map(([, pid]) => cpuSeconds(pid));
-  const m0 = machineJiffies();
-  const t0 = performance.now();
-  const result = await fn();
-  const wallMs = performance.now() - t0;
-  const m1 = machineJiffies();
-  const processes: Record<string, number> = {};
-  pids.forEach(([name, pid], i) => {
-    processes[name] = r1(((cpuSeconds(pid) - before[i]) * 1000 * 100) / wallMs);
-  });
-  const machine = r1(((m1.busy - m0.busy) / Math.max(1, m1.total - m0.total)) * os.cpus().length * 100);
-  const ours = Object.values(processes).reduce((a, b) => a + (Number.isFinite(b) ? b : 0), 0);
-  return { result, cpu: { wallMs: Math.round(wallMs), processes, machine, other: r1(Math.max(0, machine - ours)) } };
-}
-
 // ---------------------------------------------------------------- raw baseline
 
 async function rawServer(sockPath: string, args: string[]): Promise<{ child: ChildProcess; done: Promise<Record<string, unknown>> }> {
-  if (interrupted) throw new Error('interrupted');
-  const child = spawn(process.execPath, ['--import', 'tsx', RAW_PEER, 'server', '--socket', sockPath, ...args], { cwd: REPO_ROOT, env: CHILD_ENV, stdio: ['ignore', 'pipe', 'pipe'] });
-  children.add(child);
+  const child = bench.spawn(['--import', 'tsx', RAW_PEER, 'server', '--socket', sockPath, ...args]);
   let stdout = '';
   let stderr = '';
   child.stderr!.on('data', (d) => (stderr += d));
@@ -213,7 +94,6 @@ async function rawServer(sockPath: string, args: string[]): Promise<{ child: Chi
   });
   const done = new Promise<Record<string, unknown>>((resolve, reject) => {
     child.on('exit', (code) => {
-      children.delete(child);
       failed(new Error(`raw server exited (${code}) before listening: ${stderr}`));
       const last = stdout.trim().split('\n').at(-1) ?? '';
       try {
@@ -230,7 +110,7 @@ async function rawServer(sockPath: string, args: string[]): Promise<{ child: Chi
 }
 
 async function rawClient(sockPath: string, args: string[]): Promise<Record<string, unknown>> {
-  const r = await run(['--import', 'tsx', RAW_PEER, 'client', '--socket', sockPath, ...args], 300_000);
+  const r = await bench.run(['--import', 'tsx', RAW_PEER, 'client', '--socket', sockPath, ...args], 300_000);
   if (r.code !== 0) throw new Error(`raw client failed (${r.code}): ${r.stderr}`);
   return JSON.parse(r.stdout.trim()) as Record<string, unknown>;
 }
@@ -283,23 +163,6 @@ async function rawPing(dir: string): Promise<Rtt & { machine: number }> {
 
 // ---------------------------------------------------------------- RVI
 
-/** `lparlab up` while it runs: teardown lets it finish before `down`, so no process is left starting. */
-let booting: Promise<unknown> | undefined;
-
-async function platformUp(runDir: RunDirT, file: string): Promise<void> {
-  fs.writeFileSync(file, PLATFORM_YAML);
-  const up = run([LPARLAB, 'up', '--detach', '-c', file, '--run-dir', runDir.root], 90_000, true);
-  booting = up.catch(() => {});
-  const r = await up;
-  booting = undefined;
-  if (r.code !== 0) throw new Error(`lparlab up failed (${r.code}):\n${r.stderr}\n${r.stdout}`);
-}
-
-async function platformDown(runDir: RunDirT): Promise<void> {
-  const r = await run([LPARLAB, 'down', '--run-dir', runDir.root], 30_000, true).catch((e: Error) => ({ code: 1, stdout: '', stderr: e.message }));
-  if (r.code !== 0) log(`lparlab down failed (${r.code}): ${r.stderr}`);
-}
-
 async function createPerfRvi(runDir: RunDirT): Promise<Record<string, unknown>> {
   const r = await fmRequest(runDir, { t: 'rvi-create', a: 'lpar1', b: 'lpar2', purpose: 'perf' });
   const deadline = Date.now() + 5000;
@@ -314,7 +177,7 @@ async function createPerfRvi(runDir: RunDirT): Promise<Record<string, unknown>> 
 }
 
 async function rviThroughput(runDir: RunDirT, size: number, count: number): Promise<Throughput & { cpu: CpuSample }> {
-  const { result: sent, cpu } = await withCpu(runDir, () => adminRequest(runDir, 'lpar1', { t: 'perf-send', peer: 'lpar2', count, sizes: [size] }, 600_000));
+  const { result: sent, cpu } = await withCpu(runDir, PROCESSES, () => adminRequest(runDir, 'lpar1', { t: 'perf-send', peer: 'lpar2', count, sizes: [size] }, 600_000));
   const got = await adminRequest(runDir, 'lpar2', { t: 'perf-received', peer: 'lpar1' }, 10_000);
   if (sent.sent !== count || sent.acked !== count || sent.undeliverable !== 0) throw new Error(`perf-send: sent ${String(sent.sent)}, acked ${String(sent.acked)}, undeliverable ${String(sent.undeliverable)} of ${count}`);
   if (got.run !== sent.run || got.received !== count || got.missing !== 0 || got.duplicates !== 0 || got.corrupt !== 0) {
@@ -327,7 +190,7 @@ async function rviThroughput(runDir: RunDirT, size: number, count: number): Prom
 
 async function rviPing(runDir: RunDirT): Promise<Rtt & { cpu: CpuSample }> {
   if (CFG.ping.warmup > 0) await adminRequest(runDir, 'lpar1', { t: 'perf-ping', peer: 'lpar2', count: CFG.ping.warmup, size: CFG.ping.size }, 120_000);
-  const { result: p, cpu } = await withCpu(runDir, () => adminRequest(runDir, 'lpar1', { t: 'perf-ping', peer: 'lpar2', count: CFG.ping.count, size: CFG.ping.size }, 600_000));
+  const { result: p, cpu } = await withCpu(runDir, PROCESSES, () => adminRequest(runDir, 'lpar1', { t: 'perf-ping', peer: 'lpar2', count: CFG.ping.count, size: CFG.ping.size }, 600_000));
   return { p50Us: Number(p.p50Us), p99Us: Number(p.p99Us), meanUs: Number(p.meanUs), minUs: Number(p.minUs), cpu };
 }
 
@@ -352,71 +215,15 @@ function summariseRtt<T extends Rtt>(xs: T[]) {
   };
 }
 
-/** Median CPU % per process across repetitions. */
-function summariseCpu(xs: CpuSample[]): Record<string, number> {
-  const out: Record<string, number> = {};
-  for (const name of Object.keys(xs[0]?.processes ?? {})) out[name] = median(xs.map((x) => x.processes[name]));
-  out.machine = median(xs.map((x) => x.machine));
-  out.other = median(xs.map((x) => x.other));
-  return out;
-}
-
-function cpuLine(c: Record<string, number>): string {
-  return Object.entries(c)
-    .map(([k, v]) => `${k} ${Math.round(v)}`)
-    .join(', ');
-}
-
-/** Median of each key across repetitions. */
-function medianOf(xs: Array<Record<string, number>>): Record<string, number> {
-  const out: Record<string, number> = {};
-  for (const k of Object.keys(xs[0] ?? {})) out[k] = median(xs.map((x) => x[k]));
-  return out;
-}
-
 // ---------------------------------------------------------------- main
 
-const root = fs.mkdtempSync(path.join(os.tmpdir(), 'lpl-bench-'));
-const runDir = new RunDir(path.join(root, 'run'));
-let tearingDown: Promise<void> | undefined;
-
-/** Stops everything this bench started and removes the temporary directory; safe to call more than once. */
-function teardown(): Promise<void> {
-  tearingDown ??= (async () => {
-    for (const c of children) c.kill('SIGKILL');
-    if (booting) await booting;
-    if (fs.existsSync(runDir.platformFile) || fs.existsSync(runDir.supervisorPidFile)) await platformDown(runDir);
-    fs.rmSync(root, { recursive: true, force: true });
-  })();
-  return tearingDown;
-}
-
-// A closed stdout/stderr (e.g. piped into `head`) must not skip the teardown.
-process.stdout.on('error', () => {});
-process.stderr.on('error', () => {});
-process.on('uncaughtException', (err) => {
-  try {
-    log(`bench failed: ${err.stack ?? String(err)}`);
-  } catch {
-    /* stderr gone */
-  }
-  void teardown().finally(() => process.exit(2));
-});
-
-for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
-  process.on(sig, () => {
-    if (interrupted) return;
-    interrupted = true;
-    log(`\n${sig}: tearing down`);
-    void teardown().finally(() => process.exit(130));
-  });
-}
+const bench = createBench('lpl-bench-', PROCESSES);
+const { root, runDir } = bench;
 
 async function main(): Promise<number> {
   const code = codeVersion();
   log(`lparlab bench: RVI vs raw UNIX socket; ${REPS} repetition(s)${QUICK ? ', quick' : ''}; ${os.cpus().length} CPUs; code ${code.commit}${code.modified.length ? ` + changes to ${code.modified.join(', ')}` : ''}; temp ${root}`);
-  await platformUp(runDir, path.join(root, 'platform.yaml'));
-  if (interrupted) throw new Error('interrupted');
+  await bench.up(PLATFORM_YAML);
   log('platform up');
   const rvi = await createPerfRvi(runDir);
   log(`perf RVI up: ${JSON.stringify(rvi)}`);
@@ -458,28 +265,14 @@ async function main(): Promise<number> {
   const pass = { throughput64k: ratios.throughput64k >= 0.4, rtt: ratios.rtt <= 3, all: false };
   pass.all = pass.throughput64k && pass.rtt;
   // CPU that neither the platform nor the raw peers used: other users of a shared box.
-  const otherOf = (xs: Array<{ cpu: Record<string, number> | CpuSample }>) => xs.map((x) => x.cpu.other).filter(Number.isFinite);
-  const byMeasurement = {
-    throughput64k: r1(median(otherOf([...raw64, ...rvi64]))),
-    throughput1k: r1(median(otherOf([...raw1, ...rvi1]))),
-    rtt: r1(median(otherOf(rviRtt))),
-  };
-  const all = otherOf([...raw64, ...rvi64, ...raw1, ...rvi1, ...rviRtt]);
-  const contention = {
-    otherPctMedian: r1(median(all)),
-    otherPctMax: r1(Math.max(...all)),
-    byMeasurement,
-    contended: Object.values(byMeasurement).some((v) => v > CONTENDED_PCT),
-    note: `CPU (% of one core) used on the box during the timed parts by processes other than the measured ones (median of repetitions, raw and RVI); above ${CONTENDED_PCT} for any measurement the box was shared, and the RVI (four busy processes) loses more than the raw pair (two): treat its ratios as pessimistic for the RVI`,
-  };
+  const contention = contentionOf(
+    { throughput64k: [...raw64, ...rvi64], throughput1k: [...raw1, ...rvi1], rtt: rviRtt },
+    `CPU (% of one core) used on the box during the timed parts by processes other than the measured ones (median of repetitions, raw and RVI); above ${CONTENDED_PCT} for any measurement the box was shared, and the RVI (four busy processes) loses more than the raw pair (two): treat its ratios as pessimistic for the RVI`,
+  );
+  const { byMeasurement } = contention;
   if (contention.contended) log(`warning: the box was busy with other work during the measurements (% of a core by measurement: ${JSON.stringify(byMeasurement)}): ratios are pessimistic for the RVI`);
   const result = {
-    bench: 'rvi',
-    date: new Date().toISOString(),
-    code,
-    machine: { cpus: os.cpus().length, model: os.cpus()[0]?.model ?? 'unknown', node: process.version, loadavg: os.loadavg().map(r2) },
-    reps: REPS,
-    quick: QUICK,
+    ...runRecord('rvi', code, REPS, QUICK),
     config: CFG,
     statistic: 'median of repetitions; throughput in MiB/s of message payload, RTT = p50 of 64-byte round trips in microseconds',
     raw: {
@@ -499,7 +292,7 @@ async function main(): Promise<number> {
     cpuPct: {
       note: `% of one core per process during the timed part (median of repetitions); machine: the whole box in the same unit (${os.cpus().length * 100} = every core busy); other: machine minus the measured processes (this bench, other users of the box)`,
       raw: { throughput64k: medianOf(raw64.map((x) => x.cpu)), throughput1k: medianOf(raw1.map((x) => x.cpu)), rtt: { machine: median(rawRtt.map((x) => x.machine)) } },
-      rvi: { throughput64k: summariseCpu(rvi64.map((x) => x.cpu)), throughput1k: summariseCpu(rvi1.map((x) => x.cpu)), rtt: summariseCpu(rviRtt.map((x) => x.cpu)) },
+      rvi: { throughput64k: medianCpu(rvi64.map((x) => x.cpu)), throughput1k: medianCpu(rvi1.map((x) => x.cpu)), rtt: medianCpu(rviRtt.map((x) => x.cpu)) },
     },
   };
 
@@ -533,24 +326,4 @@ async function main(): Promise<number> {
   return pass.all ? 0 : 1;
 }
 
-let code = 2;
-try {
-  code = await main();
-} catch (err) {
-  if (interrupted) {
-    await teardown();
-    process.exit(130);
-  }
-  log(`bench failed: ${(err as Error).stack ?? String(err)}`);
-  for (const n of PROCESSES) {
-    try {
-      const tail = fs.readFileSync(runDir.logFile(n), 'utf8').trim().split('\n').slice(-5).join('\n');
-      if (/"level":(40|50|60)/.test(tail)) log(`--- ${n} log tail ---\n${tail}`);
-    } catch {
-      /* no log */
-    }
-  }
-} finally {
-  await teardown();
-}
-process.exit(code);
+await bench.main(main);

@@ -31,7 +31,7 @@
  * Exit code: 0 when the bar is met, 1 when not, 2 on error, 130 when interrupted.
  */
 import os from 'node:os';
-import { adminRequest, codeVersion, createBench, fmRequest, latency, log, logTails, median, medianCpu, r1, r2, sleep, withCpu, type CpuSample, type RunDirT } from './vlan-harness.ts';
+import { adminRequest, codeVersion, contention as contentionOf, CONTENDED_PCT, createBench, cpuLine, fmRequest, latency, log, median, medianCpu, r1, r2, runRecord, sleep, withCpu, type CpuSample, type RunDirT } from './harness.ts';
 
 const PLATFORM_YAML = `# lparlab bench platform: one control node, two LPARs on different CECs, one virtual LAN.
 name: vbench
@@ -52,8 +52,6 @@ const PORT = 9000;
 const SIZE = 16384;
 const WINDOWS = [16, 64, 256];
 const BAR = 0.6;
-/** CPU (% of one core) taken by others during a measurement above which the run counts as contended (as rvi.ts). */
-const CONTENDED_PCT = 30;
 /** A sink whose count has not grown for this long has everything it will get. */
 const STALL_MS = 500;
 
@@ -341,16 +339,11 @@ async function main(): Promise<number> {
   const pass = { throughput16k: ratios.throughput16k >= BAR, noLoss: lost === 0, all: false };
   pass.all = pass.throughput16k;
 
-  const otherOf = (xs: Array<{ cpu: CpuSample }>) => xs.map((x) => x.cpu.other).filter(Number.isFinite);
-  const byMeasurement = { throughput16k: r1(median(otherOf([...rvi, ...udp]))), rtt: r1(median(otherOf([...rviRtt, ...icmp]))) };
-  const all = otherOf([...rvi, ...udp, ...rviRtt, ...icmp]);
-  const contention = {
-    otherPctMedian: r1(median(all)),
-    otherPctMax: r1(Math.max(...all)),
-    byMeasurement,
-    contended: Object.values(byMeasurement).some((v) => v > CONTENDED_PCT),
-    note: `CPU (% of one core) used on the box during the timed parts by processes other than the platform's (this bench's polling included; median of repetitions); above ${CONTENDED_PCT} for a measurement the box was shared`,
-  };
+  const contention = contentionOf(
+    { throughput16k: [...rvi, ...udp], rtt: [...rviRtt, ...icmp] },
+    `CPU (% of one core) used on the box during the timed parts by processes other than the platform's (this bench's polling included; median of repetitions); above ${CONTENDED_PCT} for a measurement the box was shared`,
+  );
+  const { byMeasurement } = contention;
   if (contention.contended) log(`warning: the box was busy with other work during the measurements (% of a core: ${JSON.stringify(byMeasurement)})`);
   /** CPU seconds per GiB delivered, per process: where the time goes. */
   const perGiB = (xs: Throughput[]) => {
@@ -367,12 +360,7 @@ async function main(): Promise<number> {
   const cpuSecondsPerGiB = { rvi: perGiB(rvi), udp: perGiB(udp) };
 
   const result = {
-    bench: 'vlan',
-    date: new Date().toISOString(),
-    code,
-    machine: { cpus: os.cpus().length, model: os.cpus()[0]?.model ?? 'unknown', node: process.version, loadavg: os.loadavg().map(r2) },
-    reps: REPS,
-    quick: QUICK,
+    ...runRecord('vlan', code, REPS, QUICK),
     config: { ...CFG, size: SIZE, windowTrial: WINDOW_ARG ? null : trial, window },
     statistic: 'median of repetitions; throughput in MiB/s of payload delivered (UDP: bench-side, start of udp-send until the sink has all; RVI: perf-send in lpar1, first send until all acknowledged); RTT in microseconds',
     raw,
@@ -389,7 +377,6 @@ async function main(): Promise<number> {
     process.stdout.write(`${JSON.stringify(result)}\n`);
   } else {
     const row = (c: string[]) => `${c[0].padEnd(26)}${c[1].padStart(14)}${c[2].padStart(16)}${c[3].padStart(8)}${c[4].padStart(9)}${c[5] ? `  ${c[5]}` : ''}`;
-    const line = (c: Record<string, number>) => Object.entries(c).map(([k, v]) => `${k} ${Math.round(v)}`).join(', ');
     const out = [
       '',
       `Virtual LAN vs raw RVI — median of ${REPS} (${os.cpus().length} CPUs, node ${process.version}); UDP window ${window}`,
@@ -401,10 +388,10 @@ async function main(): Promise<number> {
       row(['RTT p99 (64 B / 56 B)', `${raw.rtt.p99Us} us`, `${vlan.rtt.p99Us} us`, ratios.rttP99.toFixed(2), '', '']),
       '',
       `CPU, % of one core (machine: whole box, ${os.cpus().length * 100} = all cores busy):`,
-      `  RVI 16 KiB   ${line(cpuPct.rvi.throughput16k)}`,
-      `  UDP 16 KiB   ${line(cpuPct.vlan.throughput16k)}`,
-      `  RVI ping     ${line(cpuPct.rvi.rtt)}`,
-      `  ICMP ping    ${line(cpuPct.vlan.rtt)}`,
+      `  RVI 16 KiB   ${cpuLine(cpuPct.rvi.throughput16k)}`,
+      `  UDP 16 KiB   ${cpuLine(cpuPct.vlan.throughput16k)}`,
+      `  RVI ping     ${cpuLine(cpuPct.rvi.rtt)}`,
+      `  ICMP ping    ${cpuLine(cpuPct.vlan.rtt)}`,
       `CPU seconds per GiB: RVI ${JSON.stringify(cpuSecondsPerGiB.rvi)}; UDP ${JSON.stringify(cpuSecondsPerGiB.udp)}`,
       `other load, % of one core: throughput ${Math.round(byMeasurement.throughput16k)}, ping ${Math.round(byMeasurement.rtt)}; max ${Math.round(contention.otherPctMax)}${contention.contended ? ' — CONTENDED' : ''}`,
       `bar ${pass.all ? 'met' : 'NOT met'}`,
@@ -414,17 +401,4 @@ async function main(): Promise<number> {
   return pass.all ? 0 : 1;
 }
 
-let exitCode = 2;
-try {
-  exitCode = await main();
-} catch (err) {
-  if (bench.interrupted) {
-    await bench.teardown();
-    process.exit(130);
-  }
-  log(`bench failed: ${(err as Error).stack ?? String(err)}`);
-  logTails(runDir, PROCESSES);
-} finally {
-  await bench.teardown();
-}
-process.exit(exitCode);
+await bench.main(main);
