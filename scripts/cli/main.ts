@@ -23,7 +23,7 @@ const USAGE = `lparlab — every box a process, every wire a socket
   lparlab kill NAME [--signal TERM|KILL|STOP|CONT]                     signal one process (default TERM)
   lparlab start NAME                                                   start one process again (or one left out with --except)
   lparlab fault PLANE cut|restore|drop PCT|delay MS|clear [--port NODE | --rvi ID] [--jitter MS]
-  lparlab svc ROLE --id NAME [--run-dir DIR] [--inspect[=HOST:PORT]] [--inspect-brk]
+  lparlab svc ROLE --id NAME [--run-dir DIR] [--inspect[=HOST:PORT]] [--inspect-brk] [--node-arg=FLAG]...
                                                                        run one process in the foreground (debugger-ready)
   lparlab rvi list | create A B [--purpose P] | destroy ID             the fabric manager's RVIs (as management)
   lparlab perf A B [--count N] [--size BYTES] [--ping N]               RVI throughput and round trips between two LPARs
@@ -148,10 +148,16 @@ async function up(args: ParsedArgs): Promise<number> {
         if (child.exitCode !== null || Date.now() > deadline) throw new HealthError('supervisor', `supervisor did not start: ${logTailOf(path.join(runDir.root, 'supervisor.log'))}`);
         await new Promise((r) => setTimeout(r, 20));
       }
-      await waitHealthy(runDir, names, 30_000, (name) => {
-        const st = readState(runDir.stateFile(name));
-        return (st !== undefined && !isAlive(st.pid)) || !isAlive(child.pid!);
-      });
+      await waitHealthy(
+        runDir,
+        names,
+        30_000,
+        (name) => {
+          const st = readState(runDir.stateFile(name));
+          return (st !== undefined && !isAlive(st.pid)) || !isAlive(child.pid!);
+        },
+        except.length > 0,
+      );
     } catch (err) {
       const name = err instanceof HealthError ? err.processName : 'supervisor';
       process.stderr.write(`lparlab up: ${(err as Error).message}\n--- last lines of ${name}'s log ---\n${logTail(runDir, name)}\n`);
@@ -350,7 +356,8 @@ async function svc(args: ParsedArgs): Promise<number> {
   const spec = processPlan(runDir.readPlatform(), runDir).find((p) => p.name === name);
   if (!spec) throw new Error(`no process "${name}" in this platform`);
   if (role && role !== spec.role) throw new Error(`${name} is a ${spec.role}, not a ${role}`);
-  const extra: string[] = [];
+  // --node-arg passes any node flag through: --cpu-prof, --heap-prof, --trace-gc ...
+  const extra: string[] = [...(args.flags.get('node-arg') ?? [])];
   for (const f of ['inspect', 'inspect-brk']) {
     const v = flag(args, f);
     if (v !== undefined) extra.push(v === 'true' ? `--${f}` : `--${f}=${v}`);

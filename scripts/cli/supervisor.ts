@@ -104,7 +104,7 @@ export class Supervisor {
 
   /** Waits until every managed process reports healthy; rejects naming the first that died or stayed unhealthy. */
   async waitHealthy(timeoutMs: number): Promise<void> {
-    await waitHealthy(this.runDir, this.managed.map((p) => p.name), timeoutMs, (name) => !this.children.has(name));
+    await waitHealthy(this.runDir, this.managed.map((p) => p.name), timeoutMs, (name) => !this.children.has(name), this.opts.except.length > 0);
   }
 }
 
@@ -113,10 +113,16 @@ export function cleanRunDir(runDir: RunDir): void {
   fs.rmSync(runDir.supervisorPidFile, { force: true });
 }
 
-export async function waitHealthy(runDir: RunDir, names: string[], timeoutMs: number, gone: (name: string) => boolean): Promise<void> {
+/**
+ * Waits for every named process to report healthy. With processes left out on
+ * purpose (`--except`), the others cannot all be whole — a node missing a
+ * plane is degraded — so degraded counts as up.
+ */
+export async function waitHealthy(runDir: RunDir, names: string[], timeoutMs: number, gone: (name: string) => boolean, degradedIsUp = false): Promise<void> {
   const deadline = Date.now() + timeoutMs;
+  const up = (h: string | undefined) => h === 'healthy' || (degradedIsUp && h === 'degraded');
   for (;;) {
-    const pending = names.filter((n) => readState(runDir.stateFile(n))?.health !== 'healthy');
+    const pending = names.filter((n) => !up(readState(runDir.stateFile(n))?.health));
     if (pending.length === 0) return;
     const dead = pending.find(gone);
     if (dead) throw new HealthError(dead, `${dead} exited before it was healthy`);
