@@ -1,10 +1,11 @@
 import type { ControlChannel } from '../../shared/control/channel.ts';
 import type { ControlMessage } from '../../shared/control/codec.ts';
 import type { NodeFabric } from '../../shared/fabric/node-fabric.ts';
-import { parseIp } from '../../shared/wire/ipv4-address.ts';
+import { ipToString, parseIp } from '../../shared/wire/ipv4-address.ts';
 import type { Lpar } from './lpar.ts';
 import type { NetStack } from './net/net-stack.ts';
 import type { UdpSocket } from './net/udp.ts';
+import { BUILTIN_APPS, bulkSource, httpGet, type App } from './apps/builtin.ts';
 
 interface OpenSocket {
   socket: UdpSocket;
@@ -25,6 +26,7 @@ const INBOX = 10_000;
  */
 export class NetDiagnostics {
   private readonly sockets = new Map<number, OpenSocket>();
+  private readonly apps = new Map<number, App>();
   private nextSocket = 1;
 
   constructor(
@@ -82,6 +84,22 @@ export class NetDiagnostics {
         return { count: frames.length, frames: frames.slice(-Number(m.last ?? 20)) };
       },
       capture: (m, ch) => this.capture(m, ch),
+      'app-start': (m) => {
+        const make = BUILTIN_APPS[String(m.app)];
+        if (!make) throw new Error(`no built-in app "${String(m.app)}" (${Object.keys(BUILTIN_APPS).join(', ')})`);
+        const port = Number(m.port);
+        if (this.apps.has(port)) throw new Error(`port ${port} already runs ${this.apps.get(port)!.name}`);
+        this.apps.set(port, make(this.stack.net, port));
+        return { app: m.app, port };
+      },
+      'app-report': (m) => {
+        const app = this.apps.get(Number(m.port));
+        if (!app) throw new Error(`no app on port ${String(m.port)}`);
+        return { app: app.name, ...app.report() };
+      },
+      'http-get': (m) => httpGet(this.stack.net, String(m.host), Number(m.port), String(m.path ?? '/'), Number(m.count ?? 1)),
+      'tcp-send': (m) => bulkSource(this.stack.net, String(m.dst), Number(m.port), Number(m.bytes), Number(m.seed ?? 1)),
+      ss: () => ({ connections: this.stack.tcp.list().map((c) => ({ local: `${ipToString(c.quad.localIp)}:${c.quad.localPort}`, remote: `${ipToString(c.quad.remoteIp)}:${c.quad.remotePort}`, transport: 'tcp', ...c.info })), listening: this.stack.tcp.listening().map((l) => `${ipToString(l.ip)}:${l.port}`) }),
       'rvi-send-raw': (m) => {
         const rvi = this.fabric.rclan.find(String(m.peer), String(m.purpose));
         if (!rvi) throw new Error(`no RVI to ${String(m.peer)} (${String(m.purpose)})`);

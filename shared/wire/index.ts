@@ -8,5 +8,6 @@ export * from './arp.ts';
 export * from './ipv4.ts';
 export * from './icmpv4.ts';
 export * from './udp.ts';
+export * from './tcp.ts';
 export * from './tlv.ts';
 export * from './pcap.ts';

@@ -40,6 +40,8 @@ export class IpLayer {
   readonly stats = { rx: 0, tx: 0, notForUs: 0, malformed: 0, noRoute: 0, unresolved: 0, unknownProtocol: 0, echoReplies: 0, fragmentsSent: 0 };
   /** UDP datagrams for the UDP layer: payload is the whole UDP datagram. */
   onUdp: (ifc: Interface, src: number, dst: number, datagram: Buffer) => void = () => {};
+  /** TCP segments for the TCP layer (the whole segment). */
+  onTcp: (ifc: Interface, src: number, dst: number, segment: Buffer) => void = () => {};
   /** A multicast group's first join or last leave on an interface (the virtual LAN server is told). */
   onMembership: (ifc: Interface, groupMac: string, join: boolean) => void = () => {};
 
@@ -76,6 +78,16 @@ export class IpLayer {
     return c;
   }
 
+  /** Whether `ip` is one of this partition's own addresses. */
+  isLocal(ip: number): boolean {
+    for (const ifc of this.driver.interfaces.values()) if (ifc.ip === ip) return true;
+    return false;
+  }
+
+  firstAddress(): number | undefined {
+    return this.driver.interfaces.values().next().value?.ip;
+  }
+
   /** The interface whose subnet holds `dst`. */
   route(dst: number): Interface | undefined {
     for (const ifc of this.driver.interfaces.values()) if (inSubnet(dst, ifc.ip, ifc.prefix)) return ifc;
@@ -102,6 +114,13 @@ export class IpLayer {
     for (const p of parts) length += p.length;
     if (length + IPV4_HEADER > 65535) {
       done(new NetError('EMSGSIZE', `datagram of ${length} bytes is too long`));
+      return;
+    }
+    if (dst === ifc.ip) {
+      // To ourselves: looped back inside the stack, as a host's loopback does; never on the wire.
+      const data = Buffer.concat(parts, length);
+      setImmediate(() => this.deliverLocal(ifc, dst, protocol, data));
+      done();
       return;
     }
     const emit = (mac: Buffer) => this.emit(ifc, mac, dst, protocol, parts, length, opts.ttl ?? 64, done);
@@ -216,12 +235,21 @@ export class IpLayer {
       case IpProto.Udp:
         this.onUdp(ifc, ip.src, dst, data);
         return;
+      case IpProto.Tcp:
+        if (!broadcast && !isIpv4Multicast(dst)) this.onTcp(ifc, ip.src, dst, data);
+        return;
       case IpProto.Icmp:
         this.receiveIcmp(ifc, ip.src, broadcast || isIpv4Multicast(dst), data);
         return;
       default:
         this.stats.unknownProtocol++;
     }
+  }
+
+  private deliverLocal(ifc: Interface, self: number, protocol: number, data: Buffer): void {
+    if (protocol === IpProto.Udp) this.onUdp(ifc, self, self, data);
+    else if (protocol === IpProto.Tcp) this.onTcp(ifc, self, self, data);
+    else if (protocol === IpProto.Icmp) this.receiveIcmp(ifc, self, false, data);
   }
 
   private receiveIcmp(ifc: Interface, src: number, toGroup: boolean, data: Buffer): void {

@@ -2,6 +2,8 @@ import type { Logger } from 'pino';
 import { parseIp, ipToString } from '../../../shared/wire/ipv4-address.ts';
 import { macToString, parseMac } from '../../../shared/wire/mac.ts';
 import { IpLayer } from './ip-layer.ts';
+import { Net } from './tcp/net-api.ts';
+import { Tcp } from './tcp/tcp.ts';
 import { Udp } from './udp.ts';
 import { VirtualEthernet, type Interface } from './virtual-ethernet.ts';
 
@@ -25,12 +27,19 @@ export class NetStack {
   readonly driver: VirtualEthernet;
   readonly ip: IpLayer;
   readonly udp: Udp;
+  readonly tcp: Tcp;
+  /** The partition's `net` module (node:net's shape) for its workloads. */
+  readonly net: Net;
 
   constructor(settings: { heartbeatMs: number; arpCacheSeconds: number }, log: Logger) {
     this.driver = new VirtualEthernet(settings.heartbeatMs, log.child({ component: 'virtual-ethernet' }));
     this.ip = new IpLayer(this.driver, settings.arpCacheSeconds * 1000);
     this.udp = new Udp(this.ip);
     this.udp.ifaces = () => [...this.driver.interfaces.values()];
+    // MSS from the platform's internal MTU (16896 less IPv4 and TCP headers). TIME-WAIT is
+    // short in a lab (2 s, not 2 MSL of minutes) so tests can open thousands of connections.
+    this.tcp = new Tcp(this.ip, { mss: 16896 - 40, rcvBuf: 4 << 20, sndBuf: 4 << 20, maxRetransmits: 8, delayedAckMs: 40, timeWaitMs: 2000, minRtoMs: 200 });
+    this.net = new Net(this.tcp, this.ip);
   }
 
   addInterface(c: InterfaceConfig): Interface {

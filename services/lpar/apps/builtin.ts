@@ -1,0 +1,163 @@
+import crypto from 'node:crypto';
+import http from 'node:http';
+import type { Net, Server, Socket } from '../net/tcp/net-api.ts';
+
+/** A running workload: its server and what it has seen. */
+export interface App {
+  name: string;
+  port: number;
+  server: Server;
+  report(): Record<string, unknown>;
+}
+
+/** RFC 862: every byte back. */
+export function echo(net: Net, port: number): App {
+  let connections = 0;
+  let bytes = 0;
+  const server = net.createServer((s: Socket) => {
+    connections++;
+    s.on('data', (d: Buffer) => (bytes += d.length));
+    s.pipe(s);
+    s.on('error', () => {});
+  });
+  server.listen(port);
+  return { name: 'echo', port, server, report: () => ({ connections, bytes }) };
+}
+
+/** RFC 863: read and forget. */
+export function discard(net: Net, port: number): App {
+  let connections = 0;
+  let bytes = 0;
+  const server = net.createServer((s: Socket) => {
+    connections++;
+    s.on('data', (d: Buffer) => (bytes += d.length));
+    s.on('error', () => {});
+  });
+  server.listen(port);
+  return { name: 'discard', port, server, report: () => ({ connections, bytes }) };
+}
+
+/**
+ * Reads each connection to its end and records its length and SHA-256, then
+ * answers with the hex digest: a transfer is checked end to end, byte-exact.
+ */
+export function bulkSink(net: Net, port: number): App {
+  const results: Array<{ from: string; bytes: number; sha256: string; ms: number }> = [];
+  const server = net.createServer({ allowHalfOpen: true }, (s: Socket) => {
+    const hash = crypto.createHash('sha256');
+    let bytes = 0;
+    const t0 = performance.now();
+    s.on('data', (d: Buffer) => {
+      bytes += d.length;
+      hash.update(d);
+    });
+    s.on('end', () => {
+      const sha256 = hash.digest('hex');
+      results.push({ from: `${s.remoteAddress}:${s.remotePort}`, bytes, sha256, ms: performance.now() - t0 });
+      s.end(sha256);
+    });
+    s.on('error', () => {});
+  });
+  server.listen(port);
+  return { name: 'bulk-sink', port, server, report: () => ({ results }) };
+}
+
+export const BUILTIN_APPS: Record<string, (net: Net, port: number) => App> = { echo, discard, 'bulk-sink': bulkSink };
+
+/** Deterministic bytes (xorshift32): the same seed gives the same stream. */
+function fillPattern(seed: number, size: number): Buffer {
+  const b = Buffer.allocUnsafe(size);
+  let x = seed >>> 0 || 1;
+  for (let i = 0; i + 4 <= size; i += 4) {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    b.writeUInt32LE(x >>> 0, i);
+  }
+  for (let i = size - (size % 4); i < size; i++) b[i] = i & 0xff;
+  return b;
+}
+
+/** Connects, sends `bytes` of pattern data, half-closes, and returns what the peer answered (a bulk sink's digest). */
+export function bulkSource(net: Net, host: string, port: number, bytes: number, seed: number): Promise<Record<string, unknown>> {
+  return new Promise((resolve, reject) => {
+    const hash = crypto.createHash('sha256');
+    const t0 = performance.now();
+    const s = net.connect({ port, host });
+    let answer = '';
+    let index = 0;
+    let sent = 0;
+    const chunk = 64 * 1024;
+    const pump = () => {
+      while (sent < bytes) {
+        const n = Math.min(chunk, bytes - sent);
+        const data = fillPattern(seed + index++, n);
+        hash.update(data);
+        sent += n;
+        if (!s.write(data)) return;
+      }
+      s.end();
+    };
+    s.on('connect', pump);
+    s.on('drain', pump);
+    s.on('data', (d: Buffer) => (answer += d.toString()));
+    s.on('error', reject);
+    s.on('close', () => resolve({ bytes: sent, sha256: hash.digest('hex'), answer, elapsedMs: performance.now() - t0 }));
+  });
+}
+
+/**
+ * An HTTP server from Node's own `http` module, fed connections from the
+ * partition's TCP: GET /bytes/N answers N bytes of pattern data (with its
+ * SHA-256 in a header), anything else a short greeting.
+ */
+export function httpFiles(net: Net, port: number): App {
+  let requests = 0;
+  const web = http.createServer((req, res) => {
+    requests++;
+    const m = /^\/bytes\/(\d+)$/.exec(req.url ?? '');
+    if (!m) {
+      res.end(`hello from lparlab ${req.method} ${req.url}\n`);
+      return;
+    }
+    const size = Number(m[1]);
+    const body = fillPattern(size, size);
+    res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': size, 'x-sha256': crypto.createHash('sha256').update(body).digest('hex') });
+    res.end(body);
+  });
+  const server = net.createServer((s: Socket) => web.emit('connection', s));
+  server.listen(port);
+  return { name: 'http', port, server, report: () => ({ requests }) };
+}
+
+BUILTIN_APPS.http = httpFiles;
+
+/** `count` GETs of `path` through one keep-alive Agent over the partition's TCP; every answer checked. */
+export async function httpGet(net: Net, host: string, port: number, path: string, count: number): Promise<Record<string, unknown>> {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+  (agent as unknown as { createConnection: unknown }).createConnection = (opts: { port: number; host: string }, cb?: () => void) => net.createConnection({ port: opts.port, host: opts.host }, cb);
+  let ok = 0;
+  let bytes = 0;
+  let lastBody = '';
+  const t0 = performance.now();
+  for (let i = 0; i < count; i++) {
+    await new Promise<void>((resolve, reject) => {
+      const req = http.request({ host, port, path, agent }, (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (d: Buffer) => chunks.push(d));
+        res.on('end', () => {
+          const body = Buffer.concat(chunks);
+          bytes += body.length;
+          const want = res.headers['x-sha256'];
+          if (res.statusCode === 200 && (!want || crypto.createHash('sha256').update(body).digest('hex') === want)) ok++;
+          lastBody = body.subarray(0, 200).toString();
+          resolve();
+        });
+      });
+      req.on('error', reject);
+      req.end();
+    });
+  }
+  agent.destroy();
+  return { requests: count, ok, bytes, elapsedMs: performance.now() - t0, lastBody };
+}

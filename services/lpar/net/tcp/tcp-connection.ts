@@ -1,0 +1,735 @@
+import crypto from 'node:crypto';
+import { TcpFlag, seqAdd, seqGeq, seqGt, seqLeq, seqLt, seqSub, type TcpOptions, type TcpSegment } from '../../../../shared/wire/tcp.ts';
+import { NewReno } from './congestion.ts';
+import { Reassembly } from './reassembly.ts';
+import { RtoEstimator, RttSampler } from './rto.ts';
+
+/** RFC 9293 3.3.2 connection states (LISTEN lives in the listener, not here). */
+export const TcpState = {
+  Closed: 'CLOSED',
+  SynSent: 'SYN-SENT',
+  SynReceived: 'SYN-RECEIVED',
+  Established: 'ESTABLISHED',
+  FinWait1: 'FIN-WAIT-1',
+  FinWait2: 'FIN-WAIT-2',
+  CloseWait: 'CLOSE-WAIT',
+  Closing: 'CLOSING',
+  LastAck: 'LAST-ACK',
+  TimeWait: 'TIME-WAIT',
+} as const;
+export type TcpState = (typeof TcpState)[keyof typeof TcpState];
+
+/** Node's error codes for what ends a connection. */
+export type TcpErrorCode = 'ECONNREFUSED' | 'ECONNRESET' | 'ETIMEDOUT' | 'EPIPE';
+
+export interface OutSegment {
+  seq: number;
+  ack: number;
+  flags: number;
+  window: number;
+  options?: TcpOptions;
+  payload: Buffer[];
+}
+
+/** What a connection needs from the TCP layer and from its socket. */
+export interface TcpHost {
+  transmit(seg: OutSegment): void;
+  /** Data for the application, in order. */
+  deliver(data: Buffer): void;
+  /** Bytes delivered that the application has not read yet (they shrink the window). */
+  unread(): number;
+  /** The peer sent FIN: no more data. */
+  eof(): void;
+  connected(): void;
+  /** The connection is over; `code` when it ended in error. */
+  closed(code?: TcpErrorCode): void;
+  /** Send buffer space freed. */
+  writable(): void;
+  /** Options this side adds to its SYN or SYN-ACK, and sees on the peer's (the SMC negotiation hook). */
+  synOptions?(): TcpOptions['experimental'];
+  peerSynOptions?(options: TcpOptions): void;
+}
+
+export interface TcpSettings {
+  /** Our MSS: the interface MTU less 40. */
+  mss: number;
+  rcvBuf: number;
+  sndBuf: number;
+  /** RFC 9293 R2: retransmissions of one segment before giving up. */
+  maxRetransmits: number;
+  delayedAckMs: number;
+  timeWaitMs: number;
+  minRtoMs: number;
+}
+
+/** RFC 7323 2.3: the scale that lets the receive buffer be advertised. */
+function scaleFor(bytes: number): number {
+  let s = 0;
+  while (s < 14 && 65535 * 2 ** s < bytes) s++;
+  return s;
+}
+
+const KEEPALIVE_PROBES = 9;
+
+/**
+ * One TCP connection: the transmission control block and its state machine
+ * (RFC 9293 3.10: OPEN, SEND, RECEIVE, CLOSE, ABORT, SEGMENT ARRIVES and the
+ * timeouts), with MSS and window-scale options, sliding windows and window
+ * updates, zero-window probing, the RFC 6298 timer, fast retransmit and
+ * NewReno (RFC 6582), delayed ACK, Nagle, out-of-order reassembly and
+ * keepalive.
+ */
+export class TcpConnection {
+  state: TcpState = TcpState.Closed;
+  readonly stats = { segmentsIn: 0, segmentsOut: 0, retransmits: 0, bytesIn: 0, bytesOut: 0, dupAcks: 0 };
+  noDelay = false;
+
+  // Send sequence space (RFC 9293 3.3.1).
+  private iss = 0;
+  private sndUna = 0;
+  private sndNxt = 0;
+  /** Highest sequence number sent (sndNxt moves back on retransmission). */
+  private sndMax = 0;
+  private sndWnd = 0;
+  private sndWl1 = 0;
+  private sndWl2 = 0;
+  private sndWscale = 0;
+  private finQueued = false;
+  private finSent = false;
+  private readonly sendQueue: Buffer[] = [];
+  private sendQueueBytes = 0;
+  /** Bytes of sendQueue[0] already acknowledged. */
+  private sendHeadOffset = 0;
+
+  // Receive sequence space.
+  private irs = 0;
+  private rcvNxt = 0;
+  private rcvWscale = 0;
+  private lastAdvertised = 0;
+  private readonly reassembly: Reassembly;
+  private finReceivedAt: number | undefined;
+  private eofDelivered = false;
+
+  private effMss: number;
+  private cc: NewReno;
+  private readonly rtt: RtoEstimator;
+  private readonly sampler = new RttSampler();
+  private retransmits = 0;
+  private ackPending = 0;
+
+  private rtoTimer?: NodeJS.Timeout;
+  private ackTimer?: NodeJS.Timeout;
+  private persistTimer?: NodeJS.Timeout;
+  private keepaliveTimer?: NodeJS.Timeout;
+  private timeWaitTimer?: NodeJS.Timeout;
+  private keepaliveMs = 0;
+  private keepaliveProbes = 0;
+  private lastHeard = Date.now();
+
+  constructor(
+    private readonly host: TcpHost,
+    private readonly settings: TcpSettings,
+  ) {
+    this.effMss = settings.mss;
+    this.cc = new NewReno(settings.mss);
+    this.rtt = new RtoEstimator({ minMs: settings.minRtoMs });
+    this.reassembly = new Reassembly(settings.rcvBuf);
+    this.rcvWscale = scaleFor(settings.rcvBuf);
+  }
+
+  get mss(): number {
+    return this.effMss;
+  }
+
+  /** Bytes queued and not yet acknowledged (what `send` holds). */
+  get bufferedBytes(): number {
+    return this.sendQueueBytes - this.sendHeadOffset;
+  }
+
+  get sendBufferFull(): boolean {
+    return this.bufferedBytes >= this.settings.sndBuf;
+  }
+
+  info(): Record<string, unknown> {
+    return {
+      state: this.state,
+      iss: this.iss,
+      irs: this.irs,
+      sndUna: this.sndUna,
+      sndNxt: this.sndNxt,
+      sndWnd: this.sndWnd,
+      rcvNxt: this.rcvNxt,
+      rcvWnd: this.receiveWindow(),
+      cwnd: this.cc.cwnd,
+      ssthresh: this.cc.ssthresh,
+      rtoMs: this.rtt.rto,
+      srttMs: this.rtt.srtt ?? null,
+      mss: this.effMss,
+      sendQueue: this.bufferedBytes,
+      recvQueue: this.host.unread() + this.reassembly.bytes,
+      ...this.stats,
+    };
+  }
+
+  // ---- OPEN ----------------------------------------------------------
+
+  /** Active OPEN (RFC 9293 3.10.1): send SYN. */
+  connect(): void {
+    this.iss = crypto.randomBytes(4).readUInt32BE(0);
+    this.sndUna = this.iss;
+    this.sndNxt = this.sndMax = seqAdd(this.iss, 1);
+    this.state = TcpState.SynSent;
+    this.sendSyn(false);
+  }
+
+  /** Passive OPEN: a listener got this SYN (RFC 9293 3.10.7.2). */
+  acceptSyn(seg: TcpSegment): void {
+    this.irs = seg.seq;
+    this.rcvNxt = seqAdd(seg.seq, 1);
+    this.iss = crypto.randomBytes(4).readUInt32BE(0);
+    this.sndUna = this.iss;
+    this.sndNxt = this.sndMax = seqAdd(this.iss, 1);
+    this.takeSynOptions(seg);
+    this.sndWnd = seg.window;
+    this.sndWl1 = seg.seq;
+    this.sndWl2 = this.iss;
+    this.state = TcpState.SynReceived;
+    this.sendSyn(true);
+  }
+
+  private takeSynOptions(seg: TcpSegment): void {
+    let o: TcpOptions;
+    try {
+      o = seg.options();
+    } catch {
+      o = {};
+    }
+    if (o.mss !== undefined) this.effMss = Math.max(64, Math.min(this.settings.mss, o.mss));
+    // RFC 7323 2.2: scaling only when both sides offered it.
+    if (o.windowScale !== undefined) this.sndWscale = Math.min(14, o.windowScale);
+    else this.rcvWscale = 0;
+    this.cc = new NewReno(this.effMss);
+    this.host.peerSynOptions?.(o);
+  }
+
+  private sendSyn(withAck: boolean): void {
+    const options: TcpOptions = { mss: this.settings.mss, windowScale: this.rcvWscale };
+    const experimental = this.host.synOptions?.();
+    if (experimental?.length) options.experimental = experimental;
+    this.output({ seq: this.iss, ack: withAck ? this.rcvNxt : 0, flags: TcpFlag.Syn | (withAck ? TcpFlag.Ack : 0), window: Math.min(65535, this.settings.rcvBuf), options, payload: [] });
+    this.armRto();
+  }
+
+  // ---- SEND / RECEIVE / CLOSE / ABORT (user calls) ------------------
+
+  /** SEND: queues data; returns false once the send buffer is over its size (wait for `writable`). */
+  send(data: Buffer): boolean {
+    if (data.length > 0) {
+      this.sendQueue.push(data);
+      this.sendQueueBytes += data.length;
+    }
+    if (this.state === TcpState.Established || this.state === TcpState.CloseWait) this.pushOut();
+    return !this.sendBufferFull;
+  }
+
+  /** The application read data: the window may have opened enough to say so (RFC 9293 3.8.6.2.2). */
+  read(): void {
+    if (!this.synchronized()) return;
+    const wnd = this.receiveWindow();
+    if (wnd - this.lastAdvertised >= Math.min(this.settings.rcvBuf / 2, 2 * this.effMss)) this.sendAck();
+  }
+
+  /** CLOSE: no more data from us; FIN after what is queued. */
+  close(): void {
+    switch (this.state) {
+      case TcpState.SynSent:
+        this.teardown();
+        return;
+      case TcpState.SynReceived:
+      case TcpState.Established:
+        this.finQueued = true;
+        this.state = TcpState.FinWait1;
+        this.pushOut();
+        return;
+      case TcpState.CloseWait:
+        this.finQueued = true;
+        this.state = TcpState.LastAck;
+        this.pushOut();
+        return;
+      default:
+        return;
+    }
+  }
+
+  /** ABORT: RST to the peer (when synchronized) and gone. */
+  abort(): void {
+    if (this.synchronized()) this.output({ seq: this.sndNxt, ack: 0, flags: TcpFlag.Rst, window: 0, payload: [] });
+    this.teardown();
+  }
+
+  setKeepAlive(enable: boolean, initialDelayMs: number): void {
+    this.keepaliveMs = enable ? Math.max(1000, initialDelayMs || 7_200_000) : 0;
+    this.armKeepalive();
+  }
+
+  private synchronized(): boolean {
+    return this.state !== TcpState.Closed && this.state !== TcpState.SynSent && this.state !== TcpState.SynReceived;
+  }
+
+  // ---- output ----------------------------------------------------------
+
+  private receiveWindow(): number {
+    return Math.max(0, this.settings.rcvBuf - this.host.unread() - this.reassembly.bytes);
+  }
+
+  private windowField(): number {
+    const w = this.receiveWindow();
+    this.lastAdvertised = w;
+    return Math.min(65535, w >>> this.rcvWscale);
+  }
+
+  private output(seg: OutSegment): void {
+    this.stats.segmentsOut++;
+    this.host.transmit(seg);
+  }
+
+  private sendAck(): void {
+    this.clearAckTimer();
+    this.ackPending = 0;
+    this.output({ seq: this.sndNxt, ack: this.rcvNxt, flags: TcpFlag.Ack, window: this.windowField(), payload: [] });
+  }
+
+  /** Payload views for [seq, seq + length) of the send queue. */
+  private slice(seq: number, length: number): Buffer[] {
+    let skip = seqSub(seq, this.sndUna) + this.sendHeadOffset;
+    const out: Buffer[] = [];
+    for (const b of this.sendQueue) {
+      if (length === 0) break;
+      if (skip >= b.length) {
+        skip -= b.length;
+        continue;
+      }
+      const n = Math.min(b.length - skip, length);
+      out.push(b.subarray(skip, skip + n));
+      length -= n;
+      skip = 0;
+    }
+    return out;
+  }
+
+  /**
+   * Sends what the windows allow (RFC 9293 3.8.6.2.1 with RFC 5681's cwnd),
+   * holding small segments while data is unacknowledged unless noDelay
+   * (Nagle, RFC 896), and the FIN after the last byte.
+   */
+  private pushOut(): void {
+    if (!this.synchronized()) return;
+    for (;;) {
+      const inFlight = seqSub(this.sndNxt, this.sndUna);
+      const unsent = this.bufferedBytes - inFlight;
+      if (unsent <= 0) break;
+      if (this.sndWnd === 0) {
+        this.armPersist();
+        break;
+      }
+      const len = Math.min(unsent, this.effMss, Math.min(this.sndWnd, this.cc.cwnd) - inFlight);
+      if (len <= 0) break;
+      // Nagle (RFC 896) and sender SWS avoidance: a short segment waits while anything is unacknowledged.
+      if (len < this.effMss && !this.noDelay && inFlight > 0) break;
+      this.sendData(this.sndNxt, len, len === unsent);
+      this.sndNxt = seqAdd(this.sndNxt, len);
+      if (seqGt(this.sndNxt, this.sndMax)) this.sndMax = this.sndNxt;
+    }
+    if (this.finQueued && !this.finSent && seqSub(this.sndNxt, this.sndUna) === this.bufferedBytes) {
+      this.finSent = true;
+      this.output({ seq: this.sndNxt, ack: this.rcvNxt, flags: TcpFlag.Fin | TcpFlag.Ack, window: this.windowField(), payload: [] });
+      this.sndNxt = seqAdd(this.sndNxt, 1);
+      if (seqGt(this.sndNxt, this.sndMax)) this.sndMax = this.sndNxt;
+      this.armRto();
+    }
+  }
+
+  private sendData(seq: number, len: number, push: boolean): void {
+    if (!this.sampler.timing) this.sampler.start(seq, performance.now());
+    this.stats.bytesOut += len;
+    this.clearAckTimer();
+    this.ackPending = 0;
+    this.output({ seq, ack: this.rcvNxt, flags: TcpFlag.Ack | (push ? TcpFlag.Psh : 0), window: this.windowField(), payload: this.slice(seq, len) });
+    if (!this.rtoTimer) this.armRto();
+  }
+
+  // ---- SEGMENT ARRIVES (RFC 9293 3.10.7) -----------------------------
+
+  segmentArrives(seg: TcpSegment): void {
+    this.stats.segmentsIn++;
+    this.lastHeard = Date.now();
+    this.keepaliveProbes = 0;
+    if (this.state === TcpState.SynSent) {
+      this.synSentArrives(seg);
+      return;
+    }
+    if (this.state === TcpState.Closed) return;
+
+    // First: sequence number acceptable? (3.10.7.4, the four cases)
+    const segLen = seg.segmentLength;
+    const rcvWnd = this.receiveWindow();
+    const seq = seg.seq;
+    let acceptable: boolean;
+    if (segLen === 0) acceptable = rcvWnd === 0 ? seq === this.rcvNxt : seqGeq(seq, this.rcvNxt) && seqLt(seq, seqAdd(this.rcvNxt, rcvWnd));
+    else
+      acceptable =
+        rcvWnd > 0 &&
+        ((seqGeq(seq, this.rcvNxt) && seqLt(seq, seqAdd(this.rcvNxt, rcvWnd))) ||
+          (seqGeq(seqAdd(seq, segLen - 1), this.rcvNxt) && seqLt(seqAdd(seq, segLen - 1), seqAdd(this.rcvNxt, rcvWnd))));
+    if (!acceptable) {
+      if (!seg.isRst) this.sendAck();
+      return;
+    }
+
+    // Second: RST (RFC 5961 3.2: only an exact match resets; in-window gets a challenge ACK).
+    if (seg.isRst) {
+      if (seq !== this.rcvNxt) {
+        this.sendAck();
+        return;
+      }
+      if (this.state === TcpState.SynReceived && this.passive) {
+        this.teardown();
+        return;
+      }
+      this.fail(this.state === TcpState.SynReceived ? 'ECONNREFUSED' : 'ECONNRESET');
+      return;
+    }
+
+    // Fourth: SYN in a synchronized state → challenge ACK (RFC 5961 4.2).
+    if (seg.isSyn) {
+      this.sendAck();
+      return;
+    }
+
+    // Fifth: ACK.
+    if (!seg.isAck) return;
+    if (this.state === TcpState.SynReceived) {
+      if (seqGt(seg.ack, this.sndUna) && seqLeq(seg.ack, this.sndNxt)) {
+        this.state = TcpState.Established;
+        this.sndWnd = seg.window << this.sndWscale;
+        this.sndWl1 = seq;
+        this.sndWl2 = seg.ack;
+        this.host.connected();
+      } else {
+        this.output({ seq: seg.ack, ack: 0, flags: TcpFlag.Rst, window: 0, payload: [] });
+        return;
+      }
+    }
+    if (!this.processAck(seg)) return;
+
+    // Seventh: segment text.
+    const payload = seg.payload;
+    if (payload.length > 0 && (this.state === TcpState.Established || this.state === TcpState.FinWait1 || this.state === TcpState.FinWait2)) {
+      this.receiveText(seq, payload, seg.isPsh);
+    }
+
+    // Eighth: FIN.
+    if (seg.isFin) {
+      this.finReceivedAt = seqAdd(seq, payload.length);
+      this.ackPending++;
+    }
+    this.maybeTakeFin();
+    if (this.ackPending > 0) this.scheduleAck(seg.isFin || !this.reassembly.isEmpty);
+  }
+
+  /** Whether this side was opened by a listener (a reset in SYN-RECEIVED then just drops it). */
+  passive = false;
+
+  private synSentArrives(seg: TcpSegment): void {
+    if (seg.isAck && (seqLeq(seg.ack, this.iss) || seqGt(seg.ack, this.sndNxt))) {
+      if (!seg.isRst) this.output({ seq: seg.ack, ack: 0, flags: TcpFlag.Rst, window: 0, payload: [] });
+      return;
+    }
+    if (seg.isRst) {
+      if (seg.isAck) this.fail('ECONNREFUSED');
+      return;
+    }
+    if (!seg.isSyn) return;
+    this.irs = seg.seq;
+    this.rcvNxt = seqAdd(seg.seq, 1);
+    this.takeSynOptions(seg);
+    if (seg.isAck) {
+      this.sndUna = seg.ack;
+      this.sampler.invalidate();
+      this.clearRto();
+      this.retransmits = 0;
+      this.state = TcpState.Established;
+      this.sndWnd = seg.window << this.sndWscale;
+      this.sndWl1 = seg.seq;
+      this.sndWl2 = seg.ack;
+      this.sendAck();
+      this.host.connected();
+      this.pushOut();
+      this.armKeepalive();
+    } else {
+      // Simultaneous open (RFC 9293 3.5, Figure 8).
+      this.state = TcpState.SynReceived;
+      this.sndWnd = seg.window;
+      this.sendSyn(true);
+    }
+  }
+
+  /** Returns false when the segment is to be dropped after ACK processing. */
+  private processAck(seg: TcpSegment): boolean {
+    const ack = seg.ack;
+    if (seqGt(ack, this.sndMax)) {
+      this.sendAck();
+      return false;
+    }
+    const window = seg.window << this.sndWscale;
+    if (seqGt(ack, this.sndUna)) {
+      const acked = seqSub(ack, this.sndUna);
+      const finAcked = this.finSent && ack === this.sndMax;
+      this.dropAcked(acked - (finAcked ? 1 : 0));
+      this.sndUna = ack;
+      if (seqLt(this.sndNxt, this.sndUna)) this.sndNxt = this.sndUna;
+      const rtt = this.sampler.ack(ack, performance.now());
+      if (rtt !== undefined) this.rtt.sample(rtt);
+      this.rtt.resetBackoff();
+      this.retransmits = 0;
+      const flight = seqSub(this.sndMax, this.sndUna);
+      const r = this.cc.onAck(acked, ack, flight);
+      if (r.retransmit) this.retransmitFirst();
+      if (seqGeq(this.sndUna, this.sndMax)) this.clearRto();
+      else this.armRto(true);
+      if (finAcked) this.ourFinAcked();
+      if (!this.sendBufferFull) this.host.writable();
+    } else if (ack === this.sndUna && seg.payload.length === 0 && !seg.isFin && window === this.sndWnd && seqGt(this.sndMax, this.sndUna)) {
+      // RFC 5681 2: a duplicate ACK.
+      this.stats.dupAcks++;
+      const r = this.cc.onDupAck(ack, this.sndMax, seqSub(this.sndMax, this.sndUna));
+      if (r.fastRetransmit) this.retransmitFirst();
+    }
+    // Window update (RFC 9293 3.10.7.4, fifth, ESTABLISHED).
+    if (seqLt(this.sndWl1, seg.seq) || (this.sndWl1 === seg.seq && seqLeq(this.sndWl2, ack))) {
+      const opened = window > this.sndWnd;
+      this.sndWnd = window;
+      this.sndWl1 = seg.seq;
+      this.sndWl2 = ack;
+      if (window > 0) this.clearPersist();
+      if (opened) this.pushOut();
+    }
+    this.pushOut();
+    return this.state !== TcpState.Closed;
+  }
+
+  private dropAcked(bytes: number): void {
+    let n = bytes;
+    while (n > 0 && this.sendQueue.length > 0) {
+      const head = this.sendQueue[0];
+      const left = head.length - this.sendHeadOffset;
+      if (n >= left) {
+        n -= left;
+        this.sendQueue.shift();
+        this.sendQueueBytes -= head.length;
+        this.sendHeadOffset = 0;
+      } else {
+        this.sendHeadOffset += n;
+        n = 0;
+      }
+    }
+  }
+
+  private ourFinAcked(): void {
+    switch (this.state) {
+      case TcpState.FinWait1:
+        this.state = TcpState.FinWait2;
+        return;
+      case TcpState.Closing:
+        this.enterTimeWait();
+        return;
+      case TcpState.LastAck:
+        this.teardown();
+        return;
+      default:
+        return;
+    }
+  }
+
+  private receiveText(seq: number, payload: Buffer, push: boolean): void {
+    if (seq === this.rcvNxt && this.reassembly.isEmpty) {
+      this.accept(payload);
+    } else {
+      this.reassembly.insert(seq, payload, this.rcvNxt);
+      for (const chunk of this.reassembly.take(this.rcvNxt)) this.accept(chunk);
+      // Out of order: say so at once, so the sender's duplicate ACKs start (RFC 5681 4.2).
+      this.ackPending += 2;
+    }
+    this.ackPending += push ? 2 : 1;
+  }
+
+  private accept(data: Buffer): void {
+    this.rcvNxt = seqAdd(this.rcvNxt, data.length);
+    this.stats.bytesIn += data.length;
+    this.host.deliver(data);
+  }
+
+  private maybeTakeFin(): void {
+    if (this.finReceivedAt === undefined || this.finReceivedAt !== this.rcvNxt || this.eofDelivered) return;
+    this.eofDelivered = true;
+    this.rcvNxt = seqAdd(this.rcvNxt, 1);
+    this.ackPending += 2;
+    this.host.eof();
+    switch (this.state) {
+      case TcpState.SynReceived:
+      case TcpState.Established:
+        this.state = TcpState.CloseWait;
+        return;
+      case TcpState.FinWait1:
+        this.state = TcpState.Closing;
+        return;
+      case TcpState.FinWait2:
+        this.enterTimeWait();
+        return;
+      default:
+        return;
+    }
+  }
+
+  /** RFC 1122 4.2.3.2 / RFC 9293 3.8.6.3: ACK at least every second full segment, at once when out of order or on FIN. */
+  private scheduleAck(now: boolean): void {
+    if (now || this.ackPending >= 2) {
+      this.sendAck();
+      return;
+    }
+    if (!this.ackTimer) this.ackTimer = setTimeout(() => this.sendAck(), this.settings.delayedAckMs);
+  }
+
+  private clearAckTimer(): void {
+    if (this.ackTimer) {
+      clearTimeout(this.ackTimer);
+      this.ackTimer = undefined;
+    }
+  }
+
+  // ---- timeouts ---------------------------------------------------------
+
+  private armRto(restart = false): void {
+    if (this.rtoTimer && !restart) return;
+    if (this.rtoTimer) clearTimeout(this.rtoTimer);
+    this.rtoTimer = setTimeout(() => this.onRto(), this.rtt.rto);
+  }
+
+  private clearRto(): void {
+    if (this.rtoTimer) {
+      clearTimeout(this.rtoTimer);
+      this.rtoTimer = undefined;
+    }
+  }
+
+  /** RFC 6298 5.4-5.7: resend the earliest, back off, collapse the window; give up after R2. */
+  private onRto(): void {
+    this.rtoTimer = undefined;
+    if (this.state === TcpState.Closed || this.state === TcpState.TimeWait) return;
+    if (++this.retransmits > this.settings.maxRetransmits) {
+      this.fail('ETIMEDOUT');
+      return;
+    }
+    this.rtt.backoff();
+    this.sampler.invalidate();
+    if (this.state === TcpState.SynSent) {
+      this.stats.retransmits++;
+      this.sendSyn(false);
+      return;
+    }
+    if (this.state === TcpState.SynReceived) {
+      this.stats.retransmits++;
+      this.sendSyn(true);
+      return;
+    }
+    this.cc.onRetransmitTimeout(seqSub(this.sndMax, this.sndUna), this.sndMax);
+    // Go back to the first unacknowledged byte; pushOut sends on from there as cwnd allows.
+    this.sndNxt = this.sndUna;
+    if (this.finSent && this.bufferedBytes === 0) this.finSent = false;
+    this.retransmitFirst();
+    this.armRto();
+  }
+
+  private retransmitFirst(): void {
+    this.stats.retransmits++;
+    this.sampler.invalidate();
+    const pending = this.bufferedBytes;
+    if (pending > 0) {
+      const len = Math.min(pending, this.effMss);
+      this.output({ seq: this.sndUna, ack: this.rcvNxt, flags: TcpFlag.Ack, window: this.windowField(), payload: this.slice(this.sndUna, len) });
+      if (seqLt(this.sndNxt, seqAdd(this.sndUna, len))) this.sndNxt = seqAdd(this.sndUna, len);
+    } else if (this.finQueued) {
+      this.finSent = true;
+      this.output({ seq: this.sndUna, ack: this.rcvNxt, flags: TcpFlag.Fin | TcpFlag.Ack, window: this.windowField(), payload: [] });
+      this.sndNxt = seqAdd(this.sndUna, 1);
+    }
+    this.armRto();
+  }
+
+  /** RFC 9293 3.8.6.1: probe a zero window with one byte, backing off like the retransmission timer. */
+  private armPersist(): void {
+    if (this.persistTimer) return;
+    this.persistTimer = setTimeout(() => {
+      this.persistTimer = undefined;
+      if (this.sndWnd > 0 || !this.synchronized()) return;
+      const pending = this.bufferedBytes - seqSub(this.sndNxt, this.sndUna);
+      if (pending > 0) this.output({ seq: this.sndNxt, ack: this.rcvNxt, flags: TcpFlag.Ack, window: this.windowField(), payload: this.slice(this.sndNxt, 1) });
+      this.rtt.backoff();
+      this.armPersist();
+    }, this.rtt.rto);
+  }
+
+  private clearPersist(): void {
+    if (this.persistTimer) {
+      clearTimeout(this.persistTimer);
+      this.persistTimer = undefined;
+    }
+  }
+
+  /** RFC 1122 4.2.3.6: after idleness, probe with seq sndUna-1; no answer to 9 probes → ETIMEDOUT. */
+  private armKeepalive(): void {
+    if (this.keepaliveTimer) clearTimeout(this.keepaliveTimer);
+    this.keepaliveTimer = undefined;
+    if (!this.keepaliveMs || !this.synchronized()) return;
+    this.keepaliveTimer = setTimeout(() => {
+      this.keepaliveTimer = undefined;
+      if (Date.now() - this.lastHeard < this.keepaliveMs) return this.armKeepalive();
+      if (++this.keepaliveProbes > KEEPALIVE_PROBES) return this.fail('ETIMEDOUT');
+      this.output({ seq: seqAdd(this.sndUna, -1), ack: this.rcvNxt, flags: TcpFlag.Ack, window: this.windowField(), payload: [] });
+      this.keepaliveTimer = setTimeout(() => this.armKeepalive(), Math.max(1000, this.keepaliveMs / 10));
+    }, this.keepaliveMs);
+    this.keepaliveTimer.unref?.();
+  }
+
+  private enterTimeWait(): void {
+    this.state = TcpState.TimeWait;
+    this.clearRto();
+    this.clearPersist();
+    if (this.timeWaitTimer) clearTimeout(this.timeWaitTimer);
+    // 2 MSL, then the quadruple may be used again (RFC 9293 3.6.1).
+    this.timeWaitTimer = setTimeout(() => this.teardown(), this.settings.timeWaitMs);
+    this.timeWaitTimer.unref?.();
+    this.host.closed();
+  }
+
+  private fail(code: TcpErrorCode): void {
+    this.teardown(code);
+  }
+
+  private teardown(code?: TcpErrorCode): void {
+    const wasClosed = this.state === TcpState.Closed;
+    const wasTimeWait = this.state === TcpState.TimeWait;
+    this.state = TcpState.Closed;
+    for (const t of [this.rtoTimer, this.ackTimer, this.persistTimer, this.keepaliveTimer, this.timeWaitTimer]) if (t) clearTimeout(t);
+    this.rtoTimer = this.ackTimer = this.persistTimer = this.keepaliveTimer = this.timeWaitTimer = undefined;
+    this.sendQueue.length = 0;
+    this.sendQueueBytes = 0;
+    this.sendHeadOffset = 0;
+    this.reassembly.clear();
+    if (!wasClosed && !wasTimeWait) this.host.closed(code);
+    this.onRelease();
+  }
+
+  /** Called once the connection is gone for good (the layer frees its quadruple). */
+  onRelease: () => void = () => {};
+}
