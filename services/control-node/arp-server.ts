@@ -32,8 +32,7 @@ export class ArpServer {
     }
     // A member speaks only for its own address and MAC: no ARP spoofing across partitions.
     if (arp.spa !== from.ip || !from.mac || !arp.sha.equals(from.mac)) {
-      this.stats.spoofed++;
-      this.log.warn({ lpar: from.lpar, vlan: this.vlan.name }, 'ARP with a sender address not registered to it dropped');
+      if (this.stats.spoofed++ === 0) this.log.warn({ lpar: from.lpar, vlan: this.vlan.name }, 'ARP with a sender address not registered to it dropped (further ones counted)');
       return;
     }
     if (arp.op === ArpOp.Request) this.request(from, frame);
@@ -42,6 +41,8 @@ export class ArpServer {
 
   private request(from: VlanMember, frame: Buffer): void {
     this.stats.requests++;
+    // Outside the platform the request goes as it is: the members' real MACs are visible there (unfiltered mode).
+    this.vlan.proxy?.send(Buffer.from(frame.subarray(TLV_HEADER)));
     for (const to of this.vlan.registeredMembers()) {
       if (to === from) continue;
       const rvi = this.vlan.lanRvi(to.lpar, from.lpar);
@@ -59,6 +60,11 @@ export class ArpServer {
   private reply(from: VlanMember, arp: ArpPacket, tlv: Tlv, frame: Buffer): void {
     this.stats.replies++;
     const to = this.vlan.memberByIp(arp.tpa);
+    if (!to && this.vlan.proxy) {
+      // The answer to a host outside: it learns the member's real MAC.
+      this.vlan.proxy.send(Buffer.from(frame.subarray(TLV_HEADER)));
+      return;
+    }
     const rvi = to && this.vlan.lanRvi(to.lpar, from.lpar);
     if (!to || !to.mac || rvi === undefined) {
       this.stats.unanswerable++;

@@ -5,7 +5,8 @@ import { NodeFabric } from '../../shared/fabric/node-fabric.ts';
 import { decodeMgmt, sendMgmt } from '../../shared/fabric/mgmt-protocol.ts';
 import { lparInterfaces, type ControlNodeSpec, type Platform, type VlanSpec } from '../../shared/platform/platform.ts';
 import type { Rvi } from '../../shared/rclan/rvi.ts';
-import { inSubnet, parseCidr, parseIp } from '../../shared/wire/ipv4-address.ts';
+import { inSubnet, ipToString, parseCidr, parseIp } from '../../shared/wire/ipv4-address.ts';
+import { macToString } from '../../shared/wire/mac.ts';
 import { TLV_HEADER, Tlv, TlvType, emitTlv } from '../../shared/wire/tlv.ts';
 import { Nvram } from './nvram.ts';
 import { VlanServer } from './vlan-server.ts';
@@ -60,6 +61,7 @@ export class ControlNode {
     for (const v of platform.vlans) {
       const server = new VlanServer(
         v,
+        platform.controlNodes.map((c) => c.serial),
         { sendFrame: (lpar, frame) => this.sendFrame(lpar, frame), sendMgmt: (lpar, msg) => this.sendMgmt(lpar, msg), lanRvi: (vlan, a, b) => this.lanRvis.get(pairKey(vlan, a, b)) },
         log.child({ component: 'vlan-server', vlan: v.name }),
       );
@@ -97,6 +99,8 @@ export class ControlNode {
     for (const [vlan, members] of Object.entries(this.membership)) {
       for (let i = 0; i < members.length; i++) for (let j = i + 1; j < members.length; j++) await this.createLan(vlan, members[i].lpar, members[j].lpar);
     }
+    // Members that registered while the RVIs were being made learn their peers now.
+    for (const v of this.vlans.values()) this.announcePeers(v);
   }
 
   private async createLan(vlan: string, a: string, b: string): Promise<void> {
@@ -139,6 +143,16 @@ export class ControlNode {
       return;
     }
     view.lastHeard = Date.now();
+    try {
+      this.handleMgmt(view, rvi, msg);
+    } catch (err) {
+      // Whatever a partition sends, the control node stays up: counted, logged once per cause.
+      this.stats.malformedMgmt++;
+      this.warnOnce(`${view.name}/mgmt/${msg.t}`, { lpar: view.name, t: clip(msg.t), err: (err as Error).message }, 'management message rejected');
+    }
+  }
+
+  private handleMgmt(view: LparView, rvi: Rvi, msg: ControlMessage): void {
     switch (msg.t) {
       case 'boot':
         view.booted = true;
@@ -146,25 +160,56 @@ export class ControlNode {
         this.log.info({ lpar: view.name }, 'LPAR booted');
         return;
       case 'health':
-        view.health = String(msg.state);
-        view.detail = String(msg.detail ?? '');
+        view.health = text(msg.state, 'state', 32);
+        view.detail = text(msg.detail ?? '', 'detail', 256);
         return;
       case 'vlan-register': {
-        const v = this.vlans.get(String(msg.vlan));
-        const result = v ? v.register(view.name, msg) : { ok: false, reason: `no virtual LAN "${String(msg.vlan)}"` };
-        if (!v) this.log.warn({ lpar: view.name, vlan: msg.vlan }, 'registration refused: no such virtual LAN');
-        sendMgmt(rvi, { t: 'vlan-registered', vlan: msg.vlan, ...result });
-        if (v && result.ok) v.announcePromiscuous(view.name);
+        const name = text(msg.vlan, 'vlan', 64);
+        const v = this.vlans.get(name);
+        const result = v ? v.register(view.name, msg) : { ok: false, reason: `no virtual LAN "${name}"` };
+        if (!v) this.warnOnce(`${view.name}/register/${name}`, { lpar: view.name, vlan: name }, 'registration refused: no such virtual LAN');
+        sendMgmt(rvi, { t: 'vlan-registered', vlan: name, ...result });
+        if (v && result.ok) {
+          v.announcePromiscuous(view.name);
+          this.announcePeers(v);
+        }
         return;
       }
       case 'mcast':
-        this.vlans.get(String(msg.vlan))?.multicast(view.name, String(msg.group), msg.join === true);
+        this.vlans.get(text(msg.vlan, 'vlan', 64))?.multicast(view.name, text(msg.group, 'group', 17), msg.join === true);
         return;
       case 'promisc':
-        this.vlans.get(String(msg.vlan))?.promiscuous(view.name, msg.on === true);
+        this.vlans.get(text(msg.vlan, 'vlan', 64))?.promiscuous(view.name, msg.on === true);
         return;
       default:
         this.stats.malformedMgmt++;
+    }
+  }
+
+  private readonly warned = new Set<string>();
+
+  /** Logs the first occurrence of each cause; later ones only count, so no partition can flood the log. */
+  private warnOnce(key: string, obj: Record<string, unknown>, msg: string): void {
+    if (this.warned.has(key) || this.warned.size > 10_000) return;
+    this.warned.add(key);
+    this.log.warn(obj, `${msg} (further ones counted, not logged)`);
+  }
+
+  /**
+   * Tells each registered member which IP is behind each of its unicast RVIs
+   * of this LAN, so its driver accepts on an RVI only packets from that peer's
+   * address (the seed's IP-to-RVI binding, made at registration).
+   */
+  private announcePeers(v: VlanServer): void {
+    const members = v.registeredMembers();
+    for (const m of members) {
+      const peers = [];
+      for (const o of members) {
+        if (o === m) continue;
+        const rvi = this.lanRvis.get(pairKey(v.name, m.lpar, o.lpar));
+        if (rvi !== undefined) peers.push({ rvi, ip: ipToString(o.ip), mac: o.mac ? macToString(o.mac) : null });
+      }
+      this.sendMgmt(m.lpar, { t: 'lan-peers', vlan: v.name, peers });
     }
   }
 
@@ -184,6 +229,8 @@ export class ControlNode {
       platform: this.platform.name,
       ethernet: this.platform.ethernet,
       interfaces,
+      // The workloads the platform file names for this LPAR (module paths already absolute).
+      apps: this.platform.lpars.find((l) => l.name === view.name)?.apps ?? [],
     };
   }
 
@@ -214,10 +261,15 @@ export class ControlNode {
     const member = server?.members.get(lpar);
     if (!server || !member?.registered) {
       this.stats.notMember++;
-      this.log.warn({ lpar, vlan: tlv.vlan }, 'frame for a virtual LAN the sender is not a registered member of dropped');
+      this.warnOnce(`${lpar}/frame/${tlv.vlan}`, { lpar, vlan: tlv.vlan }, 'frame for a virtual LAN the sender is not a registered member of dropped');
       return;
     }
-    server.handleFrame(member, tlv, payload);
+    try {
+      server.handleFrame(member, tlv, payload);
+    } catch (err) {
+      this.stats.malformedFrames++;
+      this.warnOnce(`${lpar}/frame-error`, { lpar, err: (err as Error).message }, 'frame rejected');
+    }
   }
 
   /** Adds a member at run time: MAC, unicast RVIs to the other members, and the new interface pushed to the LPAR. */
@@ -239,6 +291,7 @@ export class ControlNode {
     server.addMember(lpar, ip, dev);
     const ifc = this.interfaceOf(v, entry);
     this.sendMgmt(lpar, { t: 'vlan-added', interface: ifc });
+    this.announcePeers(server);
     this.log.info({ lpar, vlan: vlanName, ip: ipText, dev }, 'member joined');
     return ifc;
   }
@@ -280,6 +333,17 @@ export class ControlNode {
       stats: this.stats,
     };
   }
+}
+
+/** A string field of a management message, or an error naming it (never String() on attacker data). */
+function text(v: unknown, field: string, max: number): string {
+  if (typeof v !== 'string' || v.length > max) throw new Error(`field "${field}" must be a string of at most ${max} characters`);
+  return v;
+}
+
+/** What of an untrusted value goes into a log line. */
+function clip(v: unknown): string {
+  return typeof v === 'string' ? v.slice(0, 64) : typeof v;
 }
 
 function pairKey(vlan: string, a: string, b: string): string {

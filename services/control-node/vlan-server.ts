@@ -7,6 +7,9 @@ import { ipToString, parseIp } from '../../shared/wire/ipv4-address.ts';
 import { isBroadcastMac, isMulticastMac, macToString, parseMac } from '../../shared/wire/mac.ts';
 import { Tlv, TlvType } from '../../shared/wire/tlv.ts';
 import { ArpServer } from './arp-server.ts';
+import type { VlanProxy } from './vlan-proxy.ts';
+
+const MAX_GROUPS = 256;
 
 export interface VlanMember {
   lpar: string;
@@ -15,8 +18,8 @@ export interface VlanMember {
   /** The MAC the member registered (it uses the first one a control node gave it). */
   mac?: Buffer;
   registered: boolean;
-  /** Multicast group MACs joined, with use counts (several sockets may join one group). */
-  groups: Map<string, number>;
+  /** Multicast group MACs joined. The member counts its own sockets' joins and says only first join and last leave. */
+  groups: Set<string>;
   promiscuous: boolean;
 }
 
@@ -43,13 +46,17 @@ export class VlanServer {
   readonly stats = { broadcast: 0, multicast: 0, relayed: 0, notMember: 0, malformed: 0, noUplink: 0, refused: 0, promiscRefused: 0, spoofed: 0 };
   readonly arp: ArpServer;
   private readonly permittedPromisc: Set<string>;
+  /** Serials of the platform's control nodes: the only MAC prefixes members may register. */
+  private readonly serials: Set<number>;
 
   /** Members are added by the control node, which owns membership (file, then join/leave). */
   constructor(
     spec: VlanSpec,
+    serials: number[],
     private readonly fabric: VlanFabric,
     private readonly log: Logger,
   ) {
+    this.serials = new Set(serials);
     this.name = spec.name;
     this.id = spec.id;
     this.permittedPromisc = new Set(spec.promiscuous);
@@ -57,7 +64,7 @@ export class VlanServer {
   }
 
   addMember(lpar: string, ip: number, dev: number): VlanMember {
-    const m: VlanMember = { lpar, dev, ip, registered: false, groups: new Map(), promiscuous: false };
+    const m: VlanMember = { lpar, dev, ip, registered: false, groups: new Set(), promiscuous: false };
     this.members.set(lpar, m);
     return m;
   }
@@ -72,6 +79,14 @@ export class VlanServer {
   registeredMembers(): VlanMember[] {
     return [...this.members.values()].filter((m) => m.registered);
   }
+
+  memberByMac(mac: Buffer): VlanMember | undefined {
+    for (const m of this.members.values()) if (m.registered && m.mac?.equals(mac)) return m;
+    return undefined;
+  }
+
+  /** The link to the world outside the platform, when a TAP is attached to this LAN. */
+  proxy?: VlanProxy;
 
   memberByIp(ip: number): VlanMember | undefined {
     for (const m of this.members.values()) if (m.ip === ip && m.registered) return m;
@@ -102,14 +117,17 @@ export class VlanServer {
     let ip: number;
     let mac: Buffer;
     try {
-      ip = parseIp(String(msg.ip));
-      mac = parseMac(String(msg.mac));
+      if (typeof msg.ip !== 'string' || typeof msg.mac !== 'string') throw new Error('ip and mac must be strings');
+      ip = parseIp(msg.ip);
+      mac = parseMac(msg.mac);
     } catch (err) {
       return refuse(`bad registration: ${(err as Error).message}`);
     }
     if (ip !== m.ip) return refuse(`${ipToString(ip)} is not ${lpar}'s address on ${this.name} (${ipToString(m.ip)})`);
-    if (Number(msg.dev) !== m.dev) return refuse(`device ${String(msg.dev)} is not ${lpar}'s interface on ${this.name} (${m.dev})`);
-    if (isMulticastMac(mac)) return refuse(`MAC ${macToString(mac)} is not a unicast MAC`);
+    if (!Number.isInteger(msg.dev) || msg.dev !== m.dev) return refuse(`device is not ${lpar}'s interface on ${this.name} (${m.dev})`);
+    // Only a MAC a control node of this platform assigned (locally administered, its serial), and nobody else's.
+    if (mac[0] !== 0x02 || !this.serials.has(mac.readUInt16BE(1))) return refuse(`MAC ${macToString(mac)} was not assigned by a control node of this platform`);
+    for (const o of this.members.values()) if (o !== m && o.mac?.equals(mac)) return refuse(`MAC ${macToString(mac)} belongs to ${o.lpar}`);
     m.mac = mac;
     m.registered = true;
     this.log.info({ lpar, vlan: this.name, ip: ipToString(ip), mac: macToString(mac) }, 'member registered');
@@ -128,12 +146,29 @@ export class VlanServer {
     }
   }
 
+  /**
+   * Seed 004, "4. Broadcast And Multicast Services": the member's driver keeps
+   * the use counts of its sockets and reports first join and last leave; here
+   * a group is a set entry, so a join said again (after a reconnection) is
+   * harmless. At most MAX_GROUPS per member.
+   */
   multicast(lpar: string, group: string, join: boolean): void {
     const m = this.members.get(lpar);
     if (!m?.registered) return;
-    const count = (m.groups.get(group) ?? 0) + (join ? 1 : -1);
-    if (count > 0) m.groups.set(group, count);
-    else m.groups.delete(group);
+    let mac: Buffer;
+    try {
+      mac = parseMac(group);
+    } catch {
+      this.stats.malformed++;
+      return;
+    }
+    if (!isMulticastMac(mac) || isBroadcastMac(mac)) {
+      this.stats.malformed++;
+      return;
+    }
+    const key = macToString(mac);
+    if (!join) m.groups.delete(key);
+    else if (m.groups.size < MAX_GROUPS) m.groups.add(key);
   }
 
   /**
@@ -146,8 +181,7 @@ export class VlanServer {
     const m = this.members.get(lpar);
     if (!m?.registered) return;
     if (on && !this.permittedPromisc.has(lpar)) {
-      this.stats.promiscRefused++;
-      this.log.warn({ lpar, vlan: this.name }, 'promiscuous mode not permitted: request dropped');
+      if (this.stats.promiscRefused++ === 0) this.log.warn({ lpar, vlan: this.name }, 'promiscuous mode not permitted: request dropped (further ones counted)');
       return;
     }
     if (m.promiscuous === on) return;
@@ -177,6 +211,11 @@ export class VlanServer {
       this.stats.spoofed++;
       return;
     }
+    // ARP travels only as ARP TLVs, through the ARP server's checks; anywhere else it could poison caches.
+    if (eth.etherType === EtherType.Arp && tlv.type !== TlvType.Arp) {
+      this.stats.spoofed++;
+      return;
+    }
     switch (tlv.type) {
       case TlvType.Arp:
         if (eth.etherType !== EtherType.Arp) this.stats.malformed++;
@@ -189,6 +228,7 @@ export class VlanServer {
         }
         this.stats.broadcast++;
         this.reflect(from, frame, () => true);
+        this.proxy?.send(tlv.value);
         return;
       case TlvType.Multicast: {
         if (!isMulticastMac(eth.dst)) {
@@ -198,6 +238,7 @@ export class VlanServer {
         const group = macToString(eth.dst);
         this.stats.multicast++;
         this.reflect(from, frame, (m) => m.groups.has(group) || m.promiscuous);
+        this.proxy?.send(tlv.value);
         return;
       }
       case TlvType.Relayed:
@@ -227,14 +268,25 @@ export class VlanServer {
   private relay(from: VlanMember, eth: EthernetFrame, frame: Buffer): void {
     let to: VlanMember | undefined;
     if (eth.etherType === EtherType.Ipv4) {
+      let ip: Ipv4Packet;
       try {
-        to = this.memberByIp(Ipv4Packet.parse(eth.payload).dst);
+        ip = Ipv4Packet.parse(eth.payload);
       } catch {
         this.stats.malformed++;
         return;
       }
+      // The IP bound to the sender at registration is the only source it may use (seed 004, "Virtual LAN Server" 1).
+      if (ip.src !== from.ip) {
+        this.stats.spoofed++;
+        return;
+      }
+      to = this.memberByIp(ip.dst);
     }
-    if (!to) for (const m of this.members.values()) if (m.registered && m.mac && m.mac.equals(eth.dst)) to = m;
+    to ??= this.memberByMac(eth.dst);
+    if (!to && this.proxy && !isMulticastMac(eth.dst)) {
+      this.proxy.send(Buffer.from(Tlv.parse(frame).value));
+      return;
+    }
     if (!to || to === from) {
       this.stats.noUplink++;
       return;
@@ -257,7 +309,7 @@ export class VlanServer {
         mac: m.mac ? macToString(m.mac) : null,
         registered: m.registered,
         promiscuous: m.promiscuous,
-        groups: Object.fromEntries(m.groups),
+        groups: [...m.groups],
       })),
       stats: this.stats,
       arp: this.arp.stats,

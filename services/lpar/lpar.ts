@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import type { ControlMessage } from '../../shared/control/codec.ts';
 import type { NodeFabric } from '../../shared/fabric/node-fabric.ts';
+import type { AppSpec } from '../../shared/platform/platform.ts';
 import { decodeMgmt, sendMgmt } from '../../shared/fabric/mgmt-protocol.ts';
 import { RviState, type Rvi } from '../../shared/rclan/rvi.ts';
 import { macToString } from '../../shared/wire/mac.ts';
@@ -12,6 +13,8 @@ export interface LparConfig {
   name: string;
   cec: string;
   platform: string;
+  /** Workloads the platform file names for this partition. */
+  apps: AppSpec[];
 }
 
 /**
@@ -33,6 +36,9 @@ export class Lpar {
   malformed = 0;
   onChange: () => void = () => {};
   onStack: (stack: NetStack) => void = () => {};
+  /** Once, when the first configuration is in and every interface is registered: time to start the workloads. */
+  onNetworkReady: (stack: NetStack, config: LparConfig) => void = () => {};
+  private announcedReady = false;
 
   constructor(
     readonly name: string,
@@ -71,7 +77,7 @@ export class Lpar {
           return;
         }
         const first = !this.config;
-        this.config = { name: this.name, cec: String(msg.cec), platform: String(msg.platform) };
+        this.config = { name: this.name, cec: String(msg.cec), platform: String(msg.platform), apps: Array.isArray(msg.apps) ? (msg.apps as AppSpec[]) : [] };
         if (!this.stack) {
           this.stack = new NetStack(msg.ethernet as { heartbeatMs: number; arpCacheSeconds: number }, this.log);
           this.stack.ip.onMembership = (ifc, group, join) => this.toControlNodes({ t: 'mcast', vlan: ifc.vlan, group, join });
@@ -83,6 +89,7 @@ export class Lpar {
         if (first) this.log.info({ controlNode: rvi.peer, cec: this.config.cec, interfaces: this.stack.describe() }, 'configuration received');
         this.registerAll(rvi);
         this.reportHealth();
+        this.checkReady();
         this.onChange();
         return;
       }
@@ -91,14 +98,19 @@ export class Lpar {
         if (msg.ok === true) {
           if (!this.registered.has(rvi.peer)) this.registered.set(rvi.peer, new Set());
           this.registered.get(rvi.peer)!.add(vlan);
+          this.checkReady();
         } else {
           const why = `${rvi.peer} refused registration on ${vlan}: ${String(msg.reason)}`;
+          if (this.refusals.length >= 20) this.refusals.shift();
           this.refusals.push(why);
           this.log.warn(why);
         }
         this.onChange();
         return;
       }
+      case 'lan-peers':
+        this.stack?.driver.setPeers(msg.peers as Array<{ rvi: number; ip: string }>);
+        return;
       case 'promisc-listeners':
         this.stack?.driver.setListeners(String(msg.vlan), msg.listeners as Array<{ node: string; dev: number }>);
         return;
@@ -113,6 +125,7 @@ export class Lpar {
       case 'vlan-removed':
         this.stack?.driver.removeInterface(String(msg.vlan));
         for (const set of this.registered.values()) set.delete(String(msg.vlan));
+        this.checkReady();
         this.onChange();
         return;
       default:
@@ -153,6 +166,12 @@ export class Lpar {
     return this.mgmtRvis()
       .filter((r) => r.state === RviState.Up || r.state === RviState.Degraded)
       .map((r) => r.peer);
+  }
+
+  private checkReady(): void {
+    if (this.announcedReady || !this.config || !this.stack || !this.networkReady()) return;
+    this.announcedReady = true;
+    this.onNetworkReady(this.stack, this.config);
   }
 
   /** Healthy once configured and every interface is registered with at least one control node. */

@@ -5,17 +5,23 @@ import { ipToString, parseIp } from '../../shared/wire/ipv4-address.ts';
 import type { Lpar } from './lpar.ts';
 import type { NetStack } from './net/net-stack.ts';
 import type { UdpSocket } from './net/udp.ts';
-import { BUILTIN_APPS, bulkSource, httpGet, type App } from './apps/builtin.ts';
+import type { Socket } from './net/tcp/net-api.ts';
+import type { AppSpec, BuiltinAppName } from '../../shared/platform/platform.ts';
+import { bulkSource, httpFetch, httpGet } from './apps/builtin.ts';
+import type { Workloads } from './apps/workloads.ts';
 
 interface OpenSocket {
   socket: UdpSocket;
   inbox: Array<{ from: string; port: number; data: Buffer }>;
   dropped: number;
+  bytes: number;
   /** A sink only counts what arrives (for throughput runs). */
   sink?: { count: number; bytes: number; firstAt: number; lastAt: number };
 }
 
 const INBOX = 10_000;
+/** Bytes a diagnostic inbox may hold: count and size are both bounded. */
+const INBOX_BYTES = 16 * 1024 * 1024;
 
 /**
  * What the CLI and the tests do inside a partition, through its admin socket:
@@ -26,12 +32,12 @@ const INBOX = 10_000;
  */
 export class NetDiagnostics {
   private readonly sockets = new Map<number, OpenSocket>();
-  private readonly apps = new Map<number, App>();
   private nextSocket = 1;
 
   constructor(
     private readonly lpar: Lpar,
     private readonly fabric: NodeFabric,
+    private readonly workloads: Workloads,
   ) {}
 
   private get stack(): NetStack {
@@ -60,6 +66,7 @@ export class NetDiagnostics {
       'udp-recv': (m) => {
         const s = this.socket(m);
         const messages = s.inbox.splice(0);
+        s.bytes = 0;
         return { messages, dropped: s.dropped, sink: s.sink ?? null };
       },
       'udp-join': (m) => {
@@ -84,22 +91,26 @@ export class NetDiagnostics {
         return { count: frames.length, frames: frames.slice(-Number(m.last ?? 20)) };
       },
       capture: (m, ch) => this.capture(m, ch),
-      'app-start': (m) => {
-        const make = BUILTIN_APPS[String(m.app)];
-        if (!make) throw new Error(`no built-in app "${String(m.app)}" (${Object.keys(BUILTIN_APPS).join(', ')})`);
-        const port = Number(m.port);
-        if (this.apps.has(port)) throw new Error(`port ${port} already runs ${this.apps.get(port)!.name}`);
-        this.apps.set(port, make(this.stack.net, port));
-        return { app: m.app, port };
+      // A built-in ({app, port}) or a user module ({module, port?, options?}, an absolute path), as the platform file's apps.
+      'app-start': async (m) => {
+        const spec: AppSpec = m.module !== undefined ? { module: String(m.module), ...(m.port !== undefined ? { port: Number(m.port) } : {}), options: (m.options as Record<string, unknown>) ?? {} } : { name: String(m.app) as BuiltinAppName, port: Number(m.port) };
+        const status = await this.workloads.start(this.stack.net, spec, 'admin');
+        return { app: status.app, port: status.port };
       },
-      'app-report': (m) => {
-        const app = this.apps.get(Number(m.port));
-        if (!app) throw new Error(`no app on port ${String(m.port)}`);
-        return { app: app.name, ...app.report() };
-      },
+      'app-report': (m) => this.workloads.report(Number(m.port)),
+      apps: () => ({ apps: this.workloads.list() }),
       'http-get': (m) => httpGet(this.stack.net, String(m.host), Number(m.port), String(m.path ?? '/'), Number(m.count ?? 1)),
+      'http-fetch': (m, ch) => this.httpFetch(m, ch),
       'tcp-send': (m) => bulkSource(this.stack.net, String(m.dst), Number(m.port), Number(m.bytes), Number(m.seed ?? 1)),
-      ss: () => ({ connections: this.stack.tcp.list().map((c) => ({ local: `${ipToString(c.quad.localIp)}:${c.quad.localPort}`, remote: `${ipToString(c.quad.remoteIp)}:${c.quad.remotePort}`, transport: 'tcp', ...c.info })), listening: this.stack.tcp.listening().map((l) => `${ipToString(l.ip)}:${l.port}`) }),
+      'tcp-exchange': (m) => this.tcpExchange(m),
+      'nc-connect': (m, ch) => this.ncConnect(m, ch),
+      'nc-listen': (m, ch) => this.ncListen(m, ch),
+      ss: () => ({
+        connections: this.stack.tcp.list().map((c) => ({ local: `${ipToString(c.quad.localIp)}:${c.quad.localPort}`, remote: `${ipToString(c.quad.remoteIp)}:${c.quad.remotePort}`, transport: 'tcp', ...c.info })),
+        listening: this.stack.tcp.listening().map((l) => `${ipToString(l.ip)}:${l.port}`),
+        // As Linux ss shows a listener: Recv-Q the connections waiting to be accepted, Send-Q the backlog.
+        listeners: this.stack.tcp.listening().map((l) => ({ local: `${ipToString(l.ip)}:${l.port}`, pending: l.pending, backlog: l.backlog, transport: 'tcp' })),
+      }),
       'rvi-send-raw': (m) => {
         const rvi = this.fabric.rclan.find(String(m.peer), String(m.purpose));
         if (!rvi) throw new Error(`no RVI to ${String(m.peer)} (${String(m.purpose)})`);
@@ -111,17 +122,20 @@ export class NetDiagnostics {
   /** Frames seen in promiscuous mode, by virtual LAN (bounded). */
   readonly promiscuous = new Map<string, Buffer[]>();
 
+  private promiscuousBytes = 0;
+
   recordPromiscuous(vlan: string, frame: Buffer): void {
     let list = this.promiscuous.get(vlan);
     if (!list) this.promiscuous.set(vlan, (list = []));
-    if (list.length >= INBOX) list.shift();
+    while (list.length > 0 && (list.length >= INBOX || this.promiscuousBytes + frame.length > INBOX_BYTES)) this.promiscuousBytes -= list.shift()!.length;
+    this.promiscuousBytes += frame.length;
     list.push(Buffer.from(frame));
   }
 
   private open(m: ControlMessage): Record<string, unknown> {
     const socket = this.stack.udp.createSocket();
     const id = this.nextSocket++;
-    const entry: OpenSocket = { socket, inbox: [], dropped: 0, sink: m.sink ? { count: 0, bytes: 0, firstAt: 0, lastAt: 0 } : undefined };
+    const entry: OpenSocket = { socket, inbox: [], dropped: 0, bytes: 0, sink: m.sink ? { count: 0, bytes: 0, firstAt: 0, lastAt: 0 } : undefined };
     socket.on('message', (data: Buffer, rinfo) => {
       const sink = entry.sink;
       if (sink) {
@@ -129,8 +143,11 @@ export class NetDiagnostics {
         if (sink.count++ === 0) sink.firstAt = now;
         sink.lastAt = now;
         sink.bytes += data.length;
-      } else if (entry.inbox.length >= INBOX) entry.dropped++;
-      else entry.inbox.push({ from: rinfo.address, port: rinfo.port, data: Buffer.from(data) });
+      } else if (entry.inbox.length >= INBOX || entry.bytes + data.length > INBOX_BYTES) entry.dropped++;
+      else {
+        entry.bytes += data.length;
+        entry.inbox.push({ from: rinfo.address, port: rinfo.port, data: Buffer.from(data) });
+      }
     });
     socket.on('error', () => entry.dropped++);
     socket.bind(Number(m.port ?? 0));
@@ -170,6 +187,143 @@ export class NetDiagnostics {
     const s = this.sockets.get(Number(m.socket));
     if (!s) throw new Error(`no UDP socket ${String(m.socket)}`);
     return s;
+  }
+
+  /**
+   * Connects to dst:port, writes `data`, half-closes, and returns everything
+   * the peer sent until it closed (or `timeoutMs` passed: then `timedOut`).
+   */
+  private tcpExchange(m: ControlMessage): Promise<Record<string, unknown>> {
+    const data = typeof m.data === 'string' ? Buffer.from(m.data) : Buffer.from((m.data as Uint8Array | undefined) ?? []);
+    const timeoutMs = Number(m.timeoutMs ?? 10_000);
+    return new Promise((resolve, reject) => {
+      const t0 = performance.now();
+      const s = this.stack.net.connect({ port: Number(m.port), host: String(m.dst), allowHalfOpen: true });
+      const chunks: Buffer[] = [];
+      let timedOut = false;
+      const timer = setTimeout(() => {
+        timedOut = true;
+        s.destroy();
+      }, timeoutMs);
+      s.on('connect', () => s.end(data));
+      s.on('data', (d: Buffer) => chunks.push(d));
+      s.on('error', (err) => {
+        clearTimeout(timer);
+        reject(err);
+      });
+      s.on('close', () => {
+        clearTimeout(timer);
+        const got = Buffer.concat(chunks);
+        resolve({ sent: data.length, bytes: got.length, data: got, timedOut, elapsedMs: performance.now() - t0 });
+      });
+    });
+  }
+
+  /** `lparlab nc HOST PORT`: one connection, relayed both ways over this admin channel once connected. */
+  private ncConnect(m: ControlMessage, ch: ControlChannel): Promise<Record<string, unknown>> {
+    return new Promise((resolve, reject) => {
+      const s = this.stack.net.connect({ port: Number(m.port), host: String(m.host), allowHalfOpen: true });
+      const failed = (err: Error) => reject(err);
+      s.once('error', failed);
+      ch.onClose(() => s.destroy());
+      s.once('connect', () => {
+        s.removeListener('error', failed);
+        this.relay(s, ch);
+        resolve({ local: `${s.localAddress}:${s.localPort}`, remote: `${s.remoteAddress}:${s.remotePort}` });
+      });
+    });
+  }
+
+  /** `lparlab nc -l [HOST] PORT`: listens, takes one connection (then stops listening), says `nc-connected`, relays it. */
+  private ncListen(m: ControlMessage, ch: ControlChannel): Promise<Record<string, unknown>> {
+    return new Promise((resolve, reject) => {
+      const server = this.stack.net.createServer({ allowHalfOpen: true });
+      let socket: Socket | undefined;
+      const stop = () => {
+        if (server.listening) server.close();
+      };
+      ch.onClose(() => {
+        stop();
+        socket?.destroy();
+      });
+      server.once('error', reject);
+      server.once('connection', (s: Socket) => {
+        socket = s;
+        stop();
+        if (ch.link.closed) {
+          s.destroy();
+          return;
+        }
+        ch.send({ t: 'nc-connected', local: `${s.localAddress}:${s.localPort}`, remote: `${s.remoteAddress}:${s.remotePort}` });
+        this.relay(s, ch);
+      });
+      server.listen({ port: Number(m.port), host: m.host === undefined ? undefined : String(m.host) }, () => {
+        const a = server.address();
+        resolve({ local: a ? `${a.address}:${a.port}` : '', port: a?.port ?? Number(m.port) });
+      });
+    });
+  }
+
+  /**
+   * Relays one TCP connection and the admin channel both ways, with
+   * backpressure both ways: bytes from the peer go out as `nc-data` (the
+   * socket pauses while the channel is full), `nc-data` from the CLI is
+   * written to the socket (the channel stops reading while the socket's send
+   * buffer is full). `nc-end` either way is a half-close; `nc-closed` (with
+   * `error` when it failed) says the connection is over.
+   */
+  private relay(s: Socket, ch: ControlChannel): void {
+    let closed = false;
+    ch.link.onDrain = () => {
+      if (!closed) s.resume();
+    };
+    s.on('data', (d: Buffer) => {
+      if (!ch.send({ t: 'nc-data', data: d })) s.pause();
+    });
+    s.on('end', () => ch.send({ t: 'nc-end' }));
+    let error: string | undefined;
+    s.on('error', (err) => (error = err.message));
+    s.on('close', () => {
+      closed = true;
+      ch.link.resume();
+      ch.send({ t: 'nc-closed', ...(error ? { error } : {}) });
+    });
+    let waiting = false;
+    ch.handle('nc-data', (msg) => {
+      if (closed || s.writableEnded) return;
+      if (!s.write(Buffer.from(msg.data as Uint8Array)) && !waiting) {
+        waiting = true;
+        ch.link.pause();
+        s.once('drain', () => {
+          waiting = false;
+          ch.link.resume();
+        });
+      }
+    });
+    ch.handle('nc-end', () => {
+      if (!closed && !s.writableEnded) s.end();
+    });
+  }
+
+  /** `lparlab http`: one request; the body streams to the asker as `http-body` messages, the reply carries status and headers. */
+  private async httpFetch(m: ControlMessage, ch: ControlChannel): Promise<Record<string, unknown>> {
+    const abort = new AbortController();
+    ch.onClose(() => abort.abort());
+    let waiters: Array<() => void> = [];
+    ch.link.onDrain = () => {
+      const w = waiters;
+      waiters = [];
+      for (const f of w) f();
+    };
+    const r = await httpFetch(this.stack.net, String(m.url), {
+      method: m.method === undefined ? undefined : String(m.method),
+      signal: abort.signal,
+      onData: (chunk) => {
+        if (ch.send({ t: 'http-body', data: chunk }) || ch.link.closed) return;
+        return new Promise<void>((resolve) => waiters.push(resolve));
+      },
+    });
+    return { status: r.status, statusMessage: r.statusMessage, httpVersion: r.httpVersion, headers: r.headers, bytes: r.bytes };
   }
 
   /**

@@ -45,6 +45,11 @@ export function noop(): void {}
 export abstract class FrameDelivery {
   private handler?: (frame: Buffer) => void;
   private early: Buffer[] = [];
+  /** Exceptions thrown by the consumer of a frame: counted and reported, never fatal to the link. */
+  consumerErrors = 0;
+  onConsumerError: (err: unknown) => void = (err) => {
+    process.stderr.write(`lparlab: frame handler failed: ${err instanceof Error ? err.stack : String(err)}\n`);
+  };
 
   get onFrame(): (frame: Buffer) => void {
     return this.handler ?? noop;
@@ -58,7 +63,15 @@ export abstract class FrameDelivery {
   }
 
   protected deliver(frame: Buffer): void {
-    if (this.handler) this.handler(frame);
-    else this.early.push(frame);
+    if (!this.handler) {
+      this.early.push(frame);
+      return;
+    }
+    try {
+      this.handler(frame);
+    } catch (err) {
+      this.consumerErrors++;
+      this.onConsumerError(err);
+    }
   }
 }

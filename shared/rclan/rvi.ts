@@ -115,6 +115,8 @@ export interface RviStats {
   malformed: number;
   rdmaWrites: number;
   rdmaRefused: number;
+  /** onMessage handlers that threw (the message counts as delivered; the stream goes on). */
+  handlerErrors: number;
   legFailovers: number;
   bytesSent: number;
   bytesReceived: number;
@@ -142,6 +144,7 @@ export class Rvi {
     malformed: 0,
     rdmaWrites: 0,
     rdmaRefused: 0,
+    handlerErrors: 0,
     legFailovers: 0,
     bytesSent: 0,
     bytesReceived: 0,
@@ -593,7 +596,11 @@ export class Rvi {
       case RclanKind.Data: {
         const payload = pkt.payload;
         this.stats.bytesReceived += payload.length;
-        this.onMessage(payload);
+        try {
+          this.onMessage(payload);
+        } catch {
+          this.stats.handlerErrors++;
+        }
         return;
       }
       case RclanKind.RdmaWrite:

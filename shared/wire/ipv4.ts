@@ -202,6 +202,12 @@ interface Partial {
  * datagrams are dropped first (the most likely never to complete); a single
  * datagram that alone would exceed `maxBytes` is dropped itself.
  */
+/**
+ * Pieces one datagram may arrive in: at RFC 791's smallest MTU (68 bytes, 48 of data per
+ * fragment) a 64 KiB datagram takes 1366; more than that is an attack, not a path.
+ */
+const MAX_PIECES = 1400;
+
 export class Reassembler {
   readonly stats = { completed: 0, timedOut: 0, dropped: 0 };
   private readonly partials = new Map<string, Partial>();
@@ -246,6 +252,9 @@ export class Reassembler {
     const start = p.fragmentOffset;
     const end = start + data.length;
     if (p.headerLength + end > MAX_DATAGRAM) return this.drop(key, d);
+    // RFC 791: every fragment but the last carries a multiple of 8 bytes. Refusing others (and
+    // empty ones) keeps a sender from splitting a datagram into thousands of 1-byte pieces.
+    if ((p.moreFragments && (data.length === 0 || data.length % 8 !== 0)) || (d !== undefined && d.pieces.length >= MAX_PIECES)) return this.drop(key, d);
     if (d === undefined) {
       while (this.partials.size >= this.maxDatagrams) this.evictOldest(undefined);
       d = { pieces: [], held: 0, total: -1, firstSeen: now };

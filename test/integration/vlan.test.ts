@@ -4,6 +4,12 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodeControl } from '../../shared/control/codec.ts';
 import { TLV_HEADER, TlvType, emitTlv } from '../../shared/wire/tlv.ts';
+import { ARP_LENGTH, ArpOp, emitArp } from '../../shared/wire/arp.ts';
+import { ETHERNET_HEADER, EtherType, emitEthernet } from '../../shared/wire/ethernet.ts';
+import { IPV4_HEADER, IpProto, emitIpv4Header } from '../../shared/wire/ipv4.ts';
+import { UDP_HEADER, emitUdpHeader } from '../../shared/wire/udp.ts';
+import { parseIp } from '../../shared/wire/ipv4-address.ts';
+import { emitInternalMac, parseMac } from '../../shared/wire/mac.ts';
 import { capture, pingall } from '../../scripts/cli/net-commands.ts';
 import { TestPlatform, sleep } from '../helpers/platform.ts';
 
@@ -42,6 +48,10 @@ vlans:
 `;
 
 type Rec = Record<string, any>;
+
+function emitMacString(b: Buffer): string {
+  return [...b].map((x) => x.toString(16).padStart(2, '0')).join(':');
+}
 
 describe('virtual LANs', () => {
   let p: TestPlatform;
@@ -131,13 +141,13 @@ describe('virtual LANs', () => {
     const s3 = await udpOpen('lpar3', 6000);
     const s1 = await udpOpen('lpar1', 0);
     await p.admin('lpar2', { t: 'udp-join', socket: s2, group: '239.1.2.3' });
-    await waitFor('join registered', async () => (await vlanStats('cn1', 'blue')).members.find((m: Rec) => m.lpar === 'lpar2').groups['01:00:5e:01:02:03'] === 1);
+    await waitFor('join registered', async () => (await vlanStats('cn1', 'blue')).members.find((m: Rec) => m.lpar === 'lpar2').groups.includes('01:00:5e:01:02:03'));
     for (let i = 0; i < 3; i++) await p.admin('lpar1', { t: 'udp-send', socket: s1, dst: '239.1.2.3', port: 6000, data: Buffer.from(`m${i}`) });
     await sleep(300);
     expect(await udpRecv('lpar2', s2)).toEqual(['m0', 'm1', 'm2']);
     expect(await udpRecv('lpar3', s3)).toEqual([]);
     await p.admin('lpar2', { t: 'udp-leave', socket: s2, group: '239.1.2.3' });
-    await waitFor('leave registered', async () => (await vlanStats('cn2', 'blue')).members.find((m: Rec) => m.lpar === 'lpar2').groups['01:00:5e:01:02:03'] === undefined);
+    await waitFor('leave registered', async () => (await vlanStats('cn2', 'blue')).members.find((m: Rec) => m.lpar === 'lpar2').groups.includes('01:00:5e:01:02:03') === false);
     await p.admin('lpar1', { t: 'udp-send', socket: s1, dst: '239.1.2.3', port: 6000, data: Buffer.from('late') });
     await sleep(300);
     expect(await udpRecv('lpar2', s2)).toEqual([]);
@@ -258,6 +268,55 @@ describe('virtual LANs', () => {
     });
     const pairs = await pingall(p.runDir, p.runDir.readPlatform());
     expect(pairs.filter((x) => !x.ok)).toEqual([]);
+  });
+
+  it('resists a partition that lies: malformed management, ARP poisoning, spoofed sources, hijacked MACs', async () => {
+    const ip = async (l: string) => ((await p.admin(l, { t: 'ip' })).interfaces as Rec[]).find((i) => i.vlan === 'blue')!;
+    const mac2 = parseMac((await ip('lpar2')).mac);
+    const mac3 = parseMac((await ip('lpar3')).mac);
+    const cnBefore = (await cn('cn1')).stats.malformedMgmt;
+    // Fields of the wrong type (String() on them would throw): counted, the control node stays up and attached.
+    await rawSend('lpar4', 'cn1', 'mgmt', encodeControl({ t: 'health', state: { toString: 0 } }));
+    await rawSend('lpar4', 'cn1', 'mgmt', encodeControl({ t: 'vlan-register', vlan: 'green', dev: { valueOf: 0 }, ip: '10.2.0.4', mac: '02:00:0b:00:00:03' }));
+    await rawSend('lpar4', 'cn1', 'mgmt', encodeControl({ t: 'mcast', vlan: 'green', group: 'x'.repeat(100_000), join: true }));
+    await waitFor('counted', async () => (await cn('cn1')).stats.malformedMgmt >= cnBefore + 2);
+    expect((await p.admin('cn1', { t: 'status' })).health).toBe('healthy');
+    // lpar3 registering lpar2's MAC is refused.
+    const refusedBefore = (await vlanStats('cn1', 'blue')).stats.refused;
+    await rawSend('lpar3', 'cn1', 'mgmt', encodeControl({ t: 'vlan-register', vlan: 'blue', dev: 1, ip: '10.1.0.3', mac: (await ip('lpar2')).mac }));
+    await waitFor('MAC hijack refused', async () => (await vlanStats('cn1', 'blue')).stats.refused > refusedBefore);
+
+    // ARP reply sent by lpar1 straight to lpar3 over their unicast RVI, claiming 10.1.0.2 is at lpar1: dropped.
+    const rvi13 = ((await p.fm({ t: 'rvi-list' })).rvis as Rec[]).find((r) => r.purpose === 'lan:blue' && [r.a, r.b].sort().join() === 'lpar1,lpar3')!;
+    const poison = Buffer.alloc(TLV_HEADER + ETHERNET_HEADER + ARP_LENGTH);
+    emitTlv(poison, 0, { type: TlvType.Unicast, length: ETHERNET_HEADER + ARP_LENGTH, vlan: 1, dstDev: 1 });
+    const fake = Buffer.alloc(6);
+    emitInternalMac(fake, 0, { rvi: rvi13.id, dev: 1, vlan: 1 });
+    emitEthernet(poison, TLV_HEADER, { dst: mac3, src: fake, etherType: EtherType.Arp });
+    emitArp(poison, TLV_HEADER + ETHERNET_HEADER, { op: ArpOp.Reply, sha: fake, spa: parseIp('10.1.0.2'), tha: mac3, tpa: parseIp('10.1.0.3') });
+    await p.admin('lpar3', { t: 'ping', dst: '10.1.0.2', count: 1 });
+    await rawSend('lpar1', 'lpar3', 'lan:blue', poison);
+    await sleep(100);
+    const entry = ((await p.admin('lpar3', { t: 'arp' })).entries as Rec[]).find((e) => e.ip === '10.1.0.2');
+    expect(entry?.mac).not.toBe(emitMacString(fake));
+    expect((await ping('lpar3', '10.1.0.2', { count: 2 })).received).toBe(2);
+
+    // UDP "from 10.1.0.2" sent by lpar1, direct and through the relay: neither is delivered.
+    const sock = await udpOpen('lpar3', 5555);
+    const spoof = (dstMac: Buffer, type: number) => {
+      const b = Buffer.alloc(TLV_HEADER + ETHERNET_HEADER + IPV4_HEADER + UDP_HEADER + 4);
+      emitTlv(b, 0, { type, length: b.length - TLV_HEADER, vlan: 1, dstDev: 1 });
+      let o = TLV_HEADER + emitEthernet(b, TLV_HEADER, { dst: dstMac, src: mac2, etherType: EtherType.Ipv4 });
+      o += emitIpv4Header(b, o, { src: parseIp('10.1.0.2'), dst: parseIp('10.1.0.3'), protocol: IpProto.Udp, payloadLength: UDP_HEADER + 4, id: 1, checksum: false });
+      emitUdpHeader(b, o, { srcPort: 53, dstPort: 5555, payloadLength: 4 });
+      b.write('evil', o + UDP_HEADER);
+      return b;
+    };
+    await rawSend('lpar1', 'lpar3', 'lan:blue', spoof(mac3, TlvType.Unicast));
+    await rawSend('lpar1', 'cn1', 'vlan', spoof(mac3, TlvType.Relayed));
+    await sleep(200);
+    expect(await udpRecv('lpar3', sock)).toEqual([]);
+    expect((await vlanStats('cn1', 'blue')).stats.spoofed).toBeGreaterThan(0);
   });
 
   it('captures a virtual LAN to a pcap that tshark decodes with no malformed packet', async () => {

@@ -138,7 +138,8 @@ describe('Reassembler', () => {
       for (let k = 0; k < extras; k++) {
         const startUnit = (r() * units) | 0;
         const end = Math.min(size, (startUnit + 1 + ((r() * 40) | 0)) * 8);
-        const lastData = end === size && r() < 0.3;
+        // RFC 791: only a fragment ending the datagram may be other than a multiple of 8 bytes long.
+        const lastData = end === size && (r() < 0.3 || size % 8 !== 0);
         frags.push({ off: startUnit * 8, data: randomBytes(r, end - startUnit * 8), more: !lastData });
       }
       shuffle(r, frags);

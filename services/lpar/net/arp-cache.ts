@@ -13,6 +13,8 @@ interface Pending {
 const RETRY_MS = 250;
 const TRIES = 4;
 const WAITERS_PER_ADDRESS = 64;
+/** A /16 of neighbours at most; past it the oldest entry makes room. */
+const MAX_ENTRIES = 65536;
 
 export class ArpCache {
   private readonly entries = new Map<number, { mac: Buffer; expiresAt: number }>();
@@ -52,6 +54,7 @@ export class ArpCache {
   }
 
   learn(ip: number, mac: Buffer, now: number): void {
+    if (!this.entries.has(ip) && this.entries.size >= MAX_ENTRIES) this.entries.delete(this.entries.keys().next().value!);
     this.entries.set(ip, { mac: Buffer.from(mac), expiresAt: now + this.ttlMs });
     const p = this.pending.get(ip);
     if (!p) return;

@@ -203,6 +203,11 @@ export class IpLayer {
       this.stats.malformed++;
       return;
     }
+    // Only neighbours on this interface's subnet go into its cache.
+    if (!inSubnet(arp.spa, ifc.ip, ifc.prefix) || arp.spa === ifc.ip || this.isBroadcastFor(ifc, arp.spa)) {
+      this.stats.notForUs++;
+      return;
+    }
     const now = performance.now();
     const cache = this.cache(ifc);
     const forUs = arp.tpa === ifc.ip;
@@ -260,7 +265,9 @@ export class IpLayer {
       this.stats.malformed++;
       return;
     }
-    if (icmp.type === IcmpType.EchoRequest && !toGroup) {
+    // RFC 1122 3.2.1.3 / 3.2.2.6: no echo to a broadcast or off-link source (no amplification, no ARP storms).
+    const onLink = inSubnet(src, ifc.ip, ifc.prefix) && !this.isBroadcastFor(ifc, src) && !isIpv4Multicast(src);
+    if (icmp.type === IcmpType.EchoRequest && !toGroup && (onLink || src === ifc.ip)) {
       const reply = Buffer.allocUnsafe(8 + icmp.data.length);
       emitIcmpEcho(reply, 0, { type: IcmpType.EchoReply, id: icmp.id, seq: icmp.seq, data: icmp.data });
       this.stats.echoReplies++;

@@ -4,6 +4,8 @@ import { ArpPacket, ArpOp } from '../../../shared/wire/arp.ts';
 import { ETHERNET_HEADER, EthernetFrame, EtherType } from '../../../shared/wire/ethernet.ts';
 import { emitInternalMac, isBroadcastMac, isInternalMac, isMulticastMac, parseInternalMac } from '../../../shared/wire/mac.ts';
 import { TLV_HEADER, Tlv, TlvFlag, TlvType, emitTlv } from '../../../shared/wire/tlv.ts';
+import { Ipv4Packet } from '../../../shared/wire/ipv4.ts';
+import { parseIp } from '../../../shared/wire/ipv4-address.ts';
 
 /** One virtual Ethernet interface: the LPAR's attachment to one virtual LAN. */
 export interface Interface {
@@ -73,6 +75,8 @@ export class VirtualEthernet {
   private readonly controlNodes = new Map<string, ControlNodeLink>();
   private readonly lans = new Map<number, Rvi>();
   private readonly listeners = new Map<string, Array<{ node: string; dev: number }>>();
+  /** The IP bound to the peer at the far end of each unicast RVI (told by the control nodes). */
+  private readonly peerIps = new Map<number, number>();
   private readonly queues = new Map<Rvi, Array<{ buf: Buffer; sent?: () => void }>>();
   private readonly timer: NodeJS.Timeout;
   private readonly watch: NodeJS.Timeout;
@@ -144,6 +148,11 @@ export class VirtualEthernet {
 
   setListeners(vlan: string, listeners: Array<{ node: string; dev: number }>): void {
     this.listeners.set(vlan, listeners);
+  }
+
+  /** Which address may speak on each unicast RVI: a peer cannot pass for another member (seed 004: IP bound to the RVI). */
+  setPeers(peers: Array<{ rvi: number; ip: string }>): void {
+    for (const p of peers) this.peerIps.set(p.rvi, parseIp(p.ip));
   }
 
   /** Control nodes answering heartbeats now, in the order traffic would prefer them. */
@@ -342,6 +351,16 @@ export class VirtualEthernet {
       this.stats.malformed++;
       return;
     }
+    if (fromControlNode) {
+      // ARP comes only as ARP TLVs, from the ARP server: other paths could poison the cache.
+      if ((eth.etherType === EtherType.Arp) !== (type === TlvType.Arp)) {
+        this.stats.foreign++;
+        return;
+      }
+    } else if (!this.fromBoundPeer(rvi, eth)) {
+      this.stats.foreign++;
+      return;
+    }
     this.stats.rxFrames++;
     const frame = tlv.value;
     switch (type) {
@@ -357,6 +376,8 @@ export class VirtualEthernet {
         return;
       case TlvType.Broadcast:
       case TlvType.Multicast:
+        // A promiscuous listener sees these by the normal reflection (seed 004), in its capture too.
+        if (ifc.promiscuous) this.onPromiscuous(ifc, frame);
         this.onReceive(ifc, frame);
         return;
       case TlvType.Unicast:
@@ -369,6 +390,18 @@ export class VirtualEthernet {
         return;
       default:
         this.stats.malformed++;
+    }
+  }
+
+  /** A peer's frame on its unicast RVI: IPv4, from the address bound to that RVI, and nothing else. */
+  private fromBoundPeer(rvi: Rvi, eth: EthernetFrame): boolean {
+    if (eth.etherType !== EtherType.Ipv4) return false;
+    const bound = this.peerIps.get(rvi.id);
+    if (bound === undefined) return false;
+    try {
+      return Ipv4Packet.parse(eth.payload).src === bound;
+    } catch {
+      return false;
     }
   }
 
