@@ -13,6 +13,7 @@ import { adminRequest, fmRequest } from './admin-client.ts';
 import { nodeArgs, processPlan, REPO_ROOT } from './process-plan.ts';
 import { HealthError, Supervisor, cleanRunDir, isAlive, logTail, waitHealthy } from './supervisor.ts';
 import { capture, pingall, type PingPair } from './net-commands.ts';
+import { TCP_USAGE, tcpCommand } from './tcp-commands.ts';
 
 const USAGE = `lparlab — every box a process, every wire a socket
 
@@ -32,11 +33,12 @@ const USAGE = `lparlab — every box a process, every wire a socket
   lparlab arp LPAR | ip LPAR                                           a partition's ARP cache / interfaces
   lparlab capture VLAN -w FILE [-c N] [--duration S]                   a virtual LAN's frames to a pcap file
   lparlab vlan join VLAN LPAR IP | leave VLAN LPAR                     change membership at run time (all control nodes)
-
+  lparlab tap attach VLAN --dev NAME --ip CIDR | tap detach --dev NAME bridge a virtual LAN to a Linux TAP device (root)
+${TCP_USAGE}
 Every command but up takes --run-dir DIR or -c FILE to find the platform (default: the built-in platform's run directory).
 `;
 
-const BOOLEANS = ['detach', 'json', 'help', 'inspect', 'inspect-brk', 'h'];
+const BOOLEANS = ['detach', 'json', 'help', 'inspect', 'inspect-brk', 'h', 'l', 'v', 'fail'];
 
 async function ping(args: ParsedArgs): Promise<number> {
   const runDir = liveRunDir(args);
@@ -466,6 +468,28 @@ async function main(argv: string[]): Promise<number> {
       return captureCommand(args);
     case 'vlan':
       return vlanCommand(args);
+    case 'tap': {
+      const sub = args.positionals[1];
+      const dev = requireFlag(args, 'dev');
+      const runDir = liveRunDir(args);
+      if (sub === 'attach') {
+        const vlan = args.positionals[2];
+        if (!vlan) throw new Error('usage: lparlab tap attach VLAN --dev NAME --ip CIDR');
+        const r = await supervisorRequest(runDir, { t: 'tap-attach', vlan, dev, cidr: requireFlag(args, 'ip') });
+        process.stdout.write(`virtual LAN ${vlan} bridged to ${dev} (socat pid ${r.pid})\n`);
+        return 0;
+      }
+      if (sub === 'detach') {
+        await supervisorRequest(runDir, { t: 'tap-detach', dev });
+        process.stdout.write(`${dev} detached\n`);
+        return 0;
+      }
+      throw new Error('usage: lparlab tap attach VLAN --dev NAME --ip CIDR | lparlab tap detach --dev NAME');
+    }
+    case 'nc':
+    case 'http':
+    case 'ss':
+      return tcpCommand(verb, liveRunDir(args), args);
     case undefined:
     case 'help':
       process.stdout.write(USAGE);

@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import dgram from 'node:dgram';
 import fs from 'node:fs';
 import { ControlChannel } from '../../shared/control/channel.ts';
 import { listenLink } from '../../shared/link/transport.ts';
@@ -8,6 +9,7 @@ import { processLogger } from '../../shared/runtime/log.ts';
 import { RunDir } from '../../shared/runtime/run-dir.ts';
 import { readState } from '../../shared/runtime/state-file.ts';
 import { nodeArgs, processPlan, REPO_ROOT, type ProcessSpec } from './process-plan.ts';
+import { adminRequest } from './admin-client.ts';
 
 export interface SupervisorOptions {
   /** Processes not to start (a person starts them by hand, e.g. under a debugger). */
@@ -24,6 +26,8 @@ export interface SupervisorOptions {
 export class Supervisor {
   readonly plan: ProcessSpec[];
   private readonly children = new Map<string, ChildProcess>();
+  /** socat processes bridging virtual LANs to TAP devices, by device name. */
+  private readonly taps = new Map<string, { vlan: string; child: ChildProcess }>();
   private server?: LinkServer;
   private stopping?: Promise<void>;
   private readonly log = processLogger('supervisor', 'supervisor');
@@ -49,7 +53,9 @@ export class Supervisor {
     this.server = await listenLink(`unix:${this.runDir.socket('supervisor')}`, (link) => {
       const ch = new ControlChannel(link, this.log);
       ch.handle('start', (m) => this.startOne(String(m.name)));
-      ch.handle('ps', () => ({ children: [...this.children].map(([name, c]) => ({ name, pid: c.pid })) }));
+      ch.handle('ps', () => ({ children: [...this.children].map(([name, c]) => ({ name, pid: c.pid })), taps: [...this.taps].map(([dev, t]) => ({ dev, vlan: t.vlan, pid: t.child.pid })) }));
+      ch.handle('tap-attach', (m) => this.attachTap(String(m.vlan), String(m.dev), String(m.cidr)));
+      ch.handle('tap-detach', (m) => this.detachTap(String(m.dev)));
       ch.handle('stop', () => {
         setImmediate(() => void this.stop().then(() => process.exit(0)));
         return {};
@@ -84,9 +90,64 @@ export class Supervisor {
     return child;
   }
 
+  /**
+   * Bridges a virtual LAN to a new Linux TAP device (`lparlab tap attach`):
+   * socat moves frames between the TAP and a UDP socket; every control node
+   * opens a VLAN proxy that sends to it, and the first one receives from it.
+   * Needs root (or CAP_NET_ADMIN) and /dev/net/tun.
+   */
+  async attachTap(vlan: string, dev: string, cidr: string): Promise<Record<string, unknown>> {
+    if (!this.platform.vlans.some((v) => v.name === vlan)) throw new Error(`no virtual LAN "${vlan}" in platform ${this.platform.name}`);
+    if (!/^[a-zA-Z][a-zA-Z0-9_-]{0,14}$/.test(dev)) throw new Error(`--dev "${dev}" is not a valid interface name (at most 15 characters)`);
+    if (!/^\d+\.\d+\.\d+\.\d+\/\d+$/.test(cidr)) throw new Error(`--ip "${cidr}" must be an IPv4 address with a prefix, e.g. 10.1.0.100/24`);
+    if (this.taps.has(dev) || fs.existsSync(`/sys/class/net/${dev}`)) throw new Error(`a network device "${dev}" exists already`);
+    if (process.getuid?.() !== 0) throw new Error('tap attach needs root (CAP_NET_ADMIN) to create a TAP device');
+    if (!fs.existsSync('/dev/net/tun')) throw new Error('tap attach needs /dev/net/tun (the tun module)');
+    const tapPort = await freeUdpPort();
+    const ports: number[] = [];
+    for (const cn of this.platform.controlNodes) {
+      const r = await adminRequest(this.runDir, cn.name, { t: 'tap-attach', vlan, address: '127.0.0.1', port: tapPort }).catch(() => undefined);
+      if (r) ports.push(Number(r.port));
+    }
+    if (ports.length === 0) throw new Error('no control node answered: is the platform up?');
+    const child = spawn('socat', [`TUN:${cidr},tun-type=tap,tun-name=${dev},iff-up,iff-no-pi`, `UDP-DATAGRAM:127.0.0.1:${ports[0]},bind=127.0.0.1:${tapPort}`], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr!.on('data', (d) => (stderr += d));
+    const spawned = await new Promise<boolean>((resolve) => {
+      child.once('error', () => resolve(false));
+      child.once('spawn', () => resolve(true));
+    });
+    if (!spawned) throw new Error('socat is not installed: apt-get install socat');
+    const deadline = Date.now() + 5000;
+    while (!fs.existsSync(`/sys/class/net/${dev}`)) {
+      if (child.exitCode !== null || Date.now() > deadline) {
+        child.kill('SIGKILL');
+        throw new Error(`socat could not make TAP ${dev}: ${stderr.trim() || 'timed out'}`);
+      }
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    this.taps.set(dev, { vlan, child });
+    child.on('exit', () => {
+      if (this.taps.get(dev)?.child === child) this.taps.delete(dev);
+    });
+    this.opts.onEvent?.(`virtual LAN ${vlan} bridged to TAP ${dev} (${cidr}), socat pid ${child.pid}`);
+    return { dev, vlan, pid: child.pid };
+  }
+
+  async detachTap(dev: string): Promise<Record<string, unknown>> {
+    const tap = this.taps.get(dev);
+    if (!tap) throw new Error(`no TAP "${dev}" attached`);
+    await stopChild(tap.child);
+    this.taps.delete(dev);
+    for (const cn of this.platform.controlNodes) await adminRequest(this.runDir, cn.name, { t: 'tap-detach', vlan: tap.vlan }).catch(() => undefined);
+    return { dev };
+  }
+
   /** Stops every child (SIGTERM; SIGCONT so a stopped one hears it; SIGKILL after 3 s) and removes sockets and state. */
   stop(): Promise<void> {
     this.stopping ??= (async () => {
+      for (const t of this.taps.values()) await stopChild(t.child);
+      this.taps.clear();
       const alive = [...this.children.values()];
       for (const c of alive) {
         c.kill('SIGTERM');
@@ -106,6 +167,26 @@ export class Supervisor {
   async waitHealthy(timeoutMs: number): Promise<void> {
     await waitHealthy(this.runDir, this.managed.map((p) => p.name), timeoutMs, (name) => !this.children.has(name), this.opts.except.length > 0);
   }
+}
+
+async function stopChild(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((r) => child.once('exit', r));
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), 2000);
+  await exited;
+  clearTimeout(timer);
+}
+
+function freeUdpPort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = dgram.createSocket('udp4');
+    s.once('error', reject);
+    s.bind(0, '127.0.0.1', () => {
+      const port = s.address().port;
+      s.close(() => resolve(port));
+    });
+  });
 }
 
 export function cleanRunDir(runDir: RunDir): void {

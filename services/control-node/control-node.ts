@@ -10,6 +10,7 @@ import { macToString } from '../../shared/wire/mac.ts';
 import { TLV_HEADER, Tlv, TlvType, emitTlv } from '../../shared/wire/tlv.ts';
 import { Nvram } from './nvram.ts';
 import { VlanServer } from './vlan-server.ts';
+import { VlanProxy } from './vlan-proxy.ts';
 
 interface LparView {
   name: string;
@@ -315,6 +316,28 @@ export class ControlNode {
       if (id !== undefined) await this.fabric.request({ t: 'rvi-destroy', id }).catch(() => undefined);
     }
     this.log.info({ lpar, vlan: vlanName }, 'member left');
+  }
+
+  /**
+   * Attaches the outside world to a virtual LAN through a VLAN proxy whose
+   * UDP socket carries the frames of a TAP device (socat on the other end).
+   * Returns the proxy's port; `outside` is where the TAP side listens.
+   */
+  async attachTap(vlanName: string, outside: { address: string; port: number }): Promise<number> {
+    const server = this.vlans.get(vlanName);
+    if (!server) throw new Error(`no virtual LAN "${vlanName}"`);
+    server.proxy?.close();
+    const proxy = new VlanProxy(server, outside, this.log.child({ component: 'vlan-proxy', vlan: vlanName }));
+    const port = await proxy.open();
+    server.proxy = proxy;
+    this.log.info({ vlan: vlanName, port, outside }, 'virtual LAN bridged outside');
+    return port;
+  }
+
+  detachTap(vlanName: string): void {
+    const server = this.vlans.get(vlanName);
+    server?.proxy?.close();
+    if (server) server.proxy = undefined;
   }
 
   nvramSnapshot(): Record<string, unknown> {

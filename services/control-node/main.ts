@@ -17,6 +17,11 @@ await runService('control-node', async (ctx) => {
   ctx.verb('rvis', () => ({ rvis: rviStatus(fabric) }));
   ctx.verb('nvram', () => cn.nvramSnapshot());
   ctx.verb('vlan-join', async (m) => ({ interface: await cn.join(String(m.vlan), String(m.lpar), String(m.ip)) }));
+  ctx.verb('tap-attach', async (m) => ({ port: await cn.attachTap(String(m.vlan), { address: String(m.address), port: Number(m.port) }) }));
+  ctx.verb('tap-detach', (m) => {
+    cn.detachTap(String(m.vlan));
+    return {};
+  });
   ctx.verb('vlan-leave', async (m) => {
     await cn.leave(String(m.vlan), String(m.lpar));
     return {};

@@ -3,6 +3,7 @@ import { requireFlag } from '../../shared/runtime/args.ts';
 import { runService } from '../../shared/runtime/service.ts';
 import { rviStatus } from '../../shared/rclan/rvi-status.ts';
 import type { Rvi } from '../../shared/rclan/rvi.ts';
+import { Workloads } from './apps/workloads.ts';
 import { Lpar } from './lpar.ts';
 import { NetDiagnostics } from './net-diagnostics.ts';
 import { RviPerf } from './rvi-perf.ts';
@@ -17,7 +18,8 @@ await runService('lpar', async (ctx) => {
   const fabric = new NodeFabric({ name: ctx.name, credential: ctx.runDir.readCredential(ctx.name), fmUrl: requireFlag(ctx.args, 'fm'), log: ctx.log });
   const lpar = new Lpar(ctx.name, fabric, ctx.log.child({ component: 'lpar' }));
   const perf = new RviPerf(fabric);
-  const diagnostics = new NetDiagnostics(lpar, fabric);
+  const workloads = new Workloads(ctx.name, ctx.log.child({ component: 'apps' }));
+  const diagnostics = new NetDiagnostics(lpar, fabric, workloads);
   // Virtual-LAN RVIs can come before the configuration that brings up the driver.
   const waiting: Rvi[] = [];
   const attachNet = (rvi: Rvi) => {
@@ -30,6 +32,10 @@ await runService('lpar', async (ctx) => {
     stack.driver.onPromiscuous = (ifc, frame) => diagnostics.recordPromiscuous(ifc.vlan, frame);
     for (const rvi of waiting.splice(0)) attachNet(rvi);
   };
+  // The platform file's workloads start once, when the network is up; a failing one is logged and shown in the health detail.
+  lpar.onNetworkReady = (stack, config) => {
+    void workloads.startPlatformApps(stack.net, config.apps).then(() => lpar.onChange());
+  };
   fabric.onRviAdded = (rvi) => {
     if (rvi.purpose === 'mgmt') lpar.attachMgmt(rvi);
     else if (rvi.purpose === 'perf') perf.attach(rvi);
@@ -37,22 +43,26 @@ await runService('lpar', async (ctx) => {
   };
   fabric.onRviRemoved = (rvi) => lpar.stack?.driver.detach(rvi);
   await fabric.start();
-  ctx.onShutdown(() => {
+  ctx.onShutdown(async () => {
+    await workloads.stopAll();
     lpar.stack?.close();
     fabric.stop();
   });
 
+  const apps = () => (workloads.summary() ? `; ${workloads.summary()}` : '');
   const report = () => {
     const reach = lpar.reachable();
     if (!lpar.config) ctx.setHealth('starting', 'waiting for a control node');
     else if (!lpar.networkReady()) ctx.setHealth('starting', 'registering interfaces');
-    else if (reach.length === 0) ctx.setHealth('degraded', 'no control node reachable');
-    else ctx.setHealth('healthy', `cec ${lpar.config.cec}; control nodes ${reach.join(',')}`);
+    else if (!workloads.settled) ctx.setHealth('starting', 'starting apps');
+    else if (reach.length === 0) ctx.setHealth('degraded', `no control node reachable${apps()}`);
+    else ctx.setHealth('healthy', `cec ${lpar.config.cec}; control nodes ${reach.join(',')}${apps()}`);
   };
   lpar.onChange = report;
+  workloads.onChange = report;
   setInterval(report, 200).unref();
 
-  ctx.verb('lpar-status', () => ({ config: lpar.config ?? null, configuredBy: [...lpar.configuredBy], reachable: lpar.reachable(), malformed: lpar.malformed }));
+  ctx.verb('lpar-status', () => ({ config: lpar.config ?? null, configuredBy: [...lpar.configuredBy], reachable: lpar.reachable(), malformed: lpar.malformed, apps: workloads.list() }));
   ctx.verb('rvis', () => ({ rvis: rviStatus(fabric) }));
   ctx.verb('perf-send', (m) => perf.send(m));
   ctx.verb('perf-received', (m) => perf.received(m));

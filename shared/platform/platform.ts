@@ -1,4 +1,5 @@
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { dirname, isAbsolute, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import AjvModule from 'ajv';
 import type { ErrorObject, ValidateFunction } from 'ajv';
@@ -34,9 +35,22 @@ export interface CecSpec {
   name: string;
 }
 
+export type BuiltinAppName = 'echo' | 'discard' | 'http' | 'bulk-sink';
+
+/**
+ * A workload an LPAR starts once its network is up: a built-in on a port, or
+ * a user ES module (see services/lpar/apps/user-module.ts) whose path is made
+ * absolute at load (relative paths are relative to the platform file).
+ */
+export type AppSpec =
+  | { name: BuiltinAppName; port: number }
+  | { module: string; port?: number; options: Record<string, unknown> };
+
 export interface LparSpec {
   name: string;
   cec: string;
+  /** Workloads, in the order the platform file lists them (empty when none). */
+  apps: AppSpec[];
 }
 
 export interface EthernetSettings {
@@ -115,9 +129,16 @@ interface RawPlatform {
   planes: [string, string];
   controlNodes: ControlNodeSpec[];
   cecs: CecSpec[];
-  lpars: LparSpec[];
+  lpars: Array<{ name: string; cec: string; apps?: RawApp[] }>;
   ethernet?: Partial<EthernetSettings>;
   vlans?: Array<{ name: string; id?: number; subnets: string[]; mtu?: number; members: VlanMemberSpec[]; promiscuous?: string[] }>;
+}
+
+interface RawApp {
+  name?: BuiltinAppName;
+  module?: string;
+  port?: number;
+  options?: Record<string, unknown>;
 }
 
 let validator: ValidateFunction | undefined;
@@ -184,6 +205,12 @@ function ajvErrorToPlatformError(err: ErrorObject, doc: unknown, source: string)
   }
 }
 
+// Shape only; checkApps rejects what does not fit before anyone uses it.
+function appDefaults(a: RawApp): AppSpec {
+  if (a.module !== undefined) return { module: a.module, ...(a.port !== undefined ? { port: a.port } : {}), options: { ...a.options } };
+  return { name: a.name as BuiltinAppName, port: a.port as number };
+}
+
 function applyDefaults(raw: RawPlatform): Platform {
   return {
     name: raw.name,
@@ -193,7 +220,7 @@ function applyDefaults(raw: RawPlatform): Platform {
     planes: [raw.planes[0], raw.planes[1]],
     controlNodes: raw.controlNodes.map((c) => ({ name: c.name, serial: c.serial })),
     cecs: raw.cecs.map((c) => ({ name: c.name })),
-    lpars: raw.lpars.map((l) => ({ name: l.name, cec: l.cec })),
+    lpars: raw.lpars.map((l) => ({ name: l.name, cec: l.cec, apps: (l.apps ?? []).map(appDefaults) })),
     ethernet: { heartbeatMs: 100, arpCacheSeconds: 60, ...raw.ethernet },
     // A virtual LAN without an explicit number takes the lowest one no other uses.
     vlans: (() => {
@@ -261,6 +288,42 @@ function checkVlans(p: Platform, source: string): void {
 }
 
 /**
+ * Each LPAR's apps: exactly one of name and module, a port for a built-in,
+ * options only for a module, one app per port, and a module file that exists.
+ * Module paths become absolute (relative ones are taken from `baseDir`, the
+ * platform file's directory), so the run directory's copy works from anywhere.
+ */
+function checkApps(p: Platform, raw: RawPlatform, source: string, baseDir: string): void {
+  raw.lpars.forEach((l, i) => {
+    const ports = new Map<number, string>();
+    (l.apps ?? []).forEach((a, j) => {
+      const at = `/lpars/${i}/apps/${j}`;
+      if (a.name !== undefined && a.module !== undefined) throw new PlatformError(source, at, 'give exactly one of "name" (a built-in) and "module" (a user module), not both');
+      if (a.name === undefined && a.module === undefined) throw new PlatformError(source, at, 'missing "name" (echo, discard, http, bulk-sink) or "module" (path to an ES module)');
+      if (a.name !== undefined && a.port === undefined) throw new PlatformError(source, `${at}/port`, `missing required field "port" (built-in app "${a.name}")`);
+      if (a.name !== undefined && a.options !== undefined) throw new PlatformError(source, `${at}/options`, `built-in app "${a.name}" takes no options (options are for user modules)`);
+      if (a.port !== undefined) {
+        const first = ports.get(a.port);
+        if (first !== undefined) throw new PlatformError(source, `${at}/port`, `port ${a.port} is already used by ${first}`);
+        ports.set(a.port, at);
+      }
+      if (a.module !== undefined) {
+        const file = isAbsolute(a.module) ? a.module : resolve(baseDir, a.module);
+        let isFile = false;
+        try {
+          isFile = existsSync(file) && statSync(file).isFile();
+        } catch {
+          /* unreadable: reported below */
+        }
+        if (!isFile) throw new PlatformError(source, `${at}/module`, `module file ${file} does not exist`);
+        const spec = p.lpars[i].apps[j];
+        if ('module' in spec) spec.module = file;
+      }
+    });
+  });
+}
+
+/**
  * The interfaces of one LPAR, numbered from 1 in the order of the virtual
  * LANs in the platform file: the "device number" TLV headers carry. Control
  * nodes and the LPAR compute the same numbers from the same file.
@@ -274,7 +337,7 @@ export function lparInterfaces(p: Platform, lpar: string): Array<{ dev: number; 
   return out;
 }
 
-function checkSemantics(p: Platform, raw: RawPlatform, source: string): void {
+function checkSemantics(p: Platform, raw: RawPlatform, source: string, baseDir: string): void {
   if (p.planes[0] === p.planes[1]) {
     throw new PlatformError(source, '/planes/1', `duplicate plane "${p.planes[1]}" (also at /planes/0)`);
   }
@@ -318,6 +381,7 @@ function checkSemantics(p: Platform, raw: RawPlatform, source: string): void {
   });
 
   checkVlans(p, source);
+  checkApps(p, raw, source, baseDir);
 
   // Blame a field the user actually wrote: when the later timing was left at
   // its default, the earlier one is what pushed it out of order.
@@ -345,7 +409,12 @@ function checkSemantics(p: Platform, raw: RawPlatform, source: string): void {
   }
 }
 
-export function parsePlatform(text: string, source = '<string>'): Platform {
+/**
+ * Parses and checks a platform file's text. `baseDir` is where relative app
+ * module paths start (loadPlatformFile passes the file's directory; the
+ * default is the current directory).
+ */
+export function parsePlatform(text: string, source = '<string>', baseDir = process.cwd()): Platform {
   const doc = parseDocument(text);
   const yamlError = doc.errors[0];
   if (yamlError) {
@@ -361,7 +430,7 @@ export function parsePlatform(text: string, source = '<string>'): Platform {
 
   const raw = data as RawPlatform;
   const platform = applyDefaults(raw);
-  checkSemantics(platform, raw, source);
+  checkSemantics(platform, raw, source, baseDir);
   return platform;
 }
 
@@ -372,7 +441,7 @@ export function loadPlatformFile(file: string): Platform {
   } catch (err) {
     throw new PlatformError(file, '', `cannot read file: ${(err as Error).message}`);
   }
-  return parsePlatform(text, file);
+  return parsePlatform(text, file, dirname(resolve(file)));
 }
 
 export function defaultPlatformFile(): string {

@@ -91,6 +91,23 @@ export const platformSchema = {
         properties: {
           name: { type: 'string', pattern: NODE_NAME },
           cec: { type: 'string', pattern: NODE_NAME },
+          // Workloads the partition starts once its network is up: a built-in
+          // (name) or a user ES module (module, relative to the platform file).
+          // "Exactly one of name and module" and "a built-in needs a port" are
+          // checked in platform.ts, which can name the field.
+          apps: {
+            type: 'array',
+            items: {
+              type: 'object',
+              additionalProperties: false,
+              properties: {
+                name: { type: 'string', enum: ['echo', 'discard', 'http', 'bulk-sink'] },
+                module: { type: 'string', minLength: 1 },
+                port: { type: 'integer', minimum: 1, maximum: 65535 },
+                options: { type: 'object' },
+              },
+            },
+          },
         },
       },
     },

@@ -75,7 +75,7 @@ export class TcpSegment {
    * and 0 is a value a correct computation can give, but the platform's
    * internal hops, whose links already guarantee integrity, write 0 meaning
    * "not computed", as they do in IPv4 headers; so a zero passes unverified.
-   * `fillTcpChecksum` writes a computed 0 as 0xffff for that reason. A wrong
+   * `fillTcpChecksum` writes a computed 0 as 0, which is then not verified. A wrong
    * non-zero checksum means someone computed it and got it wrong: an error.
    *
    * Options are not looked at until `options()` is called.
@@ -341,12 +341,11 @@ export function emitTcpHeader(
 
 /**
  * Computes the checksum of a whole segment (header + payload, exactly) and
- * writes it. A computed 0 is written as 0xffff, its one's complement equal,
- * as `fillUdpChecksum` does: inside the platform 0 means "not computed" (see
- * `TcpSegment.parse`). Any receiver that verifies by summing the segment,
- * the checksum field included, accepts it; but RFC 1624 notes that the
- * standard computation never yields 0xffff, so tshark marks such a checksum
- * bad, with a warning, about once in 65535 segments.
+ * writes it as computed. Unlike UDP, TCP has no "no checksum" value, and the
+ * standard computation yields 0x0000 but never 0xffff (RFC 1624): a computed
+ * 0 is written as 0, or Linux and tshark would see a bad checksum. On parse a
+ * 0 is taken as "not computed" (inside the platform) and not verified, which
+ * costs nothing but the check of one segment in 65536 from outside.
  */
 export function fillTcpChecksum(segment: Buffer, src: number, dst: number): void {
   const headerLength = segment.length < TCP_HEADER ? 0 : (segment[12] >> 4) * 4;
@@ -355,7 +354,7 @@ export function fillTcpChecksum(segment: Buffer, src: number, dst: number): void
   }
   segment.writeUInt16BE(0, 16);
   const sum = internetChecksum(segment, 0, segment.length, pseudoHeaderSum(src, dst, IpProto.Tcp, segment.length));
-  segment.writeUInt16BE(sum === 0 ? 0xffff : sum, 16);
+  segment.writeUInt16BE(sum, 16);
 }
 
 /*

@@ -54,10 +54,10 @@ describe('default platform file', () => {
     ]);
     expect(p.cecs.map((c) => c.name)).toEqual(['cec1', 'cec2']);
     expect(p.lpars).toEqual([
-      { name: 'lpar1', cec: 'cec1' },
-      { name: 'lpar2', cec: 'cec1' },
-      { name: 'lpar3', cec: 'cec2' },
-      { name: 'lpar4', cec: 'cec2' },
+      { name: 'lpar1', cec: 'cec1', apps: [] },
+      { name: 'lpar2', cec: 'cec1', apps: [{ name: 'echo', port: 7 }, { name: 'http', port: 80 }] },
+      { name: 'lpar3', cec: 'cec2', apps: [] },
+      { name: 'lpar4', cec: 'cec2', apps: [] },
     ]);
     expect(p.transport).toBe('unix');
     expect(p.ws).toEqual({ host: '127.0.0.1', basePort: 7400 });

@@ -1,5 +1,6 @@
 import crypto from 'node:crypto';
 import http from 'node:http';
+import type { Socket as NodeSocket } from 'node:net';
 import type { Net, Server, Socket } from '../net/tcp/net-api.ts';
 
 /** A running workload: its server and what it has seen. */
@@ -160,4 +161,63 @@ export async function httpGet(net: Net, host: string, port: number, path: string
   }
   agent.destroy();
   return { requests: count, ok, bytes, elapsedMs: performance.now() - t0, lastBody };
+}
+
+export interface HttpResponseHead {
+  status: number;
+  statusMessage: string;
+  httpVersion: string;
+  headers: Record<string, string | string[]>;
+}
+
+/**
+ * One request (GET by default) to `url` over the partition's TCP, as curl
+ * does it: each body chunk goes to `onData` (a returned promise holds the
+ * response until it settles: backpressure), or, without it, the body comes
+ * back whole. `onHead` hears the status and headers first.
+ */
+export function httpFetch(
+  net: Net,
+  url: string,
+  opts: { method?: string; onHead?: (head: HttpResponseHead) => void; onData?: (chunk: Buffer) => void | Promise<void>; signal?: AbortSignal } = {},
+): Promise<HttpResponseHead & { bytes: number; body?: Buffer }> {
+  const u = new URL(url);
+  if (u.protocol !== 'http:') return Promise.reject(new Error(`only http:// URLs (got ${u.protocol}//)`));
+  const host = u.hostname;
+  const port = Number(u.port || 80);
+  return new Promise((resolve, reject) => {
+    const req = http.request(
+      {
+        host,
+        port,
+        method: opts.method ?? 'GET',
+        path: `${u.pathname}${u.search}`,
+        headers: { host: u.host, 'user-agent': 'lparlab-http' },
+        signal: opts.signal,
+        createConnection: () => net.createConnection({ port, host }) as unknown as NodeSocket,
+      },
+      (res) => {
+        const head: HttpResponseHead = { status: res.statusCode ?? 0, statusMessage: res.statusMessage ?? '', httpVersion: res.httpVersion, headers: res.headers as Record<string, string | string[]> };
+        opts.onHead?.(head);
+        const chunks: Buffer[] = [];
+        let bytes = 0;
+        res.on('data', (d: Buffer) => {
+          bytes += d.length;
+          if (!opts.onData) {
+            chunks.push(d);
+            return;
+          }
+          const wait = opts.onData(d);
+          if (wait) {
+            res.pause();
+            wait.then(() => res.resume(), (err: Error) => res.destroy(err));
+          }
+        });
+        res.on('end', () => resolve({ ...head, bytes, ...(opts.onData ? {} : { body: Buffer.concat(chunks) }) }));
+        res.on('error', reject);
+      },
+    );
+    req.on('error', reject);
+    req.end();
+  });
 }

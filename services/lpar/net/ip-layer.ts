@@ -4,7 +4,9 @@ import { ETHERNET_HEADER, EthernetFrame, EtherType, emitEthernet } from '../../.
 import { IcmpPacket, IcmpType, emitIcmpEcho } from '../../../shared/wire/icmpv4.ts';
 import { IPV4_HEADER, IpProto, Ipv4Packet, Reassembler, emitIpv4Header, fragmentPlan } from '../../../shared/wire/ipv4.ts';
 import { LIMITED_BROADCAST, directedBroadcast, inSubnet, ipToString, isIpv4Multicast } from '../../../shared/wire/ipv4-address.ts';
-import { BROADCAST_MAC, ipv4MulticastMac, macToString } from '../../../shared/wire/mac.ts';
+import { BROADCAST_MAC, ipv4MulticastMac, isInternalMac, macToString } from '../../../shared/wire/mac.ts';
+import { fillTcpChecksum } from '../../../shared/wire/tcp.ts';
+import { fillUdpChecksum } from '../../../shared/wire/udp.ts';
 import { TLV_HEADER } from '../../../shared/wire/tlv.ts';
 import { ArpCache } from './arp-cache.ts';
 import type { Interface, VirtualEthernet } from './virtual-ethernet.ts';
@@ -143,6 +145,14 @@ export class IpLayer {
    */
   private emit(ifc: Interface, mac: Buffer, dst: number, protocol: number, parts: Buffer[], length: number, ttl: number, done: (err?: NetError) => void): void {
     const id = (this.nextId = (this.nextId + 1) & 0xffff);
+    // Anything not addressed to an internal MAC may leave the platform (a bridged LAN): it gets real checksums.
+    const external = !isInternalMac(mac);
+    if (external && (protocol === IpProto.Tcp || protocol === IpProto.Udp)) {
+      const datagram = Buffer.concat(parts, length);
+      if (protocol === IpProto.Tcp) fillTcpChecksum(datagram, ifc.ip, dst);
+      else fillUdpChecksum(datagram, ifc.ip, dst);
+      parts = [datagram];
+    }
     const plan = fragmentPlan(length, ifc.mtu);
     let waiting = plan.length;
     let failed = false;
@@ -162,7 +172,7 @@ export class IpLayer {
         ttl,
         moreFragments: frag.more,
         fragmentOffset: frag.offset,
-        checksum: false,
+        checksum: external,
       });
       copyRange(parts, frag.offset, frag.length, buf, o);
       if (plan.length > 1) this.stats.fragmentsSent++;

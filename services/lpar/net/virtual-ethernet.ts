@@ -196,6 +196,14 @@ export class VirtualEthernet {
     c.rvi.send(hb);
   }
 
+  /** The live control node a flow hashes to (falls back like pickControlNode when none answers). */
+  private pickByFlow(flow: number): ControlNodeLink | undefined {
+    const now = performance.now();
+    const live = [...this.controlNodes.values()].filter((c) => this.alive(c, now));
+    if (live.length === 0) return this.pickControlNode();
+    return live[(flow >>> 0) % live.length];
+  }
+
   /**
    * Fewest bytes sent first (seed 004, RCLAN layer: balance between the
    * control nodes). When none answered a heartbeat in time — this process may
@@ -239,7 +247,8 @@ export class VirtualEthernet {
       return this.toControlNode(buf, sent);
     }
     emitTlv(buf, 0, { type: TlvType.Unicast, length: frameLength, srcDev: ifc.dev, vlan: ifc.vlanId });
-    return this.toControlNode(buf, sent);
+    // Per-destination affinity: one flow keeps one path, so the two control nodes cannot reorder it.
+    return this.toControlNode(buf, sent, dst.readUInt32BE(2));
   }
 
   private direct(ifc: Interface, buf: Buffer, to: { rvi: number; dev: number; vlan: number }, sent?: () => void): boolean {
@@ -278,8 +287,8 @@ export class VirtualEthernet {
     }
   }
 
-  private toControlNode(buf: Buffer, sent?: () => void): boolean {
-    const c = this.pickControlNode();
+  private toControlNode(buf: Buffer, sent?: () => void, flow?: number): boolean {
+    const c = flow === undefined ? this.pickControlNode() : this.pickByFlow(flow);
     if (!c) {
       this.stats.noControlNode++;
       this.stats.txDropped++;

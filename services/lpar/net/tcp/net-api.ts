@@ -170,7 +170,10 @@ export class Socket extends Duplex {
     }
     // Both directions are done (or we are in TIME-WAIT): the socket is over.
     if (!this.readableEnded) this.push(null);
-    if (!this.destroyed) this.destroy();
+    if (this.destroyed) return;
+    // Data delivered but not read yet (a paused reader) is not thrown away: as with node:net, the socket ends once it is read.
+    if (this.readableLength > 0) this.once('end', () => this.destroy());
+    else this.destroy();
   }
 
   override _write(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
