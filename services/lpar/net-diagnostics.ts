@@ -103,6 +103,14 @@ export class NetDiagnostics {
       'http-fetch': (m, ch) => this.httpFetch(m, ch),
       'tcp-send': (m) => bulkSource(this.stack.net, String(m.dst), Number(m.port), Number(m.bytes), Number(m.seed ?? 1)),
       'tcp-exchange': (m) => this.tcpExchange(m),
+      'tcp-many': (m) => this.tcpMany(m),
+      'tcp-hold': (m) => this.tcpHold(m),
+      'tcp-held': (m) => this.held(m).state,
+      'tcp-held-write': (m) => {
+        const h = this.held(m);
+        h.socket.write(Buffer.from(m.data as Uint8Array));
+        return h.state;
+      },
       'nc-connect': (m, ch) => this.ncConnect(m, ch),
       'nc-listen': (m, ch) => this.ncListen(m, ch),
       ss: () => ({
@@ -181,6 +189,72 @@ export class NetDiagnostics {
     }
     while (outstanding > 0) await new Promise<void>((r) => (wake = r));
     return { sent: count, errors, lastError, elapsedMs: performance.now() - t0, bytes: count * data.length };
+  }
+
+  private readonly holds = new Map<number, { socket: Socket; state: { connected: boolean; error: string | null; code: string | null; closed: boolean; received: number } }>();
+  private nextHold = 1;
+
+  /** Opens a connection and keeps it, recording what happens to it (the killed-peer tests watch this). */
+  private tcpHold(m: ControlMessage): Promise<Record<string, unknown>> {
+    const state = { connected: false, error: null as string | null, code: null as string | null, closed: false, received: 0 };
+    const socket = this.stack.net.connect({ port: Number(m.port), host: String(m.dst) });
+    const id = this.nextHold++;
+    this.holds.set(id, { socket, state });
+    socket.on('data', (d: Buffer) => (state.received += d.length));
+    socket.on('error', (err: NodeJS.ErrnoException) => {
+      state.error = err.message;
+      state.code = err.code ?? null;
+    });
+    socket.on('close', () => (state.closed = true));
+    return new Promise((resolve) => {
+      socket.once('connect', () => {
+        state.connected = true;
+        resolve({ id, ...state });
+      });
+      socket.once('close', () => resolve({ id, ...state }));
+    });
+  }
+
+  private held(m: ControlMessage): { socket: Socket; state: { connected: boolean; error: string | null; code: string | null; closed: boolean; received: number } } {
+    const h = this.holds.get(Number(m.id));
+    if (!h) throw new Error(`no held connection ${String(m.id)}`);
+    return h;
+  }
+
+  /**
+   * `count` connections at once to an echo server, each sending `size` bytes
+   * and checking they come back; resolves when all are done.
+   */
+  private async tcpMany(m: ControlMessage): Promise<Record<string, unknown>> {
+    const count = Number(m.count);
+    const size = Number(m.size ?? 100);
+    const errors: Record<string, number> = {};
+    let ok = 0;
+    const t0 = performance.now();
+    await Promise.all(
+      Array.from({ length: count }, (_, i) => {
+        const data = Buffer.alloc(size, i & 0xff);
+        return new Promise<void>((resolve) => {
+          const s = this.stack.net.connect({ port: Number(m.port), host: String(m.dst) });
+          const got: Buffer[] = [];
+          let n = 0;
+          s.on('connect', () => s.write(data));
+          s.on('data', (d: Buffer) => {
+            got.push(d);
+            n += d.length;
+            if (n >= size) {
+              if (Buffer.concat(got).equals(data)) ok++;
+              s.end();
+            }
+          });
+          s.on('error', (err: NodeJS.ErrnoException) => {
+            errors[err.code ?? err.message] = (errors[err.code ?? err.message] ?? 0) + 1;
+          });
+          s.on('close', () => resolve());
+        });
+      }),
+    );
+    return { count, ok, errors, elapsedMs: performance.now() - t0 };
   }
 
   private socket(m: ControlMessage): OpenSocket {

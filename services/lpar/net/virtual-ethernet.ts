@@ -244,7 +244,8 @@ export class VirtualEthernet {
     }
     if (isMulticastMac(dst)) {
       emitTlv(buf, 0, { type: TlvType.Multicast, length: frameLength, srcDev: ifc.dev, vlan: ifc.vlanId });
-      return this.toControlNode(buf, sent);
+      // One group's stream keeps one control node, so its datagrams arrive in the order sent.
+      return this.toControlNode(buf, sent, dst.readUInt32BE(2));
     }
     emitTlv(buf, 0, { type: TlvType.Unicast, length: frameLength, srcDev: ifc.dev, vlan: ifc.vlanId });
     // Per-destination affinity: one flow keeps one path, so the two control nodes cannot reorder it.

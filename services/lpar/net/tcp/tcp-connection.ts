@@ -60,6 +60,16 @@ export interface TcpSettings {
   delayedAckMs: number;
   timeWaitMs: number;
   minRtoMs: number;
+  /** Keepalive probes unanswered before ETIMEDOUT (default 9, as Linux's tcp_keepalive_probes). */
+  keepaliveProbes?: number;
+  /** Between keepalive probes (default a tenth of the idle time, at least 1 s). */
+  keepaliveIntervalMs?: number;
+  /**
+   * The initial send sequence number of every connection, instead of a random
+   * one (RFC 9293 3.4.1, RFC 6528). For tests only (sequence wraparound):
+   * a real stack must leave it unset.
+   */
+  issForTest?: number;
 }
 
 /** RFC 7323 2.3: the scale that lets the receive buffer be advertised. */
@@ -70,6 +80,8 @@ function scaleFor(bytes: number): number {
 }
 
 const KEEPALIVE_PROBES = 9;
+/** RFC 9293 3.7.1: the send MSS when the peer's SYN has no MSS option (IPv4). */
+const DEFAULT_MSS = 536;
 
 /**
  * One TCP connection: the transmission control block and its state machine
@@ -81,7 +93,7 @@ const KEEPALIVE_PROBES = 9;
  */
 export class TcpConnection {
   state: TcpState = TcpState.Closed;
-  readonly stats = { segmentsIn: 0, segmentsOut: 0, retransmits: 0, bytesIn: 0, bytesOut: 0, dupAcks: 0 };
+  readonly stats = { segmentsIn: 0, segmentsOut: 0, retransmits: 0, fastRetransmits: 0, timeouts: 0, bytesIn: 0, bytesOut: 0, dupAcks: 0 };
   noDelay = false;
 
   // Send sequence space (RFC 9293 3.3.1).
@@ -90,10 +102,14 @@ export class TcpConnection {
   private sndNxt = 0;
   /** Highest sequence number sent (sndNxt moves back on retransmission). */
   private sndMax = 0;
+  /** End of a zero-window probe byte sent past sndMax, while its ACK may still come. */
+  private probeEnd: number | undefined;
   private sndWnd = 0;
   private sndWl1 = 0;
   private sndWl2 = 0;
   private sndWscale = 0;
+  /** The peer's SYN offered window scaling (RFC 7323 2.2: only then may a SYN-ACK carry the option). */
+  private peerWscale = false;
   private finQueued = false;
   private finSent = false;
   private readonly sendQueue: Buffer[] = [];
@@ -124,6 +140,8 @@ export class TcpConnection {
   private timeWaitTimer?: NodeJS.Timeout;
   private keepaliveMs = 0;
   private keepaliveProbes = 0;
+  /** Zero-window probes sent since the peer was last heard from. */
+  private persistProbes = 0;
   private lastHeard = Date.now();
 
   constructor(
@@ -175,7 +193,7 @@ export class TcpConnection {
 
   /** Active OPEN (RFC 9293 3.10.1): send SYN. */
   connect(): void {
-    this.iss = crypto.randomBytes(4).readUInt32BE(0);
+    this.iss = this.chooseIss();
     this.sndUna = this.iss;
     this.sndNxt = this.sndMax = seqAdd(this.iss, 1);
     this.state = TcpState.SynSent;
@@ -186,7 +204,7 @@ export class TcpConnection {
   acceptSyn(seg: TcpSegment): void {
     this.irs = seg.seq;
     this.rcvNxt = seqAdd(seg.seq, 1);
-    this.iss = crypto.randomBytes(4).readUInt32BE(0);
+    this.iss = this.chooseIss();
     this.sndUna = this.iss;
     this.sndNxt = this.sndMax = seqAdd(this.iss, 1);
     this.takeSynOptions(seg);
@@ -197,6 +215,10 @@ export class TcpConnection {
     this.sendSyn(true);
   }
 
+  private chooseIss(): number {
+    return this.settings.issForTest !== undefined ? this.settings.issForTest >>> 0 : crypto.randomBytes(4).readUInt32BE(0);
+  }
+
   private takeSynOptions(seg: TcpSegment): void {
     let o: TcpOptions;
     try {
@@ -204,8 +226,10 @@ export class TcpConnection {
     } catch {
       o = {};
     }
-    if (o.mss !== undefined) this.effMss = Math.max(64, Math.min(this.settings.mss, o.mss));
+    // RFC 9293 3.7.1 (MUST-15): without the option, assume a send MSS of 536.
+    this.effMss = Math.max(64, Math.min(this.settings.mss, o.mss ?? DEFAULT_MSS));
     // RFC 7323 2.2: scaling only when both sides offered it.
+    this.peerWscale = o.windowScale !== undefined;
     if (o.windowScale !== undefined) this.sndWscale = Math.min(14, o.windowScale);
     else this.rcvWscale = 0;
     this.cc = new NewReno(this.effMss);
@@ -213,7 +237,9 @@ export class TcpConnection {
   }
 
   private sendSyn(withAck: boolean): void {
-    const options: TcpOptions = { mss: this.settings.mss, windowScale: this.rcvWscale };
+    const options: TcpOptions = { mss: this.settings.mss };
+    // RFC 7323 2.2: a <SYN,ACK> carries Window Scale only if the <SYN> did.
+    if (!withAck || this.peerWscale) options.windowScale = this.rcvWscale;
     const experimental = this.host.synOptions?.();
     if (experimental?.length) options.experimental = experimental;
     this.output({ seq: this.iss, ack: withAck ? this.rcvNxt : 0, flags: TcpFlag.Syn | (withAck ? TcpFlag.Ack : 0), window: Math.min(65535, this.settings.rcvBuf), options, payload: [] });
@@ -222,8 +248,13 @@ export class TcpConnection {
 
   // ---- SEND / RECEIVE / CLOSE / ABORT (user calls) ------------------
 
-  /** SEND: queues data; returns false once the send buffer is over its size (wait for `writable`). */
+  /**
+   * SEND: queues data; returns false once the send buffer is over its size (wait for `writable`).
+   * After CLOSE (or once closed) the data is refused, and false returned.
+   */
   send(data: Buffer): boolean {
+    // RFC 9293 3.10.2: SEND after CLOSE is an error ("connection closing"); nothing may follow the FIN.
+    if (this.finQueued || this.state === TcpState.Closed) return false;
     if (data.length > 0) {
       this.sendQueue.push(data);
       this.sendQueueBytes += data.length;
@@ -246,6 +277,9 @@ export class TcpConnection {
         this.teardown();
         return;
       case TcpState.SynReceived:
+        // RFC 9293 3.10.4: with data or not, the FIN waits for ESTABLISHED (the ACK of our SYN), then FIN-WAIT-1.
+        this.finQueued = true;
+        return;
       case TcpState.Established:
         this.finQueued = true;
         this.state = TcpState.FinWait1;
@@ -263,7 +297,8 @@ export class TcpConnection {
 
   /** ABORT: RST to the peer (when synchronized) and gone. */
   abort(): void {
-    if (this.synchronized()) this.output({ seq: this.sndNxt, ack: 0, flags: TcpFlag.Rst, window: 0, payload: [] });
+    // RFC 9293 3.10.5: SYN-RECEIVED too. SND.MAX rather than a SND.NXT pulled back by a timeout, so the reset lands at the peer's RCV.NXT once it has everything.
+    if (this.synchronized() || this.state === TcpState.SynReceived) this.output({ seq: this.sndMax, ack: 0, flags: TcpFlag.Rst, window: 0, payload: [] });
     this.teardown();
   }
 
@@ -278,8 +313,15 @@ export class TcpConnection {
 
   // ---- output ----------------------------------------------------------
 
+  /**
+   * Out-of-order data held for reassembly lies inside the window already
+   * offered, so it does not shrink it: taking it off would move the right edge
+   * left (RFC 9293 3.8.6.2.2, SHLD-14), and would change the window on every
+   * ACK sent for out-of-order data, so the sender would never see them as
+   * duplicate ACKs (RFC 5681 2) and never fast-retransmit.
+   */
   private receiveWindow(): number {
-    return Math.max(0, this.settings.rcvBuf - this.host.unread() - this.reassembly.bytes);
+    return Math.max(0, this.settings.rcvBuf - this.host.unread());
   }
 
   private windowField(): number {
@@ -296,7 +338,10 @@ export class TcpConnection {
   private sendAck(): void {
     this.clearAckTimer();
     this.ackPending = 0;
-    this.output({ seq: this.sndNxt, ack: this.rcvNxt, flags: TcpFlag.Ack, window: this.windowField(), payload: [] });
+    // SND.MAX, not a SND.NXT that a timeout pulled back (as BSD does): the peer may have all we sent, and
+    // an ACK numbered below its RCV.NXT is unacceptable there (RFC 9293 3.10.7.4), its acknowledgment
+    // unread. With both sides rewound, neither would hear the other's ACKs again.
+    this.output({ seq: this.sndMax, ack: this.rcvNxt, flags: TcpFlag.Ack, window: this.windowField(), payload: [] });
   }
 
   /** Payload views for [seq, seq + length) of the send queue. */
@@ -350,8 +395,10 @@ export class TcpConnection {
   }
 
   private sendData(seq: number, len: number, push: boolean): void {
-    if (!this.sampler.timing) this.sampler.start(seq, performance.now());
-    this.stats.bytesOut += len;
+    // After a timeout pulled SND.NXT back this resends: Karn's rule (RFC 6298 3) times only new data, and bytesOut counts each byte once.
+    const fresh = seqSub(seqAdd(seq, len), this.sndMax);
+    if (fresh > 0) this.stats.bytesOut += Math.min(len, fresh);
+    if (seqGeq(seq, this.sndMax) && !this.sampler.timing) this.sampler.start(seq, performance.now());
     this.clearAckTimer();
     this.ackPending = 0;
     this.output({ seq, ack: this.rcvNxt, flags: TcpFlag.Ack | (push ? TcpFlag.Psh : 0), window: this.windowField(), payload: this.slice(seq, len) });
@@ -364,6 +411,7 @@ export class TcpConnection {
     this.stats.segmentsIn++;
     this.lastHeard = Date.now();
     this.keepaliveProbes = 0;
+    this.persistProbes = 0;
     if (this.state === TcpState.SynSent) {
       this.synSentArrives(seg);
       return;
@@ -378,11 +426,18 @@ export class TcpConnection {
     if (segLen === 0) acceptable = rcvWnd === 0 ? seq === this.rcvNxt : seqGeq(seq, this.rcvNxt) && seqLt(seq, seqAdd(this.rcvNxt, rcvWnd));
     else
       acceptable =
-        rcvWnd > 0 &&
-        ((seqGeq(seq, this.rcvNxt) && seqLt(seq, seqAdd(this.rcvNxt, rcvWnd))) ||
-          (seqGeq(seqAdd(seq, segLen - 1), this.rcvNxt) && seqLt(seqAdd(seq, segLen - 1), seqAdd(this.rcvNxt, rcvWnd))));
+        rcvWnd > 0
+          ? (seqGeq(seq, this.rcvNxt) && seqLt(seq, seqAdd(this.rcvNxt, rcvWnd))) ||
+            (seqGeq(seqAdd(seq, segLen - 1), this.rcvNxt) && seqLt(seqAdd(seq, segLen - 1), seqAdd(this.rcvNxt, rcvWnd)))
+          : // A zero window takes no data, but a bare FIN at RCV.NXT needs no room (as Linux does): otherwise a
+            // sender that closes behind a slow reader retransmits its FIN until it gives up (RFC 9293 3.10.7.4
+            // asks for "special allowance" at a zero window).
+            seg.isFin && !seg.isSyn && seg.payload.length === 0 && seq === this.rcvNxt;
     if (!acceptable) {
-      if (!seg.isRst) this.sendAck();
+      if (seg.isRst) return;
+      this.sendAck();
+      // RFC 9293 3.10.7.4 (TIME-WAIT): a retransmission of the peer's FIN is acknowledged and restarts the 2 MSL timeout.
+      if (this.state === TcpState.TimeWait && seg.isFin) this.armTimeWait();
       return;
     }
 
@@ -414,7 +469,16 @@ export class TcpConnection {
         this.sndWnd = seg.window << this.sndWscale;
         this.sndWl1 = seq;
         this.sndWl2 = seg.ack;
+        // Our SYN is acknowledged: it took a sequence number but no byte of the send queue, so SND.UNA
+        // passes it here, before the host may queue data and before processAck counts acknowledged bytes.
+        this.sndUna = seqAdd(this.iss, 1);
+        this.clearRto();
+        this.retransmits = 0;
+        this.rtt.resetBackoff();
         this.host.connected();
+        this.armKeepalive();
+        // A CLOSE issued in SYN-RECEIVED (RFC 9293 3.10.4) takes effect now; processAck sends the FIN.
+        if (this.finQueued && this.state === TcpState.Established) this.state = TcpState.FinWait1;
       } else {
         this.output({ seq: seg.ack, ack: 0, flags: TcpFlag.Rst, window: 0, payload: [] });
         return;
@@ -422,14 +486,18 @@ export class TcpConnection {
     }
     if (!this.processAck(seg)) return;
 
-    // Seventh: segment text.
-    const payload = seg.payload;
+    // Seventh: segment text, trimmed to the window (RFC 9293 3.10.7.4: the segment is taken as if it did not
+    // exceed the window; what lies past the right edge is not ours to keep, and goes unacknowledged).
+    let payload = seg.payload;
+    const room = seqSub(seqAdd(this.rcvNxt, rcvWnd), seq);
+    const trimmed = payload.length > Math.max(0, room);
+    if (trimmed) payload = payload.subarray(0, Math.max(0, room));
     if (payload.length > 0 && (this.state === TcpState.Established || this.state === TcpState.FinWait1 || this.state === TcpState.FinWait2)) {
       this.receiveText(seq, payload, seg.isPsh);
-    }
+    } else if (trimmed) this.ackPending += 2;
 
-    // Eighth: FIN.
-    if (seg.isFin) {
+    // Eighth: FIN (not when trimmed off with the text past the window).
+    if (seg.isFin && !trimmed) {
       this.finReceivedAt = seqAdd(seq, payload.length);
       this.ackPending++;
     }
@@ -459,7 +527,8 @@ export class TcpConnection {
       this.clearRto();
       this.retransmits = 0;
       this.state = TcpState.Established;
-      this.sndWnd = seg.window << this.sndWscale;
+      // RFC 7323 2.2: the window of a <SYN,ACK> is never scaled.
+      this.sndWnd = seg.window;
       this.sndWl1 = seg.seq;
       this.sndWl2 = seg.ack;
       this.sendAck();
@@ -478,13 +547,24 @@ export class TcpConnection {
   private processAck(seg: TcpSegment): boolean {
     const ack = seg.ack;
     if (seqGt(ack, this.sndMax)) {
-      this.sendAck();
-      return false;
+      // A zero-window probe byte past SND.MAX that the peer took (its window had opened unseen) is sent data.
+      if (this.probeEnd !== undefined && seqLeq(ack, this.probeEnd)) {
+        this.stats.bytesOut += seqSub(ack, this.sndMax);
+        this.sndMax = ack;
+      } else {
+        this.sendAck();
+        return false;
+      }
     }
+    if (this.probeEnd !== undefined && seqGeq(this.sndMax, this.probeEnd)) this.probeEnd = undefined;
     const window = seg.window << this.sndWscale;
-    if (seqGt(ack, this.sndUna)) {
+    const newlyAcked = seqGt(ack, this.sndUna);
+    if (newlyAcked) {
       const acked = seqSub(ack, this.sndUna);
-      const finAcked = this.finSent && ack === this.sndMax;
+      // The FIN's sequence number follows the last queued byte (nothing is queued after CLOSE). Whether it is
+      // acknowledged is a matter of that number, not of which transmission (a timeout may have pulled SND.NXT back).
+      const finAcked = this.finQueued && acked > this.bufferedBytes;
+      if (finAcked) this.finSent = true;
       this.dropAcked(acked - (finAcked ? 1 : 0));
       this.sndUna = ack;
       if (seqLt(this.sndNxt, this.sndUna)) this.sndNxt = this.sndUna;
@@ -498,15 +578,17 @@ export class TcpConnection {
       if (seqGeq(this.sndUna, this.sndMax)) this.clearRto();
       else this.armRto(true);
       if (finAcked) this.ourFinAcked();
-      if (!this.sendBufferFull) this.host.writable();
     } else if (ack === this.sndUna && seg.payload.length === 0 && !seg.isFin && window === this.sndWnd && seqGt(this.sndMax, this.sndUna)) {
       // RFC 5681 2: a duplicate ACK.
       this.stats.dupAcks++;
       const r = this.cc.onDupAck(ack, this.sndMax, seqSub(this.sndMax, this.sndUna));
-      if (r.fastRetransmit) this.retransmitFirst();
+      if (r.fastRetransmit) {
+        this.stats.fastRetransmits++;
+        this.retransmitFirst();
+      }
     }
-    // Window update (RFC 9293 3.10.7.4, fifth, ESTABLISHED).
-    if (seqLt(this.sndWl1, seg.seq) || (this.sndWl1 === seg.seq && seqLeq(this.sndWl2, ack))) {
+    // Window update (RFC 9293 3.10.7.4, fifth, ESTABLISHED: only for SND.UNA =< SEG.ACK).
+    if (seqGeq(ack, this.sndUna) && (seqLt(this.sndWl1, seg.seq) || (this.sndWl1 === seg.seq && seqLeq(this.sndWl2, ack)))) {
       const opened = window > this.sndWnd;
       this.sndWnd = window;
       this.sndWl1 = seg.seq;
@@ -515,6 +597,9 @@ export class TcpConnection {
       if (opened) this.pushOut();
     }
     this.pushOut();
+    // Only now, with SND.UNA and SND.WND both from this segment: a writer woken earlier would send
+    // against the old window from the new SND.UNA, past the right edge the peer offered.
+    if (newlyAcked && !this.sendBufferFull && this.state !== TcpState.Closed) this.host.writable();
     return this.state !== TcpState.Closed;
   }
 
@@ -626,6 +711,7 @@ export class TcpConnection {
   private onRto(): void {
     this.rtoTimer = undefined;
     if (this.state === TcpState.Closed || this.state === TcpState.TimeWait) return;
+    this.stats.timeouts++;
     if (++this.retransmits > this.settings.maxRetransmits) {
       this.fail('ETIMEDOUT');
       return;
@@ -645,7 +731,8 @@ export class TcpConnection {
     this.cc.onRetransmitTimeout(seqSub(this.sndMax, this.sndUna), this.sndMax);
     // Go back to the first unacknowledged byte; pushOut sends on from there as cwnd allows.
     this.sndNxt = this.sndUna;
-    if (this.finSent && this.bufferedBytes === 0) this.finSent = false;
+    // SND.NXT is back before the FIN (still unacknowledged, or the timer would not run): it goes again after the data.
+    this.finSent = false;
     this.retransmitFirst();
     this.armRto();
   }
@@ -669,14 +756,28 @@ export class TcpConnection {
   /** RFC 9293 3.8.6.1: probe a zero window with one byte, backing off like the retransmission timer. */
   private armPersist(): void {
     if (this.persistTimer) return;
-    this.persistTimer = setTimeout(() => {
-      this.persistTimer = undefined;
-      if (this.sndWnd > 0 || !this.synchronized()) return;
-      const pending = this.bufferedBytes - seqSub(this.sndNxt, this.sndUna);
-      if (pending > 0) this.output({ seq: this.sndNxt, ack: this.rcvNxt, flags: TcpFlag.Ack, window: this.windowField(), payload: this.slice(this.sndNxt, 1) });
-      this.rtt.backoff();
-      this.armPersist();
-    }, this.rtt.rto);
+    this.persistTimer = setTimeout(() => this.onPersist(), this.rtt.rto);
+  }
+
+  private onPersist(): void {
+    this.persistTimer = undefined;
+    if (this.sndWnd > 0 || !this.synchronized()) return;
+    const pending = this.bufferedBytes - seqSub(this.sndNxt, this.sndUna);
+    if (pending <= 0) return;
+    // RFC 9293 3.8.6.1: a zero window is kept open only while the receiver answers the probes; unanswered
+    // ones count like retransmissions (R2), or a vanished peer would be probed forever.
+    if (++this.persistProbes > this.settings.maxRetransmits) {
+      this.fail('ETIMEDOUT');
+      return;
+    }
+    this.output({ seq: this.sndNxt, ack: this.rcvNxt, flags: TcpFlag.Ack, window: this.windowField(), payload: this.slice(this.sndNxt, 1) });
+    // The window may have opened unseen (its update lost), and then the peer takes the byte: its ACK must
+    // not count as acknowledging "something not yet sent" (processAck). SND.NXT stays: if the byte is
+    // refused it goes again with the data.
+    const end = seqAdd(this.sndNxt, 1);
+    if (seqGt(end, this.sndMax)) this.probeEnd = end;
+    this.rtt.backoff();
+    this.armPersist();
   }
 
   private clearPersist(): void {
@@ -686,30 +787,46 @@ export class TcpConnection {
     }
   }
 
-  /** RFC 1122 4.2.3.6: after idleness, probe with seq sndUna-1; no answer to 9 probes → ETIMEDOUT. */
-  private armKeepalive(): void {
+  /**
+   * RFC 1122 4.2.3.6: after `keepaliveMs` without hearing from the peer, probe
+   * with seq sndUna-1 every interval; when `keepaliveProbes` probes went
+   * unanswered → ETIMEDOUT. Anything that arrives resets the count
+   * (segmentArrives), and the idle wait starts again.
+   */
+  private armKeepalive(delayMs = this.keepaliveMs): void {
     if (this.keepaliveTimer) clearTimeout(this.keepaliveTimer);
     this.keepaliveTimer = undefined;
-    if (!this.keepaliveMs || !this.synchronized()) return;
-    this.keepaliveTimer = setTimeout(() => {
-      this.keepaliveTimer = undefined;
-      if (Date.now() - this.lastHeard < this.keepaliveMs) return this.armKeepalive();
-      if (++this.keepaliveProbes > KEEPALIVE_PROBES) return this.fail('ETIMEDOUT');
-      this.output({ seq: seqAdd(this.sndUna, -1), ack: this.rcvNxt, flags: TcpFlag.Ack, window: this.windowField(), payload: [] });
-      this.keepaliveTimer = setTimeout(() => this.armKeepalive(), Math.max(1000, this.keepaliveMs / 10));
-    }, this.keepaliveMs);
+    if (!this.keepaliveMs || !this.synchronized() || this.state === TcpState.TimeWait) return;
+    this.keepaliveTimer = setTimeout(() => this.onKeepalive(), Math.max(1, delayMs));
     this.keepaliveTimer.unref?.();
+  }
+
+  private onKeepalive(): void {
+    this.keepaliveTimer = undefined;
+    const idle = Date.now() - this.lastHeard;
+    // Heard from lately: wait out the rest of the idle time (not a whole new period).
+    if (this.keepaliveProbes === 0 && idle < this.keepaliveMs) return this.armKeepalive(this.keepaliveMs - idle);
+    if (this.keepaliveProbes >= (this.settings.keepaliveProbes ?? KEEPALIVE_PROBES)) return this.fail('ETIMEDOUT');
+    this.keepaliveProbes++;
+    this.output({ seq: seqAdd(this.sndUna, -1), ack: this.rcvNxt, flags: TcpFlag.Ack, window: this.windowField(), payload: [] });
+    // The next look is one interval on: a probe answered in the meantime reset the count, and the idle wait resumes.
+    this.armKeepalive(this.settings.keepaliveIntervalMs ?? Math.max(1000, this.keepaliveMs / 10));
   }
 
   private enterTimeWait(): void {
     this.state = TcpState.TimeWait;
     this.clearRto();
     this.clearPersist();
+    this.armKeepalive();
+    this.armTimeWait();
+    this.host.closed();
+  }
+
+  private armTimeWait(): void {
     if (this.timeWaitTimer) clearTimeout(this.timeWaitTimer);
     // 2 MSL, then the quadruple may be used again (RFC 9293 3.6.1).
     this.timeWaitTimer = setTimeout(() => this.teardown(), this.settings.timeWaitMs);
     this.timeWaitTimer.unref?.();
-    this.host.closed();
   }
 
   private fail(code: TcpErrorCode): void {
