@@ -46,6 +46,7 @@ export class VlanServer {
   readonly stats = { broadcast: 0, multicast: 0, relayed: 0, notMember: 0, malformed: 0, noUplink: 0, refused: 0, promiscRefused: 0, spoofed: 0 };
   readonly arp: ArpServer;
   private readonly permittedPromisc: Set<string>;
+  private readonly refusedLogged = new Set<string>();
   /** Serials of the platform's control nodes: the only MAC prefixes members may register. */
   private readonly serials: Set<number>;
 
@@ -110,7 +111,11 @@ export class VlanServer {
     const m = this.members.get(lpar);
     const refuse = (reason: string) => {
       this.stats.refused++;
-      this.log.warn({ lpar, vlan: this.name, reason }, 'registration refused');
+      // Logged once per partition; a partition repeating itself only moves the counter.
+      if (!this.refusedLogged.has(lpar)) {
+        this.refusedLogged.add(lpar);
+        this.log.warn({ lpar, vlan: this.name, reason: reason.slice(0, 200) }, 'registration refused (further ones from it counted, not logged)');
+      }
       return { ok: false, reason };
     };
     if (!m) return refuse(`${lpar} is not a member of virtual LAN ${this.name}`);

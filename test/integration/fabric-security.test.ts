@@ -41,9 +41,10 @@ describe('fabric authority and RDMA protection', () => {
     }
     const rvis = ((await p.fm({ t: 'rvi-list' })).rvis as Array<{ purpose: string }>).map((r) => r.purpose);
     expect(rvis).not.toContain('sneaky');
-    await sleep(100);
-    const fmLog = fs.readFileSync(p.runDir.logFile('fabric-manager'), 'utf8');
-    expect(fmLog).toMatch(/refused: processing nodes may not establish paths/);
+    // pino writes asynchronously: wait for the line rather than race it.
+    const deadline = Date.now() + 5000;
+    while (!/refused: processing nodes may not establish paths/.test(fs.readFileSync(p.runDir.logFile('fabric-manager'), 'utf8')) && Date.now() < deadline) await sleep(25);
+    expect(fs.readFileSync(p.runDir.logFile('fabric-manager'), 'utf8')).toMatch(/refused: processing nodes may not establish paths/);
   });
 
   it('lets a control node and management create RVIs', async () => {
