@@ -35,14 +35,15 @@ await runService('fabric-switch', async (ctx: ServiceContext) => {
       try {
         const link = await connectLink(fmUrl);
         const ch = new ControlChannel(link, ctx.log.child({ component: 'fm-client' }));
-        ch.handle('vi-add', (m) => {
-          for (const e of m.entries as ViEntry[]) sw.addVi(e);
-        });
-        ch.handle('vi-del', (m) => {
-          for (const rvi of m.rvis as number[]) sw.removeVi(rvi);
-        });
+        // Changes can arrive in the same read as the welcome: held until the full table is in, then applied in order.
+        let early: Array<() => void> | undefined = [];
+        const apply = (change: () => void) => (early ? early.push(change) : change());
+        ch.handle('vi-add', (m) => apply(() => (m.entries as ViEntry[]).forEach((e) => sw.addVi(e))));
+        ch.handle('vi-del', (m) => apply(() => (m.rvis as number[]).forEach((rvi) => sw.removeVi(rvi))));
         const welcome = await authenticateTo(ch, ctx.name, credential);
         sw.loadTable(welcome.ports as Array<[string, number]>, welcome.vis as ViEntry[]);
+        for (const change of early) change();
+        early = undefined;
         ch.onClose(() => {
           ctx.log.warn('lost the fabric manager; forwarding on with the table as it was');
           ctx.setHealth('degraded', 'fabric manager unreachable');

@@ -30,6 +30,7 @@ export class NodeFabric {
   onFmState: (connected: boolean) => void = () => {};
   private fm?: ControlChannel;
   private stopped = false;
+  private readonly early: Array<{ add?: RviInfo; del?: number }> = [];
   private readonly rviWaiters = new Set<{ peer: string; purpose: string; resolve: (rvi: Rvi) => void }>();
 
   constructor(private readonly opts: NodeFabricOptions) {}
@@ -65,17 +66,24 @@ export class NodeFabric {
     ];
     this.rclan = new Rclan(this.nics, welcome.rclan as RclanSettings, this.opts.log.child({ component: 'rclan' }));
     this.syncRvis(welcome.rvis as RviInfo[]);
+    for (const e of this.early.splice(0)) {
+      if (e.add) this.addRvi(e.add);
+      else if (e.del !== undefined) this.removeRvi(e.del);
+    }
     for (const nic of this.nics) nic.start();
   }
 
   private async connectFm(): Promise<ControlMessage> {
     const link = await connectLink(this.opts.fmUrl);
     const ch = new ControlChannel(link, this.opts.log.child({ component: 'fm-client' }));
+    // Notifications can arrive in the same read as the welcome, before the RCLAN layer exists: keep them in order.
     ch.handle('rvi-add', (m) => {
-      this.addRvi(m.rvi as RviInfo);
+      if (this.rclan) this.addRvi(m.rvi as RviInfo);
+      else this.early.push({ add: m.rvi as RviInfo });
     });
     ch.handle('rvi-del', (m) => {
-      this.removeRvi(Number(m.vi));
+      if (this.rclan) this.removeRvi(Number(m.vi));
+      else this.early.push({ del: Number(m.vi) });
     });
     const welcome = await authenticateTo(ch, this.opts.name, this.opts.credential);
     this.fm = ch;
