@@ -7,7 +7,7 @@ import type { NetStack } from './net/net-stack.ts';
 import type { UdpSocket } from './net/udp.ts';
 import type { Socket } from './net/tcp/net-api.ts';
 import type { AppSpec, BuiltinAppName } from '../../shared/platform/platform.ts';
-import { bulkSource, httpFetch, httpGet } from './apps/builtin.ts';
+import { bulkSource, httpFetch, httpGet, requestResponse } from './apps/builtin.ts';
 import type { Workloads } from './apps/workloads.ts';
 
 interface OpenSocket {
@@ -103,6 +103,7 @@ export class NetDiagnostics {
       'http-fetch': (m, ch) => this.httpFetch(m, ch),
       'tcp-send': (m) => bulkSource(this.stack.net, String(m.dst), Number(m.port), Number(m.bytes), Number(m.seed ?? 1)),
       'tcp-exchange': (m) => this.tcpExchange(m),
+      'tcp-rr': (m) => requestResponse(this.stack.net, String(m.dst), Number(m.port ?? 7), Number(m.count ?? 1000), Number(m.size ?? 64)),
       'tcp-many': (m) => this.tcpMany(m),
       'tcp-hold': (m) => this.tcpHold(m),
       'tcp-held': (m) => this.held(m).state,
