@@ -323,3 +323,23 @@ function logTails(runDir: RunDirT, names: string[]): void {
     }
   }
 }
+
+/** The bench platform: one control node, two LPARs on different CECs, one virtual LAN (10.9.0.0/24). */
+export function benchPlatformYaml(name: string): string {
+  return `# lparlab bench platform: one control node, two LPARs on different CECs, one virtual LAN.
+name: ${name}
+transport: unix
+rclan: { heartbeatMs: 100, deadAfterMs: 400, undeliverableAfterMs: 1500, window: 256 }
+planes: [a, b]
+controlNodes: [{ name: cn1, serial: 1 }]
+cecs: [{ name: cec1 }, { name: cec2 }]
+lpars: [{ name: lpar1, cec: cec1 }, { name: lpar2, cec: cec2 }]
+vlans:
+  - name: blue
+    subnets: [10.9.0.0/24]
+    members: [{ lpar: lpar1, ip: 10.9.0.1 }, { lpar: lpar2, ip: 10.9.0.2 }]
+`;
+}
+
+export const BENCH_PROCESSES = ['fabric-manager', 'plane-a', 'plane-b', 'cn1', 'lpar1', 'lpar2'];
+export const BENCH_DST = '10.9.0.2';

@@ -36,25 +36,13 @@
 import type { ChildProcess } from 'node:child_process';
 import os from 'node:os';
 import path from 'node:path';
-import { adminRequest, codeVersion, contention as contentionOf, CONTENDED_PCT, createBench, cpuLine, log, median, medianCpu, medianOf, r1, r2, REPO_ROOT, runRecord, sleep, withCpu, type CpuSample, type RunDirT } from './harness.ts';
+import { adminRequest, codeVersion, contention as contentionOf, CONTENDED_PCT, createBench, cpuLine, log, median, medianCpu, medianOf, r1, r2, REPO_ROOT, runRecord, sleep, withCpu, type CpuSample, type RunDirT, benchPlatformYaml, BENCH_PROCESSES, BENCH_DST } from './harness.ts';
 
 const PEER = path.join(REPO_ROOT, 'scripts', 'bench', 'tcp-peer.ts');
 
-const PLATFORM_YAML = `# lparlab bench platform: one control node, two LPARs on different CECs, one virtual LAN.
-name: tbench
-transport: unix
-rclan: { heartbeatMs: 100, deadAfterMs: 400, undeliverableAfterMs: 1500, window: 256 }
-planes: [a, b]
-controlNodes: [{ name: cn1, serial: 1 }]
-cecs: [{ name: cec1 }, { name: cec2 }]
-lpars: [{ name: lpar1, cec: cec1 }, { name: lpar2, cec: cec2 }]
-vlans:
-  - name: blue
-    subnets: [10.9.0.0/24]
-    members: [{ lpar: lpar1, ip: 10.9.0.1 }, { lpar: lpar2, ip: 10.9.0.2 }]
-`;
-const PROCESSES = ['fabric-manager', 'plane-a', 'plane-b', 'cn1', 'lpar1', 'lpar2'];
-const DST = '10.9.0.2';
+const PLATFORM_YAML = benchPlatformYaml('tbench');
+const PROCESSES = BENCH_PROCESSES;
+const DST = BENCH_DST;
 const PORTS = { bulk: 9000, echo: 7, http: 80 };
 const RR_SIZE = 64;
 const HTTP_PATH = '/x';

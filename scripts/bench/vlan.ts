@@ -31,23 +31,11 @@
  * Exit code: 0 when the bar is met, 1 when not, 2 on error, 130 when interrupted.
  */
 import os from 'node:os';
-import { adminRequest, codeVersion, contention as contentionOf, CONTENDED_PCT, createBench, cpuLine, fmRequest, latency, log, median, medianCpu, r1, r2, runRecord, sleep, withCpu, type CpuSample, type RunDirT } from './harness.ts';
+import { adminRequest, codeVersion, contention as contentionOf, CONTENDED_PCT, createBench, cpuLine, fmRequest, latency, log, median, medianCpu, r1, r2, runRecord, sleep, withCpu, type CpuSample, type RunDirT, benchPlatformYaml, BENCH_PROCESSES, BENCH_DST } from './harness.ts';
 
-const PLATFORM_YAML = `# lparlab bench platform: one control node, two LPARs on different CECs, one virtual LAN.
-name: vbench
-transport: unix
-rclan: { heartbeatMs: 100, deadAfterMs: 400, undeliverableAfterMs: 1500, window: 256 }
-planes: [a, b]
-controlNodes: [{ name: cn1, serial: 1 }]
-cecs: [{ name: cec1 }, { name: cec2 }]
-lpars: [{ name: lpar1, cec: cec1 }, { name: lpar2, cec: cec2 }]
-vlans:
-  - name: blue
-    subnets: [10.9.0.0/24]
-    members: [{ lpar: lpar1, ip: 10.9.0.1 }, { lpar: lpar2, ip: 10.9.0.2 }]
-`;
-const PROCESSES = ['fabric-manager', 'plane-a', 'plane-b', 'cn1', 'lpar1', 'lpar2'];
-const DST = '10.9.0.2';
+const PLATFORM_YAML = benchPlatformYaml('vbench');
+const PROCESSES = BENCH_PROCESSES;
+const DST = BENCH_DST;
 const PORT = 9000;
 const SIZE = 16384;
 const WINDOWS = [16, 64, 256];

@@ -1,21 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { Reassembly } from '../../services/lpar/net/tcp/reassembly.ts';
 import { seqAdd, seqSub } from '../../shared/wire/tcp.ts';
-import { prng } from '../helpers/prng.ts';
-
-function randomBytes(r: () => number, n: number): Buffer {
-  const b = Buffer.allocUnsafe(n);
-  for (let i = 0; i < n; i++) b[i] = (r() * 256) | 0;
-  return b;
-}
-
-function shuffle<T>(r: () => number, a: T[]): T[] {
-  for (let i = a.length - 1; i > 0; i--) {
-    const j = (r() * (i + 1)) | 0;
-    [a[i], a[j]] = [a[j], a[i]];
-  }
-  return a;
-}
+import { prng, randomBytes, shuffle } from '../helpers/prng.ts';
 
 interface Piece {
   off: number;

@@ -1,21 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { IPV4_HEADER, IpProto, Ipv4Packet, Reassembler, emitIpv4Header, fragmentPlan, parseIp } from '../../shared/wire/index.ts';
-import { prng as rng } from '../helpers/prng.ts';
+import { prng as rng, randomBytes, shuffle } from '../helpers/prng.ts';
 
-
-function randomBytes(r: () => number, n: number): Buffer {
-  const b = Buffer.allocUnsafe(n);
-  for (let i = 0; i < n; i++) b[i] = (r() * 256) | 0;
-  return b;
-}
-
-function shuffle<T>(r: () => number, a: T[]): T[] {
-  for (let i = a.length - 1; i > 0; i--) {
-    const j = (r() * (i + 1)) | 0;
-    [a[i], a[j]] = [a[j], a[i]];
-  }
-  return a;
-}
 
 const SRC = parseIp('10.0.0.5');
 const DST = parseIp('10.0.0.6');

@@ -251,6 +251,12 @@ export class Socket extends Duplex {
     return this.localAddress ? { address: this.localAddress, family: 'IPv4', port: this.localPort! } : {};
   }
 
+  /**
+   * node:net's ref/unref decide whether an open socket keeps the process
+   * alive. A partition's sockets hold no OS handle of their own (the
+   * partition process lives as long as the partition does), so there is
+   * nothing to hold or release: both are accepted and chain, as in node:net.
+   */
   ref(): this {
     return this;
   }
