@@ -46,7 +46,15 @@ export function processPlan(platform: Platform, runDir: RunDir): ProcessSpec[] {
   return plan;
 }
 
-/** Node's arguments for a service: tsx as the loader, plus any debugger flags. */
+/**
+ * V8 sizes a small process's old generation to its live heap (a few MB), and
+ * streaming large frames then promotes enough to force a full collection
+ * every few megabytes: measured, ~150 full GCs for 1 GB through one LPAR and
+ * half the RVI throughput. Starting the old space at 64 MB leaves it at 2.
+ */
+export const V8_FLAGS = ['--initial-old-space-size=64'];
+
+/** Node's arguments for a service: V8 sizing, tsx as the loader, plus any debugger flags. */
 export function nodeArgs(spec: ProcessSpec, extra: string[] = []): string[] {
-  return [...extra, '--import', 'tsx', spec.script, ...spec.args];
+  return [...V8_FLAGS, ...extra, '--import', 'tsx', spec.script, ...spec.args];
 }

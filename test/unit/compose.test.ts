@@ -7,7 +7,7 @@ import { parse } from 'yaml';
 import { loadPlatformFile } from '../../shared/platform/platform.ts';
 import { parseArgs, type ParsedArgs } from '../../shared/runtime/args.ts';
 import { RunDir } from '../../shared/runtime/run-dir.ts';
-import { REPO_ROOT, processPlan, type ProcessSpec } from '../../scripts/cli/process-plan.ts';
+import { REPO_ROOT, V8_FLAGS, processPlan, type ProcessSpec } from '../../scripts/cli/process-plan.ts';
 
 // compose.yaml and its image, checked without Docker: the file against the
 // Compose specification's schema, and every container's command line against
@@ -45,12 +45,13 @@ function commandOf(name: string): string[] {
   return cmd;
 }
 
-/** A service container's command split as `node --import tsx SCRIPT ARGS...`. */
+/** A service container's command split as `node V8_FLAGS... --import tsx SCRIPT ARGS...`, as the launcher runs it. */
 function serviceCommand(name: string): { script: string; args: string[]; parsed: ParsedArgs } {
   const cmd = commandOf(name);
-  expect(cmd.slice(0, 3), `${name}: command starts node --import tsx`).toEqual(['node', '--import', 'tsx']);
-  const args = cmd.slice(4);
-  return { script: cmd[3], args, parsed: parseArgs(args) };
+  const head = ['node', ...V8_FLAGS, '--import', 'tsx'];
+  expect(cmd.slice(0, head.length), `${name}: command starts ${head.join(' ')}`).toEqual(head);
+  const args = cmd.slice(head.length + 1);
+  return { script: cmd[head.length], args, parsed: parseArgs(args) };
 }
 
 const isUrl = (v: string) => /^(unix:|ws:\/\/)/.test(v);
@@ -111,9 +112,9 @@ describe('compose.yaml', () => {
     for (const [name] of services) {
       const cmd = commandOf(name);
       expect(cmd[0], name).toBe('node');
-      if (cmd[1] === '--import') {
-        expect(cmd[2], name).toBe('tsx');
-        expect(fs.existsSync(path.join(REPO_ROOT, cmd[3])), `${name}: ${cmd[3]} exists`).toBe(true);
+      if (cmd.includes('--import')) {
+        const { script } = serviceCommand(name);
+        expect(fs.existsSync(path.join(REPO_ROOT, script)), `${name}: ${script} exists`).toBe(true);
       } else {
         expect(cmd[1], name).toBe('scripts/lparlab.mjs');
         expect(fs.existsSync(path.join(REPO_ROOT, cmd[1]))).toBe(true);
