@@ -343,3 +343,19 @@ vlans:
 
 export const BENCH_PROCESSES = ['fabric-manager', 'plane-a', 'plane-b', 'cn1', 'lpar1', 'lpar2'];
 export const BENCH_DST = '10.9.0.2';
+
+/** Polls `check` until it returns a value, or fails naming `what` (and the last error) after `ms`. */
+export async function waitFor<T>(what: string, ms: number, check: () => Promise<T | undefined>): Promise<T> {
+  const deadline = Date.now() + ms;
+  let last = '';
+  for (;;) {
+    try {
+      const v = await check();
+      if (v !== undefined) return v;
+    } catch (err) {
+      last = (err as Error).message;
+    }
+    if (Date.now() > deadline) throw new Error(`${what} not within ${ms} ms${last ? ` (${last})` : ''}`);
+    await sleep(50);
+  }
+}

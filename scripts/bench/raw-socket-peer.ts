@@ -23,27 +23,12 @@
 import net from 'node:net';
 import fs from 'node:fs';
 import os from 'node:os';
+import { num, opts } from './peer-args.ts';
 
 const PREFIX = 4;
 const ACK_WARM = 1;
 const ACK_DONE = 2;
 
-function opts(argv: string[]): { role: string; o: Map<string, string> } {
-  const o = new Map<string, string>();
-  for (let i = 1; i < argv.length; i += 2) o.set(argv[i].replace(/^--/, ''), argv[i + 1]);
-  return { role: argv[0], o };
-}
-
-function num(o: Map<string, string>, k: string, dflt?: number): number {
-  const v = o.get(k);
-  if (v === undefined) {
-    if (dflt === undefined) throw new Error(`--${k} is required`);
-    return dflt;
-  }
-  const n = Number(v);
-  if (!Number.isFinite(n) || n < 0) throw new Error(`--${k} must be a number >= 0`);
-  return n;
-}
 
 /** Busy and total jiffies of the whole machine (Linux /proc/stat), to see what else ran meanwhile. */
 function machineJiffies(): { busy: number; total: number } | undefined {

@@ -37,27 +37,11 @@ import http from 'node:http';
 import net from 'node:net';
 import os from 'node:os';
 // The same pattern the partition's bulk source makes, so both sides do the same work.
-import { fillPattern } from '../../services/lpar/apps/builtin.ts';
+import { bulkSource } from '../../services/lpar/apps/builtin.ts';
+import { num, opts } from './peer-args.ts';
 
 const HOST = '127.0.0.1';
-const CHUNK = 64 * 1024;
 
-function opts(argv: string[]): { role: string; o: Map<string, string> } {
-  const o = new Map<string, string>();
-  for (let i = 1; i < argv.length; i += 2) o.set(argv[i].replace(/^--/, ''), argv[i + 1]);
-  return { role: argv[0], o };
-}
-
-function num(o: Map<string, string>, k: string, dflt?: number): number {
-  const v = o.get(k);
-  if (v === undefined) {
-    if (dflt === undefined) throw new Error(`--${k} is required`);
-    return dflt;
-  }
-  const n = Number(v);
-  if (!Number.isFinite(n) || n < 0) throw new Error(`--${k} must be a number >= 0`);
-  return n;
-}
 
 /** Busy, interrupt (irq + softirq) and total jiffies of the whole machine (Linux /proc/stat). */
 function machineJiffies(): { busy: number; irq: number; total: number } | undefined {
@@ -162,33 +146,10 @@ function httpServer(): void {
 
 // ---------------------------------------------------------------- clients
 
-/** One bulk transfer as `tcp-send` does it; resolves on 'close'. */
-function bulkOnce(port: number, bytes: number, seed: number, fill: string): Promise<{ bytes: number; sha256: string; answer: string; elapsedMs: number }> {
-  const same = fill === 'repeat' ? fillPattern(seed, CHUNK) : undefined;
-  return new Promise((resolve, reject) => {
-    const hash = crypto.createHash('sha256');
-    const t0 = performance.now();
-    const s = net.connect({ port, host: HOST, noDelay: true });
-    s.setNoDelay(true);
-    let answer = '';
-    let index = 0;
-    let sent = 0;
-    const pump = () => {
-      while (sent < bytes) {
-        const n = Math.min(CHUNK, bytes - sent);
-        const data = same ? (n === CHUNK ? same : same.subarray(0, n)) : fillPattern(seed + index++, n);
-        hash.update(data);
-        sent += n;
-        if (!s.write(data)) return;
-      }
-      s.end();
-    };
-    s.on('connect', pump);
-    s.on('drain', pump);
-    s.on('data', (d: Buffer) => (answer += d.toString()));
-    s.on('error', reject);
-    s.on('close', () => resolve({ bytes: sent, sha256: hash.digest('hex'), answer, elapsedMs: performance.now() - t0 }));
-  });
+/** One bulk transfer exactly as the partition's `tcp-send` does it, over kernel TCP. */
+function bulkOnce(port: number, bytes: number, seed: number, fill: string) {
+  const connect = (o: { port: number; host: string }) => net.connect({ ...o, noDelay: true });
+  return bulkSource(connect, HOST, port, bytes, seed, fill === 'repeat');
 }
 
 async function bulkClient(o: Map<string, string>, port: number): Promise<void> {

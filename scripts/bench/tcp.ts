@@ -36,7 +36,7 @@
 import type { ChildProcess } from 'node:child_process';
 import os from 'node:os';
 import path from 'node:path';
-import { adminRequest, codeVersion, contention as contentionOf, CONTENDED_PCT, createBench, cpuLine, log, median, medianCpu, medianOf, r1, r2, REPO_ROOT, runRecord, sleep, withCpu, type CpuSample, type RunDirT, benchPlatformYaml, BENCH_PROCESSES, BENCH_DST } from './harness.ts';
+import { adminRequest, codeVersion, contention as contentionOf, CONTENDED_PCT, createBench, cpuLine, log, median, medianCpu, medianOf, r1, r2, REPO_ROOT, runRecord, withCpu, type CpuSample, type RunDirT, benchPlatformYaml, BENCH_PROCESSES, BENCH_DST, waitFor } from './harness.ts';
 
 const PEER = path.join(REPO_ROOT, 'scripts', 'bench', 'tcp-peer.ts');
 
@@ -228,21 +228,6 @@ async function lparRr(kind: RrKind, count: number): Promise<Rr & { cpu: CpuSampl
 
 // ---------------------------------------------------------------- setup
 
-/** Until `check` returns a value (not undefined and not throwing), or `ms` pass. */
-async function waitFor<T>(what: string, ms: number, check: () => Promise<T | undefined>): Promise<T> {
-  const deadline = Date.now() + ms;
-  let last = '';
-  for (;;) {
-    try {
-      const v = await check();
-      if (v !== undefined) return v;
-    } catch (err) {
-      last = (err as Error).message;
-    }
-    if (Date.now() > deadline) throw new Error(`${what} not within ${ms} ms${last ? ` (${last})` : ''}`);
-    await sleep(50);
-  }
-}
 
 const lanUp = (name: string) => async () => {
   const s = await admin<{ rvis: Array<Record<string, unknown>> }>(name, { t: 'rvis' });

@@ -31,7 +31,7 @@
  * Exit code: 0 when the bar is met, 1 when not, 2 on error, 130 when interrupted.
  */
 import os from 'node:os';
-import { adminRequest, codeVersion, contention as contentionOf, CONTENDED_PCT, createBench, cpuLine, fmRequest, latency, log, median, medianCpu, r1, r2, runRecord, sleep, withCpu, type CpuSample, type RunDirT, benchPlatformYaml, BENCH_PROCESSES, BENCH_DST } from './harness.ts';
+import { adminRequest, codeVersion, contention as contentionOf, CONTENDED_PCT, createBench, cpuLine, fmRequest, latency, log, median, medianCpu, r1, r2, runRecord, sleep, withCpu, type CpuSample, type RunDirT, benchPlatformYaml, BENCH_PROCESSES, BENCH_DST, waitFor } from './harness.ts';
 
 const PLATFORM_YAML = benchPlatformYaml('vbench');
 const PROCESSES = BENCH_PROCESSES;
@@ -188,21 +188,6 @@ async function rviPing(): Promise<Rtt> {
 
 // ---------------------------------------------------------------- setup
 
-/** Until `check` returns a value (not undefined and not throwing), or `ms` pass. */
-async function waitFor<T>(what: string, ms: number, check: () => Promise<T | undefined>): Promise<T> {
-  const deadline = Date.now() + ms;
-  let last = '';
-  for (;;) {
-    try {
-      const v = await check();
-      if (v !== undefined) return v;
-    } catch (err) {
-      last = (err as Error).message;
-    }
-    if (Date.now() > deadline) throw new Error(`${what} not within ${ms} ms${last ? ` (${last})` : ''}`);
-    await sleep(50);
-  }
-}
 
 const rviUp = (name: string, purpose: string) => async () => {
   const s = await admin<{ rvis: Array<Record<string, unknown>> }>(name, { t: 'rvis' });

@@ -101,7 +101,7 @@ export class NetDiagnostics {
       apps: () => ({ apps: this.workloads.list() }),
       'http-get': (m) => httpGet(this.stack.net, String(m.host), Number(m.port), String(m.path ?? '/'), Number(m.count ?? 1)),
       'http-fetch': (m, ch) => this.httpFetch(m, ch),
-      'tcp-send': (m) => bulkSource(this.stack.net, String(m.dst), Number(m.port), Number(m.bytes), Number(m.seed ?? 1)),
+      'tcp-send': (m) => bulkSource((o) => this.stack.net.connect(o), String(m.dst), Number(m.port), Number(m.bytes), Number(m.seed ?? 1)) as Promise<unknown>,
       'tcp-exchange': (m) => this.tcpExchange(m),
       'tcp-rr': (m) => requestResponse(this.stack.net, String(m.dst), Number(m.port ?? 7), Number(m.count ?? 1000), Number(m.size ?? 64)),
       'tcp-many': (m) => this.tcpMany(m),

@@ -1,5 +1,6 @@
 import crypto from 'node:crypto';
 import http from 'node:http';
+import type { Duplex } from 'node:stream';
 import type { Socket as NodeSocket } from 'node:net';
 import type { Net, Server, Socket } from '../net/tcp/net-api.ts';
 
@@ -83,20 +84,34 @@ export function fillPattern(seed: number, size: number): Buffer {
   return b;
 }
 
-/** Connects, sends `bytes` of pattern data, half-closes, and returns what the peer answered (a bulk sink's digest). */
-export function bulkSource(net: Net, host: string, port: number, bytes: number, seed: number): Promise<Record<string, unknown>> {
+export interface BulkResult {
+  bytes: number;
+  sha256: string;
+  answer: string;
+  elapsedMs: number;
+}
+
+/**
+ * Connects (through `connect`: the partition's `net`, or node:net for the
+ * kernel baseline, so both do the same work), sends `bytes` of pattern data in
+ * 64 KiB writes with backpressure, half-closes, and returns what the peer
+ * answered (a bulk sink's digest). `repeat` sends one chunk over and over
+ * instead of making fresh pattern data.
+ */
+export function bulkSource(connect: (o: { port: number; host: string }) => Duplex, host: string, port: number, bytes: number, seed: number, repeat = false): Promise<BulkResult> {
+  const chunk = 64 * 1024;
+  const same = repeat ? fillPattern(seed, chunk) : undefined;
   return new Promise((resolve, reject) => {
     const hash = crypto.createHash('sha256');
     const t0 = performance.now();
-    const s = net.connect({ port, host });
+    const s = connect({ port, host });
     let answer = '';
     let index = 0;
     let sent = 0;
-    const chunk = 64 * 1024;
     const pump = () => {
       while (sent < bytes) {
         const n = Math.min(chunk, bytes - sent);
-        const data = fillPattern(seed + index++, n);
+        const data = same ? (n === chunk ? same : same.subarray(0, n)) : fillPattern(seed + index++, n);
         hash.update(data);
         sent += n;
         if (!s.write(data)) return;
