@@ -3,6 +3,8 @@ import { Duplex } from 'node:stream';
 import { ipToString, parseIp } from '../../../../shared/wire/ipv4-address.ts';
 import type { TcpOptions } from '../../../../shared/wire/tcp.ts';
 import type { IpLayer } from '../ip-layer.ts';
+import type { Smc } from '../smc/smc.ts';
+import { SmcSession } from '../smc/smc-session.ts';
 import type { Quad, Tcp } from './tcp.ts';
 import { TcpState, type TcpConnection, type TcpErrorCode, type TcpHost } from './tcp-connection.ts';
 
@@ -53,9 +55,10 @@ export class Socket extends Duplex {
   private idleTimer?: NodeJS.Timeout;
   private noDelayWanted = false;
   private keepAlive: [boolean, number] = [false, 0];
-  /** Extra SYN options (the SMC capability option rides here). */
-  synOptions?: () => TcpOptions['experimental'];
-  peerSynOptions?: (o: TcpOptions) => void;
+  /** SMC under this socket (seed 002): negotiation, then the data path, or plain TCP. */
+  private smc?: SmcSession;
+  private smcBytesOut = 0;
+  private readonly heldWrites: Array<{ chunk: Buffer; cb: (err?: Error | null) => void }> = [];
 
   constructor(
     private readonly net: Net,
@@ -65,7 +68,7 @@ export class Socket extends Duplex {
   }
 
   get bytesWritten(): number {
-    return Number(this.conn?.stats.bytesOut ?? 0);
+    return Number(this.conn?.stats.bytesOut ?? 0) + this.smcBytesOut;
   }
 
   get pending(): boolean {
@@ -105,16 +108,31 @@ export class Socket extends Duplex {
     const quad: Quad = { localIp, localPort: this.net.tcp.ephemeralPort(remoteIp, opts.port, localIp), remoteIp, remotePort: opts.port };
     this.setQuad(quad);
     this.connecting = true;
+    const smc = this.net.smc;
+    if (!smc || localIp === remoteIp) {
+      this.openTcp(quad);
+      return this;
+    }
+    // Seed 003: ask where the peer lives once for this connection, then send the SYN (with the SMC offer if it applies).
+    const session = new SmcSession(smc, this.smcHooks(), 'client', host);
+    this.smc = session;
+    void session.locate().then(() => {
+      if (!this.destroyed) this.openTcp(quad);
+    });
+    return this;
+  }
+
+  private openTcp(quad: Quad): void {
     this.conn = this.net.tcp.open(quad, this.host());
     this.conn.noDelay = this.noDelayWanted;
     this.conn.connect();
-    return this;
   }
 
   /** A listener's connection: the socket is its host from the SYN on. */
   attachIncoming(quad: Quad, attach: (host: TcpHost) => TcpConnection): void {
     this.setQuad(quad);
     this.connecting = true;
+    if (this.net.smc) this.smc = new SmcSession(this.net.smc, this.smcHooks(), 'server', ipToString(quad.remoteIp));
     this.conn = attach(this.host());
   }
 
@@ -130,31 +148,85 @@ export class Socket extends Duplex {
     return {
       transmit: () => {},
       deliver: (data) => {
+        if (this.smc?.takesTcp) {
+          this.smc.tcpData(data);
+          return;
+        }
         this.bytesRead += data.length;
         this.touch();
         this.push(data);
       },
       unread: () => this.readableLength,
       eof: () => {
-        this.push(null);
+        if (this.smc?.takesTcp) this.smc.tcpEof();
+        else if (!this.readableEnded) this.push(null);
       },
       connected: () => {
-        this.connecting = false;
-        this.conn!.noDelay = this.noDelayWanted;
-        if (this.keepAlive[0]) this.conn!.setKeepAlive(true, this.keepAlive[1]);
-        for (const w of this.beforeConnect.splice(0)) this._write(w.chunk, 'binary', w.cb);
-        this.emit('connect');
-        this.emit('ready');
-        this.emitConnected();
+        if (this.smc) this.smc.tcpConnected();
+        else this.ready();
       },
-      closed: (code) => this.onClosed(code),
+      closed: (code) => {
+        if (this.smc?.takesTcp) this.smc.tcpClosed(code);
+        else this.onClosed(code);
+      },
       writable: () => {
         const w = this.waitingWrite;
         this.waitingWrite = undefined;
         w?.();
       },
-      synOptions: () => this.synOptions?.(),
-      peerSynOptions: (o) => this.peerSynOptions?.(o),
+      synOptions: () => this.smc?.synOptions(),
+      peerSynOptions: (o: TcpOptions) => this.smc?.peerSynOptions(o),
+    };
+  }
+
+  /** The connection is the app's now (after the SMC negotiation, if there was one). */
+  private ready(): void {
+    if (this.destroyed) return;
+    this.connecting = false;
+    this.conn!.noDelay = this.noDelayWanted;
+    if (this.keepAlive[0]) this.conn!.setKeepAlive(true, this.keepAlive[1]);
+    for (const w of this.beforeConnect.splice(0)) this._write(w.chunk, 'binary', w.cb);
+    this.emit('connect');
+    this.emit('ready');
+    this.emitConnected();
+  }
+
+  /** What the SMC session does to this socket and its TCP connection. */
+  private smcHooks() {
+    return {
+      tcpSend: (data: Buffer) => {
+        this.conn?.send(data);
+      },
+      tcpClose: () => this.conn?.close(),
+      ready: () => this.ready(),
+      push: (data: Buffer) => {
+        this.bytesRead += data.length;
+        this.touch();
+        return this.push(data);
+      },
+      pushEof: () => {
+        if (!this.readableEnded) this.push(null);
+      },
+      fail: (code: string, why: string) => {
+        const wasConnecting = this.connecting;
+        this.connecting = false;
+        const err = netError(code, wasConnecting ? 'connect' : 'read', this.remoteAddress, wasConnecting ? this.remotePort : undefined);
+        err.message += ` (${why})`;
+        this.destroy(err);
+      },
+      finished: () => {
+        // SMC closed both ways: the TCP connection closes behind it (FIN), and the socket is done.
+        process.nextTick(() => {
+          this.conn?.close();
+          if (!this.destroyed) {
+            if (this.readableLength > 0) this.once('end', () => this.destroy());
+            else this.destroy();
+          }
+        });
+      },
+      flushHeldWrites: () => {
+        for (const w of this.heldWrites.splice(0)) this._write(w.chunk, 'binary', w.cb);
+      },
     };
   }
 
@@ -182,6 +254,17 @@ export class Socket extends Duplex {
       this.beforeConnect.push({ chunk, cb });
       return;
     }
+    const smc = this.smc;
+    if (smc?.path) {
+      this.touch();
+      this.smcBytesOut += chunk.length;
+      smc.path.write(chunk, (err) => cb(err ? netError((err as NodeJS.ErrnoException).code ?? 'EPIPE', 'write') : undefined));
+      return;
+    }
+    if (smc?.holdsWrites) {
+      this.heldWrites.push({ chunk, cb });
+      return;
+    }
     if (conn.state !== TcpState.Established && conn.state !== TcpState.CloseWait) {
       cb(netError('EPIPE', 'write'));
       return;
@@ -193,7 +276,9 @@ export class Socket extends Duplex {
 
   override _final(cb: (err?: Error | null) => void): void {
     const finish = () => {
-      this.conn?.close();
+      if (this.smc?.path) this.smc.path.end();
+      else if (this.smc?.holdsWrites) this.heldWrites.push({ chunk: Buffer.alloc(0), cb: () => this.conn?.close() });
+      else this.conn?.close();
       cb();
     };
     if (this.connecting) this.once('connect', finish);
@@ -201,11 +286,13 @@ export class Socket extends Duplex {
   }
 
   override _read(): void {
-    this.conn?.read();
+    if (this.smc?.path) this.smc.path.resume();
+    else this.conn?.read();
   }
 
   override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
     this.clearIdle();
+    if (this.smc?.takesTcp) this.smc.close(err !== null || this.readableLength > 0);
     const conn = this.conn;
     if (conn && conn.state !== TcpState.Closed && conn.state !== TcpState.TimeWait) {
       // Like closing a kernel socket: data unread or an error → RST; otherwise FIN and let the stack finish.
@@ -267,7 +354,8 @@ export class Socket extends Duplex {
 
   /** What `lparlab ss` shows of this socket. */
   info(): Record<string, unknown> | undefined {
-    return this.conn?.info();
+    const tcp = this.conn?.info();
+    return tcp && this.smc ? { ...tcp, ...this.smc.info() } : tcp;
   }
 }
 
@@ -391,6 +479,9 @@ export class Server extends EventEmitter {
  * createServer, connect/createConnection, Socket, Server.
  */
 export class Net {
+  /** The partition's SMC component, once its configuration is in; without it every connection is plain TCP. */
+  smc?: Smc;
+
   constructor(
     readonly tcp: Tcp,
     readonly ip: IpLayer,

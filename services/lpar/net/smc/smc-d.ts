@@ -1,0 +1,413 @@
+import type { Logger } from 'pino';
+import { mapShared } from '../../../../shared/shm/shm-file.ts';
+import { CloseFlag, ElementWord, SmbView } from '../../../../shared/smc/smb.ts';
+import type { HypervisorClient, SmbeGrant } from '../../hypervisor-client.ts';
+import { cursorAdd, cursorDistance, ringRead, ringWrite } from './byte-ring.ts';
+import type { SmcPath, SmcSocketSide, SmcStats } from './smc-path.ts';
+
+/** An SMB this partition has mapped, and its elements in use here. */
+interface MappedSmb {
+  id: number;
+  path: string;
+  view: SmbView;
+  side: 0 | 1;
+  paths: Array<SmcdPath | undefined>;
+  inUse: number;
+}
+
+/**
+ * The partition's SMC-D device: the SMBs the hypervisor handed it, and the
+ * receive side of seed 002 Fig. 7 — find the SMB with work, find the element
+ * through the connection status bit array (steps 753-755), post the socket.
+ *
+ * Work is found by polling the CSBA words while some connection waits (for
+ * data, or for ring space) and for `pollUs` after the last progress; then the
+ * device marks itself asleep in each SMB it waits on and needs the peer's
+ * signal (step 608: the signal is sent only to a sleeping reader). Marking
+ * asleep, then looking once more, against the peer's "publish the cursor, then
+ * look at the asleep word", both sequentially consistent, means a wake-up is
+ * never lost.
+ */
+export class SmcdDevice {
+  private readonly smbs = new Map<number, MappedSmb>();
+  private readonly byToken = new Map<number, SmcdPath>();
+  private readonly waiters = new Set<SmcdPath>();
+  private polling = false;
+  private lastProgress = 0;
+
+  constructor(
+    readonly hv: HypervisorClient,
+    private readonly pollUs: number,
+    readonly stats: SmcStats,
+    private readonly log: Logger,
+  ) {
+    hv.onSignal = (token) => this.signalled(token);
+    hv.onSessionLost = () => this.sessionLost();
+  }
+
+  /** Maps the element of `grant` (once per SMB file) and makes the data path of the connection. */
+  open(grant: SmbeGrant, side: SmcSocketSide): SmcdPath {
+    let smb = this.smbs.get(grant.smbId);
+    if (!smb) {
+      const buf = mapShared(grant.path, grant.bytes);
+      const view = SmbView.open(buf);
+      smb = { id: grant.smbId, path: grant.path, view, side: grant.side, paths: new Array(view.elements), inUse: 0 };
+      this.smbs.set(grant.smbId, smb);
+    }
+    if (smb.side !== grant.side) throw new Error(`hypervisor granted side ${grant.side} of SMB ${grant.smbId}, mapped here as side ${smb.side}`);
+    if (smb.view.token(grant.element) !== grant.token >>> 0) throw new Error(`element ${grant.element} of ${grant.path} does not carry token ${grant.token}`);
+    const path = new SmcdPath(this, smb, grant, side);
+    smb.paths[grant.element] = path;
+    smb.inUse++;
+    this.byToken.set(grant.token >>> 0, path);
+    return path;
+  }
+
+  /** A path is done: give the element back to the hypervisor and forget the mapping once nothing here uses it. */
+  release(path: SmcdPath): void {
+    if (this.byToken.get(path.token) !== path) return;
+    this.byToken.delete(path.token);
+    this.waiters.delete(path);
+    const smb = path.smb;
+    smb.paths[path.element] = undefined;
+    if (--smb.inUse === 0) this.smbs.delete(smb.id);
+    this.hv.release(path.token);
+  }
+
+  /** Seed 002 Fig. 6 step 608: interrupt the peer, only when it sleeps. */
+  signalPeerIfAsleep(path: SmcdPath): void {
+    if (path.smb.view.takeAsleep(path.peerSide)) this.signal(path);
+  }
+
+  signal(path: SmcdPath): void {
+    this.stats.signalsSent++;
+    this.hv.signal(path.token);
+  }
+
+  /** A path waits for data or ring space: poll until it has it. */
+  wait(path: SmcdPath): void {
+    this.waiters.add(path);
+    if (!this.polling) {
+      this.polling = true;
+      this.lastProgress = performance.now();
+      setImmediate(this.poll);
+    }
+  }
+
+  private signalled(token: number): void {
+    this.stats.signalsReceived++;
+    const path = this.byToken.get(token >>> 0);
+    if (!path) return;
+    path.smb.view.setAsleep(path.smb.side, false);
+    this.scan(path.smb);
+    // A close flag comes with a signal even to a partition that waits for nothing.
+    if (this.byToken.get(path.token) === path) path.service();
+    if (this.waiters.size > 0 && !this.polling) this.wait([...this.waiters][0]);
+  }
+
+  /** Takes the CSBA of `smb` for this side and services each element marked (seed 002 Fig. 7 step 755). */
+  private scan(smb: MappedSmb): boolean {
+    let found = false;
+    const words = smb.view.csbaWords;
+    for (let w = 0; w < words; w++) {
+      let bits = smb.view.takePending(smb.side, w);
+      while (bits !== 0) {
+        const bit = 31 - Math.clz32(bits);
+        bits &= ~(1 << bit);
+        const p = smb.paths[w * 32 + bit];
+        if (p) {
+          found = true;
+          p.service();
+        }
+      }
+    }
+    return found;
+  }
+
+  private readonly poll = (): void => {
+    let progress = false;
+    for (const smb of this.waitedSmbs()) if (this.scan(smb)) progress = true;
+    for (const p of this.waiters) if (!p.waiting) this.waiters.delete(p);
+    if (this.waiters.size === 0) {
+      this.polling = false;
+      return;
+    }
+    const now = performance.now();
+    if (progress) this.lastProgress = now;
+    if ((now - this.lastProgress) * 1000 < this.pollUs) {
+      setImmediate(this.poll);
+      return;
+    }
+    // Going to sleep: say so, then look once more (a producer that published before seeing us asleep is found here).
+    const smbs = this.waitedSmbs();
+    for (const smb of smbs) smb.view.setAsleep(smb.side, true);
+    let late = false;
+    for (const smb of smbs) if (this.scan(smb)) late = true;
+    for (const p of this.waiters) if (!p.waiting) this.waiters.delete(p);
+    if (late && this.waiters.size > 0) {
+      for (const smb of smbs) smb.view.setAsleep(smb.side, false);
+      this.lastProgress = performance.now();
+      setImmediate(this.poll);
+      return;
+    }
+    this.polling = false;
+  };
+
+  private waitedSmbs(): MappedSmb[] {
+    const out = new Set<MappedSmb>();
+    for (const p of this.waiters) out.add(p.smb);
+    return [...out];
+  }
+
+  info(): Record<string, unknown> {
+    return { smbs: [...this.smbs.values()].map((s) => ({ id: s.id, path: s.path, side: s.side, elements: s.inUse })), waiting: this.waiters.size, polling: this.polling };
+  }
+
+  /**
+   * The hypervisor session ended: it has aborted and released every element
+   * this partition held, so their connections reset.
+   */
+  sessionLost(): void {
+    if (this.byToken.size > 0) this.log.warn({ connections: this.byToken.size }, 'hypervisor session lost: SMC-D connections reset');
+    for (const p of [...this.byToken.values()]) p.lost();
+    this.smbs.clear();
+  }
+}
+
+/** Explicit states of one SMC-D connection's close (seed 002, Fig. 10). */
+const enum CloseState {
+  Open,
+  /** Our app ended: DoneWriting set, reading goes on. */
+  WriteDone,
+  /** Closed or aborted, element released. */
+  Finished,
+}
+
+/**
+ * One connection over a shared memory buffer element (seed 002, Fig. 5): the
+ * direction this side writes (its ring, its producer cursor, the peer's
+ * consumer cursor) and the direction it reads. Send is Fig. 6 (copy into the
+ * peer's receive area, move the producer cursor, mark the CSBA, signal a
+ * sleeping peer); receive is Figs. 7 and 9 (copy out, move the consumer
+ * cursor). A full ring holds the writer's callback back: backpressure to the
+ * app.
+ */
+export class SmcdPath implements SmcPath {
+  readonly mode = 'SMC-D' as const;
+  readonly token: number;
+  readonly element: number;
+  readonly peerSide: 0 | 1;
+  private readonly view: SmbView;
+  private readonly words: Int32Array;
+  private readonly txRing: Buffer;
+  private readonly rxRing: Buffer;
+  private readonly ringBytes: number;
+  private readonly wProd: number;
+  private readonly wPeerCons: number;
+  private readonly wPeerProd: number;
+  private readonly wCons: number;
+  private readonly wMyWantSpace: number;
+  private readonly wPeerWantSpace: number;
+  private prod = 0;
+  private cons = 0;
+  private pending?: { chunk: Buffer; off: number; cb: (err?: Error) => void };
+  private wantData = true;
+  private eofSeen = false;
+  private state = CloseState.Open;
+  /** service() runs again when asked while running (a delivery can call back into it). */
+  private servicing = false;
+  private again = false;
+
+  constructor(
+    private readonly device: SmcdDevice,
+    readonly smb: MappedSmb,
+    grant: SmbeGrant,
+    private readonly side: SmcSocketSide,
+  ) {
+    this.token = grant.token >>> 0;
+    this.element = grant.element;
+    const me = grant.side;
+    const peer = (1 - me) as 0 | 1;
+    this.peerSide = peer;
+    this.view = smb.view;
+    this.words = smb.view.words;
+    this.txRing = smb.view.ring(this.element, me);
+    this.rxRing = smb.view.ring(this.element, peer);
+    this.ringBytes = smb.view.ringBytes;
+    const w = (word: number) => smb.view.elementWord(this.element, word);
+    this.wProd = w(me === 0 ? ElementWord.Prod0 : ElementWord.Prod1);
+    this.wPeerCons = w(me === 0 ? ElementWord.Cons0 : ElementWord.Cons1);
+    this.wPeerProd = w(peer === 0 ? ElementWord.Prod0 : ElementWord.Prod1);
+    this.wCons = w(peer === 0 ? ElementWord.Cons0 : ElementWord.Cons1);
+    this.wMyWantSpace = w(me === 0 ? ElementWord.WantSpace0 : ElementWord.WantSpace1);
+    this.wPeerWantSpace = w(peer === 0 ? ElementWord.WantSpace0 : ElementWord.WantSpace1);
+    this.prod = Atomics.load(this.words, this.wProd) >>> 0;
+    this.cons = Atomics.load(this.words, this.wCons) >>> 0;
+  }
+
+  /** Waiting for data the app wants, or for room for what it wrote. */
+  get waiting(): boolean {
+    if (this.state === CloseState.Finished) return false;
+    return this.pending !== undefined || (this.wantData && !this.eofSeen);
+  }
+
+  write(chunk: Buffer, cb: (err?: Error) => void): void {
+    if (this.state !== CloseState.Open) {
+      cb(Object.assign(new Error('write after end'), { code: 'EPIPE' }));
+      return;
+    }
+    this.pending = { chunk, off: 0, cb };
+    this.pushPending();
+  }
+
+  /** Fig. 6 steps 603-608 for as much of the pending write as the ring takes. */
+  private pushPending(): void {
+    const p = this.pending;
+    if (!p) return;
+    if (this.view.flags(this.element, this.peerSide) & (CloseFlag.Closed | CloseFlag.Abort)) {
+      this.pending = undefined;
+      p.cb(Object.assign(new Error('write EPIPE: the peer closed'), { code: 'EPIPE' }));
+      return;
+    }
+    const free = this.ringBytes - cursorDistance(this.prod, Atomics.load(this.words, this.wPeerCons) >>> 0);
+    const n = Math.min(free, p.chunk.length - p.off);
+    if (n > 0) {
+      ringWrite(this.txRing, this.prod, p.chunk, p.off, p.off + n);
+      p.off += n;
+      this.prod = cursorAdd(this.prod, n);
+      Atomics.store(this.words, this.wProd, this.prod | 0);
+      this.view.markPending(this.peerSide, this.element);
+      this.device.stats.bytes.smcdOut += n;
+      this.device.signalPeerIfAsleep(this);
+    }
+    if (p.off === p.chunk.length) {
+      this.pending = undefined;
+      p.cb();
+      return;
+    }
+    // Full: ask the reader to tell us when it frees space, then look once more before waiting.
+    this.device.stats.ringFull++;
+    Atomics.store(this.words, this.wMyWantSpace, 1);
+    if (this.ringBytes - cursorDistance(this.prod, Atomics.load(this.words, this.wPeerCons) >>> 0) > 0) {
+      queueMicrotask(() => this.pushPending());
+      return;
+    }
+    this.device.wait(this);
+  }
+
+  end(): void {
+    if (this.state !== CloseState.Open) return;
+    this.state = CloseState.WriteDone;
+    this.setFlagsAndSignal(CloseFlag.DoneWriting);
+    this.maybeFinished();
+  }
+
+  resume(): void {
+    this.wantData = true;
+    this.service();
+  }
+
+  /** Something may have changed for this element: data, space, close flags. */
+  service(): void {
+    if (this.servicing) {
+      this.again = true;
+      return;
+    }
+    this.servicing = true;
+    try {
+      do {
+        this.again = false;
+        this.serviceOnce();
+      } while (this.again);
+    } finally {
+      this.servicing = false;
+    }
+  }
+
+  private serviceOnce(): void {
+    if (this.state === CloseState.Finished) return;
+    const peerFlags = this.view.flags(this.element, this.peerSide);
+    if (peerFlags & CloseFlag.Abort) {
+      this.finish(false);
+      this.side.reset('the peer aborted the SMC-D connection');
+      return;
+    }
+    if (this.pending) this.pushPending();
+    while (this.wantData && !this.eofSeen) {
+      const avail = cursorDistance(Atomics.load(this.words, this.wPeerProd) >>> 0, this.cons);
+      if (avail === 0) break;
+      const data = ringRead(this.rxRing, this.cons, avail);
+      this.cons = cursorAdd(this.cons, avail);
+      Atomics.store(this.words, this.wCons, this.cons | 0);
+      this.device.stats.bytes.smcdIn += avail;
+      // Fig. 9 step 969, then tell a writer blocked on the full ring.
+      if (Atomics.load(this.words, this.wPeerWantSpace) !== 0 && Atomics.exchange(this.words, this.wPeerWantSpace, 0) !== 0) {
+        this.view.markPending(this.peerSide, this.element);
+        this.device.signalPeerIfAsleep(this);
+      }
+      if (!this.side.deliver(data)) this.wantData = false;
+    }
+    if (!this.eofSeen && peerFlags & (CloseFlag.DoneWriting | CloseFlag.Closed) && cursorDistance(Atomics.load(this.words, this.wPeerProd) >>> 0, this.cons) === 0) {
+      this.eofSeen = true;
+      this.side.eof();
+      this.maybeFinished();
+      return;
+    }
+    if (this.waiting) this.device.wait(this);
+  }
+
+  /** Both directions done: Fig. 10 steps 1003-1007. */
+  private maybeFinished(): void {
+    if (this.state === CloseState.WriteDone && this.eofSeen) {
+      this.finish(true);
+      this.side.finished();
+    }
+  }
+
+  close(abort: boolean): void {
+    if (this.state === CloseState.Finished) return;
+    this.finish(!abort);
+  }
+
+  /** The element is gone with the hypervisor session: reset without touching it. */
+  lost(): void {
+    if (this.state === CloseState.Finished) return;
+    this.state = CloseState.Finished;
+    this.device.release(this);
+    const p = this.pending;
+    this.pending = undefined;
+    p?.cb(Object.assign(new Error('the connection was reset'), { code: 'ECONNRESET' }));
+    this.side.reset('the hypervisor session was lost');
+  }
+
+  private finish(clean: boolean): void {
+    if (this.state === CloseState.Finished) return;
+    this.state = CloseState.Finished;
+    const p = this.pending;
+    this.pending = undefined;
+    this.setFlagsAndSignal(clean ? CloseFlag.DoneWriting | CloseFlag.Closed : CloseFlag.Abort);
+    this.device.release(this);
+    p?.cb(Object.assign(new Error('the connection closed'), { code: 'EPIPE' }));
+  }
+
+  /** Close flags always come with a signal: a peer that waits for nothing must still learn of them. */
+  private setFlagsAndSignal(flags: number): void {
+    this.view.setFlags(this.element, this.peerSide === 0 ? 1 : 0, flags);
+    this.view.markPending(this.peerSide, this.element);
+    this.device.signal(this);
+  }
+
+  info(): Record<string, unknown> {
+    const me = this.peerSide === 0 ? 1 : 0;
+    return {
+      mode: this.mode,
+      token: this.token,
+      smb: this.smb.path,
+      element: this.element,
+      ringBytes: this.ringBytes,
+      tx: { prod: this.prod, cons: Atomics.load(this.words, this.wPeerCons) >>> 0 },
+      rx: { prod: Atomics.load(this.words, this.wPeerProd) >>> 0, cons: this.cons },
+      flags: { local: this.view.flags(this.element, me as 0 | 1), peer: this.view.flags(this.element, this.peerSide) },
+    };
+  }
+}

@@ -1,0 +1,487 @@
+import type { Logger } from 'pino';
+import { linkUsable, type MemoryRegion, type Rvi } from '../../../../shared/rclan/rvi.ts';
+import { CdcFlag, CdcType, emitCdc, parseCdc, type Cdc } from '../../../../shared/wire/smc-cdc.ts';
+import { cursorAdd, cursorAfter, cursorDistance, ringRead, ringWrite } from './byte-ring.ts';
+import type { SmcPath, SmcSocketSide, SmcStats } from './smc-path.ts';
+
+/**
+ * Header of a remote memory buffer element (RMBE): the peer RDMA-WRITEs its
+ * consumer cursor of the data this side sent into word 0 ("the sender's copy
+ * of the consumer cursor", seed 002 Fig. 8B step 863). The ring follows.
+ */
+export const RMBE_HEADER = 64;
+
+/** What one side tells the other of its RMBE in the CLC accept or confirm. */
+export interface RmbeDescriptor {
+  token: number;
+  ringBytes: number;
+  links: Array<{ region: number; key: number }>;
+}
+
+type LinkOp = { path: SmcrPath; kind: 'send'; payload: Buffer } | { path: SmcrPath; kind: 'rdma'; region: number; key: number; offset: number; data: Buffer };
+
+/**
+ * An SMC-R link group between this partition and one peer: two links, one
+ * per fabric plane, each an RVI of its own (seed 002, Fig. 4 step 409: RC-QPs;
+ * Fig. 10 step 1015: fail over to another link of the group). Operations go
+ * out in order per link; what the RVI window does not take waits here.
+ */
+export class LinkGroup {
+  readonly links: [Rvi | undefined, Rvi | undefined] = [undefined, undefined];
+  private readonly paths = new Map<number, SmcrPath>();
+  private readonly queues: [LinkOp[], LinkOp[]] = [[], []];
+
+  constructor(
+    readonly peer: string,
+    readonly stats: SmcStats,
+    private readonly log: Logger,
+  ) {}
+
+  attach(rvi: Rvi, plane: 0 | 1): void {
+    this.links[plane] = rvi;
+    this.queues[plane] = [];
+    rvi.onMessage = (payload) => this.onMessage(plane, payload);
+    rvi.onDrain = () => this.flush(plane);
+    rvi.onStateChange = (state, prev) => {
+      this.log.info({ peer: this.peer, link: plane, state, prev }, 'SMC-R link state');
+      if (!linkUsable(rvi)) this.linkDown(plane);
+    };
+  }
+
+  detach(rvi: Rvi): void {
+    const plane = this.links.indexOf(rvi);
+    if (plane < 0) return;
+    this.links[plane] = undefined;
+    this.linkDown(plane as 0 | 1);
+  }
+
+  usable(plane: number): boolean {
+    const rvi = this.links[plane];
+    return rvi !== undefined && linkUsable(rvi);
+  }
+
+  /** Both links exist (regions are registered on each, so a connection can move). */
+  get complete(): boolean {
+    return this.links[0] !== undefined && this.links[1] !== undefined;
+  }
+
+  /** The link for a new connection: a usable one, the less loaded of two. */
+  pick(): number {
+    const load = [0, 0];
+    for (const p of this.paths.values()) if (p.link >= 0) load[p.link]++;
+    const ok = [this.usable(0), this.usable(1)];
+    if (ok[0] && ok[1]) return load[0] <= load[1] ? 0 : 1;
+    return ok[0] ? 0 : ok[1] ? 1 : -1;
+  }
+
+  add(path: SmcrPath): void {
+    this.paths.set(path.localToken, path);
+  }
+
+  remove(path: SmcrPath): void {
+    if (this.paths.get(path.localToken) === path) this.paths.delete(path.localToken);
+    for (const q of this.queues) for (let i = q.length - 1; i >= 0; i--) if (q[i].path === path) q.splice(i, 1);
+  }
+
+  /** Forgets what `path` queued on `plane`: it moved (the peer refuses WRITEs there from now on). */
+  dropQueued(path: SmcrPath, plane: number): void {
+    const q = this.queues[plane];
+    for (let i = q.length - 1; i >= 0; i--) if (q[i].path === path) q.splice(i, 1);
+  }
+
+  send(plane: number, path: SmcrPath, payload: Buffer): void {
+    this.op(plane, { path, kind: 'send', payload });
+  }
+
+  rdma(plane: number, path: SmcrPath, region: number, key: number, offset: number, data: Buffer): void {
+    this.op(plane, { path, kind: 'rdma', region, key, offset, data });
+  }
+
+  private op(plane: number, op: LinkOp): void {
+    const q = this.queues[plane];
+    if (q.length > 0 || !this.issue(plane, op)) q.push(op);
+  }
+
+  private issue(plane: number, op: LinkOp): boolean {
+    const rvi = this.links[plane];
+    if (!rvi) return true;
+    if (op.kind === 'send') return rvi.send(op.payload);
+    return rvi.rdmaWrite(op.region, op.key, op.offset, op.data, (err) => {
+      // A refusal on a link the connection has left is the point of the Move; anything else is a protocol fault.
+      if (err && op.path.link === plane) this.log.warn({ peer: this.peer, link: plane, err: err.message }, 'SMC-R RDMA WRITE failed');
+    });
+  }
+
+  private flush(plane: number): void {
+    const q = this.queues[plane];
+    while (q.length > 0) {
+      if (!this.issue(plane, q[0])) return;
+      q.shift();
+    }
+  }
+
+  private onMessage(plane: 0 | 1, payload: Buffer): void {
+    let cdc: Cdc;
+    try {
+      cdc = parseCdc(payload);
+    } catch {
+      this.stats.malformedCdc++;
+      return;
+    }
+    const path = this.paths.get(cdc.token);
+    if (!path) {
+      // The connection is gone here: the peer's last CDCs (its close, a late cursor) cross ours.
+      this.stats.staleCdc++;
+      return;
+    }
+    path.onCdc(cdc, plane);
+  }
+
+  private linkDown(plane: 0 | 1): void {
+    this.queues[plane] = [];
+    for (const p of [...this.paths.values()]) if (p.link === plane) p.failover();
+  }
+
+  info(): Record<string, unknown> {
+    return {
+      peer: this.peer,
+      links: this.links.map((l, i) => (l ? { plane: i, rvi: l.id, state: l.state, queued: this.queues[i].length } : null)),
+      connections: this.paths.size,
+    };
+  }
+}
+
+const enum CloseState {
+  Open,
+  WriteDone,
+  Finished,
+}
+
+/** Where both sides are when every link is gone (seed 002, Fig. 10 step 1018: sync, then fail back to TCP). */
+export interface SmcrFallback {
+  /** Bytes of the peer's stream this side has (delivered or waiting in its RMBE). */
+  received: number;
+  /** Those of them not yet given to the app, in order. */
+  undelivered: Buffer[];
+  /** This side's bytes from absolute offset `from` on (what the peer says it lacks); undefined if they are no longer held. */
+  resendFrom(from: number): Buffer[] | undefined;
+  /** A write the app is blocked in: its rest goes on over TCP. */
+  pending?: { chunk: Buffer; off: number; cb: (err?: Error) => void };
+  doneWriting: boolean;
+  peerDoneWriting: boolean;
+}
+
+/**
+ * One SMC-R connection (seed 002, Figs. 8A, 8B, 9): this side's RMBE, which
+ * the peer RDMA-WRITEs into, registered on both links; a staging copy of what
+ * this side wrote into the peer's RMBE and the peer has not consumed yet
+ * (Fig. 8A step 803), which is what makes a move to the other link, or the
+ * fallback to TCP, lose and duplicate nothing: RDMA WRITEs of the same bytes
+ * at the same place are idempotent, and cursors only move forward.
+ */
+export class SmcrPath implements SmcPath {
+  readonly mode = 'SMC-R' as const;
+  readonly rmbe: Buffer;
+  private readonly rxRing: Buffer;
+  readonly regions: Array<MemoryRegion | undefined>;
+  link = -1;
+  private peer?: RmbeDescriptor;
+  private shadow = Buffer.alloc(0);
+  private txProd = 0;
+  private txAbs = 0;
+  private rxProd = 0;
+  private rxCons = 0;
+  private rxAbs = 0;
+  private consSent = 0;
+  private localFlags = 0;
+  private peerFlags = 0;
+  private peerWantsSpace = false;
+  private wantSpace = false;
+  private cdcScheduled = false;
+  private pending?: { chunk: Buffer; off: number; cb: (err?: Error) => void };
+  private wantData = true;
+  private eofSeen = false;
+  private state = CloseState.Open;
+  private delivering = false;
+  /** Every link is gone: the session takes the connection over to TCP. */
+  onLinksLost: () => void = () => {};
+
+  constructor(
+    private readonly group: LinkGroup,
+    readonly localToken: number,
+    readonly ringBytes: number,
+    private readonly side: SmcSocketSide,
+  ) {
+    this.rmbe = Buffer.alloc(RMBE_HEADER + ringBytes);
+    this.rxRing = this.rmbe.subarray(RMBE_HEADER);
+    this.regions = group.links.map((rvi) => rvi?.registerRegion(this.rmbe));
+    group.add(this);
+  }
+
+  /** This side's RMBE, for the CLC accept or confirm (Fig. 4 step 407). */
+  describe(): RmbeDescriptor {
+    return { token: this.localToken, ringBytes: this.ringBytes, links: this.regions.map((r) => ({ region: r?.id ?? 0, key: r?.key ?? 0 })) };
+  }
+
+  /** The peer's RMBE is known: pick a link and start (Fig. 4 step 411). */
+  start(peer: RmbeDescriptor): void {
+    this.peer = peer;
+    this.shadow = Buffer.allocUnsafe(peer.ringBytes);
+    this.link = this.group.pick();
+  }
+
+  private get txCons(): number {
+    return this.rmbe.readUInt32LE(0);
+  }
+
+  write(chunk: Buffer, cb: (err?: Error) => void): void {
+    if (this.state !== CloseState.Open) {
+      cb(Object.assign(new Error('write after end'), { code: 'EPIPE' }));
+      return;
+    }
+    this.pending = { chunk, off: 0, cb };
+    this.pump();
+  }
+
+  /** Fig. 8A steps 803-807 for as much of the pending write as the peer's RMBE takes. */
+  private pump(): void {
+    const p = this.pending;
+    const peer = this.peer;
+    if (!p || !peer || this.link < 0) return;
+    if (this.peerFlags & (CdcFlag.Closed | CdcFlag.Abort)) {
+      this.pending = undefined;
+      p.cb(Object.assign(new Error('write EPIPE: the peer closed'), { code: 'EPIPE' }));
+      return;
+    }
+    const size = peer.ringBytes;
+    const free = size - cursorDistance(this.txProd, this.txCons);
+    const n = Math.min(free, p.chunk.length - p.off);
+    if (n > 0) {
+      ringWrite(this.shadow, this.txProd, p.chunk, p.off, p.off + n);
+      this.writeSpan(this.txProd, n);
+      p.off += n;
+      this.txProd = cursorAdd(this.txProd, n);
+      this.txAbs += n;
+      this.group.stats.bytes.smcrOut += n;
+      this.scheduleCdc();
+    }
+    if (p.off === p.chunk.length) {
+      this.pending = undefined;
+      this.wantSpace = false;
+      p.cb();
+      return;
+    }
+    this.group.stats.ringFull++;
+    if (!this.wantSpace) {
+      this.wantSpace = true;
+      this.sendCdc();
+    }
+  }
+
+  /** RDMA WRITEs of the staged bytes [at, at+n) into the peer's ring, in at most two pieces. */
+  private writeSpan(at: number, n: number): void {
+    const peer = this.peer!;
+    const size = peer.ringBytes;
+    const region = peer.links[this.link];
+    const pos = at & (size - 1);
+    const first = Math.min(n, size - pos);
+    this.group.rdma(this.link, this, region.region, region.key, RMBE_HEADER + pos, this.shadow.subarray(pos, pos + first));
+    if (first < n) this.group.rdma(this.link, this, region.region, region.key, RMBE_HEADER, this.shadow.subarray(0, n - first));
+  }
+
+  /** One CDC for a burst of writes: after them, on the same link. */
+  private scheduleCdc(): void {
+    if (this.cdcScheduled) return;
+    this.cdcScheduled = true;
+    process.nextTick(() => {
+      this.cdcScheduled = false;
+      this.sendCdc();
+    });
+  }
+
+  private sendCdc(extra = 0): void {
+    if (this.link < 0 || !this.peer) return;
+    const flags = this.localFlags | (this.wantSpace ? CdcFlag.WantSpace : 0) | extra;
+    this.group.send(this.link, this, emitCdc({ type: CdcType.Cursor, flags, link: 0, token: this.peer.token, prod: this.txProd }));
+  }
+
+  /** Fig. 8B step 863 / Fig. 9 step 975: the consumer cursor into the sender's copy, by RDMA WRITE. */
+  private writeBackCons(alert: boolean): void {
+    if (this.link < 0 || !this.peer) return;
+    const region = this.peer.links[this.link];
+    const word = Buffer.allocUnsafe(4);
+    word.writeUInt32LE(this.rxCons, 0);
+    this.group.rdma(this.link, this, region.region, region.key, 0, word);
+    this.consSent = this.rxCons;
+    if (alert) {
+      this.peerWantsSpace = false;
+      this.sendCdc(CdcFlag.ConsUpdated);
+    }
+  }
+
+  onCdc(cdc: Cdc, plane: 0 | 1): void {
+    if (this.state === CloseState.Finished) return;
+    if (cdc.type === CdcType.Move) {
+      // The peer left link `cdc.link`: refuse its late WRITEs there, and leave it too if we still use it.
+      const region = this.regions[cdc.link];
+      if (region) this.group.links[cdc.link]?.deregisterRegion(region.id);
+      this.regions[cdc.link] = undefined;
+      if (this.link === cdc.link) this.failover();
+      return;
+    }
+    void plane;
+    if (cursorAfter(cdc.prod, this.rxProd)) {
+      const n = cursorDistance(cdc.prod, this.rxProd);
+      if (n > this.ringBytes) {
+        this.group.stats.malformedCdc++;
+        return;
+      }
+      this.rxAbs += n;
+      this.rxProd = cdc.prod;
+    }
+    this.peerFlags |= cdc.flags & (CdcFlag.DoneWriting | CdcFlag.Closed | CdcFlag.Abort);
+    if (this.peerFlags & CdcFlag.Abort) {
+      this.finish(false);
+      this.side.reset('the peer aborted the SMC-R connection');
+      return;
+    }
+    if (cdc.flags & CdcFlag.WantSpace) {
+      this.peerWantsSpace = true;
+      this.writeBackCons(true);
+    }
+    if (cdc.flags & CdcFlag.ConsUpdated || this.pending) this.pump();
+    this.deliver();
+  }
+
+  resume(): void {
+    this.wantData = true;
+    this.deliver();
+  }
+
+  private deliver(): void {
+    if (this.delivering || this.state === CloseState.Finished) return;
+    this.delivering = true;
+    try {
+      while (this.wantData && !this.eofSeen) {
+        const avail = cursorDistance(this.rxProd, this.rxCons);
+        if (avail === 0) break;
+        const data = ringRead(this.rxRing, this.rxCons, avail);
+        this.rxCons = cursorAdd(this.rxCons, avail);
+        this.group.stats.bytes.smcrIn += avail;
+        if (this.peerWantsSpace) this.writeBackCons(true);
+        else if (cursorDistance(this.rxCons, this.consSent) >= this.ringBytes >>> 2) this.writeBackCons(false);
+        if (!this.side.deliver(data)) this.wantData = false;
+      }
+      if (!this.eofSeen && this.peerFlags & (CdcFlag.DoneWriting | CdcFlag.Closed) && this.rxProd === this.rxCons) {
+        this.eofSeen = true;
+        this.side.eof();
+        this.maybeFinished();
+      }
+    } finally {
+      this.delivering = false;
+    }
+  }
+
+  end(): void {
+    if (this.state !== CloseState.Open) return;
+    this.state = CloseState.WriteDone;
+    this.localFlags |= CdcFlag.DoneWriting;
+    this.sendCdc();
+    this.maybeFinished();
+  }
+
+  private maybeFinished(): void {
+    if (this.state === CloseState.WriteDone && this.eofSeen) {
+      this.finish(true);
+      this.side.finished();
+    }
+  }
+
+  close(abort: boolean): void {
+    this.finish(!abort);
+  }
+
+  private finish(clean: boolean): void {
+    if (this.state === CloseState.Finished) return;
+    this.state = CloseState.Finished;
+    this.localFlags |= clean ? CdcFlag.DoneWriting | CdcFlag.Closed : CdcFlag.Abort;
+    this.sendCdc();
+    this.release();
+    const p = this.pending;
+    this.pending = undefined;
+    p?.cb(Object.assign(new Error('the connection closed'), { code: 'EPIPE' }));
+  }
+
+  private release(): void {
+    this.regions.forEach((r, i) => {
+      if (r) this.group.links[i]?.deregisterRegion(r.id);
+    });
+    this.regions.fill(undefined);
+    this.group.remove(this);
+  }
+
+  /**
+   * The link failed (Fig. 10 steps 1012-1016): move to the other link if it
+   * is usable — tell the peer (it stops taking WRITEs on the old one), write
+   * again what it has not consumed, and the cursors — else fall back to TCP.
+   */
+  failover(): void {
+    if (this.state === CloseState.Finished || this.link < 0) return;
+    const old = this.link;
+    this.group.dropQueued(this, old);
+    const next = old ^ 1;
+    if (!this.group.usable(next) || !this.peer || this.peer.links[next].region === 0) {
+      this.link = -1;
+      this.onLinksLost();
+      return;
+    }
+    this.link = next;
+    this.group.stats.linkFailovers++;
+    this.group.send(next, this, emitCdc({ type: CdcType.Move, flags: 0, link: old, token: this.peer.token, prod: this.txProd }));
+    const unconsumed = cursorDistance(this.txProd, this.txCons);
+    if (unconsumed > 0) this.writeSpan(this.txCons, unconsumed);
+    this.writeBackCons(this.peerWantsSpace);
+    this.sendCdc();
+  }
+
+  /** Seed 002 Fig. 10 step 1018: what the TCP fallback needs; the path is finished afterwards. */
+  fallback(): SmcrFallback {
+    const undelivered: Buffer[] = [];
+    const avail = cursorDistance(this.rxProd, this.rxCons);
+    if (avail > 0) undelivered.push(ringRead(this.rxRing, this.rxCons, avail));
+    const heldFrom = this.txAbs - cursorDistance(this.txProd, this.txCons);
+    const txProd = this.txProd;
+    const txAbs = this.txAbs;
+    const shadow = this.shadow;
+    const result: SmcrFallback = {
+      received: this.rxAbs,
+      undelivered,
+      resendFrom: (from) => {
+        if (from < heldFrom || from > txAbs) return undefined;
+        const n = txAbs - from;
+        if (n === 0) return [];
+        return [ringRead(shadow, cursorAdd(txProd, -n), n)];
+      },
+      pending: this.pending,
+      doneWriting: (this.localFlags & CdcFlag.DoneWriting) !== 0,
+      peerDoneWriting: (this.peerFlags & CdcFlag.DoneWriting) !== 0,
+    };
+    this.pending = undefined;
+    this.state = CloseState.Finished;
+    this.release();
+    return result;
+  }
+
+  info(): Record<string, unknown> {
+    return {
+      mode: this.mode,
+      token: this.localToken,
+      peerToken: this.peer?.token,
+      link: this.link,
+      ringBytes: this.ringBytes,
+      tx: { prod: this.txProd, cons: this.txCons },
+      rx: { prod: this.rxProd, cons: this.rxCons },
+      flags: { local: this.localFlags, peer: this.peerFlags },
+    };
+  }
+}

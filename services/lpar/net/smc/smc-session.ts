@@ -1,0 +1,509 @@
+import crypto from 'node:crypto';
+import type { TcpOptions } from '../../../../shared/wire/tcp.ts';
+import { WireError } from '../../../../shared/wire/wire-error.ts';
+import { ClcReader, ClcType, DeclineReason, SmcPath, declineText, emitClc, hasSmcOption, smcSynOption, type ClcAccept, type ClcConfirm, type ClcMessage, type ClcProposal } from '../../../../shared/wire/smc-clc.ts';
+import type { SmbeGrant } from '../../hypervisor-client.ts';
+import type { Smc } from './smc.ts';
+import { SmcdPath } from './smc-d.ts';
+import { SmcrPath, type LinkGroup, type SmcrFallback } from './smc-r.ts';
+import type { SmcMode, SmcSocketSide } from './smc-path.ts';
+
+/**
+ * A connection's SMC states (seed 002, Fig. 4, and Fig. 10 for the way back
+ * to TCP), one transition per event, as RFC 9293 does TCP's.
+ *
+ *   Locating      client: asking where the peer lives (seed 003), SYN not sent yet
+ *   Handshake     TCP three-way handshake, the SMC option on the SYN (and the SYN-ACK's echo)
+ *   WaitAccept    client: proposal sent
+ *   WaitProposal  server: option echoed, the client's first CLC message not in yet
+ *   WaitConfirm   server: accept sent
+ *   Active        the SMC-D or SMC-R data path carries the stream
+ *   Syncing       SMC-R lost every link: fallback sync sent, waiting for the peer's
+ *   Tcp           plain TCP: never SMC, declined, or after the fallback
+ *   Closed        the socket is gone
+ */
+export const SmcState = {
+  Locating: 'locating',
+  Handshake: 'handshake',
+  WaitAccept: 'wait-accept',
+  WaitProposal: 'wait-proposal',
+  WaitConfirm: 'wait-confirm',
+  Active: 'active',
+  Syncing: 'syncing',
+  Tcp: 'tcp',
+  Closed: 'closed',
+} as const;
+export type SmcState = (typeof SmcState)[keyof typeof SmcState];
+
+/** What the session needs of its socket (services/lpar/net/tcp/net-api.ts Socket). */
+export interface SmcSocketHooks {
+  /** Bytes onto the TCP connection (CLC messages, the fallback's resend). */
+  tcpSend(data: Buffer): void;
+  /** FIN on the TCP connection. */
+  tcpClose(): void;
+  /** The connection is ready for the app: 'connect', or the server's 'connection'. */
+  ready(): void;
+  /** App data, in order. */
+  push(data: Buffer): boolean;
+  pushEof(): void;
+  /** The socket fails with this error code. */
+  fail(code: string, why: string): void;
+  /** SMC closed cleanly: close the TCP connection and end the socket. */
+  finished(): void;
+  /** Writes that arrived while the stream was between transports go out now (through whatever `path` is). */
+  flushHeldWrites(): void;
+}
+
+export interface SmcLocation {
+  node: string | null;
+  cec: string | null;
+}
+
+/**
+ * One socket's SMC: the offer on the SYN, the CLC exchange over the new TCP
+ * connection, the data path once active, and the way back to TCP. The app
+ * sees none of it (seed 003: the socket API is unchanged).
+ */
+export class SmcSession implements SmcSocketSide {
+  state: SmcState;
+  mode: SmcMode | 'TCP' = 'TCP';
+  /** Why this connection runs TCP, when SMC was possible in principle. */
+  reason?: string;
+  path?: SmcdPath | SmcrPath;
+  private location?: SmcLocation;
+  private offered = false;
+  private peerOffered = false;
+  private readonly reader = new ClcReader();
+  private timer?: NodeJS.Timeout;
+  private grant?: SmbeGrant;
+  private group?: Promise<LinkGroup | undefined>;
+  private eofPushed = false;
+  private fallbackState?: SmcrFallback;
+
+  constructor(
+    private readonly smc: Smc,
+    private readonly hooks: SmcSocketHooks,
+    readonly role: 'client' | 'server',
+    private readonly remoteIp: string,
+  ) {
+    this.state = role === 'client' ? SmcState.Locating : SmcState.Handshake;
+    smc.sessions.add(this);
+  }
+
+  /** Whether TCP's events belong to the session (not yet, or no longer, plain TCP). */
+  get takesTcp(): boolean {
+    return this.state !== SmcState.Tcp && this.state !== SmcState.Closed;
+  }
+
+  /** Writes wait while the transport is being decided or changed. */
+  get holdsWrites(): boolean {
+    return this.state === SmcState.Syncing;
+  }
+
+  // ---- client: where is the peer (seed 003), then the offer ----------
+
+  /** Asks the location service once for this connection; resolves when the SYN may go. */
+  async locate(): Promise<void> {
+    const cfg = this.smc.config;
+    if (!cfg.enabled) return this.plain(cfg.offReason ?? 'smc-off');
+    let loc: SmcLocation;
+    try {
+      loc = await this.smc.locate(this.remoteIp);
+    } catch (err) {
+      return this.plain(`location unavailable: ${(err as Error).message}`);
+    }
+    this.location = loc;
+    if (this.state !== SmcState.Locating) return;
+    if (!loc.node) return this.plain('peer outside the platform');
+    if (loc.node === this.smc.lpar) return this.plain('loopback');
+    if (this.proposalPaths() === 0) return this.plain('no SMC path to the peer');
+    // Another CEC: only SMC-R can do, so ask for the link group while TCP connects. On one CEC it is asked only if the server picks R.
+    if (!(this.proposalPaths() & SmcPath.D)) this.group = this.smc.linkGroup(loc.node);
+    this.offered = true;
+    this.state = SmcState.Handshake;
+  }
+
+  private proposalPaths(): number {
+    const cfg = this.smc.config;
+    const loc = this.location;
+    let paths = 0;
+    if (cfg.d && this.smc.smcd && loc?.cec === this.smc.cec) paths |= SmcPath.D;
+    if (cfg.r) paths |= SmcPath.R;
+    return paths;
+  }
+
+  /** TCP calls this for the SYN it sends (client) or the SYN-ACK (server, only if the client offered). */
+  synOptions(): TcpOptions['experimental'] {
+    if (this.role === 'client') return this.offered ? [smcSynOption()] : undefined;
+    this.offered = this.peerOffered && this.smc.config.enabled;
+    return this.offered ? [smcSynOption()] : undefined;
+  }
+
+  peerSynOptions(o: TcpOptions): void {
+    this.peerOffered = hasSmcOption(o);
+  }
+
+  // ---- TCP events while the session holds them -----------------------
+
+  tcpConnected(): void {
+    if (this.state !== SmcState.Handshake) {
+      this.hooks.ready();
+      return;
+    }
+    if (this.role === 'client') {
+      if (!this.offered) return this.toTcp(this.reason ?? 'smc-off', true);
+      if (!this.peerOffered) return this.toTcp(declineText(DeclineReason.PeerNoSmc), true);
+      const proposal: ClcProposal = { type: ClcType.Proposal, paths: this.proposalPaths(), lpar: this.smc.lpar, cec: this.smc.cec, ringBytes: this.smc.config.ringBytes };
+      this.state = SmcState.WaitAccept;
+      this.armTimer();
+      this.hooks.tcpSend(emitClc(proposal));
+      return;
+    }
+    if (!this.offered) return this.toTcp(this.peerOffered ? (this.smc.config.offReason ?? 'smc-off') : declineText(DeclineReason.PeerNoSmc), true);
+    this.state = SmcState.WaitProposal;
+    this.armTimer();
+  }
+
+  tcpData(data: Buffer): void {
+    if (this.state === SmcState.Active && this.path?.mode === 'SMC-D') {
+      this.smc.stats.malformedClc++;
+      return;
+    }
+    this.reader.push(data);
+    this.drainClc();
+  }
+
+  tcpEof(): void {
+    // Active: the SMC close flags end the stream; the TCP FIN can overtake the last CDC, so it is not a signal here.
+    if (this.state === SmcState.Active) return;
+    if (this.state === SmcState.Syncing || this.state === SmcState.WaitAccept || this.state === SmcState.WaitProposal || this.state === SmcState.WaitConfirm) {
+      this.abort('ECONNRESET', 'the TCP connection closed during SMC negotiation');
+    }
+  }
+
+  tcpClosed(code?: string): void {
+    if (this.state === SmcState.Active) return;
+    if (this.state === SmcState.Handshake) {
+      this.state = SmcState.Tcp;
+      this.hooks.fail(code ?? 'ECONNRESET', 'the TCP connection failed');
+      return;
+    }
+    this.abort(code ?? 'ECONNRESET', 'the TCP connection failed while SMC needed it');
+  }
+
+  private drainClc(): void {
+    while (this.takesTcp) {
+      let msg: ClcMessage | undefined;
+      try {
+        msg = this.reader.next();
+      } catch (err) {
+        if (!(err instanceof WireError)) throw err;
+        this.smc.stats.malformedClc++;
+        this.smc.log.warn({ peer: this.remoteIp, err: err.message, state: this.state }, 'malformed CLC message: connection reset');
+        this.abort('ECONNRESET', `malformed CLC message: ${err.message}`);
+        return;
+      }
+      if (!msg) return;
+      this.onClc(msg);
+    }
+  }
+
+  /** One CLC message in the current state. */
+  private onClc(msg: ClcMessage): void {
+    switch (this.state) {
+      case SmcState.WaitAccept:
+        if (msg.type === ClcType.Accept) return void this.clientAccepted(msg);
+        if (msg.type === ClcType.Decline) return this.declined(msg.reason);
+        return this.protocolError(msg);
+      case SmcState.WaitProposal:
+        if (msg.type === ClcType.Proposal) return void this.serverProposal(msg);
+        if (msg.type === ClcType.Decline) return this.declined(msg.reason);
+        return this.protocolError(msg);
+      case SmcState.WaitConfirm:
+        if (msg.type === ClcType.Confirm) return this.serverConfirmed(msg);
+        if (msg.type === ClcType.Decline) return this.declined(msg.reason);
+        return this.protocolError(msg);
+      case SmcState.Active:
+      case SmcState.Syncing:
+        if (msg.type === ClcType.FallbackSync) return this.peerSynced(msg.received);
+        return this.protocolError(msg);
+      default:
+        return this.protocolError(msg);
+    }
+  }
+
+  private protocolError(msg: ClcMessage): void {
+    this.smc.stats.malformedClc++;
+    this.abort('ECONNRESET', `unexpected CLC message type ${msg.type} in state ${this.state}`);
+  }
+
+  // ---- client: accept → confirm ---------------------------------------
+
+  private async clientAccepted(a: ClcAccept): Promise<void> {
+    this.state = SmcState.Handshake;
+    this.clearTimer();
+    const offeredPaths = this.proposalPaths();
+    if ((a.path & offeredPaths) === 0) return this.decline(DeclineReason.ModeUnsupported);
+    if (a.path === SmcPath.D) {
+      let grant: SmbeGrant;
+      try {
+        grant = await this.smc.smcd!.hv.attach(a.token);
+      } catch (err) {
+        this.smc.log.warn({ peer: this.remoteIp, err: (err as Error).message }, 'SMC-D attach failed');
+        return this.decline(DeclineReason.NoSmcDDevice);
+      }
+      if (this.state !== SmcState.Handshake) return;
+      try {
+        this.path = this.smc.smcd!.open(grant, this);
+      } catch (err) {
+        this.smc.smcd!.hv.release(grant.token);
+        this.smc.log.warn({ peer: this.remoteIp, err: (err as Error).message }, 'SMC-D mapping failed');
+        return this.decline(DeclineReason.InternalError);
+      }
+      this.hooks.tcpSend(emitClc({ type: ClcType.Confirm, path: SmcPath.D, lpar: this.smc.lpar, token: a.token, ringBytes: grant.ringBytes, links: [] }));
+      return this.activate('SMC-D');
+    }
+    const group = await (this.group ?? this.smc.linkGroup(this.location!.node!));
+    if (this.state !== SmcState.Handshake) return;
+    if (!group || group.pick() < 0 || !group.complete) return this.decline(DeclineReason.NoActiveLink);
+    const path = this.newSmcrPath(group);
+    path.start({ token: a.token, ringBytes: a.ringBytes, links: a.links });
+    this.path = path;
+    const mine = path.describe();
+    this.hooks.tcpSend(emitClc({ type: ClcType.Confirm, path: SmcPath.R, lpar: this.smc.lpar, token: mine.token, ringBytes: mine.ringBytes, links: mine.links }));
+    this.activate('SMC-R');
+  }
+
+  // ---- server: proposal → accept, confirm -----------------------------
+
+  private async serverProposal(p: ClcProposal): Promise<void> {
+    this.state = SmcState.Handshake;
+    this.clearTimer();
+    const cfg = this.smc.config;
+    let loc: SmcLocation;
+    try {
+      loc = await this.smc.locate(this.remoteIp);
+    } catch {
+      return this.decline(DeclineReason.InternalError);
+    }
+    if (this.state !== SmcState.Handshake) return;
+    this.location = loc;
+    // The proposal's names must be what the location service says of the address the SYN came from.
+    if (loc.node !== p.lpar || loc.cec !== p.cec) return this.decline(DeclineReason.SyncError, 'proposal does not match the location of its address');
+    const sameCec = loc.cec === this.smc.cec;
+    if (p.paths & SmcPath.D && cfg.d && this.smc.smcd && sameCec) {
+      try {
+        this.grant = await this.smc.smcd.hv.alloc(p.lpar);
+      } catch (err) {
+        this.smc.log.info({ peer: p.lpar, err: (err as Error).message }, 'no SMC-D buffer element');
+      }
+      if (this.state !== SmcState.Handshake) return this.releaseGrant();
+      if (this.grant) {
+        this.state = SmcState.WaitConfirm;
+        this.armTimer();
+        this.hooks.tcpSend(emitClc({ type: ClcType.Accept, path: SmcPath.D, lpar: this.smc.lpar, token: this.grant.token, ringBytes: this.grant.ringBytes, links: [] }));
+        return;
+      }
+    }
+    if (p.paths & SmcPath.R && cfg.r) {
+      const group = await this.smc.linkGroup(p.lpar);
+      if (this.state !== SmcState.Handshake) return;
+      if (!group || group.pick() < 0 || !group.complete) return this.decline(DeclineReason.NoSmcRDevice);
+      const path = this.newSmcrPath(group);
+      this.path = path;
+      const mine = path.describe();
+      this.state = SmcState.WaitConfirm;
+      this.armTimer();
+      this.hooks.tcpSend(emitClc({ type: ClcType.Accept, path: SmcPath.R, lpar: this.smc.lpar, token: mine.token, ringBytes: mine.ringBytes, links: mine.links }));
+      return;
+    }
+    this.decline(p.paths & SmcPath.D && sameCec ? DeclineReason.NoMemory : DeclineReason.NoSmcDevice);
+  }
+
+  private serverConfirmed(c: ClcConfirm): void {
+    this.clearTimer();
+    if (this.grant) {
+      if (c.path !== SmcPath.D || c.token !== this.grant.token) return this.decline(DeclineReason.SyncError);
+      try {
+        this.path = this.smc.smcd!.open(this.grant, this);
+      } catch (err) {
+        this.smc.log.warn({ err: (err as Error).message }, 'SMC-D mapping failed');
+        return this.decline(DeclineReason.InternalError);
+      }
+      this.grant = undefined;
+      return this.activate('SMC-D');
+    }
+    const path = this.path;
+    if (!(path instanceof SmcrPath) || c.path !== SmcPath.R) return this.decline(DeclineReason.SyncError);
+    path.start({ token: c.token, ringBytes: c.ringBytes, links: c.links });
+    this.activate('SMC-R');
+  }
+
+  private newSmcrPath(group: LinkGroup): SmcrPath {
+    let token = 0;
+    while (token === 0) token = crypto.randomBytes(4).readUInt32BE(0);
+    const path = new SmcrPath(group, token, this.smc.config.ringBytes, this);
+    path.onLinksLost = () => this.linksLost();
+    return path;
+  }
+
+  // ---- outcomes ---------------------------------------------------------
+
+  private activate(mode: SmcMode): void {
+    this.state = SmcState.Active;
+    this.mode = mode;
+    if (mode === 'SMC-D') this.smc.stats.connections.smcd++;
+    else this.smc.stats.connections.smcr++;
+    this.hooks.ready();
+    // Bytes that came with the CLC exchange's last message cannot be app data in SMC mode.
+    if (this.reader.buffered > 0) this.drainClc();
+  }
+
+  /** Decline, then run plain TCP (seed 002, Fig. 4 step 405; the app sees no difference). */
+  private decline(reason: number, diagnosis?: string): void {
+    this.hooks.tcpSend(emitClc({ type: ClcType.Decline, reason, diagnosis }));
+    this.toTcp(`declined by us: ${declineText(reason)}`, true);
+  }
+
+  private declined(reason: number): void {
+    this.toTcp(`declined by peer: ${declineText(reason)}`, true);
+  }
+
+  private plain(reason: string): void {
+    this.reason = reason;
+    this.state = SmcState.Handshake;
+  }
+
+  /** Plain TCP from here on; `ready` when the app has not had the socket yet. */
+  private toTcp(reason: string, announce: boolean): void {
+    this.clearTimer();
+    this.releaseGrant();
+    if (this.path) {
+      this.path.close(true);
+      this.path = undefined;
+    }
+    this.reason = reason;
+    this.mode = 'TCP';
+    this.state = SmcState.Tcp;
+    this.smc.stats.connections.tcp++;
+    this.smc.countFallback(reason);
+    const rest = this.reader.takeRest();
+    if (announce) this.hooks.ready();
+    for (const chunk of rest) this.hooks.push(chunk);
+  }
+
+  private releaseGrant(): void {
+    if (this.grant) this.smc.smcd?.hv.release(this.grant.token);
+    this.grant = undefined;
+  }
+
+  private armTimer(): void {
+    this.clearTimer();
+    this.timer = setTimeout(() => this.abort('ETIMEDOUT', `no CLC answer within ${this.smc.config.clcTimeoutMs} ms (${this.state})`), this.smc.config.clcTimeoutMs);
+  }
+
+  private clearTimer(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+  }
+
+  /** Gives up on the connection: buffers back, socket failed. */
+  private abort(code: string, why: string): void {
+    if (this.state === SmcState.Closed) return;
+    this.clearTimer();
+    this.releaseGrant();
+    this.path?.close(true);
+    this.path = undefined;
+    this.state = SmcState.Closed;
+    this.smc.stats.resets++;
+    this.smc.sessions.delete(this);
+    this.hooks.fail(code, why);
+  }
+
+  // ---- SMC-R: every link lost → back to TCP (seed 002, Fig. 10 steps 1018-1021)
+
+  private linksLost(): void {
+    const path = this.path;
+    if (!(path instanceof SmcrPath) || this.state !== SmcState.Active) return;
+    this.fallbackState = path.fallback();
+    this.path = undefined;
+    this.state = SmcState.Syncing;
+    this.smc.log.warn({ peer: this.remoteIp, received: this.fallbackState.received }, 'SMC-R lost every link: falling back to TCP');
+    for (const chunk of this.fallbackState.undelivered) this.push(chunk);
+    this.hooks.tcpSend(emitClc({ type: ClcType.FallbackSync, received: this.fallbackState.received }));
+    this.armTimer();
+  }
+
+  private peerSynced(peerReceived: number): void {
+    // The peer lost the links first and this side has not noticed yet: go too, then take its sync.
+    if (this.state === SmcState.Active) this.linksLost();
+    if ((this.state as SmcState) !== SmcState.Syncing) return;
+    const fb = this.fallbackState!;
+    const resend = fb.resendFrom(peerReceived);
+    if (!resend) return this.abort('ECONNRESET', `fallback sync error: the peer has ${peerReceived} bytes, which this side no longer holds`);
+    this.clearTimer();
+    this.state = SmcState.Tcp;
+    this.mode = 'TCP';
+    this.reason = 'SMC-R lost every link';
+    this.smc.stats.tcpFailbacks++;
+    this.smc.countFallback(this.reason);
+    for (const chunk of resend) this.hooks.tcpSend(chunk);
+    const p = fb.pending;
+    if (p) {
+      this.hooks.tcpSend(p.chunk.subarray(p.off));
+      p.cb();
+    }
+    this.hooks.flushHeldWrites();
+    if (fb.doneWriting) this.hooks.tcpClose();
+    const rest = this.reader.takeRest();
+    for (const chunk of rest) this.push(chunk);
+  }
+
+  // ---- SmcSocketSide: the data path's calls ----------------------------
+
+  deliver(data: Buffer): boolean {
+    return this.push(data);
+  }
+
+  private push(data: Buffer): boolean {
+    if (this.eofPushed) return false;
+    return this.hooks.push(data);
+  }
+
+  eof(): void {
+    if (this.eofPushed) return;
+    this.eofPushed = true;
+    this.hooks.pushEof();
+  }
+
+  reset(reason: string): void {
+    this.path = undefined;
+    this.abort('ECONNRESET', reason);
+  }
+
+  finished(): void {
+    this.path = undefined;
+    this.state = SmcState.Closed;
+    this.smc.sessions.delete(this);
+    this.hooks.finished();
+  }
+
+  /** The socket is being destroyed. */
+  close(abort: boolean): void {
+    this.clearTimer();
+    this.releaseGrant();
+    this.path?.close(abort);
+    this.path = undefined;
+    this.state = SmcState.Closed;
+    this.smc.sessions.delete(this);
+  }
+
+  info(): Record<string, unknown> {
+    return {
+      transport: this.state === SmcState.Tcp && this.reason ? `TCP (fallback: ${this.reason})` : this.mode,
+      smcState: this.state,
+      ...(this.reason ? { fallbackReason: this.reason } : {}),
+      ...(this.path ? { smc: this.path.info() } : {}),
+    };
+  }
+}
