@@ -324,7 +324,7 @@ function logTails(runDir: RunDirT, names: string[]): void {
   }
 }
 
-/** The bench platform: one control node, two LPARs on different CECs, one virtual LAN (10.9.0.0/24). */
+/** The bench platform: one control node, two LPARs on different CECs, one virtual LAN (10.9.0.0/24); SMC off, so TCP is what is measured. */
 export function benchPlatformYaml(name: string): string {
   return `# lparlab bench platform: one control node, two LPARs on different CECs, one virtual LAN.
 name: ${name}
@@ -333,7 +333,7 @@ rclan: { heartbeatMs: 100, deadAfterMs: 400, undeliverableAfterMs: 1500, window:
 planes: [a, b]
 controlNodes: [{ name: cn1, serial: 1 }]
 cecs: [{ name: cec1 }, { name: cec2 }]
-lpars: [{ name: lpar1, cec: cec1 }, { name: lpar2, cec: cec2 }]
+lpars: [{ name: lpar1, cec: cec1, smc: false }, { name: lpar2, cec: cec2, smc: false }]
 vlans:
   - name: blue
     subnets: [10.9.0.0/24]

@@ -14,7 +14,11 @@
  *       half-close, read the digest; timed from connect() until 'close'. Fails
  *       when the answer is not the digest of what was sent. `--fill repeat`
  *       writes (and hashes) one pre-made 64 KiB chunk over and over instead:
- *       the same transfer without the cost of making the pattern.
+ *       the same transfer without the cost of making the pattern. `--fill
+ *       count` writes that chunk without hashing, against a count-sink.
+ *   tcp-peer.ts server --mode count-sink --conns C
+ *       As the `count-sink` app: reads each connection to its end and answers
+ *       its length (the transport alone, for scripts/bench/smc.ts).
  *   tcp-peer.ts server --mode echo
  *       Every byte back (as the `echo` app), one connection.
  *   tcp-peer.ts client --mode rr --port P --count N --size S [--warmup W]
@@ -77,7 +81,8 @@ const ready = (srv: net.Server | http.Server) => process.stdout.write(`READY ${(
 
 // ---------------------------------------------------------------- servers
 
-function bulkSinkServer(conns: number): void {
+/** `hashed` false: the count-sink app's way, answering the length instead of the digest. */
+function bulkSinkServer(conns: number, hashed = true): void {
   let done = 0;
   const results: Array<{ bytes: number; ms: number; cpu: { userMs: number; systemMs: number } }> = [];
   const srv = net.createServer({ allowHalfOpen: true, noDelay: true }, (s) => {
@@ -88,11 +93,11 @@ function bulkSinkServer(conns: number): void {
     let bytes = 0;
     s.on('data', (d: Buffer) => {
       bytes += d.length;
-      hash.update(d);
+      if (hashed) hash.update(d);
     });
     s.on('end', () => {
       results.push({ bytes, ms: performance.now() - t0, cpu: cpuMs(cpu0) });
-      s.end(hash.digest('hex'));
+      s.end(hashed ? hash.digest('hex') : String(bytes));
     });
     s.on('error', () => {});
     s.on('close', () => {
@@ -149,14 +154,14 @@ function httpServer(): void {
 /** One bulk transfer exactly as the partition's `tcp-send` does it, over kernel TCP. */
 function bulkOnce(port: number, bytes: number, seed: number, fill: string) {
   const connect = (o: { port: number; host: string }) => net.connect({ ...o, noDelay: true });
-  return bulkSource(connect, HOST, port, bytes, seed, fill === 'repeat');
+  return bulkSource(connect, HOST, port, bytes, seed, fill === 'repeat', fill !== 'count');
 }
 
 async function bulkClient(o: Map<string, string>, port: number): Promise<void> {
   const bytes = num(o, 'bytes');
   const warmup = num(o, 'warmup', 0);
   const fill = o.get('fill') ?? 'pattern';
-  if (fill !== 'pattern' && fill !== 'repeat') throw new Error('--fill must be pattern or repeat');
+  if (fill !== 'pattern' && fill !== 'repeat' && fill !== 'count') throw new Error('--fill must be pattern, repeat or count');
   if (warmup > 0) {
     const w = await bulkOnce(port, warmup, 2, fill);
     if (w.answer !== w.sha256) throw new Error(`warm-up transfer: answer ${w.answer} is not the digest ${w.sha256}`);
@@ -281,13 +286,14 @@ const { role, o } = opts(process.argv.slice(2));
 const mode = o.get('mode') ?? '';
 try {
   if (role === 'server' && mode === 'bulk-sink') bulkSinkServer(num(o, 'conns', 1));
+  else if (role === 'server' && mode === 'count-sink') bulkSinkServer(num(o, 'conns', 1), false);
   else if (role === 'server' && mode === 'echo') echoServer();
   else if (role === 'server' && mode === 'http') httpServer();
   else if (role === 'client' && mode === 'bulk') await bulkClient(o, num(o, 'port'));
   else if (role === 'client' && mode === 'rr') await rrClient(o, num(o, 'port'));
   else if (role === 'client' && mode === 'http') await httpClient(o, num(o, 'port'));
   else {
-    process.stderr.write('usage: tcp-peer.ts server --mode bulk-sink|echo|http [--conns C] | client --mode bulk|rr|http --port P ...\n');
+    process.stderr.write('usage: tcp-peer.ts server --mode bulk-sink|count-sink|echo|http [--conns C] | client --mode bulk|rr|http --port P ...\n');
     process.exit(2);
   }
 } catch (err) {

@@ -33,12 +33,9 @@
  * With --json exactly one JSON object goes to stdout; progress goes to stderr.
  * Exit code: 0 when the bars are met, 1 when not, 2 on error, 130 when interrupted.
  */
-import type { ChildProcess } from 'node:child_process';
 import os from 'node:os';
-import path from 'node:path';
-import { adminRequest, codeVersion, contention as contentionOf, CONTENDED_PCT, createBench, cpuLine, log, median, medianCpu, medianOf, r1, r2, REPO_ROOT, runRecord, withCpu, type CpuSample, type RunDirT, benchPlatformYaml, BENCH_PROCESSES, BENCH_DST, waitFor } from './harness.ts';
-
-const PEER = path.join(REPO_ROOT, 'scripts', 'bench', 'tcp-peer.ts');
+import { adminRequest, codeVersion, contention as contentionOf, CONTENDED_PCT, createBench, cpuLine, log, median, medianCpu, medianOf, r1, r2, runRecord, withCpu, type CpuSample, type RunDirT, benchPlatformYaml, BENCH_PROCESSES, BENCH_DST, waitFor } from './harness.ts';
+import { KernelBaseline, type PeerCpu } from './kernel-baseline.ts';
 
 const PLATFORM_YAML = benchPlatformYaml('tbench');
 const PROCESSES = BENCH_PROCESSES;
@@ -78,84 +75,13 @@ const CFG = QUICK
 
 const bench = createBench('lpl-tbench-', PROCESSES);
 const runDir: RunDirT = bench.runDir;
-
-/**
- * % of one core over the client's timed part: each peer (process.cpuUsage),
- * interrupts (irq + softirq from /proc/stat: loopback TCP's receive work, which
- * is charged to neither peer), the idle platform's processes meanwhile (from
- * /proc), the whole box, and what is left (other users of the box).
- */
-type PeerCpu = { client: number; server: number; irq: number; platform: number; machine: number; other: number };
-
-async function peerServer(args: string[]): Promise<{ port: number; child: ChildProcess; done: Promise<Record<string, unknown>> }> {
-  const child = bench.spawn(['--import', 'tsx', PEER, 'server', ...args]);
-  let stdout = '';
-  let stderr = '';
-  child.stderr!.on('data', (d) => (stderr += d));
-  let ready: (port: number) => void;
-  let failed: (e: Error) => void;
-  const listening = new Promise<number>((res, rej) => {
-    ready = res;
-    failed = rej;
-  });
-  child.stdout!.on('data', (d) => {
-    stdout += d;
-    const m = /^READY (\d+)\n/.exec(stdout);
-    if (m) ready(Number(m[1]));
-  });
-  const done = new Promise<Record<string, unknown>>((resolve, reject) => {
-    child.on('exit', (code) => {
-      failed(new Error(`tcp-peer server exited (${code}) before listening: ${stderr}`));
-      const last = stdout.trim().split('\n').at(-1) ?? '';
-      try {
-        resolve(JSON.parse(last) as Record<string, unknown>);
-      } catch {
-        reject(new Error(`tcp-peer server (${code}) gave no result: ${stderr}`));
-      }
-    });
-  });
-  done.catch(() => {});
-  const timer = setTimeout(() => failed(new Error('tcp-peer server not listening within 15 s')), 15_000);
-  const port = await listening.finally(() => clearTimeout(timer));
-  return { port, child, done };
-}
-
-/** Runs the client to completion; also measures the (idle) platform's processes meanwhile. */
-async function peerClient(args: string[]): Promise<{ c: Record<string, unknown>; platform: number }> {
-  const { result: r, cpu } = await withCpu(runDir, PROCESSES, () => bench.run(['--import', 'tsx', PEER, 'client', ...args], 300_000));
-  if (r.code !== 0) throw new Error(`tcp-peer client failed (${r.code}): ${r.stderr}`);
-  const platform = r1(Object.values(cpu.processes).reduce((a, b) => a + (Number.isFinite(b) ? b : 0), 0));
-  return { c: JSON.parse(r.stdout.trim()) as Record<string, unknown>, platform };
-}
-
-function peerCpu(c: Record<string, unknown>, serverCpu: unknown, platform: number): PeerCpu {
-  const pct = (x: unknown) => {
-    const u = x as { userMs: number; systemMs: number } | undefined;
-    return u ? r1(((u.userMs + u.systemMs) / Number(c.elapsedMs)) * 100) : NaN;
-  };
-  const client = pct(c.cpu);
-  const server = pct(serverCpu);
-  const machine = c.machinePct === null ? NaN : Number(c.machinePct);
-  const irq = c.irqPct === null ? NaN : Number(c.irqPct);
-  return { client, server, irq, platform, machine, other: r1(Math.max(0, machine - client - server - irq - platform)) };
-}
+const kernelPeers = new KernelBaseline(bench, PROCESSES);
 
 interface Bulk {
   gbps: number;
   mibps: number;
   elapsedMs: number;
   bytes: number;
-}
-
-async function kernelBulk(fill: 'pattern' | 'repeat'): Promise<Bulk & { cpu: PeerCpu }> {
-  const { bytes, warmupBytes } = CFG.kernel;
-  const srv = await peerServer(['--mode', 'bulk-sink', '--conns', '2']);
-  const { c, platform } = await peerClient(['--mode', 'bulk', '--port', String(srv.port), '--bytes', String(bytes), '--warmup', String(warmupBytes), '--fill', fill]);
-  const s = await srv.done;
-  const last = s.last as { bytes: number; cpu: unknown };
-  if (c.answer !== c.sha256 || c.bytes !== bytes || last.bytes !== bytes) throw new Error(`kernel bulk: ${String(c.bytes)} bytes sent, ${last.bytes} received, answer ${String(c.answer)} vs digest ${String(c.sha256)}`);
-  const elapsedMs = Number(c.elapsedMs);
-  return { gbps: (bytes * 8) / (elapsedMs * 1e6), mibps: bytes / 1048576 / (elapsedMs / 1000), elapsedMs, bytes, cpu: peerCpu(c, last.cpu, platform) };
 }
 
 interface Rr {
@@ -165,19 +91,9 @@ interface Rr {
   count: number;
 }
 
-async function kernelRr(): Promise<Rr & { p50Us: number; p99Us: number; cpu: PeerCpu }> {
-  const srv = await peerServer(['--mode', 'echo']);
-  const { c, platform } = await peerClient(['--mode', 'rr', '--port', String(srv.port), '--count', String(CFG.kernel.rrCount), '--warmup', String(CFG.kernel.rrWarmup), '--size', String(RR_SIZE)]);
-  const s = await srv.done;
-  return { rps: Number(c.rps), elapsedMs: Number(c.elapsedMs), count: Number(c.count), p50Us: Number(c.p50Us), p99Us: Number(c.p99Us), cpu: peerCpu(c, s.cpu, platform) };
-}
-
-async function kernelHttp(): Promise<Rr & { cpu: PeerCpu }> {
-  const srv = await peerServer(['--mode', 'http']);
-  const { c, platform } = await peerClient(['--mode', 'http', '--port', String(srv.port), '--count', String(CFG.kernel.httpCount), '--warmup', String(CFG.kernel.rrWarmup), '--path', HTTP_PATH]);
-  const s = await srv.done;
-  return { rps: Number(c.rps), elapsedMs: Number(c.elapsedMs), count: Number(c.count), cpu: peerCpu(c, s.cpu, platform) };
-}
+const kernelBulk = (fill: 'pattern' | 'repeat') => kernelPeers.bulk(fill, CFG.kernel.bytes, CFG.kernel.warmupBytes);
+const kernelRr = () => kernelPeers.rr(CFG.kernel.rrCount, CFG.kernel.rrWarmup, RR_SIZE);
+const kernelHttp = () => kernelPeers.http(CFG.kernel.httpCount, CFG.kernel.rrWarmup, HTTP_PATH);
 
 // ---------------------------------------------------------------- LPAR side
 

@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import pidusage from 'pidusage';
-import { PlatformError, defaultPlatformFile, loadPlatformFile, type Platform } from '../../shared/platform/platform.ts';
+import { PlatformError, defaultPlatformFile, hypervisorName, loadPlatformFile, type Platform } from '../../shared/platform/platform.ts';
 import { flag, parseArgs, requireFlag, type ParsedArgs } from '../../shared/runtime/args.ts';
 import { RunDir, defaultRunDir } from '../../shared/runtime/run-dir.ts';
 import { readState } from '../../shared/runtime/state-file.ts';
@@ -20,7 +20,7 @@ const USAGE = `lparlab — every box a process, every wire a socket
   lparlab up [-c FILE] [--run-dir DIR] [--detach] [--except NAME]...   boot a platform (default: the built-in one)
   lparlab init [-c FILE] [--run-dir DIR]                               lay out a run directory (platform, keys) without starting it
   lparlab down [--run-dir DIR | -c FILE]                               stop it; no process, socket or state left
-  lparlab status [--json]                                              processes (role, pid, health, CPU, memory), planes, RVIs
+  lparlab status [--json]                                              processes (role, pid, health, CPU, memory), planes, RVIs, shared memory
   lparlab kill NAME [--signal TERM|KILL|STOP|CONT]                     signal one process (default TERM)
   lparlab start NAME                                                   start one process again (or one left out with --except)
   lparlab fault PLANE cut|restore|drop PCT|delay MS|clear [--port NODE | --rvi ID] [--jitter MS]
@@ -295,7 +295,17 @@ export async function collectStatus(runDir: RunDir): Promise<Record<string, unkn
   } catch {
     /* fabric manager down: the table is unknown */
   }
-  return { platform: platform.name, runDir: runDir.root, processes, planes, rvis };
+  const hypervisors = await Promise.all(
+    platform.cecs.map(async (c) => {
+      try {
+        const s = await adminRequest(runDir, hypervisorName(c.name), { t: 'hv-status' }, 2000);
+        return { cec: c.name, up: true, dir: s.dir, smbs: (s.smbs as unknown[]).length, elements: (s.elements as unknown[]).length, stats: s.stats };
+      } catch {
+        return { cec: c.name, up: false };
+      }
+    }),
+  );
+  return { platform: platform.name, runDir: runDir.root, processes, planes, rvis, hypervisors };
 }
 
 async function printStatus(runDir: RunDir, json: boolean): Promise<void> {
@@ -309,6 +319,7 @@ async function printStatus(runDir: RunDir, json: boolean): Promise<void> {
   const out = [line(['NAME', 'ROLE', 'PID', 'HEALTH', 'CPU%', 'MEM']), ...rows.map((r) => line([String(r.name), String(r.role), String(r.pid ?? '-'), String(r.health), r.cpu === null ? '-' : String(r.cpu), r.memory === null ? '-' : `${Math.round(Number(r.memory) / 1048576)}M`]) + `  ${r.detail}`)];
   for (const p of s.planes as Array<Record<string, unknown>>) out.push(p.up ? `plane ${p.plane}: up, ${p.portsUp}/${p.ports} ports attached, ${p.vis} VIs${(p.faults as unknown[]).length ? `, faults: ${JSON.stringify(p.faults)}` : ''}` : `plane ${p.plane}: DOWN`);
   out.push(`RVIs: ${(s.rvis as unknown[]).length}`);
+  for (const h of s.hypervisors as Array<Record<string, unknown>>) out.push(h.up ? `hypervisor of ${h.cec}: ${h.smbs} SMBs, ${h.elements} elements in use (${h.dir})` : `hypervisor of ${h.cec}: DOWN`);
   process.stdout.write(`${out.join('\n')}\n`);
 }
 

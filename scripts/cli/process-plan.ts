@@ -1,11 +1,11 @@
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { platformNodes, type Platform } from '../../shared/platform/platform.ts';
+import { hypervisorName, platformNodes, type Platform } from '../../shared/platform/platform.ts';
 import type { RunDir } from '../../shared/runtime/run-dir.ts';
 
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 
-export type ServiceRole = 'fabric-manager' | 'fabric-switch' | 'control-node' | 'lpar';
+export type ServiceRole = 'fabric-manager' | 'fabric-switch' | 'hypervisor' | 'control-node' | 'lpar';
 
 /** One process of a platform and the exact command line that starts it. */
 export interface ProcessSpec {
@@ -24,9 +24,24 @@ export function fabricAddresses(platform: Platform, runDir: RunDir): { fm: strin
   return { fm: `unix:${runDir.socket('fm')}`, planes: platform.planes.map((p) => ({ name: p, url: `unix:${runDir.socket(`plane-${p}`)}` })) };
 }
 
-/** Every process of the platform, in start order: fabric manager, planes, control nodes, LPARs. */
+/**
+ * Where each CEC's hypervisor listens for its partitions: a UNIX socket, or
+ * the WebSocket ports right after the fabric manager's and the planes'.
+ */
+export function hypervisorAddresses(platform: Platform, runDir: RunDir): Map<string, string> {
+  const out = new Map<string, string>();
+  platform.cecs.forEach((c, i) => {
+    const name = hypervisorName(c.name);
+    if (platform.transport === 'ws') out.set(c.name, `ws://${platform.ws.host}:${platform.ws.basePort + 1 + platform.planes.length + i}`);
+    else out.set(c.name, `unix:${runDir.socket(name)}`);
+  });
+  return out;
+}
+
+/** Every process of the platform, in start order: fabric manager, planes, hypervisors, control nodes, LPARs. */
 export function processPlan(platform: Platform, runDir: RunDir): ProcessSpec[] {
   const addr = fabricAddresses(platform, runDir);
+  const hv = hypervisorAddresses(platform, runDir);
   const script = (role: ServiceRole) => path.join(REPO_ROOT, 'services', role, 'main.ts');
   const base = (name: string) => ['--id', name, '--run-dir', runDir.root];
   const plan: ProcessSpec[] = [
@@ -40,8 +55,14 @@ export function processPlan(platform: Platform, runDir: RunDir): ProcessSpec[] {
   for (const p of addr.planes) {
     plan.push({ name: `plane-${p.name}`, role: 'fabric-switch', script: script('fabric-switch'), args: [...base(`plane-${p.name}`), '--plane', p.name, '--listen', p.url, '--fm', addr.fm] });
   }
+  for (const c of platform.cecs) {
+    const name = hypervisorName(c.name);
+    plan.push({ name, role: 'hypervisor', script: script('hypervisor'), args: [...base(name), '--cec', c.name, '--listen', hv.get(c.name)!] });
+  }
   for (const n of platformNodes(platform)) {
-    plan.push({ name: n.name, role: n.role, script: script(n.role), args: [...base(n.name), '--fm', addr.fm] });
+    // A partition finds its CEC's hypervisor (shared memory, SMC-D) with --hv.
+    const own = n.role === 'lpar' ? ['--hv', hv.get(n.cec!)!] : [];
+    plan.push({ name: n.name, role: n.role, script: script(n.role), args: [...base(n.name), '--fm', addr.fm, ...own] });
   }
   return plan;
 }

@@ -8,6 +8,7 @@ import type { Platform } from '../../shared/platform/platform.ts';
 import { processLogger } from '../../shared/runtime/log.ts';
 import { RunDir } from '../../shared/runtime/run-dir.ts';
 import { readState } from '../../shared/runtime/state-file.ts';
+import { sweepPools } from '../../shared/shm/pool-dir.ts';
 import { nodeArgs, processPlan, REPO_ROOT, type ProcessSpec } from './process-plan.ts';
 import { adminRequest } from './admin-client.ts';
 
@@ -189,9 +190,18 @@ function freeUdpPort(): Promise<number> {
   });
 }
 
+/**
+ * Removes what a stopped platform leaves: sockets, state, the supervisor's pid
+ * file, and the shared-memory pools of hypervisors that could not remove their
+ * own (killed with SIGKILL). Called once every process of the platform is gone.
+ */
 export function cleanRunDir(runDir: RunDir): void {
   for (const d of ['sock', 'state']) fs.rmSync(`${runDir.root}/${d}`, { recursive: true, force: true });
   fs.rmSync(runDir.supervisorPidFile, { force: true });
+  if (fs.existsSync(runDir.platformFile)) {
+    const platform = runDir.readPlatform();
+    sweepPools(platform.name, platform.cecs.map((c) => c.name), runDir.root);
+  }
 }
 
 /**

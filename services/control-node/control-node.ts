@@ -4,6 +4,7 @@ import type { ControlMessage } from '../../shared/control/codec.ts';
 import { NodeFabric } from '../../shared/fabric/node-fabric.ts';
 import { decodeMgmt, sendMgmt } from '../../shared/fabric/mgmt-protocol.ts';
 import { lparInterfaces, type ControlNodeSpec, type Platform, type VlanSpec } from '../../shared/platform/platform.ts';
+import { SMCR_LINK_A, SMCR_LINK_B, linkPlane } from '../../shared/rclan/link-purpose.ts';
 import type { Rvi } from '../../shared/rclan/rvi.ts';
 import { inSubnet, ipToString, parseCidr, parseIp } from '../../shared/wire/ipv4-address.ts';
 import { macToString } from '../../shared/wire/mac.ts';
@@ -44,7 +45,7 @@ export class ControlNode {
   readonly vlans = new Map<string, VlanServer>();
   private readonly vlanById = new Map<number, VlanServer>();
   private readonly lanRvis = new Map<string, number>();
-  readonly stats = { malformedMgmt: 0, malformedFrames: 0, notMember: 0, heartbeats: 0 };
+  readonly stats = { malformedMgmt: 0, malformedFrames: 0, notMember: 0, heartbeats: 0, smcrGranted: 0, smcrRefused: 0, locationFailures: 0 };
   private membership: Membership;
   private readonly nvram: Nvram;
 
@@ -71,6 +72,10 @@ export class ControlNode {
       this.vlanById.set(v.id, server);
     }
     fabric.onRviAdded = (rvi) => this.attach(rvi);
+    // The fabric manager keeps the location table in memory: a restarted one learns it again from here.
+    fabric.onFmState = (connected) => {
+      if (connected) this.publishLocations();
+    };
   }
 
   /** Membership survives a restart of this control node within a run (kept with the run's state), not a new boot. */
@@ -169,6 +174,8 @@ export class ControlNode {
         const v = this.vlans.get(name);
         const result = v ? v.register(view.name, msg) : { ok: false, reason: `no virtual LAN "${name}"` };
         if (!v) this.warnOnce(`${view.name}/register/${name}`, { lpar: view.name, vlan: name }, 'registration refused: no such virtual LAN');
+        // Sent before the reply, so the fabric manager normally knows the address by the time the partition learns it is registered.
+        if (v && result.ok) this.publishLocation(v, view.name);
         sendMgmt(rvi, { t: 'vlan-registered', vlan: name, ...result });
         if (v && result.ok) {
           v.announcePromiscuous(view.name);
@@ -182,9 +189,81 @@ export class ControlNode {
       case 'promisc':
         this.vlans.get(text(msg.vlan, 'vlan', 64))?.promiscuous(view.name, msg.on === true);
         return;
+      case 'smcr-links': {
+        const peer = text(msg.peer, 'peer', 64);
+        this.grantLinks(view, rvi, peer).catch((err: Error) => this.warnOnce(`${view.name}/smcr/error`, { lpar: view.name, err: err.message }, 'SMC-R link request failed'));
+        return;
+      }
       default:
         this.stats.malformedMgmt++;
     }
+  }
+
+  /**
+   * An LPAR asks for an SMC-R link group to `peer` (seed 002, Fig. 4 steps
+   * 407-409: the RDMA environment and the queue pairs the connection will
+   * use). Only a control node may make paths, and only between partitions the
+   * configuration lets talk at all: both LPARs of this platform, two of them,
+   * on a common virtual LAN, with SMC on for both. The two links run on
+   * different planes (smcr-a, smcr-b) so the group survives either plane
+   * (Fig. 10 step 1015). The fabric manager returns the existing RVIs when
+   * they were made before, so asking again is harmless.
+   */
+  private async grantLinks(view: LparView, rvi: Rvi, peer: string): Promise<void> {
+    const refusal = this.linkRefusal(view.name, peer);
+    if (refusal) {
+      this.stats.smcrRefused++;
+      this.warnOnce(`${view.name}/smcr/${refusal.cause}`, { lpar: view.name, peer: clip(peer), reason: refusal.reason }, 'SMC-R links refused');
+      sendMgmt(rvi, { t: 'smcr-links', peer, ok: false, reason: refusal.reason });
+      return;
+    }
+    try {
+      const ids: number[] = [];
+      for (const purpose of [SMCR_LINK_A, SMCR_LINK_B]) {
+        const r = await this.fabric.request({ t: 'rvi-create', a: view.name, b: peer, purpose });
+        ids.push((r.rvi as { id: number }).id);
+      }
+      this.stats.smcrGranted++;
+      this.log.debug({ lpar: view.name, peer, rvis: ids }, 'SMC-R links granted');
+      sendMgmt(rvi, { t: 'smcr-links', peer, ok: true, rvis: ids });
+    } catch (err) {
+      const reason = `the fabric manager could not make the links: ${(err as Error).message}`;
+      this.stats.smcrRefused++;
+      this.warnOnce(`${view.name}/smcr/fabric`, { lpar: view.name, peer, err: (err as Error).message }, 'SMC-R links failed');
+      sendMgmt(rvi, { t: 'smcr-links', peer, ok: false, reason });
+    }
+  }
+
+  /** Why `lpar` may not have SMC-R links to `peer` (cause: a short key to log once by), or undefined when it may. */
+  private linkRefusal(lpar: string, peer: string): { cause: string; reason: string } | undefined {
+    if (!this.lpars.has(peer)) return { cause: 'unknown-peer', reason: `"${clip(peer)}" is not an LPAR of this platform` };
+    if (peer === lpar) return { cause: 'self', reason: 'an LPAR needs no SMC-R links to itself' };
+    for (const name of [lpar, peer]) {
+      if (this.platform.lpars.find((l) => l.name === name)?.smc === false) return { cause: `smc-off/${name}`, reason: `SMC is off for ${name} in the platform file` };
+    }
+    const shared = Object.values(this.membership).some((ms) => ms.some((m) => m.lpar === lpar) && ms.some((m) => m.lpar === peer));
+    if (!shared) return { cause: `no-lan/${peer}`, reason: `${lpar} and ${peer} share no virtual LAN` };
+    return undefined;
+  }
+
+  /**
+   * Tells the fabric manager which LPAR a registered address lives on: the
+   * location service a partition asks once per connection (seed 003: the
+   * virtualization management mechanism names the destination's partition
+   * and so its CEC). Only addresses a virtual LAN server accepted get here.
+   */
+  private publishLocation(v: VlanServer, lpar: string): void {
+    const m = v.members.get(lpar);
+    if (!m?.registered) return;
+    const endpoint = ipToString(m.ip);
+    this.fabric.request({ t: 'location-set', endpoint, node: lpar }).catch((err: Error) => {
+      this.stats.locationFailures++;
+      this.warnOnce(`location/${endpoint}`, { lpar, endpoint, err: err.message }, 'location not recorded');
+    });
+  }
+
+  private publishLocations(): void {
+    for (const v of this.vlans.values()) for (const m of v.registeredMembers()) this.publishLocation(v, m.lpar);
   }
 
   private readonly warned = new Set<string>();
@@ -216,6 +295,7 @@ export class ControlNode {
 
   /** What an LPAR learns at boot: identity, and one interface per virtual LAN it is on. */
   private config(view: LparView): ControlMessage {
+    const spec = this.platform.lpars.find((l) => l.name === view.name);
     const interfaces = [];
     for (const v of this.platform.vlans) {
       const m = (this.membership[v.name] ?? []).find((x) => x.lpar === view.name);
@@ -231,7 +311,9 @@ export class ControlNode {
       ethernet: this.platform.ethernet,
       interfaces,
       // The workloads the platform file names for this LPAR (module paths already absolute).
-      apps: this.platform.lpars.find((l) => l.name === view.name)?.apps ?? [],
+      apps: spec?.apps ?? [],
+      // Shared Memory Communications for this LPAR (seed 002, Fig. 4 steps 403/415: SMC capable and enabled).
+      smc: { enabled: spec?.smc ?? true, ringBytes: this.platform.smc.ringBytes, pollUs: this.platform.smc.pollUs, clcTimeoutMs: this.platform.smc.clcTimeoutMs },
     };
   }
 
@@ -315,7 +397,32 @@ export class ControlNode {
       // The other control node may have torn it down already.
       if (id !== undefined) await this.fabric.request({ t: 'rvi-destroy', id }).catch(() => undefined);
     }
+    await this.revokeLinks(lpar);
     this.log.info({ lpar, vlan: vlanName }, 'member left');
+  }
+
+  /**
+   * SMC-R links join only partitions on a common virtual LAN: when a member
+   * leaves one, its links to LPARs it now shares none with are torn down. The
+   * SMC layer at both ends sees them go as a link failure (seed 002, Fig. 10
+   * steps 1012-1020: another link, else back to TCP).
+   */
+  private async revokeLinks(lpar: string): Promise<void> {
+    let list: Array<{ id: number; a: string; b: string; purpose: string }>;
+    try {
+      list = (await this.fabric.request({ t: 'rvi-list' })).rvis as typeof list;
+    } catch (err) {
+      this.log.warn({ lpar, err: (err as Error).message }, 'SMC-R links of a departed member not checked: fabric manager unreachable');
+      return;
+    }
+    for (const r of list) {
+      if (linkPlane(r.purpose) === undefined || (r.a !== lpar && r.b !== lpar)) continue;
+      const other = r.a === lpar ? r.b : r.a;
+      if (!this.linkRefusal(lpar, other)) continue;
+      // The other control node may have torn it down already.
+      await this.fabric.request({ t: 'rvi-destroy', id: r.id }).catch(() => undefined);
+      this.log.info({ rvi: r.id, a: r.a, b: r.b, purpose: r.purpose }, 'SMC-R link revoked: no common virtual LAN any more');
+    }
   }
 
   /**

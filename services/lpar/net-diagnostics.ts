@@ -9,6 +9,8 @@ import type { Socket } from './net/tcp/net-api.ts';
 import type { AppSpec, BuiltinAppName } from '../../shared/platform/platform.ts';
 import { bulkSource, httpFetch, httpGet, requestResponse } from './apps/builtin.ts';
 import type { Workloads } from './apps/workloads.ts';
+import { hasSmcOption, smcSynOption } from '../../shared/wire/smc-clc.ts';
+import type { TcpErrorCode, TcpHost } from './net/tcp/tcp-connection.ts';
 
 interface OpenSocket {
   socket: UdpSocket;
@@ -28,7 +30,11 @@ const INBOX_BYTES = 16 * 1024 * 1024;
  * ping, ARP and interface listings, UDP sockets (as netcat -u would), and
  * frame capture of a virtual LAN. Also `rvi-send-raw`, which sends arbitrary
  * bytes on one of the partition's RVIs: a partition can send anything on its
- * paths, and the fault tests use it to show the receivers cope.
+ * paths, and the fault tests use it to show the receivers cope. `locate` asks
+ * the location service where an address lives; `smcr-links` asks a control
+ * node for the SMC-R link group to a peer, as the SMC layer would.
+ * `smc-probe` speaks raw CLC bytes to a peer's SMC layer, as an attacker or a
+ * broken implementation could: the malformed-CLC tests use it.
  */
 export class NetDiagnostics {
   private readonly sockets = new Map<number, OpenSocket>();
@@ -101,7 +107,7 @@ export class NetDiagnostics {
       apps: () => ({ apps: this.workloads.list() }),
       'http-get': (m) => httpGet(this.stack.net, String(m.host), Number(m.port), String(m.path ?? '/'), Number(m.count ?? 1)),
       'http-fetch': (m, ch) => this.httpFetch(m, ch),
-      'tcp-send': (m) => bulkSource((o) => this.stack.net.connect(o), String(m.dst), Number(m.port), Number(m.bytes), Number(m.seed ?? 1)) as Promise<unknown>,
+      'tcp-send': (m) => bulkSource((o) => this.stack.net.connect(o), String(m.dst), Number(m.port), Number(m.bytes), Number(m.seed ?? 1), m.repeat === true, m.hash !== false) as Promise<unknown>,
       'tcp-exchange': (m) => this.tcpExchange(m),
       'tcp-rr': (m) => requestResponse(this.stack.net, String(m.dst), Number(m.port ?? 7), Number(m.count ?? 1000), Number(m.size ?? 64)),
       'tcp-many': (m) => this.tcpMany(m),
@@ -120,12 +126,92 @@ export class NetDiagnostics {
         // As Linux ss shows a listener: Recv-Q the connections waiting to be accepted, Send-Q the backlog.
         listeners: this.stack.tcp.listening().map((l) => ({ local: `${ipToString(l.ip)}:${l.port}`, pending: l.pending, backlog: l.backlog, transport: 'tcp' })),
       }),
+      locate: async (m) => ({ ip: String(m.ip), ...(await this.lpar.locate(String(m.ip), m.timeoutMs !== undefined ? Number(m.timeoutMs) : undefined)) }),
+      'smcr-links': async (m) => {
+        const links = await this.lpar.smcrLinks(String(m.peer), m.timeoutMs !== undefined ? Number(m.timeoutMs) : undefined);
+        return { peer: String(m.peer), links: links.map((r) => ({ id: r.id, purpose: r.purpose, plane: r.plane ?? null, state: r.state, legs: r.legs })) };
+      },
+      'smc-probe': (m) => this.smcProbe(m),
       'rvi-send-raw': (m) => {
         const rvi = this.fabric.rclan.find(String(m.peer), String(m.purpose));
         if (!rvi) throw new Error(`no RVI to ${String(m.peer)} (${String(m.purpose)})`);
         return { accepted: rvi.send(Buffer.from(m.data as Uint8Array)) };
       },
     };
+  }
+
+  /**
+   * `smc-probe {dst, port, clc, offer?, after?, waitMs?}`: a connection of
+   * the partition's own TCP with no socket and no SMC session above it. Its
+   * SYN carries the SMC option unless `offer` is false; once established it
+   * sends the bytes of `clc` (hex) as they are, then `after` (hex) once the
+   * peer has answered anything, and reports what came back within `waitMs`
+   * (default 1000) of sending: whether the SYN-ACK echoed the option, the bytes (hex),
+   * and whether the peer reset or closed. The connection is reset at the end
+   * if it is still open.
+   */
+  private smcProbe(m: ControlMessage): Promise<Record<string, unknown>> {
+    const dst = String(m.dst);
+    const port = Number(m.port);
+    const clc = Buffer.from(String(m.clc ?? ''), 'hex');
+    const after = m.after === undefined ? undefined : Buffer.from(String(m.after), 'hex');
+    const offer = m.offer !== false;
+    const waitMs = Number(m.waitMs ?? 1000);
+    const remoteIp = parseIp(dst);
+    const ifc = this.stack.ip.route(remoteIp);
+    if (!ifc) throw Object.assign(new Error(`connect ENETUNREACH ${dst}:${port}`), { code: 'ENETUNREACH' });
+    const tcp = this.stack.tcp;
+    const quad = { localIp: ifc.ip, localPort: tcp.ephemeralPort(remoteIp, port, ifc.ip), remoteIp, remotePort: port };
+    return new Promise((resolve) => {
+      const state = { echoed: false, connected: false, received: [] as Buffer[], reset: false, closed: false, eof: false, code: null as TcpErrorCode | null };
+      let timer: NodeJS.Timeout | undefined;
+      let done = false;
+      let afterSent = false;
+      const finish = () => {
+        if (done) return;
+        done = true;
+        if (timer) clearTimeout(timer);
+        const received = Buffer.concat(state.received);
+        resolve({ local: `${ipToString(quad.localIp)}:${quad.localPort}`, connected: state.connected, echoed: state.echoed, received: received.toString('hex'), bytes: received.length, reset: state.reset, closed: state.closed, eof: state.eof, code: state.code });
+        // What the peer did is reported above; our own reset of a connection still open is not part of it.
+        if (!state.closed) conn.abort();
+      };
+      const host: TcpHost = {
+        transmit: () => {},
+        deliver: (data) => {
+          state.received.push(Buffer.from(data));
+          if (after && !afterSent) {
+            afterSent = true;
+            conn.send(after);
+          }
+        },
+        unread: () => 0,
+        eof: () => {
+          state.eof = true;
+        },
+        connected: () => {
+          state.connected = true;
+          if (clc.length > 0) conn.send(clc);
+          clearTimeout(timer);
+          timer = setTimeout(finish, waitMs);
+        },
+        closed: (code) => {
+          state.closed = true;
+          state.code = code ?? null;
+          if (code === 'ECONNRESET') state.reset = true;
+          finish();
+        },
+        writable: () => {},
+        synOptions: () => (offer ? [smcSynOption()] : undefined),
+        peerSynOptions: (o) => {
+          state.echoed = hasSmcOption(o);
+        },
+      };
+      const conn = tcp.open(quad, host);
+      conn.connect();
+      // The wait runs from the moment the bytes go; the handshake itself gets a few seconds more.
+      timer = setTimeout(finish, waitMs + 5000);
+    });
   }
 
   /** Frames seen in promiscuous mode, by virtual LAN (bounded). */

@@ -5,6 +5,9 @@ import AjvModule from 'ajv';
 import type { ErrorObject, ValidateFunction } from 'ajv';
 import { parseDocument } from 'yaml';
 import { platformSchema } from './schema.ts';
+import { DEFAULT_SMC, type SmcSettings } from './smc-settings.ts';
+
+export { DEFAULT_SMC, type SmcSettings };
 
 // ajv is CommonJS; under NodeNext the default import is module.exports, whose
 // `default` property is the class. Fall back for loaders that already unwrap it.
@@ -35,7 +38,7 @@ export interface CecSpec {
   name: string;
 }
 
-export type BuiltinAppName = 'echo' | 'discard' | 'http' | 'bulk-sink';
+export type BuiltinAppName = 'echo' | 'discard' | 'http' | 'bulk-sink' | 'count-sink';
 
 /**
  * A workload an LPAR starts once its network is up: a built-in on a port, or
@@ -49,6 +52,8 @@ export type AppSpec =
 export interface LparSpec {
   name: string;
   cec: string;
+  /** SMC for this partition (default true); false: it neither offers nor accepts SMC, its connections stay plain TCP. */
+  smc: boolean;
   /** Workloads, in the order the platform file lists them (empty when none). */
   apps: AppSpec[];
 }
@@ -84,6 +89,8 @@ export interface Platform {
   lpars: LparSpec[];
   ethernet: EthernetSettings;
   vlans: VlanSpec[];
+  /** Complete: defaults filled in. The control node hands each LPAR its share at boot, with the LPAR's own `smc` as `enabled`. */
+  smc: SmcSettings;
 }
 
 export interface PlatformNode {
@@ -120,6 +127,14 @@ const DEFAULT_RCLAN: RclanSettings = {
 // Names taken by infrastructure processes that share the node namespace.
 const RESERVED_NAMES = ['fabric-manager', 'supervisor', 'mgmt'];
 
+/** Process names of the CECs' hypervisors start with this; no node or CEC may. */
+export const HYPERVISOR_PREFIX = 'hypervisor-';
+
+/** The process name of CEC `cec`'s hypervisor. */
+export function hypervisorName(cec: string): string {
+  return `${HYPERVISOR_PREFIX}${cec}`;
+}
+
 // Shape the schema guarantees once validation has passed.
 interface RawPlatform {
   name: string;
@@ -129,8 +144,9 @@ interface RawPlatform {
   planes: [string, string];
   controlNodes: ControlNodeSpec[];
   cecs: CecSpec[];
-  lpars: Array<{ name: string; cec: string; apps?: RawApp[] }>;
+  lpars: Array<{ name: string; cec: string; smc?: boolean; apps?: RawApp[] }>;
   ethernet?: Partial<EthernetSettings>;
+  smc?: Partial<SmcSettings>;
   vlans?: Array<{ name: string; id?: number; subnets: string[]; mtu?: number; members: VlanMemberSpec[]; promiscuous?: string[] }>;
 }
 
@@ -220,8 +236,9 @@ function applyDefaults(raw: RawPlatform): Platform {
     planes: [raw.planes[0], raw.planes[1]],
     controlNodes: raw.controlNodes.map((c) => ({ name: c.name, serial: c.serial })),
     cecs: raw.cecs.map((c) => ({ name: c.name })),
-    lpars: raw.lpars.map((l) => ({ name: l.name, cec: l.cec, apps: (l.apps ?? []).map(appDefaults) })),
+    lpars: raw.lpars.map((l) => ({ name: l.name, cec: l.cec, smc: l.smc ?? true, apps: (l.apps ?? []).map(appDefaults) })),
     ethernet: { heartbeatMs: 100, arpCacheSeconds: 60, ...raw.ethernet },
+    smc: { ...DEFAULT_SMC, ...raw.smc },
     // A virtual LAN without an explicit number takes the lowest one no other uses.
     vlans: (() => {
       const taken = new Set((raw.vlans ?? []).map((v) => v.id).filter((id): id is number => id !== undefined));
@@ -299,7 +316,7 @@ function checkApps(p: Platform, raw: RawPlatform, source: string, baseDir: strin
     (l.apps ?? []).forEach((a, j) => {
       const at = `/lpars/${i}/apps/${j}`;
       if (a.name !== undefined && a.module !== undefined) throw new PlatformError(source, at, 'give exactly one of "name" (a built-in) and "module" (a user module), not both');
-      if (a.name === undefined && a.module === undefined) throw new PlatformError(source, at, 'missing "name" (echo, discard, http, bulk-sink) or "module" (path to an ES module)');
+      if (a.name === undefined && a.module === undefined) throw new PlatformError(source, at, 'missing "name" (echo, discard, http, bulk-sink, count-sink) or "module" (path to an ES module)');
       if (a.name !== undefined && a.port === undefined) throw new PlatformError(source, `${at}/port`, `missing required field "port" (built-in app "${a.name}")`);
       if (a.name !== undefined && a.options !== undefined) throw new PlatformError(source, `${at}/options`, `built-in app "${a.name}" takes no options (options are for user modules)`);
       if (a.port !== undefined) {
@@ -355,6 +372,9 @@ function checkSemantics(p: Platform, raw: RawPlatform, source: string, baseDir: 
       if (reserved.has(item.name)) {
         throw new PlatformError(source, path, `name "${item.name}" is reserved`);
       }
+      if (item.name.startsWith(HYPERVISOR_PREFIX)) {
+        throw new PlatformError(source, path, `name "${item.name}" is reserved: names starting with "${HYPERVISOR_PREFIX}" are the CECs' hypervisor processes`);
+      }
       const first = seen.get(item.name);
       if (first !== undefined) {
         throw new PlatformError(source, path, `duplicate name "${item.name}" (also at ${first})`);
@@ -382,6 +402,12 @@ function checkSemantics(p: Platform, raw: RawPlatform, source: string, baseDir: 
 
   checkVlans(p, source);
   checkApps(p, raw, source, baseDir);
+
+  // A ring cursor is one 32-bit word counting bytes mod 2^32 (shared/smc/smb.ts): a ring's length must divide 2^32.
+  const ring = p.smc.ringBytes;
+  if ((ring & (ring - 1)) !== 0) {
+    throw new PlatformError(source, '/smc/ringBytes', `${ring} is not a power of two (4096, 8192, ... 16777216)`);
+  }
 
   // Blame a field the user actually wrote: when the later timing was left at
   // its default, the earlier one is what pushed it out of order.

@@ -47,6 +47,19 @@ export const platformSchema = {
         arpCacheSeconds: { type: 'integer', minimum: 1, maximum: 86400, default: 60 },
       },
     },
+    // Shared Memory Communications (seed 002) between partitions: SMC-D
+    // within a CEC, SMC-R across CECs. ringBytes must also be a power of two
+    // (checked in platform.ts, which can name the field).
+    smc: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        ringBytes: { type: 'integer', minimum: 4096, maximum: 16777216, default: 1048576 },
+        elementsPerSmb: { type: 'integer', minimum: 1, maximum: 1024, default: 32 },
+        pollUs: { type: 'integer', minimum: 0, maximum: 100000, default: 200 },
+        clcTimeoutMs: { type: 'integer', minimum: 100, maximum: 60000, default: 3000 },
+      },
+    },
     // Duplicates are rejected semantically so the error can name the second entry.
     planes: {
       type: 'array',
@@ -91,6 +104,8 @@ export const platformSchema = {
         properties: {
           name: { type: 'string', pattern: NODE_NAME },
           cec: { type: 'string', pattern: NODE_NAME },
+          // false: this partition neither offers nor accepts SMC (plain TCP).
+          smc: { type: 'boolean', default: true },
           // Workloads the partition starts once its network is up: a built-in
           // (name) or a user ES module (module, relative to the platform file).
           // "Exactly one of name and module" and "a built-in needs a port" are
@@ -101,7 +116,7 @@ export const platformSchema = {
               type: 'object',
               additionalProperties: false,
               properties: {
-                name: { type: 'string', enum: ['echo', 'discard', 'http', 'bulk-sink'] },
+                name: { type: 'string', enum: ['echo', 'discard', 'http', 'bulk-sink', 'count-sink'] },
                 module: { type: 'string', minLength: 1 },
                 port: { type: 'integer', minimum: 1, maximum: 65535 },
                 options: { type: 'object' },

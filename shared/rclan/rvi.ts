@@ -14,6 +14,7 @@ import {
   seqDiff,
   seqLt,
 } from './packet.ts';
+import { linkPlane } from './link-purpose.ts';
 
 /**
  * One end of a reliable virtual interface (seed 004, "RCLAN layer" and
@@ -21,6 +22,11 @@ import {
  * balance load, with sequence numbers, cumulative + selective acknowledgement,
  * retransmission on the surviving leg, in-order exactly-once delivery, credits,
  * per-leg heartbeats and an error to the sender for what nothing could deliver.
+ *
+ * An RVI whose purpose pins it to one plane (an SMC-R link, see
+ * link-purpose.ts) has a single leg: the other plane's VI is never sent on,
+ * never heartbeated and never counted up, so losing that one VI takes the RVI
+ * down and the layer above (SMC-R's link group) does the failing over.
  */
 
 /** What the RVI needs of a fabric port (one per plane). */
@@ -42,26 +48,40 @@ export const LegState = { Down: 'down', Up: 'up' } as const;
 export type LegState = (typeof LegState)[keyof typeof LegState];
 
 /**
- * RVI states. Connecting: no leg has been heard yet. Up: both legs. Degraded:
- * one leg. Down: none, messages wait. Failed: none for longer than
+ * RVI states. Connecting: no leg has been heard yet. Up: every leg the RVI
+ * runs on (both planes; the one plane of a pinned RVI). Degraded: one leg of
+ * two. Down: none, messages wait. Failed: none for longer than
  * undeliverableAfterMs; what was waiting was reported undeliverable.
+ * Up and Degraded carry messages (see linkUsable); a pinned RVI is never
+ * Degraded.
  */
 export const RviState = { Connecting: 'connecting', Up: 'up', Degraded: 'degraded', Down: 'down', Failed: 'failed' } as const;
 export type RviState = (typeof RviState)[keyof typeof RviState];
 
-export type RviEvent = { type: 'legs'; up: number } | { type: 'give-up' };
+/** `of`: how many legs the RVI runs on (2 unless pinned to one plane). */
+export type RviEvent = { type: 'legs'; up: number; of?: 1 | 2 } | { type: 'give-up' };
 
 /** The RVI state machine: one transition per event. */
 export function rviTransition(state: RviState, event: RviEvent): RviState {
   switch (event.type) {
     case 'legs':
-      if (event.up === 2) return RviState.Up;
+      if (event.up === (event.of ?? 2)) return RviState.Up;
       if (event.up === 1) return RviState.Degraded;
       if (state === RviState.Connecting || state === RviState.Failed) return state;
       return RviState.Down;
     case 'give-up':
       return state === RviState.Down || state === RviState.Connecting || state === RviState.Failed ? RviState.Failed : state;
   }
+}
+
+/**
+ * Whether the RVI carries messages now: Up, or Degraded (one leg of two). For
+ * a pinned RVI (an SMC-R link) that means Up, its one leg alive; Connecting,
+ * Down and Failed are a link SMC-R must not use (seed 002, Fig. 10 step 1012:
+ * the link has failed, move to another of the group).
+ */
+export function linkUsable(rvi: { readonly state: RviState }): boolean {
+  return rvi.state === RviState.Up || rvi.state === RviState.Degraded;
 }
 
 export class RdmaError extends Error {
@@ -118,6 +138,8 @@ export interface RviStats {
   /** onMessage handlers that threw (the message counts as delivered; the stream goes on). */
   handlerErrors: number;
   legFailovers: number;
+  /** Frames that arrived on the plane a pinned RVI does not run on: dropped unread. */
+  offPlane: number;
   bytesSent: number;
   bytesReceived: number;
   perLegSent: [number, number];
@@ -146,6 +168,7 @@ export class Rvi {
     rdmaRefused: 0,
     handlerErrors: 0,
     legFailovers: 0,
+    offPlane: 0,
     bytesSent: 0,
     bytesReceived: 0,
     perLegSent: [0, 0],
@@ -162,6 +185,8 @@ export class Rvi {
   onPeerRestart: () => void = () => {};
   /** A peer's RDMA WRITE was refused (reported to the writer too). */
   onRdmaRefused: (reason: string, region: number) => void = () => {};
+  /** The one plane index this RVI runs on (from its purpose), or undefined for both. */
+  readonly plane: 0 | 1 | undefined;
 
   private readonly lastHeard: [number, number] = [0, 0];
   private readonly lastSent: [number, number] = [0, 0];
@@ -210,6 +235,7 @@ export class Rvi {
     private readonly scheduleAck: (rvi: Rvi) => void,
     now: number,
   ) {
+    this.plane = linkPlane(purpose);
     this.incarnation = crypto.randomBytes(4).readUInt32BE(0) || 1;
     this.peerLimit = settings.window;
     let size = 1;
@@ -218,6 +244,11 @@ export class Rvi {
     this.ring = new Array(size);
     this.mask = size - 1;
     this.noLegSince = now;
+  }
+
+  /** Whether the RVI runs on plane `leg` at all. */
+  private runsOn(leg: number): boolean {
+    return this.plane === undefined || this.plane === leg;
   }
 
   /** Messages accepted and not yet acknowledged. */
@@ -415,7 +446,7 @@ export class Rvi {
   /** Sends a standalone acknowledgement (credits included) if one is owed. */
   sendAck(): void {
     let leg = this.pickLeg();
-    if (leg < 0) leg = this.ports[0].attached ? 0 : this.ports[1].attached ? 1 : -1;
+    if (leg < 0) leg = this.runsOn(0) && this.ports[0].attached ? 0 : this.runsOn(1) && this.ports[1].attached ? 1 : -1;
     if (leg >= 0) this.sendControl(RclanKind.Ack, leg);
   }
 
@@ -425,6 +456,10 @@ export class Rvi {
 
   /** Handles one VI frame that arrived on `leg`. */
   receive(leg: number, frame: Buffer, now: number): void {
+    if (!this.runsOn(leg)) {
+      this.stats.offPlane++;
+      return;
+    }
     let pkt: RclanPacket;
     try {
       pkt = RclanPacket.parse(frame);
@@ -656,6 +691,7 @@ export class Rvi {
   tick(now: number): void {
     const s = this.settings;
     for (let leg = 0; leg < 2; leg++) {
+      if (!this.runsOn(leg)) continue;
       if (this.legs[leg] === LegState.Up && now - this.lastHeard[leg] > s.deadAfterMs) this.setLeg(leg, LegState.Down, now);
       if (this.ports[leg].attached && now - this.lastSent[leg] >= s.heartbeatMs) this.sendControl(RclanKind.Heartbeat, leg);
     }
@@ -709,14 +745,14 @@ export class Rvi {
         }
       }
     } else if (up === 1) {
-      // Back from no leg at all: whatever was waiting goes now.
+      // Back from no leg at all: whatever was waiting goes now (on a pinned RVI, what went on this very leg too).
       for (let seq = this.ackBase; seqLt(seq, this.nextTx); seq = seqAdd(seq, 1)) {
         const msg = this.ring[seq & this.mask]!;
-        if (!msg.sacked && msg.leg !== leg) this.retransmit(msg);
+        if (!msg.sacked && (msg.leg !== leg || this.plane !== undefined)) this.retransmit(msg);
       }
     }
     const prev = this.state;
-    this.state = this.transitionTo({ type: 'legs', up });
+    this.state = this.transitionTo({ type: 'legs', up, of: this.plane === undefined ? 2 : 1 });
     if (state === LegState.Up) this.pump();
     if (prev !== this.state) this.onStateChange(this.state, prev);
   }

@@ -1,8 +1,10 @@
 import { spawn } from 'node:child_process';
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { RunDir } from '../../shared/runtime/run-dir.ts';
+import { platformPoolDir } from '../../shared/shm/pool-dir.ts';
 import { readState } from '../../shared/runtime/state-file.ts';
 import type { ControlMessage } from '../../shared/control/codec.ts';
 import { adminRequest, fmRequest } from '../../scripts/cli/admin-client.ts';
@@ -51,21 +53,43 @@ lpars:
 `;
 
 /**
+ * `yaml` with its platform name made unique (`<name>-<6 hex digits>`): the
+ * shared memory of a platform lives under /dev/shm/lparlab/<name>/, which
+ * test platforms running side by side must not share.
+ */
+export function uniquePlatform(yaml: string): { yaml: string; name: string } {
+  const m = /^name:[ \t]*(\S+)[ \t]*$/m.exec(yaml);
+  if (!m) throw new Error('test platform file has no top-level "name:" line');
+  const name = `${m[1].slice(0, 24)}-${crypto.randomBytes(3).toString('hex')}`;
+  return { yaml: `${yaml.slice(0, m.index)}name: ${name}${yaml.slice(m.index + m[0].length)}`, name };
+}
+
+/** Files left under a platform's shared-memory directory (none once it is down). */
+export function shmLeft(platformName: string): string[] {
+  const dir = platformPoolDir(platformName);
+  if (!fs.existsSync(dir)) return [];
+  return [dir, ...fs.readdirSync(dir, { recursive: true }).map((f) => path.join(dir, String(f)))];
+}
+
+/**
  * One platform of real processes in its own run directory (so tests run side
  * by side), booted with `lparlab up --detach` and torn down with `lparlab down`.
+ * Its name is made unique (uniquePlatform), so its shared memory is its own.
  */
 export class TestPlatform {
   private constructor(
     readonly root: string,
     readonly runDir: RunDir,
+    readonly name: string,
   ) {}
 
   static async boot(yaml = TEST_PLATFORM, extra: string[] = []): Promise<TestPlatform> {
     // Short path under /tmp: UNIX socket paths must stay under 108 bytes.
     const root = fs.mkdtempSync(path.join(os.tmpdir(), 'lpl-'));
     const file = path.join(root, 'platform.yaml');
-    fs.writeFileSync(file, yaml);
-    const p = new TestPlatform(root, new RunDir(path.join(root, 'run')));
+    const unique = uniquePlatform(yaml);
+    fs.writeFileSync(file, unique.yaml);
+    const p = new TestPlatform(root, new RunDir(path.join(root, 'run')), unique.name);
     const r = await cli(['up', '--detach', '-c', file, '--run-dir', p.runDir.root, ...extra]);
     if (r.code !== 0) {
       await p.down();
@@ -122,7 +146,15 @@ export class TestPlatform {
       .filter((pid) => pid > 0);
   }
 
-  /** Stops everything and removes the run directory. Returns pids still alive afterwards (should be none). */
+  /** The platform's shared-memory directory, /dev/shm/lparlab/<name>. */
+  get shmDir(): string {
+    return platformPoolDir(this.name);
+  }
+
+  /**
+   * Stops everything and removes the run directory. Returns pids still alive
+   * afterwards (should be none); throws if shared memory is left behind.
+   */
   async down(): Promise<number[]> {
     const pids = this.pids();
     let sup = 0;
@@ -142,6 +174,11 @@ export class TestPlatform {
       }
     });
     fs.rmSync(this.root, { recursive: true, force: true });
+    const left = shmLeft(this.name);
+    if (left.length) {
+      fs.rmSync(this.shmDir, { recursive: true, force: true });
+      throw new Error(`platform ${this.name} left shared memory behind: ${left.join(', ')}`);
+    }
     return alive;
   }
 }

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { RunDir } from '../../shared/runtime/run-dir.ts';
 import { readState } from '../../shared/runtime/state-file.ts';
-import { LPARLAB, TEST_PLATFORM, TestPlatform, cli, sleep } from '../helpers/platform.ts';
+import { LPARLAB, TEST_PLATFORM, TestPlatform, cli, shmLeft, sleep, uniquePlatform } from '../helpers/platform.ts';
 
 const alive = (pid: number) => {
   try {
@@ -23,7 +23,7 @@ describe('lparlab CLI', () => {
       const r = await p.cli(['status', '--json']);
       expect(r.code).toBe(0);
       const s = JSON.parse(r.stdout);
-      expect(s.processes.map((x: { name: string }) => x.name)).toEqual(['fabric-manager', 'plane-a', 'plane-b', 'cn1', 'lpar1', 'lpar2']);
+      expect(s.processes.map((x: { name: string }) => x.name)).toEqual(['fabric-manager', 'plane-a', 'plane-b', 'hypervisor-cec1', 'hypervisor-cec2', 'cn1', 'lpar1', 'lpar2']);
       for (const x of s.processes) {
         expect(x.health).toBe('healthy');
         expect(x.pid).toBeGreaterThan(0);
@@ -36,6 +36,10 @@ describe('lparlab CLI', () => {
       ]);
       // The control node made one management RVI per LPAR.
       expect(s.rvis.filter((x: { purpose: string }) => x.purpose === 'mgmt')).toHaveLength(2);
+      expect(s.hypervisors.map((h: { cec: string; up: boolean; smbs: number }) => [h.cec, h.up, h.smbs])).toEqual([
+        ['cec1', true, 0],
+        ['cec2', true, 0],
+      ]);
       const text = await p.cli(['status']);
       expect(text.stdout).toMatch(/lpar1\s+lpar\s+\d+\s+healthy/);
 
@@ -50,7 +54,7 @@ describe('lparlab CLI', () => {
   it('runs two platforms side by side and tears both down completely', async () => {
     const [a, b] = await Promise.all([TestPlatform.boot(), TestPlatform.boot()]);
     const pids = [...a.pids(), ...b.pids()];
-    expect(pids).toHaveLength(12);
+    expect(pids).toHaveLength(16);
     const again = await cli(['up', '--detach', '--run-dir', a.runDir.root, '-c', path.join(a.root, 'platform.yaml')]);
     expect(again.code).not.toBe(0);
     expect(again.stderr).toMatch(/already running/);
@@ -120,7 +124,8 @@ describe('lparlab CLI', () => {
   it('stops everything on Ctrl-C of a foreground lparlab up', async () => {
     const root = fs.mkdtempSync(path.join(os.tmpdir(), 'lpl-'));
     const file = path.join(root, 'p.yaml');
-    fs.writeFileSync(file, TEST_PLATFORM);
+    const platform = uniquePlatform(TEST_PLATFORM);
+    fs.writeFileSync(file, platform.yaml);
     const runDir = new RunDir(path.join(root, 'run'));
     const child = spawn(process.execPath, [LPARLAB, 'up', '-c', file, '--run-dir', runDir.root], { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
@@ -132,11 +137,13 @@ describe('lparlab CLI', () => {
         await sleep(50);
       }
       const pids = fs.readdirSync(path.join(runDir.root, 'state')).map((f) => readState(path.join(runDir.root, 'state', f))!.pid);
-      expect(pids).toHaveLength(6);
+      expect(pids).toHaveLength(8);
+      expect(shmLeft(platform.name)).not.toEqual([]);
       child.kill('SIGINT');
       await new Promise((r) => child.on('exit', r));
       expect(pids.filter(alive)).toEqual([]);
       expect(fs.existsSync(path.join(runDir.root, 'sock'))).toBe(false);
+      expect(shmLeft(platform.name)).toEqual([]);
     } finally {
       child.kill('SIGKILL');
       await cli(['down', '--run-dir', runDir.root]);

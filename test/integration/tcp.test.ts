@@ -6,6 +6,7 @@ import { TestPlatform, sleep } from '../helpers/platform.ts';
  * node:net-compatible socket API, and Linux's own TCP as a peer"): byte-exact
  * bulk both ways, many connections, Node's error codes, faults on the planes,
  * and Node's http running unmodified over it. The apps come from the platform file.
+ * SMC is off on both partitions: these tests are about TCP itself (test/integration/smc.test.ts runs the same over SMC).
  */
 const PLATFORM = `
 name: tcptest
@@ -16,9 +17,11 @@ cecs: [{ name: cec1 }, { name: cec2 }]
 lpars:
   - name: lpar1
     cec: cec1
+    smc: false
     apps: [{ name: bulk-sink, port: 9000 }]
   - name: lpar2
     cec: cec2
+    smc: false
     apps: [{ name: bulk-sink, port: 9000 }, { name: echo, port: 7 }, { name: http, port: 80 }]
 vlans:
   - name: blue

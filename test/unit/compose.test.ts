@@ -25,6 +25,8 @@ interface ComposeService {
   volumes?: string[];
   depends_on?: Record<string, { condition: string }>;
   restart?: string;
+  ipc?: string;
+  shm_size?: string;
 }
 
 interface ComposeFile {
@@ -177,6 +179,20 @@ describe('compose.yaml', () => {
           else expect(listenPort.get(u.hostname), `${name} --${flagName} ${g}: a service listening there`).toBe(u.port);
         });
       }
+    }
+  });
+
+  it("puts each CEC's partitions in its hypervisor's IPC namespace, so they map the same shared memory", () => {
+    const platform = loadPlatformFile(path.join(REPO_ROOT, PLATFORM_FILE));
+    for (const c of platform.cecs) {
+      const hv = compose.services[`hypervisor-${c.name}`];
+      expect(hv, `hypervisor-${c.name}`).toBeDefined();
+      expect(hv.ipc, `hypervisor-${c.name}`).toBe('shareable');
+      expect(hv.shm_size, `hypervisor-${c.name}: room for the CEC's buffers`).toBeTruthy();
+    }
+    for (const l of platform.lpars) expect(compose.services[l.name].ipc, l.name).toBe(`service:hypervisor-${l.cec}`);
+    for (const [name, s] of processServices) {
+      if (s.ipc !== undefined && !name.startsWith('hypervisor-')) expect(platform.lpars.map((l) => l.name), `${name} joins an IPC namespace`).toContain(name);
     }
   });
 });

@@ -54,11 +54,12 @@ describe('default platform file', () => {
     ]);
     expect(p.cecs.map((c) => c.name)).toEqual(['cec1', 'cec2']);
     expect(p.lpars).toEqual([
-      { name: 'lpar1', cec: 'cec1', apps: [] },
-      { name: 'lpar2', cec: 'cec1', apps: [{ name: 'echo', port: 7 }, { name: 'http', port: 80 }] },
-      { name: 'lpar3', cec: 'cec2', apps: [] },
-      { name: 'lpar4', cec: 'cec2', apps: [] },
+      { name: 'lpar1', cec: 'cec1', smc: true, apps: [] },
+      { name: 'lpar2', cec: 'cec1', smc: true, apps: [{ name: 'echo', port: 7 }, { name: 'http', port: 80 }] },
+      { name: 'lpar3', cec: 'cec2', smc: true, apps: [] },
+      { name: 'lpar4', cec: 'cec2', smc: true, apps: [] },
     ]);
+    expect(p.smc).toEqual({ ringBytes: 1048576, elementsPerSmb: 32, pollUs: 200, clcTimeoutMs: 3000 });
     expect(p.transport).toBe('unix');
     expect(p.ws).toEqual({ host: '127.0.0.1', basePort: 7400 });
     expect(p.rclan).toEqual({ heartbeatMs: 100, deadAfterMs: 400, undeliverableAfterMs: 1500, window: 256 });
@@ -83,6 +84,18 @@ describe('parsePlatform defaults', () => {
     expect(p.transport).toBe('ws');
     expect(p.ws).toEqual({ host: '127.0.0.1', basePort: 9000 });
     expect(p.rclan).toEqual({ heartbeatMs: 100, deadAfterMs: 400, undeliverableAfterMs: 1500, window: 64 });
+  });
+
+  it('fills in the SMC settings, whole or in part, and SMC on for every LPAR unless turned off', () => {
+    const none = parsePlatform(BASE);
+    expect(none.smc).toEqual({ ringBytes: 1048576, elementsPerSmb: 32, pollUs: 200, clcTimeoutMs: 3000 });
+    expect(none.lpars.map((l) => l.smc)).toEqual([true, true]);
+    const some = parsePlatform(`${BASE.replace('name: lpar2\n    cec: cec1', 'name: lpar2\n    cec: cec1\n    smc: false')}smc: { ringBytes: 65536, pollUs: 0 }\n`);
+    expect(some.smc).toEqual({ ringBytes: 65536, elementsPerSmb: 32, pollUs: 0, clcTimeoutMs: 3000 });
+    expect(some.lpars.map((l) => [l.name, l.smc])).toEqual([
+      ['lpar1', true],
+      ['lpar2', false],
+    ]);
   });
 
   it('uses <string> as the source by default', () => {
@@ -138,6 +151,29 @@ describe('parsePlatform errors', () => {
 
   it('reserved name', () => {
     parseErr(BASE.replace('name: cec1', 'name: supervisor'), '/cecs/0/name', 'name "supervisor" is reserved');
+  });
+
+  it('names starting with hypervisor- are reserved for the CECs\' hypervisors', () => {
+    parseErr(BASE.replace('name: cec1', 'name: hypervisor-cec1').replace(/cec: cec1/g, 'cec: hypervisor-cec1'), '/cecs/0/name', /name "hypervisor-cec1" is reserved: names starting with "hypervisor-"/);
+    parseErr(BASE.replace('name: lpar2', 'name: hypervisor-x'), '/lpars/1/name', /name "hypervisor-x" is reserved/);
+    parseErr(BASE.replace('name: cn1', 'name: hypervisor-'), '/controlNodes/0/name', /name "hypervisor-" is reserved/);
+    // Only the prefix: a name merely containing it is fine.
+    expect(parsePlatform(BASE.replace('name: lpar2', 'name: my-hypervisor-1')).lpars[1].name).toBe('my-hypervisor-1');
+  });
+
+  it('SMC ring size that is not a power of two names /smc/ringBytes', () => {
+    parseErr(`${BASE}smc: { ringBytes: 100000 }\n`, '/smc/ringBytes', '100000 is not a power of two');
+  });
+
+  it('SMC values out of range or unknown', () => {
+    parseErr(`${BASE}smc: { ringBytes: 2048 }\n`, '/smc/ringBytes', /must be >= 4096/);
+    parseErr(`${BASE}smc: { ringBytes: 33554432 }\n`, '/smc/ringBytes', /must be <= 16777216/);
+    parseErr(`${BASE}smc: { elementsPerSmb: 0 }\n`, '/smc/elementsPerSmb', /must be >= 1/);
+    parseErr(`${BASE}smc: { elementsPerSmb: 1025 }\n`, '/smc/elementsPerSmb', /must be <= 1024/);
+    parseErr(`${BASE}smc: { pollUs: 100001 }\n`, '/smc/pollUs', /must be <= 100000/);
+    parseErr(`${BASE}smc: { clcTimeoutMs: 99 }\n`, '/smc/clcTimeoutMs', /must be >= 100/);
+    parseErr(`${BASE}smc: { ring: 4096 }\n`, '/smc/ring', 'unknown key "ring"');
+    parseErr(BASE.replace('name: lpar2\n    cec: cec1', 'name: lpar2\n    cec: cec1\n    smc: "no"'), '/lpars/1/smc', /must be boolean, got string/);
   });
 
   it('reserved plane name', () => {

@@ -1,8 +1,9 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { VI_HEADER } from '../../shared/link/frame.ts';
 import { RCLAN_HEADER, RclanKind, RclanPacket, emitRclanHeader, type RclanHeaderFields } from '../../shared/rclan/packet.ts';
-import { RdmaError, Rvi, RviState, rviTransition, type LegPort, type RviEvent } from '../../shared/rclan/rvi.ts';
-import { RviPair, SETTINGS, firstMismatch, makePayloads, prng, sendAll, sleep, waitFor } from './wire-pair.ts';
+import { SMCR_LINK_A, SMCR_LINK_B, SMCR_LINK_PURPOSES, linkPlane } from '../../shared/rclan/link-purpose.ts';
+import { RdmaError, Rvi, RviState, linkUsable, rviTransition, type LegPort, type RviEvent } from '../../shared/rclan/rvi.ts';
+import { RviPair, SETTINGS, Wire, firstMismatch, makePayloads, prng, sendAll, sleep, waitFor } from './wire-pair.ts';
 
 const pairs: RviPair[] = [];
 function pair(seed: number): RviPair {
@@ -579,5 +580,178 @@ describe('Rvi protocol corner cases (hand-delivered frames)', () => {
     // Every acknowledged message is delivered.
     expect(got.length).toBe(p.a.stats.acked);
     expect(firstMismatch(payloads.slice(0, SETTINGS.window), got)).toBe(-1);
+  });
+});
+
+/**
+ * Two Rvis of one pinned purpose (an SMC-R link) over the same two in-memory
+ * wires as RviPair: the wire of the other plane is there and passable, so
+ * anything that used it would be seen.
+ */
+class PinnedPair {
+  readonly wires: [Wire, Wire];
+  readonly rvis: [Rvi, Rvi];
+  private readonly timer: NodeJS.Timeout;
+
+  constructor(seed: number, purpose: string) {
+    const rand = prng(seed);
+    const deliver = (to: 0 | 1, leg: number, frame: Buffer): void => this.rvis[to].receive(leg, frame, performance.now());
+    this.wires = [new Wire(0, rand, deliver), new Wire(1, rand, deliver)];
+    const make = (side: 0 | 1, id: number) =>
+      new Rvi(id, 9, side === 0 ? 'b' : 'a', purpose, [this.wires[0].ports[side], this.wires[1].ports[side]], SETTINGS, (rvi) => setImmediate(() => rvi.flushAck()), performance.now());
+    this.rvis = [make(0, 1), make(1, 2)];
+    this.timer = setInterval(() => {
+      const now = performance.now();
+      for (const r of this.rvis) r.tick(now);
+    }, 5);
+  }
+
+  get a(): Rvi {
+    return this.rvis[0];
+  }
+  get b(): Rvi {
+    return this.rvis[1];
+  }
+
+  close(): void {
+    clearInterval(this.timer);
+    for (const w of this.wires) w.close();
+  }
+}
+
+describe('SMC-R links: RVIs pinned to one plane', () => {
+  const pinned: PinnedPair[] = [];
+  const pinnedPair = (seed: number, purpose: string) => {
+    const p = new PinnedPair(seed, purpose);
+    pinned.push(p);
+    return p;
+  };
+  afterEach(() => {
+    for (const p of pinned.splice(0)) p.close();
+  });
+
+  it('linkPlane maps smcr-a to plane 0, smcr-b to plane 1, and every other purpose to both', () => {
+    expect(linkPlane(SMCR_LINK_A)).toBe(0);
+    expect(linkPlane(SMCR_LINK_B)).toBe(1);
+    expect(SMCR_LINK_PURPOSES).toEqual(['smcr-a', 'smcr-b']);
+    for (const other of ['mgmt', 'vlan', 'lan:blue', 'perf', 'data', 'smcr', 'smcr-c', '']) expect(linkPlane(other)).toBeUndefined();
+    expect(new Rvi(1, 1, 'x', 'mgmt', [new QueuePort(), new QueuePort()], SETTINGS, () => {}, 0).plane).toBeUndefined();
+  });
+
+  for (const [purpose, leg] of [
+    [SMCR_LINK_A, 0],
+    [SMCR_LINK_B, 1],
+  ] as const) {
+    it(`${purpose} runs on plane ${leg} only: Up with its one leg, nothing ever on the other plane`, async () => {
+      const p = pinnedPair(30 + leg, purpose);
+      const other = leg ^ 1;
+      let onOther = 0;
+      p.wires[other].tap = () => onOther++;
+      const got: Buffer[] = [];
+      p.b.onMessage = (m) => got.push(m);
+      expect(p.a.plane).toBe(leg);
+      expect(linkUsable(p.a)).toBe(false);
+      const payloads = makePayloads(2000, prng(40 + leg), 2000);
+      await sendAll(p.a, payloads);
+      await waitFor('all acknowledged', () => p.a.inFlight === 0 && got.length === payloads.length, 10_000);
+      await sleep(3 * SETTINGS.heartbeatMs);
+
+      expect(firstMismatch(payloads, got)).toBe(-1);
+      // One leg of one is the whole link: Up, never Degraded.
+      for (const r of p.rvis) {
+        expect(r.state).toBe(RviState.Up);
+        expect(linkUsable(r)).toBe(true);
+        expect(r.legs[leg]).toBe('up');
+        expect(r.legs[other]).toBe('down');
+        expect(r.stats.perLegSent[other]).toBe(0);
+      }
+      // No data, no acks, no heartbeats on the other plane.
+      expect(onOther).toBe(0);
+      expect(p.a.stats.perLegSent[leg]).toBeGreaterThanOrEqual(2000);
+    });
+  }
+
+  it('a cut of its plane takes an smcr-a link Down after deadAfterMs, Failed with what waited reported undeliverable, and back Up when restored', async () => {
+    const p = pinnedPair(33, SMCR_LINK_A);
+    const got: Buffer[] = [];
+    p.b.onMessage = (m) => got.push(m);
+    await waitFor('link up', () => p.a.state === RviState.Up && p.b.state === RviState.Up, 2000);
+    const states: RviState[] = [];
+    p.a.onStateChange = (s) => states.push(s);
+
+    p.wires[0].cut = true;
+    const cutAt = performance.now();
+    await waitFor('A down', () => p.a.state === RviState.Down, 2000);
+    const downAfter = performance.now() - cutAt;
+    expect(downAfter).toBeGreaterThanOrEqual(SETTINGS.deadAfterMs - 2 * SETTINGS.heartbeatMs);
+    expect(downAfter).toBeLessThanOrEqual(SETTINGS.deadAfterMs + 5 + 40);
+    expect(linkUsable(p.a)).toBe(false);
+    // The other plane is fine and still unused: RCLAN did not fail over underneath SMC-R.
+    expect(p.a.legs).toEqual(['down', 'down']);
+    expect(p.a.stats.legFailovers).toBe(0);
+
+    const undeliverable: string[] = [];
+    p.a.onUndeliverable = (_seq, m) => undeliverable.push(String(m));
+    expect(p.a.send(Buffer.from('lost with the link'))).toBe(true);
+    await waitFor('A failed', () => p.a.state === RviState.Failed, 2000);
+    expect(undeliverable).toEqual(['lost with the link']);
+    expect(states).toEqual([RviState.Down, RviState.Failed]);
+    expect(p.a.stats.perLegSent[1]).toBe(0);
+
+    p.wires[0].cut = false;
+    await waitFor('link up again', () => p.a.state === RviState.Up && p.b.state === RviState.Up, 2000);
+    expect(linkUsable(p.a)).toBe(true);
+    const before = got.length;
+    for (let i = 0; i < 50; i++) expect(p.a.send(Buffer.from(`after ${i}`))).toBe(true);
+    await waitFor('delivered after restore', () => got.length === before + 50 && p.a.inFlight === 0, 5000);
+    expect(got.slice(before).map(String)).toEqual(Array.from({ length: 50 }, (_, i) => `after ${i}`));
+    expect(got.map(String)).not.toContain('lost with the link');
+    expect(p.a.stats.perLegSent[1]).toBe(0);
+  });
+
+  it('a message in flight when the link dies and comes back within undeliverableAfterMs is delivered once, on the same plane', async () => {
+    const p = pinnedPair(34, SMCR_LINK_B);
+    const got: string[] = [];
+    p.b.onMessage = (m) => got.push(String(m));
+    await waitFor('link up', () => p.a.state === RviState.Up && p.b.state === RviState.Up, 2000);
+    p.wires[1].cut = true;
+    expect(p.a.send(Buffer.from('waits'))).toBe(true);
+    await waitFor('A down', () => p.a.state === RviState.Down, 2000);
+    p.wires[1].cut = false;
+    await waitFor('delivered', () => got.length === 1 && p.a.inFlight === 0, 2000);
+    expect(got).toEqual(['waits']);
+    expect(p.a.stats.undeliverable).toBe(0);
+    expect(p.a.stats.perLegSent[0]).toBe(0);
+  });
+
+  it('frames arriving on the other plane are counted and dropped: they never bring that leg up', () => {
+    const ports: [QueuePort, QueuePort] = [new QueuePort(), new QueuePort()];
+    const rvi = new Rvi(1, 7, 'peer', SMCR_LINK_A, ports, SETTINGS, () => {}, performance.now());
+    // A peer that (wrongly) runs on both planes heartbeats on both.
+    const peer = new Node(2);
+    peer.rvi.tick(performance.now());
+    const onB = peer.ports[1].out.splice(0);
+    expect(onB.length).toBeGreaterThan(0);
+    for (const f of onB) rvi.receive(1, f, performance.now());
+    expect(rvi.stats.offPlane).toBe(onB.length);
+    expect(rvi.stats.malformed).toBe(0);
+    expect(rvi.legs).toEqual(['down', 'down']);
+    expect(rvi.state).toBe(RviState.Connecting);
+    // Its own plane's frames are heard as usual.
+    for (const f of peer.ports[0].out.splice(0)) rvi.receive(0, f, performance.now());
+    expect(rvi.legs).toEqual(['up', 'down']);
+    expect(rvi.state).toBe(RviState.Up);
+    // Its heartbeats and acknowledgements go to plane 0 only, even with plane 1 attached.
+    rvi.tick(performance.now() + SETTINGS.heartbeatMs);
+    rvi.sendAck();
+    expect(ports[0].out.length).toBeGreaterThan(0);
+    expect(ports[1].out.length).toBe(0);
+  });
+
+  it('rviTransition of a one-leg RVI: its leg up is Up, never Degraded', () => {
+    for (const s of Object.values(RviState)) {
+      expect(rviTransition(s, { type: 'legs', up: 1, of: 1 })).toBe(RviState.Up);
+      expect(rviTransition(s, { type: 'legs', up: 0, of: 1 })).toBe(rviTransition(s, { type: 'legs', up: 0 }));
+    }
   });
 });

@@ -64,7 +64,28 @@ export function bulkSink(net: Net, port: number): App {
   return { name: 'bulk-sink', port, server, report: () => ({ results }) };
 }
 
-export const BUILTIN_APPS: Record<string, (net: Net, port: number) => App> = { echo, discard, 'bulk-sink': bulkSink };
+/**
+ * Reads each connection to its end and answers with the number of bytes, in
+ * decimal: a transfer checked by length only, for measuring the transport
+ * without the cost of hashing (the SMC benchmark's bulk).
+ */
+export function countSink(net: Net, port: number): App {
+  const results: Array<{ from: string; bytes: number; ms: number }> = [];
+  const server = net.createServer({ allowHalfOpen: true }, (s: Socket) => {
+    let bytes = 0;
+    const t0 = performance.now();
+    s.on('data', (d: Buffer) => (bytes += d.length));
+    s.on('end', () => {
+      results.push({ from: `${s.remoteAddress}:${s.remotePort}`, bytes, ms: performance.now() - t0 });
+      s.end(String(bytes));
+    });
+    s.on('error', () => {});
+  });
+  server.listen(port);
+  return { name: 'count-sink', port, server, report: () => ({ results }) };
+}
+
+export const BUILTIN_APPS: Record<string, (net: Net, port: number) => App> = { echo, discard, 'bulk-sink': bulkSink, 'count-sink': countSink };
 
 /** Deterministic bytes (xorshift32): the same seed gives the same stream. */
 export function fillPattern(seed: number, size: number): Buffer {
@@ -98,9 +119,9 @@ export interface BulkResult {
  * answered (a bulk sink's digest). `repeat` sends one chunk over and over
  * instead of making fresh pattern data.
  */
-export function bulkSource(connect: (o: { port: number; host: string }) => Duplex, host: string, port: number, bytes: number, seed: number, repeat = false): Promise<BulkResult> {
+export function bulkSource(connect: (o: { port: number; host: string }) => Duplex, host: string, port: number, bytes: number, seed: number, repeat = false, hashed = true): Promise<BulkResult> {
   const chunk = 64 * 1024;
-  const same = repeat ? fillPattern(seed, chunk) : undefined;
+  const same = repeat || !hashed ? fillPattern(seed, chunk) : undefined;
   return new Promise((resolve, reject) => {
     const hash = crypto.createHash('sha256');
     const t0 = performance.now();
@@ -112,7 +133,7 @@ export function bulkSource(connect: (o: { port: number; host: string }) => Duple
       while (sent < bytes) {
         const n = Math.min(chunk, bytes - sent);
         const data = same ? (n === chunk ? same : same.subarray(0, n)) : fillPattern(seed + index++, n);
-        hash.update(data);
+        if (hashed) hash.update(data);
         sent += n;
         if (!s.write(data)) return;
       }
@@ -122,7 +143,8 @@ export function bulkSource(connect: (o: { port: number; host: string }) => Duple
     s.on('drain', pump);
     s.on('data', (d: Buffer) => (answer += d.toString()));
     s.on('error', reject);
-    s.on('close', () => resolve({ bytes: sent, sha256: hash.digest('hex'), answer, elapsedMs: performance.now() - t0 }));
+    // Unhashed (against a count-sink) the expected answer is the length.
+    s.on('close', () => resolve({ bytes: sent, sha256: hashed ? hash.digest('hex') : String(sent), answer, elapsedMs: performance.now() - t0 }));
   });
 }
 

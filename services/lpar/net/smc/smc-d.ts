@@ -328,8 +328,14 @@ export class SmcdPath implements SmcPath {
     if (this.state === CloseState.Finished) return;
     const peerFlags = this.view.flags(this.element, this.peerSide);
     if (peerFlags & CloseFlag.Abort) {
+      // The peer aborted, or died and its hypervisor marked the abort (seed 002, Fig. 10): the socket resets first,
+      // then a write the app is blocked in fails the same way. Failing that write first (with finish's EPIPE) made
+      // the socket error "write EPIPE" rather than ECONNRESET, and left the reset uncounted.
+      const p = this.pending;
+      this.pending = undefined;
       this.finish(false);
       this.side.reset('the peer aborted the SMC-D connection');
+      p?.cb(Object.assign(new Error('the connection was reset'), { code: 'ECONNRESET' }));
       return;
     }
     if (this.pending) this.pushPending();
@@ -376,8 +382,9 @@ export class SmcdPath implements SmcPath {
     this.device.release(this);
     const p = this.pending;
     this.pending = undefined;
-    p?.cb(Object.assign(new Error('the connection was reset'), { code: 'ECONNRESET' }));
+    // The reset before the blocked write's callback, as for a peer's abort above.
     this.side.reset('the hypervisor session was lost');
+    p?.cb(Object.assign(new Error('the connection was reset'), { code: 'ECONNRESET' }));
   }
 
   private finish(clean: boolean): void {

@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import { linkUsable, type MemoryRegion, type Rvi } from '../../../../shared/rclan/rvi.ts';
+import { linkUsable, type MemoryRegion, type RdmaError, type Rvi } from '../../../../shared/rclan/rvi.ts';
 import { CdcFlag, CdcType, emitCdc, parseCdc, type Cdc } from '../../../../shared/wire/smc-cdc.ts';
 import { cursorAdd, cursorAfter, cursorDistance, ringRead, ringWrite } from './byte-ring.ts';
 import type { SmcPath, SmcSocketSide, SmcStats } from './smc-path.ts';
@@ -41,6 +41,10 @@ export class LinkGroup {
     this.links[plane] = rvi;
     this.queues[plane] = [];
     rvi.onMessage = (payload) => this.onMessage(plane, payload);
+    // The peer partition restarted: its RMBEs and connections are gone, so are ours with it.
+    rvi.onPeerRestart = () => {
+      for (const p of [...this.paths.values()]) p.peerLost('the peer partition restarted');
+    };
     rvi.onDrain = () => this.flush(plane);
     rvi.onStateChange = (state, prev) => {
       this.log.info({ peer: this.peer, link: plane, state, prev }, 'SMC-R link state');
@@ -107,8 +111,9 @@ export class LinkGroup {
     if (!rvi) return true;
     if (op.kind === 'send') return rvi.send(op.payload);
     return rvi.rdmaWrite(op.region, op.key, op.offset, op.data, (err) => {
-      // A refusal on a link the connection has left is the point of the Move; anything else is a protocol fault.
-      if (err && op.path.link === plane) this.log.warn({ peer: this.peer, link: plane, err: err.message }, 'SMC-R RDMA WRITE failed');
+      // A refusal on a link the connection has left is the point of the Move. On its current link the
+      // peer no longer knows the RMBE (it closed or restarted): the connection is over.
+      if (err && op.path.link === plane && (err as RdmaError).code !== 'UNDELIVERABLE') op.path.peerLost(`RDMA WRITE refused: ${err.message}`);
     });
   }
 
@@ -341,8 +346,12 @@ export class SmcrPath implements SmcPath {
     }
     this.peerFlags |= cdc.flags & (CdcFlag.DoneWriting | CdcFlag.Closed | CdcFlag.Abort);
     if (this.peerFlags & CdcFlag.Abort) {
+      // As in SMC-D: the socket resets first, then a write the app is blocked in fails the same way (not EPIPE first).
+      const p = this.pending;
+      this.pending = undefined;
       this.finish(false);
       this.side.reset('the peer aborted the SMC-R connection');
+      p?.cb(Object.assign(new Error('the connection was reset'), { code: 'ECONNRESET' }));
       return;
     }
     if (cdc.flags & CdcFlag.WantSpace) {
@@ -410,6 +419,17 @@ export class SmcrPath implements SmcPath {
     const p = this.pending;
     this.pending = undefined;
     p?.cb(Object.assign(new Error('the connection closed'), { code: 'EPIPE' }));
+  }
+
+  /** The peer's side of the connection is gone: reset (ECONNRESET). */
+  peerLost(why: string): void {
+    if (this.state === CloseState.Finished) return;
+    this.state = CloseState.Finished;
+    this.release();
+    const p = this.pending;
+    this.pending = undefined;
+    this.side.reset(why);
+    p?.cb(Object.assign(new Error('the connection was reset'), { code: 'ECONNRESET' }));
   }
 
   private release(): void {

@@ -176,6 +176,9 @@ export class Socket extends Duplex {
       },
       synOptions: () => this.smc?.synOptions(),
       peerSynOptions: (o: TcpOptions) => this.smc?.peerSynOptions(o),
+      // `lparlab ss` lists the TCP layer's connections: the SMC session's transport, state and cursors go with each
+      // (this socket's info() alone was never reached by it, so ss said "tcp" for SMC-D and SMC-R connections too).
+      info: () => this.smc?.info(),
     };
   }
 

@@ -48,6 +48,8 @@ export interface TcpHost {
   /** Options this side adds to its SYN or SYN-ACK, and sees on the peer's (the SMC negotiation hook). */
   synOptions?(): TcpOptions['experimental'];
   peerSynOptions?(options: TcpOptions): void;
+  /** What the socket adds to this connection's `info()` (`lparlab ss`): the SMC session's transport, state and cursors. */
+  info?(): Record<string, unknown> | undefined;
 }
 
 export interface TcpSettings {
@@ -186,6 +188,7 @@ export class TcpConnection {
       sendQueue: this.bufferedBytes,
       recvQueue: this.host.unread() + this.reassembly.bytes,
       ...this.stats,
+      ...this.host.info?.(),
     };
   }
 

@@ -83,7 +83,7 @@ export class Tcp {
 
   /** Wraps the socket's host so its transmit goes out through IP with this quad. */
   private hostFor(quad: Quad, host: TcpHost): TcpHost {
-    return { ...host, transmit: (seg) => this.transmit(quad, seg), synOptions: host.synOptions?.bind(host), peerSynOptions: host.peerSynOptions?.bind(host) };
+    return { ...host, transmit: (seg) => this.transmit(quad, seg), synOptions: host.synOptions?.bind(host), peerSynOptions: host.peerSynOptions?.bind(host), info: host.info?.bind(host) };
   }
 
   transmit(quad: Quad, seg: OutSegment): void {

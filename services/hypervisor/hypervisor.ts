@@ -1,0 +1,268 @@
+import fs from 'node:fs';
+import type { Logger } from 'pino';
+import { ControlChannel } from '../../shared/control/channel.ts';
+import { authenticatePeer, type Role } from '../../shared/control/auth.ts';
+import type { ControlMessage } from '../../shared/control/codec.ts';
+import type { Link } from '../../shared/link/link.ts';
+import type { Platform } from '../../shared/platform/platform.ts';
+import { HvError, HvErrorCode, HvMsg, type SmbeGrant } from '../../shared/smc/hv-protocol.ts';
+import type { SmbGeometry } from '../../shared/smc/smb.ts';
+import { PoolRefusal, SmbPool } from './smb-pool.ts';
+
+/** The platform file's `smc` section, as far as the hypervisor reads it. */
+interface SmcSettings {
+  ringBytes?: number;
+  elementsPerSmb?: number;
+}
+
+const DEFAULT_RING_BYTES = 1048576;
+const DEFAULT_ELEMENTS_PER_SMB = 32;
+
+/** SMB geometry from the platform file's `smc` section, defaults where it is silent (or absent). */
+export function smbGeometry(platform: Platform): SmbGeometry {
+  const smc = (platform as Platform & { smc?: SmcSettings }).smc;
+  return { elements: smc?.elementsPerSmb ?? DEFAULT_ELEMENTS_PER_SMB, ringBytes: smc?.ringBytes ?? DEFAULT_RING_BYTES };
+}
+
+/** Distinct refusal causes remembered for once-only logging; beyond this, refusals are only counted. */
+const REFUSALS_REMEMBERED = 4096;
+
+export interface HypervisorOptions {
+  platform: Platform;
+  cec: string;
+  /** The platform key: the hypervisor checks partitions' proofs with it. */
+  key: Buffer;
+  /** Pool directory, already claimed (shared/shm/pool-dir.ts). */
+  dir: string;
+  /** Where the last SMB id is kept, so a restarted hypervisor never reuses one. */
+  seqFile: string;
+  log: Logger;
+}
+
+/**
+ * The hypervisor of one CEC, for its shared memory pool (seed 002, Fig. 3: it
+ * sets up the shared memory buffers the partitions of the CEC communicate
+ * through; "the identity of the LPARs authorized to access the shared memory
+ * buffer" is kept here and nowhere else).
+ *
+ * Partitions of this CEC hold one authenticated session each. Over it they
+ * get elements for their connections, attach to elements a peer allocated
+ * for them, release them, and ring each other's doorbell (Fig. 6 step 608).
+ * A partition never learns the path of an SMB it is not a partition of, and
+ * a token is worth nothing to anyone but the two partitions it names.
+ *
+ * When a session ends — the partition died, was stopped, or lost its link —
+ * every element it held is aborted towards its peer and freed once the peer
+ * lets go, so a killed partition leaves no buffer behind.
+ */
+export class Hypervisor {
+  readonly stats = { sessions: 0, allocated: 0, attached: 0, released: 0, refused: 0, signals: 0, reclaimed: 0, authFailures: 0 };
+  readonly pool: SmbPool;
+  private readonly lpars = new Map<string, string>();
+  private readonly sessions = new Map<string, ControlChannel>();
+  private readonly refusalsLogged = new Set<string>();
+  private lastSmbId: number;
+  private closed = false;
+
+  constructor(private readonly opts: HypervisorOptions) {
+    for (const l of opts.platform.lpars) this.lpars.set(l.name, l.cec);
+    this.lastSmbId = readSeq(opts.seqFile);
+    this.pool = new SmbPool(opts.dir, smbGeometry(opts.platform), () => this.nextSmbId(), opts.log);
+  }
+
+  get cec(): string {
+    return this.opts.cec;
+  }
+
+  private get log(): Logger {
+    return this.opts.log;
+  }
+
+  private nextSmbId(): number {
+    this.lastSmbId = (this.lastSmbId % 0x7fffffff) + 1;
+    const tmp = `${this.opts.seqFile}.tmp`;
+    fs.writeFileSync(tmp, String(this.lastSmbId));
+    fs.renameSync(tmp, this.opts.seqFile);
+    return this.lastSmbId;
+  }
+
+  /** A new link: authenticate, admit only partitions of this CEC, then serve the session. */
+  async accept(link: Link): Promise<void> {
+    const ch = new ControlChannel(link, this.log);
+    let name: string;
+    try {
+      ({ name } = await authenticatePeer(ch, this.opts.key, (n) => (this.lpars.has(n) ? ('lpar' as Role) : undefined)));
+    } catch (err) {
+      this.stats.authFailures++;
+      this.refuseSession(ch, `auth:${(err as Error).message}`, (err as Error).message, { remote: link.remote });
+      return;
+    }
+    const cec = this.lpars.get(name)!;
+    if (cec !== this.opts.cec) {
+      // Seed 002, Fig. 4 step 421: shared memory is only for partitions of the same CEC.
+      this.refuseSession(ch, `cec:${name}`, `${name} is a partition of ${cec}, not of ${this.opts.cec}`, { lpar: name });
+      return;
+    }
+    if (this.closed) {
+      ch.send({ t: 'refused', reason: `hypervisor of ${this.opts.cec} is shutting down` });
+      setTimeout(() => link.close(), 50);
+      return;
+    }
+    this.serve(name, ch);
+  }
+
+  private refuseSession(ch: ControlChannel, cause: string, reason: string, fields: Record<string, unknown>): void {
+    this.stats.refused++;
+    this.logRefusal(cause, { ...fields, reason }, 'session refused');
+    ch.send({ t: 'refused', reason });
+    setTimeout(() => ch.close(), 50);
+  }
+
+  private serve(name: string, ch: ControlChannel): void {
+    // One session per partition: a newer one replaces the old, and what the old one held ends with it
+    // now, before the new session can take elements the old one's close would otherwise abort too.
+    const old = this.sessions.get(name);
+    if (old) {
+      this.sessions.delete(name);
+      this.endSession(name, 'replaced by a new session');
+      old.close();
+    }
+    this.sessions.set(name, ch);
+    this.stats.sessions++;
+    ch.onClose(() => this.sessionEnded(name, ch));
+    ch.handle(HvMsg.Alloc, (m) => this.alloc(name, m));
+    ch.handle(HvMsg.Attach, (m) => this.attach(name, m));
+    ch.handle(HvMsg.Release, (m) => this.release(name, m));
+    ch.handle(HvMsg.Signal, (m) => this.signal(name, m));
+    ch.handle(HvMsg.Status, () => this.status(name));
+    const g = this.pool.geometry;
+    ch.send({ t: 'welcome', cec: this.opts.cec, ringBytes: g.ringBytes, elements: g.elements });
+    this.log.info({ lpar: name }, 'partition session opened');
+  }
+
+  private alloc(lpar: string, m: ControlMessage): SmbeGrant {
+    const peer = m.peer;
+    try {
+      if (typeof peer !== 'string' || peer === '') throw new PoolRefusal(HvErrorCode.Invalid, 'no-peer', 'smbe-alloc needs {peer: name of a partition}');
+      if (peer === lpar) throw new PoolRefusal(HvErrorCode.Invalid, 'self', `${lpar} cannot share an element with itself`);
+      const cec = this.lpars.get(peer);
+      if (cec === undefined) throw new PoolRefusal(HvErrorCode.NoSuchPeer, 'unknown-peer', `"${peer}" is not a partition of this platform`);
+      // Seed 002, Fig. 4 step 421: a peer on another CEC is reached with SMC-R, not with shared memory.
+      if (cec !== this.opts.cec) throw new PoolRefusal(HvErrorCode.OtherCec, 'other-cec', `${peer} is a partition of ${cec}, not of ${this.opts.cec}`);
+      // Step 419: the peer is SMC-local capable only while it has a session to attach with.
+      if (!this.sessions.has(peer)) throw new PoolRefusal(HvErrorCode.NotConnected, 'peer-offline', `${peer} has no session with the hypervisor of ${this.opts.cec}`);
+      const e = this.pool.alloc(lpar, peer);
+      this.stats.allocated++;
+      return this.pool.grant(e, lpar);
+    } catch (err) {
+      throw this.refused(lpar, HvMsg.Alloc, err);
+    }
+  }
+
+  private attach(lpar: string, m: ControlMessage): SmbeGrant {
+    try {
+      const token = tokenOf(m);
+      const again = this.pool.element(token)?.attached === true;
+      const e = this.pool.attach(lpar, token);
+      if (!again) this.stats.attached++;
+      return this.pool.grant(e, lpar);
+    } catch (err) {
+      throw this.refused(lpar, HvMsg.Attach, err);
+    }
+  }
+
+  /** A notification (the client's is fire-and-forget) or a request; only a request hears of a refusal. */
+  private release(lpar: string, m: ControlMessage): Record<string, never> {
+    try {
+      const r = this.pool.release(lpar, tokenOf(m));
+      if (r !== 'already') this.stats.released++;
+    } catch (err) {
+      const refusal = this.refused(lpar, HvMsg.Release, err);
+      if (m.rq !== undefined) throw refusal;
+    }
+    return {};
+  }
+
+  /**
+   * The doorbell (seed 002, Fig. 6 step 608: the SIGB interrupt to the peer).
+   * A notification: a bad one is counted and logged once, never answered, so
+   * a partition cannot flood the log or the channel with refusals.
+   */
+  private signal(lpar: string, m: ControlMessage): void {
+    const token = typeof m.token === 'number' ? m.token >>> 0 : 0;
+    const e = token === 0 ? undefined : this.pool.element(token);
+    const side = e ? this.pool.sideIn(e, lpar) : undefined;
+    if (!e || side === undefined || e.released[side]) {
+      this.stats.refused++;
+      this.logRefusal(`${lpar}:signal:${e ? 'not-party' : 'unknown-token'}`, { lpar, token }, 'signal refused');
+      return;
+    }
+    if (e.released[1 - side]) return;
+    const target = this.sessions.get(this.pool.peerIn(e, lpar));
+    if (!target) return;
+    target.send({ t: HvMsg.Signal, token });
+    this.stats.signals++;
+  }
+
+  /** Counts and logs (once per cause) a refused request, and gives the error to throw back. */
+  private refused(lpar: string, verb: string, err: unknown): Error {
+    if (!(err instanceof HvError)) return err as Error;
+    this.stats.refused++;
+    const cause = err instanceof PoolRefusal ? err.cause : err.code;
+    this.logRefusal(`${lpar}:${verb}:${cause}`, { lpar, verb, code: err.code, reason: err.message }, 'request refused');
+    return err;
+  }
+
+  private logRefusal(key: string, fields: Record<string, unknown>, msg: string): void {
+    if (this.refusalsLogged.has(key)) return;
+    if (this.refusalsLogged.size < REFUSALS_REMEMBERED) this.refusalsLogged.add(key);
+    this.log.warn(fields, `${msg} (further refusals of this kind are only counted)`);
+  }
+
+  private sessionEnded(lpar: string, ch: ControlChannel): void {
+    // A replaced session was ended when its successor came.
+    if (this.sessions.get(lpar) !== ch) return;
+    this.sessions.delete(lpar);
+    if (!this.closed) this.endSession(lpar, 'closed');
+  }
+
+  private endSession(lpar: string, why: string): void {
+    const abandoned = this.pool.abandon(lpar);
+    for (const a of abandoned) {
+      this.stats.reclaimed++;
+      if (!a.notify) continue;
+      // The survivor is told now rather than at its next poll: its connection must reset (ECONNRESET).
+      this.sessions.get(a.notify)?.send({ t: HvMsg.Signal, token: a.element.token });
+    }
+    this.log.info({ lpar, why, elements: abandoned.length, aborted: abandoned.filter((a) => a.notify).length }, 'partition session ended');
+  }
+
+  /** Everything (admin), or with `lpar` only what that partition is party to (its own session's hv-status). */
+  status(lpar?: string): Record<string, unknown> {
+    const all = lpar === undefined ? { dir: this.opts.dir, sessions: [...this.sessions.keys()] } : {};
+    return { cec: this.opts.cec, ...all, geometry: this.pool.geometry, smbBytes: this.pool.bytes, ...this.pool.status(lpar), stats: this.stats };
+  }
+
+  /** Ends every session and forgets the pool; the caller removes the directory. */
+  close(): void {
+    this.closed = true;
+    for (const ch of this.sessions.values()) ch.close();
+    this.sessions.clear();
+    this.pool.clear();
+  }
+}
+
+function tokenOf(m: ControlMessage): number {
+  const t = m.token;
+  if (typeof t !== 'number' || !Number.isInteger(t) || t <= 0 || t > 0xffffffff) throw new PoolRefusal(HvErrorCode.Access, 'bad-token', `"${String(t)}" is not a token`);
+  return t;
+}
+
+function readSeq(file: string): number {
+  try {
+    const n = Number(fs.readFileSync(file, 'utf8'));
+    return Number.isSafeInteger(n) && n > 0 ? n : 0;
+  } catch {
+    return 0;
+  }
+}

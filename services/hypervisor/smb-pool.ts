@@ -1,0 +1,235 @@
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import type { Logger } from 'pino';
+import { createShared } from '../../shared/shm/shm-file.ts';
+import { HvError, HvErrorCode, type SmbeGrant } from '../../shared/smc/hv-protocol.ts';
+import { CloseFlag, SmbView, checkGeometry, smbBytes, smbFileName, smbInstanceFileName, type SmbGeometry } from '../../shared/smc/smb.ts';
+
+/** One SMB file: the shared memory buffer of one pair of partitions (seed 002, Fig. 2 item 221, Fig. 5). */
+export interface SmbFile {
+  id: number;
+  path: string;
+  /** The pair as [side 0, side 1]: side 0 is the name that sorts first. */
+  pair: [string, string];
+  view: SmbView;
+  slots: Array<SmbElement | undefined>;
+  inUse: number;
+}
+
+/** One SMBE handed to a connection (seed 002, Fig. 4 step 425). */
+export interface SmbElement {
+  token: number;
+  smb: SmbFile;
+  index: number;
+  /** The partition that asked for it; the other one may only attach. */
+  allocator: string;
+  /** Whether the other partition attached. */
+  attached: boolean;
+  /** Per side: that partition let go (released, or its session ended). */
+  released: [boolean, boolean];
+}
+
+/** A refused request; `cause` names the kind of refusal, so each is logged once, not once per attempt. */
+export class PoolRefusal extends HvError {
+  constructor(
+    code: string,
+    readonly cause: string,
+    detail: string,
+  ) {
+    super(code, detail);
+  }
+}
+
+/** What became of one element when a partition's session ended. */
+export interface Abandoned {
+  element: SmbElement;
+  /** Freed at once: the peer had let go already or never attached. */
+  freed: boolean;
+  /** The surviving peer, to be signalled: Abort is set in the dead side's flags word. */
+  notify?: string;
+}
+
+/**
+ * The shared memory pool of one CEC (seed 002, "a shared memory pool is
+ * memory shared among one or more LPARs in a CEC"): one SMB file per pair of
+ * partitions that have connections, one element per connection. The file
+ * exists while an element in it is in use and is unlinked as soon as none is,
+ * so what is under the pool directory is exactly what partitions use.
+ *
+ * The pool only keeps the books and the files' headers; who may ask is the
+ * hypervisor's concern, except that an element is only ever granted to the
+ * two partitions named in it.
+ */
+export class SmbPool {
+  readonly bytes: number;
+  private readonly smbs = new Map<string, SmbFile>();
+  private readonly byToken = new Map<number, SmbElement>();
+
+  constructor(
+    readonly dir: string,
+    readonly geometry: SmbGeometry,
+    private readonly nextSmbId: () => number,
+    private readonly log: Logger,
+  ) {
+    checkGeometry(geometry);
+    this.bytes = smbBytes(geometry);
+  }
+
+  get elementsInUse(): number {
+    return this.byToken.size;
+  }
+
+  /** Takes a free element of the pair's SMB (creating the file if the pair has none) for `requester`. */
+  alloc(requester: string, peer: string): SmbElement {
+    const pair: [string, string] = requester < peer ? [requester, peer] : [peer, requester];
+    const key = smbFileName(pair[0], pair[1]);
+    let smb = this.smbs.get(key);
+    let created = false;
+    if (!smb) {
+      smb = this.create(pair);
+      this.smbs.set(key, smb);
+      created = true;
+    }
+    const index = smb.slots.findIndex((s) => s === undefined);
+    if (index < 0) throw new PoolRefusal(HvErrorCode.NoBuffers, 'full', `the SMB of ${pair[0]} and ${pair[1]} has all ${smb.slots.length} elements in use`);
+    const token = this.newToken();
+    // seed 002, Fig. 5: a fresh SMBE has both directions' cursors at zero; the token marks whose it is now.
+    smb.view.resetElement(index, token);
+    const e: SmbElement = { token, smb, index, allocator: requester, attached: false, released: [false, false] };
+    smb.slots[index] = e;
+    smb.inUse++;
+    this.byToken.set(token, e);
+    this.log.info({ token, smbId: smb.id, element: index, allocator: requester, peer, created }, 'SMBE allocated');
+    return e;
+  }
+
+  /** The peer named in an element takes its side of it. */
+  attach(requester: string, token: number): SmbElement {
+    const e = this.byToken.get(token);
+    if (!e) throw new PoolRefusal(HvErrorCode.Access, 'unknown-token', `token ${token} names no element`);
+    const side = this.sideIn(e, requester);
+    if (side === undefined) throw new PoolRefusal(HvErrorCode.Access, 'not-party', `${requester} is not a partition of element ${token}`);
+    if (requester === e.allocator) throw new PoolRefusal(HvErrorCode.Access, 'own-element', `${requester} allocated element ${token}; only its peer attaches`);
+    if (e.released[side]) throw new PoolRefusal(HvErrorCode.Access, 'released', `${requester} released element ${token} already`);
+    if (!e.attached) {
+      e.attached = true;
+      this.log.info({ token, smbId: e.smb.id, element: e.index, lpar: requester }, 'SMBE attached');
+    }
+    return e;
+  }
+
+  element(token: number): SmbElement | undefined {
+    return this.byToken.get(token);
+  }
+
+  /** `lpar`'s side of element `e` (undefined: not one of its two partitions). */
+  sideIn(e: SmbElement, lpar: string): 0 | 1 | undefined {
+    if (lpar === e.smb.pair[0]) return 0;
+    if (lpar === e.smb.pair[1]) return 1;
+    return undefined;
+  }
+
+  /** The other partition of element `e`. */
+  peerIn(e: SmbElement, lpar: string): string {
+    return e.smb.pair[0] === lpar ? e.smb.pair[1] : e.smb.pair[0];
+  }
+
+  grant(e: SmbElement, lpar: string): SmbeGrant {
+    return { token: e.token, smbId: e.smb.id, path: e.smb.path, bytes: this.bytes, element: e.index, side: this.sideIn(e, lpar)!, peer: this.peerIn(e, lpar), ringBytes: this.geometry.ringBytes };
+  }
+
+  /**
+   * `requester` lets go of its side. The element is freed once both sides
+   * have, or at once when the allocator lets go before its peer attached
+   * (the peer never used it; an attach with the token is refused from then on).
+   */
+  release(requester: string, token: number): 'freed' | 'released' | 'already' {
+    const e = this.byToken.get(token);
+    if (!e) throw new PoolRefusal(HvErrorCode.Access, 'unknown-token', `token ${token} names no element`);
+    const side = this.sideIn(e, requester);
+    if (side === undefined) throw new PoolRefusal(HvErrorCode.Access, 'not-party', `${requester} is not a partition of element ${token}`);
+    if (e.released[side]) return 'already';
+    e.released[side] = true;
+    if (e.released[1 - side] || (requester === e.allocator && !e.attached)) {
+      this.free(e);
+      return 'freed';
+    }
+    return 'released';
+  }
+
+  /**
+   * A partition's session ended (process died or stopped). For each element it
+   * still held: its side's flags word gets Abort and the peer's CSBA bit is
+   * set, so the survivor sees the abort at its next look (seed 002, Fig. 7
+   * step 755) and resets the connection; the caller signals the survivor. The
+   * element is freed once the survivor releases it, or now if nobody else holds it.
+   */
+  abandon(lpar: string): Abandoned[] {
+    const out: Abandoned[] = [];
+    for (const e of [...this.byToken.values()]) {
+      const side = this.sideIn(e, lpar);
+      if (side === undefined || e.released[side]) continue;
+      const peerSide = (1 - side) as 0 | 1;
+      e.released[side] = true;
+      if (e.released[peerSide] || (lpar === e.allocator && !e.attached)) {
+        this.free(e);
+        out.push({ element: e, freed: true });
+        continue;
+      }
+      e.smb.view.setFlags(e.index, side, CloseFlag.Abort);
+      e.smb.view.markPending(peerSide, e.index);
+      out.push({ element: e, freed: false, notify: this.peerIn(e, lpar) });
+    }
+    return out;
+  }
+
+  /** SMB files and elements; with `lpar`, only those it is a partition of. */
+  status(lpar?: string): { smbs: unknown[]; elements: unknown[] } {
+    const smbs = [...this.smbs.values()].filter((s) => lpar === undefined || s.pair.includes(lpar));
+    return {
+      smbs: smbs.map((s) => ({ smbId: s.id, path: s.path, pair: s.pair, elementsInUse: s.inUse, elements: s.slots.length })),
+      elements: smbs.flatMap((s) =>
+        s.slots
+          .filter((e): e is SmbElement => e !== undefined)
+          .map((e) => ({ token: e.token, smbId: s.id, element: e.index, lpars: s.pair, allocator: e.allocator, attached: e.attached, released: e.released })),
+      ),
+    };
+  }
+
+  /** Forgets every SMB (shutdown; the caller removes the directory). */
+  clear(): void {
+    this.byToken.clear();
+    this.smbs.clear();
+  }
+
+  private create(pair: [string, string]): SmbFile {
+    const id = this.nextSmbId();
+    const file = path.join(this.dir, smbInstanceFileName(pair[0], pair[1], id));
+    // seed 002, Fig. 3 step 303: the hypervisor sets up the buffer and its header before anyone maps it.
+    const view = SmbView.format(createShared(file, this.bytes), this.geometry);
+    this.log.info({ smbId: id, path: file, pair, bytes: this.bytes }, 'SMB created');
+    return { id, path: file, pair, view, slots: new Array<SmbElement | undefined>(this.geometry.elements).fill(undefined), inUse: 0 };
+  }
+
+  private free(e: SmbElement): void {
+    const smb = e.smb;
+    smb.view.resetElement(e.index, 0);
+    smb.slots[e.index] = undefined;
+    smb.inUse--;
+    this.byToken.delete(e.token);
+    this.log.info({ token: e.token, smbId: smb.id, element: e.index }, 'SMBE freed');
+    if (smb.inUse > 0) return;
+    // No connection uses the file: unlink it now. Partitions that still map it keep their pages until they unmap.
+    fs.rmSync(smb.path, { force: true });
+    this.smbs.delete(smbFileName(smb.pair[0], smb.pair[1]));
+    this.log.info({ smbId: smb.id, path: smb.path }, 'SMB removed');
+  }
+
+  private newToken(): number {
+    for (;;) {
+      const t = crypto.randomBytes(4).readUInt32LE(0);
+      if (t !== 0 && !this.byToken.has(t)) return t;
+    }
+  }
+}
