@@ -4,7 +4,7 @@
  * two LPARs over SMC-D, SMC-R and the partitions' own TCP (SMC off), against
  * two plain Node processes over kernel TCP on 127.0.0.1, all in one run.
  *
- *   node --import tsx scripts/bench/smc.ts [--json] [--reps N] [--quick]
+ *   node --import tsx scripts/bench/smc.ts [--json] [--reps N] [--quick] [--poll-us N]
  *
  * Platform: one control node; lpar1, lpar2 and lpar4 on cec1, lpar3 on cec2;
  * lpar4 has `smc: false`. One virtual LAN. lpar1 is the client throughout:
@@ -33,8 +33,10 @@ import os from 'node:os';
 import { adminRequest, codeVersion, contention as contentionOf, CONTENDED_PCT, createBench, log, median, medianCpu, r1, r2, runRecord, waitFor, withCpu, type CpuSample } from './harness.ts';
 import { KernelBaseline, type KernelBulk, type KernelRr } from './kernel-baseline.ts';
 
+const pollAt = process.argv.indexOf('--poll-us');
+const POLL_US = pollAt >= 0 ? Number(process.argv[pollAt + 1]) : undefined;
 const PLATFORM_YAML = `# lparlab SMC bench platform
-name: sbench
+name: sbench${POLL_US !== undefined ? `\nsmc: { pollUs: ${POLL_US} }` : ''}
 transport: unix
 rclan: { heartbeatMs: 100, deadAfterMs: 400, undeliverableAfterMs: 1500, window: 256 }
 planes: [a, b]
@@ -64,7 +66,7 @@ const BARS = { smcdBulkVsKernel: 2, smcdRrVsKernel: 1.5, smcrBulkVsTcp: 1.5 };
 
 const argv = process.argv.slice(2);
 if (argv.includes('--help') || argv.includes('-h')) {
-  process.stdout.write('usage: node --import tsx scripts/bench/smc.ts [--json] [--reps N] [--quick]\n');
+  process.stdout.write('usage: node --import tsx scripts/bench/smc.ts [--json] [--reps N] [--quick] [--poll-us N]\n');
   process.exit(0);
 }
 const JSON_OUT = argv.includes('--json');

@@ -239,7 +239,7 @@ export class ControlNode {
     if (!this.lpars.has(peer)) return { cause: 'unknown-peer', reason: `"${clip(peer)}" is not an LPAR of this platform` };
     if (peer === lpar) return { cause: 'self', reason: 'an LPAR needs no SMC-R links to itself' };
     for (const name of [lpar, peer]) {
-      if (this.platform.lpars.find((l) => l.name === name)?.smc === false) return { cause: `smc-off/${name}`, reason: `SMC is off for ${name} in the platform file` };
+      if (this.platform.lpars.find((l) => l.name === name)?.smc.r === false) return { cause: `smc-off/${name}`, reason: `SMC-R is off for ${name} in the platform file` };
     }
     const shared = Object.values(this.membership).some((ms) => ms.some((m) => m.lpar === lpar) && ms.some((m) => m.lpar === peer));
     if (!shared) return { cause: `no-lan/${peer}`, reason: `${lpar} and ${peer} share no virtual LAN` };
@@ -313,7 +313,7 @@ export class ControlNode {
       // The workloads the platform file names for this LPAR (module paths already absolute).
       apps: spec?.apps ?? [],
       // Shared Memory Communications for this LPAR (seed 002, Fig. 4 steps 403/415: SMC capable and enabled).
-      smc: { enabled: spec?.smc ?? true, ringBytes: this.platform.smc.ringBytes, pollUs: this.platform.smc.pollUs, clcTimeoutMs: this.platform.smc.clcTimeoutMs },
+      smc: { enabled: spec ? spec.smc.d || spec.smc.r : true, d: spec?.smc.d ?? true, r: spec?.smc.r ?? true, ringBytes: this.platform.smc.ringBytes, pollUs: this.platform.smc.pollUs, clcTimeoutMs: this.platform.smc.clcTimeoutMs },
     };
   }
 

@@ -24,6 +24,10 @@ export interface LparConfig {
 export interface LparSmcConfig {
   /** Whether this partition offers and accepts SMC at all (seed 002, Fig. 4 steps 403/415: "capable and enabled"). */
   enabled: boolean;
+  /** SMC-D capable (shared memory within the CEC). */
+  d: boolean;
+  /** SMC-R capable (RDMA over the fabric). */
+  r: boolean;
   /** Why SMC is off (to be recorded with each plain-TCP connection), null when enabled. */
   offReason: string | null;
   /** Bytes of each direction's ring per connection (a power of two). */
@@ -48,6 +52,8 @@ export function parseSmcConfig(raw: unknown, env: NodeJS.ProcessEnv = process.en
   const ringBytes = int(o.ringBytes, 4096, 16777216, DEFAULT_SMC.ringBytes);
   const smc: LparSmcConfig = {
     enabled: o.enabled !== false,
+    d: o.d !== false,
+    r: o.r !== false,
     offReason: o.enabled === false ? 'SMC is off for this partition in the platform file' : null,
     ringBytes: (ringBytes & (ringBytes - 1)) === 0 ? ringBytes : DEFAULT_SMC.ringBytes,
     pollUs: int(o.pollUs, 0, 100000, DEFAULT_SMC.pollUs),

@@ -43,7 +43,7 @@ await runService('lpar', async (ctx) => {
     smc = new Smc({
       lpar: ctx.name,
       cec: config.cec,
-      config: { ...config.smc, d: true, r: true },
+      config: config.smc,
       hv,
       locate: (ip) => lpar.locate(ip),
       smcrLinks: (peer) => lpar.smcrLinks(peer),

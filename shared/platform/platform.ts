@@ -49,11 +49,22 @@ export type AppSpec =
   | { name: BuiltinAppName; port: number }
   | { module: string; port?: number; options: Record<string, unknown> };
 
+export interface LparSmc {
+  /** SMC-D: shared memory with partitions of its own CEC. */
+  d: boolean;
+  /** SMC-R: RDMA over the fabric to partitions of any CEC. */
+  r: boolean;
+}
+
 export interface LparSpec {
   name: string;
   cec: string;
-  /** SMC for this partition (default true); false: it neither offers nor accepts SMC, its connections stay plain TCP. */
-  smc: boolean;
+  /**
+   * SMC for this partition: which variants it is capable of (seed 002, Fig. 4
+   * steps 403, 415-419: "SMC capable and enabled", "SMC-local capable"). Both
+   * off: it neither offers nor accepts SMC, its connections stay plain TCP.
+   */
+  smc: LparSmc;
   /** Workloads, in the order the platform file lists them (empty when none). */
   apps: AppSpec[];
 }
@@ -144,7 +155,7 @@ interface RawPlatform {
   planes: [string, string];
   controlNodes: ControlNodeSpec[];
   cecs: CecSpec[];
-  lpars: Array<{ name: string; cec: string; smc?: boolean; apps?: RawApp[] }>;
+  lpars: Array<{ name: string; cec: string; smc?: boolean | Partial<LparSmc>; apps?: RawApp[] }>;
   ethernet?: Partial<EthernetSettings>;
   smc?: Partial<SmcSettings>;
   vlans?: Array<{ name: string; id?: number; subnets: string[]; mtu?: number; members: VlanMemberSpec[]; promiscuous?: string[] }>;
@@ -236,7 +247,7 @@ function applyDefaults(raw: RawPlatform): Platform {
     planes: [raw.planes[0], raw.planes[1]],
     controlNodes: raw.controlNodes.map((c) => ({ name: c.name, serial: c.serial })),
     cecs: raw.cecs.map((c) => ({ name: c.name })),
-    lpars: raw.lpars.map((l) => ({ name: l.name, cec: l.cec, smc: l.smc ?? true, apps: (l.apps ?? []).map(appDefaults) })),
+    lpars: raw.lpars.map((l) => ({ name: l.name, cec: l.cec, smc: lparSmc(l.smc), apps: (l.apps ?? []).map(appDefaults) })),
     ethernet: { heartbeatMs: 100, arpCacheSeconds: 60, ...raw.ethernet },
     smc: { ...DEFAULT_SMC, ...raw.smc },
     // A virtual LAN without an explicit number takes the lowest one no other uses.
@@ -483,4 +494,11 @@ export function platformNodes(p: Platform): PlatformNode[] {
     nodes.push({ name: lpar.name, role: 'lpar', port: nodes.length + 1, cec: lpar.cec });
   }
   return nodes;
+}
+
+/** An LPAR's `smc` as written (true, false, or {d, r}) made complete: true is both variants, false neither. */
+export function lparSmc(v: boolean | Partial<LparSmc> | undefined): LparSmc {
+  if (v === undefined || v === true) return { d: true, r: true };
+  if (v === false) return { d: false, r: false };
+  return { d: v.d ?? true, r: v.r ?? true };
 }

@@ -104,8 +104,14 @@ export const platformSchema = {
         properties: {
           name: { type: 'string', pattern: NODE_NAME },
           cec: { type: 'string', pattern: NODE_NAME },
-          // false: this partition neither offers nor accepts SMC (plain TCP).
-          smc: { type: 'boolean', default: true },
+          // false: this partition neither offers nor accepts SMC (plain TCP);
+          // { d: false } or { r: false }: it is capable of the other variant only.
+          smc: {
+            oneOf: [
+              { type: 'boolean' },
+              { type: 'object', additionalProperties: false, properties: { d: { type: 'boolean' }, r: { type: 'boolean' } } },
+            ],
+          },
           // Workloads the partition starts once its network is up: a built-in
           // (name) or a user ES module (module, relative to the platform file).
           // "Exactly one of name and module" and "a built-in needs a port" are

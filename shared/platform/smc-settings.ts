@@ -17,6 +17,6 @@ export interface SmcSettings {
 export const DEFAULT_SMC: Readonly<SmcSettings> = Object.freeze({
   ringBytes: 1048576,
   elementsPerSmb: 32,
-  pollUs: 200,
+  pollUs: 1000,
   clcTimeoutMs: 3000,
 });

@@ -225,12 +225,12 @@ describe('an LPAR\'s SMC settings from its config message', () => {
   const full = { enabled: true, ringBytes: 65536, pollUs: 10, clcTimeoutMs: 500 };
 
   it('takes the control node\'s values', () => {
-    expect(parseSmcConfig(full, {})).toEqual({ ...full, offReason: null });
+    expect(parseSmcConfig(full, {})).toEqual({ ...full, d: true, r: true, offReason: null });
     expect(parseSmcConfig({ ...full, enabled: false }, {})).toMatchObject({ enabled: false, offReason: expect.stringMatching(/platform file/) });
   });
 
   it('falls back to the platform defaults for what is missing or out of range', () => {
-    const dflt = { enabled: true, offReason: null, ringBytes: 1048576, pollUs: 200, clcTimeoutMs: 3000 };
+    const dflt = { enabled: true, d: true, r: true, offReason: null, ringBytes: 1048576, pollUs: 1000, clcTimeoutMs: 3000 };
     expect(parseSmcConfig(undefined, {})).toEqual(dflt);
     expect(parseSmcConfig({ ringBytes: 100000, pollUs: -1, clcTimeoutMs: 'x' }, {})).toEqual(dflt);
   });

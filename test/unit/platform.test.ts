@@ -54,12 +54,12 @@ describe('default platform file', () => {
     ]);
     expect(p.cecs.map((c) => c.name)).toEqual(['cec1', 'cec2']);
     expect(p.lpars).toEqual([
-      { name: 'lpar1', cec: 'cec1', smc: true, apps: [] },
-      { name: 'lpar2', cec: 'cec1', smc: true, apps: [{ name: 'echo', port: 7 }, { name: 'http', port: 80 }] },
-      { name: 'lpar3', cec: 'cec2', smc: true, apps: [] },
-      { name: 'lpar4', cec: 'cec2', smc: true, apps: [] },
+      { name: 'lpar1', cec: 'cec1', smc: { d: true, r: true }, apps: [] },
+      { name: 'lpar2', cec: 'cec1', smc: { d: true, r: true }, apps: [{ name: 'echo', port: 7 }, { name: 'http', port: 80 }] },
+      { name: 'lpar3', cec: 'cec2', smc: { d: true, r: true }, apps: [] },
+      { name: 'lpar4', cec: 'cec2', smc: { d: true, r: true }, apps: [] },
     ]);
-    expect(p.smc).toEqual({ ringBytes: 1048576, elementsPerSmb: 32, pollUs: 200, clcTimeoutMs: 3000 });
+    expect(p.smc).toEqual({ ringBytes: 1048576, elementsPerSmb: 32, pollUs: 1000, clcTimeoutMs: 3000 });
     expect(p.transport).toBe('unix');
     expect(p.ws).toEqual({ host: '127.0.0.1', basePort: 7400 });
     expect(p.rclan).toEqual({ heartbeatMs: 100, deadAfterMs: 400, undeliverableAfterMs: 1500, window: 256 });
@@ -88,14 +88,20 @@ describe('parsePlatform defaults', () => {
 
   it('fills in the SMC settings, whole or in part, and SMC on for every LPAR unless turned off', () => {
     const none = parsePlatform(BASE);
-    expect(none.smc).toEqual({ ringBytes: 1048576, elementsPerSmb: 32, pollUs: 200, clcTimeoutMs: 3000 });
-    expect(none.lpars.map((l) => l.smc)).toEqual([true, true]);
+    expect(none.smc).toEqual({ ringBytes: 1048576, elementsPerSmb: 32, pollUs: 1000, clcTimeoutMs: 3000 });
+    expect(none.lpars.map((l) => l.smc)).toEqual([
+      { d: true, r: true },
+      { d: true, r: true },
+    ]);
     const some = parsePlatform(`${BASE.replace('name: lpar2\n    cec: cec1', 'name: lpar2\n    cec: cec1\n    smc: false')}smc: { ringBytes: 65536, pollUs: 0 }\n`);
     expect(some.smc).toEqual({ ringBytes: 65536, elementsPerSmb: 32, pollUs: 0, clcTimeoutMs: 3000 });
     expect(some.lpars.map((l) => [l.name, l.smc])).toEqual([
-      ['lpar1', true],
-      ['lpar2', false],
+      ['lpar1', { d: true, r: true }],
+      ['lpar2', { d: false, r: false }],
     ]);
+    const dOnly = parsePlatform(BASE.replace('name: lpar2\n    cec: cec1', 'name: lpar2\n    cec: cec1\n    smc: { r: false }'));
+    expect(dOnly.lpars[1].smc).toEqual({ d: true, r: false });
+    expect(() => parsePlatform(BASE.replace('name: lpar2\n    cec: cec1', 'name: lpar2\n    cec: cec1\n    smc: { x: true }'))).toThrow(/lpars\/1\/smc/);
   });
 
   it('uses <string> as the source by default', () => {

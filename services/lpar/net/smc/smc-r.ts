@@ -354,12 +354,13 @@ export class SmcrPath implements SmcPath {
       p?.cb(Object.assign(new Error('the connection was reset'), { code: 'ECONNRESET' }));
       return;
     }
-    if (cdc.flags & CdcFlag.WantSpace) {
-      this.peerWantsSpace = true;
-      this.writeBackCons(true);
-    }
+    // The peer answered our WantSpace: if the ring is still full, pump asks again.
+    if (cdc.flags & CdcFlag.ConsUpdated) this.wantSpace = false;
+    if (cdc.flags & CdcFlag.WantSpace) this.peerWantsSpace = true;
     if (cdc.flags & CdcFlag.ConsUpdated || this.pending) this.pump();
     this.deliver();
+    // A blocked writer learns of what was consumed before its ask; if nothing was, the next consumption tells it.
+    if (this.peerWantsSpace && this.rxCons !== this.consSent) this.writeBackCons(true);
   }
 
   resume(): void {

@@ -355,6 +355,9 @@ export class SmcSession implements SmcSocketSide {
     if (mode === 'SMC-D') this.smc.stats.connections.smcd++;
     else this.smc.stats.connections.smcr++;
     this.hooks.ready();
+    // The stream may have asked for data (its _read) while TCP still carried the handshake: it will not ask
+    // again before a push, so the data path starts reading now (seed 002 Fig. 9 step 951: a receive is pending).
+    this.path?.resume();
     // Bytes that came with the CLC exchange's last message cannot be app data in SMC mode.
     if (this.reader.buffered > 0) this.drainClc();
   }
