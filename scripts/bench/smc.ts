@@ -4,7 +4,7 @@
  * two LPARs over SMC-D, SMC-R and the partitions' own TCP (SMC off), against
  * two plain Node processes over kernel TCP on 127.0.0.1, all in one run.
  *
- *   node --import tsx scripts/bench/smc.ts [--json] [--reps N] [--quick] [--poll-us N]
+ *   node --import tsx scripts/bench/smc.ts [--json] [--reps N] [--quick] [--poll-us N] [--ring-bytes N]
  *
  * Platform: one control node; lpar1, lpar2 and lpar4 on cec1, lpar3 on cec2;
  * lpar4 has `smc: false`. One virtual LAN. lpar1 is the client throughout:
@@ -35,8 +35,11 @@ import { KernelBaseline, type KernelBulk, type KernelRr } from './kernel-baselin
 
 const pollAt = process.argv.indexOf('--poll-us');
 const POLL_US = pollAt >= 0 ? Number(process.argv[pollAt + 1]) : undefined;
+const ringAt = process.argv.indexOf('--ring-bytes');
+const RING_BYTES = ringAt >= 0 ? Number(process.argv[ringAt + 1]) : undefined;
+const SMC_SECTION = [POLL_US !== undefined ? `pollUs: ${POLL_US}` : '', RING_BYTES !== undefined ? `ringBytes: ${RING_BYTES}` : ''].filter(Boolean).join(', ');
 const PLATFORM_YAML = `# lparlab SMC bench platform
-name: sbench${POLL_US !== undefined ? `\nsmc: { pollUs: ${POLL_US} }` : ''}
+name: sbench${SMC_SECTION ? `\nsmc: { ${SMC_SECTION} }` : ''}
 transport: unix
 rclan: { heartbeatMs: 100, deadAfterMs: 400, undeliverableAfterMs: 1500, window: 256 }
 planes: [a, b]
@@ -66,7 +69,7 @@ const BARS = { smcdBulkVsKernel: 2, smcdRrVsKernel: 1.5, smcrBulkVsTcp: 1.5 };
 
 const argv = process.argv.slice(2);
 if (argv.includes('--help') || argv.includes('-h')) {
-  process.stdout.write('usage: node --import tsx scripts/bench/smc.ts [--json] [--reps N] [--quick] [--poll-us N]\n');
+  process.stdout.write('usage: node --import tsx scripts/bench/smc.ts [--json] [--reps N] [--quick] [--poll-us N] [--ring-bytes N]\n');
   process.exit(0);
 }
 const JSON_OUT = argv.includes('--json');

@@ -305,7 +305,18 @@ export async function collectStatus(runDir: RunDir): Promise<Record<string, unkn
       }
     }),
   );
-  return { platform: platform.name, runDir: runDir.root, processes, planes, rvis, hypervisors };
+  // Per-LPAR SMC counters (smc-tools' smcss/smcd stats in spirit): connections by mode, fallbacks by reason, bytes, ring-full events.
+  const smc = await Promise.all(
+    platform.lpars.map(async (l) => {
+      try {
+        const r = (await adminRequest(runDir, l.name, { t: 'smc-status' }, 2000)).smc as { enabled: boolean; stats: Record<string, unknown> } | null;
+        return { lpar: l.name, up: true, enabled: r?.enabled ?? null, stats: r?.stats ?? null };
+      } catch {
+        return { lpar: l.name, up: false };
+      }
+    }),
+  );
+  return { platform: platform.name, runDir: runDir.root, processes, planes, rvis, hypervisors, smc };
 }
 
 async function printStatus(runDir: RunDir, json: boolean): Promise<void> {
@@ -320,6 +331,12 @@ async function printStatus(runDir: RunDir, json: boolean): Promise<void> {
   for (const p of s.planes as Array<Record<string, unknown>>) out.push(p.up ? `plane ${p.plane}: up, ${p.portsUp}/${p.ports} ports attached, ${p.vis} VIs${(p.faults as unknown[]).length ? `, faults: ${JSON.stringify(p.faults)}` : ''}` : `plane ${p.plane}: DOWN`);
   out.push(`RVIs: ${(s.rvis as unknown[]).length}`);
   for (const h of s.hypervisors as Array<Record<string, unknown>>) out.push(h.up ? `hypervisor of ${h.cec}: ${h.smbs} SMBs, ${h.elements} elements in use (${h.dir})` : `hypervisor of ${h.cec}: DOWN`);
+  for (const m of s.smc as Array<{ lpar: string; up: boolean; enabled?: boolean | null; stats?: Record<string, any> | null }>) {
+    if (!m.up || !m.stats) continue;
+    const st = m.stats;
+    const fb = Object.entries(st.fallbacks as Record<string, number>).map(([k, v]) => `${v} ${k}`).join('; ');
+    out.push(`SMC ${m.lpar}${m.enabled ? '' : ' (off)'}: connections SMC-D ${st.connections.smcd}, SMC-R ${st.connections.smcr}, TCP ${st.connections.tcp}; bytes out/in SMC-D ${st.bytes.smcdOut}/${st.bytes.smcdIn}, SMC-R ${st.bytes.smcrOut}/${st.bytes.smcrIn}; ring full ${st.ringFull}; link failovers ${st.linkFailovers}, TCP failbacks ${st.tcpFailbacks}${fb ? `; fallbacks: ${fb}` : ''}`);
+  }
   process.stdout.write(`${out.join('\n')}\n`);
 }
 

@@ -168,6 +168,14 @@ async function httpCommand(runDir: RunDir, args: ParsedArgs): Promise<number> {
   }
 }
 
+/** An SMC connection's cursors as smcss shows them: token, link (SMC-R), producer/consumer each way. */
+function smcDetail(smc: unknown): string {
+  if (!smc || typeof smc !== 'object') return '';
+  const x = smc as { token?: number; link?: number; tx?: { prod: number; cons: number }; rx?: { prod: number; cons: number } };
+  const link = x.link !== undefined ? ` link ${x.link}` : '';
+  return `token ${x.token}${link} tx ${x.tx?.prod}/${x.tx?.cons} rx ${x.rx?.prod}/${x.rx?.cons}`;
+}
+
 /** Linux ss's table for the partition's TCP: listeners and connections, with the transport each uses. */
 async function ss(runDir: RunDir, args: ParsedArgs): Promise<number> {
   const lpar = args.positionals[1];
@@ -177,10 +185,10 @@ async function ss(runDir: RunDir, args: ParsedArgs): Promise<number> {
     process.stdout.write(`${JSON.stringify({ connections: r.connections, listening: r.listeners ?? r.listening })}\n`);
     return 0;
   }
-  const rows: string[][] = [['State', 'Recv-Q', 'Send-Q', 'Local Address:Port', 'Peer Address:Port', 'Transport']];
+  const rows: string[][] = [['State', 'Recv-Q', 'Send-Q', 'Local Address:Port', 'Peer Address:Port', 'Transport', 'SMC']];
   const listeners = (r.listeners as Array<Record<string, unknown>> | undefined) ?? (r.listening as string[]).map((local) => ({ local, pending: 0, backlog: 0, transport: 'tcp' }));
-  for (const l of listeners) rows.push(['LISTEN', String(l.pending), String(l.backlog), String(l.local), '*:*', String(l.transport)]);
-  for (const c of r.connections as Array<Record<string, unknown>>) rows.push([String(c.state), String(c.recvQueue ?? 0), String(c.sendQueue ?? 0), String(c.local), String(c.remote), String(c.transport)]);
+  for (const l of listeners) rows.push(['LISTEN', String(l.pending), String(l.backlog), String(l.local), '*:*', String(l.transport), '']);
+  for (const c of r.connections as Array<Record<string, unknown>>) rows.push([String(c.state), String(c.recvQueue ?? 0), String(c.sendQueue ?? 0), String(c.local), String(c.remote), String(c.transport ?? 'TCP'), smcDetail(c.smc)]);
   const widths = rows[0].map((_, i) => Math.max(...rows.map((row) => row[i].length)));
   process.stdout.write(`${rows.map((row) => row.map((cell, i) => (i === row.length - 1 ? cell : cell.padEnd(widths[i]))).join('  ')).join('\n')}\n`);
   return 0;
