@@ -18,5 +18,5 @@ export const DEFAULT_SMC: Readonly<SmcSettings> = Object.freeze({
   ringBytes: 1048576,
   elementsPerSmb: 32,
   pollUs: 1000,
-  clcTimeoutMs: 3000,
+  clcTimeoutMs: 10000,
 });

@@ -67,7 +67,7 @@ describe('SMC-R links and the location service', () => {
 
   it('boots each LPAR with its SMC settings: the platform file\'s, and off where the file says so', async () => {
     const config = async (lpar: string) => ((await p.admin(lpar, { t: 'lpar-status' })) as Rec).config.smc as Rec;
-    expect(await config('lpar1')).toEqual({ enabled: true, offReason: null, ringBytes: 65536, pollUs: 50, clcTimeoutMs: 3000 });
+    expect(await config('lpar1')).toEqual({ enabled: true, d: true, r: true, offReason: null, ringBytes: 65536, pollUs: 50, clcTimeoutMs: 10000 });
     const off = await config('lpar4');
     expect(off.enabled).toBe(false);
     expect(off.offReason).toMatch(/platform file/);
@@ -139,7 +139,7 @@ describe('SMC-R links and the location service', () => {
     };
     await refused('lpar3', /refused: lpar1 and lpar3 share no virtual LAN/);
     await refused('lpar3', /share no virtual LAN/);
-    await refused('lpar4', /SMC is off for lpar4 in the platform file/);
+    await refused('lpar4', /SMC-R is off for lpar4 in the platform file/);
     await refused('lpar1', /no SMC-R links to itself/);
     await refused('nosuch', /"nosuch" is not an LPAR of this platform/);
     await refused('cn1', /"cn1" is not an LPAR of this platform/);
@@ -230,7 +230,7 @@ describe('an LPAR\'s SMC settings from its config message', () => {
   });
 
   it('falls back to the platform defaults for what is missing or out of range', () => {
-    const dflt = { enabled: true, d: true, r: true, offReason: null, ringBytes: 1048576, pollUs: 1000, clcTimeoutMs: 3000 };
+    const dflt = { enabled: true, d: true, r: true, offReason: null, ringBytes: 1048576, pollUs: 1000, clcTimeoutMs: 10000 };
     expect(parseSmcConfig(undefined, {})).toEqual(dflt);
     expect(parseSmcConfig({ ringBytes: 100000, pollUs: -1, clcTimeoutMs: 'x' }, {})).toEqual(dflt);
   });

@@ -132,10 +132,10 @@ describe('workloads from the platform file', () => {
     const run = spawnCli(['nc', 'lpar1', '10.6.0.2', '7', '--run-dir', p.runDir.root]);
     run.child.stdin.write('hello over nc\n');
     await run.waitFor(() => run.stdout().toString() === 'hello over nc\n', 'the echo');
-    // While it is open, ss on both sides shows the connection.
+    // While it is open, ss on both sides shows the connection: lpar1 and lpar2 are on different CECs, so it runs SMC-R.
     const ss = await p.cli(['ss', 'lpar1', '--json']);
     const conns = (JSON.parse(ss.stdout) as Rec).connections as Rec[];
-    expect(conns.some((c) => c.remote === '10.6.0.2:7' && c.state === 'ESTABLISHED' && c.transport === 'tcp')).toBe(true);
+    expect(conns.some((c) => c.remote === '10.6.0.2:7' && c.state === 'ESTABLISHED' && c.transport === 'SMC-R')).toBe(true);
     run.child.stdin.end();
     expect(await run.exited).toBe(0);
     expect(run.stdout().toString()).toBe('hello over nc\n');
@@ -163,7 +163,9 @@ describe('workloads from the platform file', () => {
     const data = crypto.randomBytes(8_000_000);
     const run = spawnCli(['nc', 'lpar1', '10.6.0.2', '7', '--run-dir', p.runDir.root]);
     run.child.stdin.end(data);
-    expect(await run.exited).toBe(0);
+    const code = await run.exited;
+    expect(run.stderr()).toBe('');
+    expect(code).toBe(0);
     expect(run.stdout().equals(data)).toBe(true);
   });
 
@@ -177,8 +179,8 @@ describe('workloads from the platform file', () => {
     const r = await p.cli(['ss', 'lpar2']);
     expect(r.code).toBe(0);
     const lines = r.stdout.trim().split('\n');
-    expect(lines[0]).toMatch(/^State\s+Recv-Q\s+Send-Q\s+Local Address:Port\s+Peer Address:Port\s+Transport$/);
-    for (const port of [7, 80, 9000]) expect(lines.some((l) => new RegExp(`^LISTEN\\s+0\\s+511\\s+0\\.0\\.0\\.0:${port}\\s+\\*:\\*\\s+tcp$`).test(l))).toBe(true);
+    expect(lines[0]).toMatch(/^State\s+Recv-Q\s+Send-Q\s+Local Address:Port\s+Peer Address:Port\s+Transport\s+SMC$/);
+    for (const port of [7, 80, 9000]) expect(lines.some((l) => new RegExp(`^LISTEN\\s+0\\s+511\\s+0\\.0\\.0\\.0:${port}\\s+\\*:\\*\\s+tcp\\s*$`).test(l))).toBe(true);
     const json = JSON.parse((await p.cli(['ss', 'lpar2', '--json'])).stdout) as Rec;
     expect(json.listening.map((l: Rec) => l.local)).toEqual(expect.arrayContaining(['0.0.0.0:7', '0.0.0.0:80', '0.0.0.0:9000']));
     expect(Array.isArray(json.connections)).toBe(true);

@@ -59,7 +59,7 @@ describe('default platform file', () => {
       { name: 'lpar3', cec: 'cec2', smc: { d: true, r: true }, apps: [] },
       { name: 'lpar4', cec: 'cec2', smc: { d: true, r: true }, apps: [] },
     ]);
-    expect(p.smc).toEqual({ ringBytes: 1048576, elementsPerSmb: 32, pollUs: 1000, clcTimeoutMs: 3000 });
+    expect(p.smc).toEqual({ ringBytes: 1048576, elementsPerSmb: 32, pollUs: 1000, clcTimeoutMs: 10000 });
     expect(p.transport).toBe('unix');
     expect(p.ws).toEqual({ host: '127.0.0.1', basePort: 7400 });
     expect(p.rclan).toEqual({ heartbeatMs: 100, deadAfterMs: 400, undeliverableAfterMs: 1500, window: 256 });
@@ -88,13 +88,13 @@ describe('parsePlatform defaults', () => {
 
   it('fills in the SMC settings, whole or in part, and SMC on for every LPAR unless turned off', () => {
     const none = parsePlatform(BASE);
-    expect(none.smc).toEqual({ ringBytes: 1048576, elementsPerSmb: 32, pollUs: 1000, clcTimeoutMs: 3000 });
+    expect(none.smc).toEqual({ ringBytes: 1048576, elementsPerSmb: 32, pollUs: 1000, clcTimeoutMs: 10000 });
     expect(none.lpars.map((l) => l.smc)).toEqual([
       { d: true, r: true },
       { d: true, r: true },
     ]);
     const some = parsePlatform(`${BASE.replace('name: lpar2\n    cec: cec1', 'name: lpar2\n    cec: cec1\n    smc: false')}smc: { ringBytes: 65536, pollUs: 0 }\n`);
-    expect(some.smc).toEqual({ ringBytes: 65536, elementsPerSmb: 32, pollUs: 0, clcTimeoutMs: 3000 });
+    expect(some.smc).toEqual({ ringBytes: 65536, elementsPerSmb: 32, pollUs: 0, clcTimeoutMs: 10000 });
     expect(some.lpars.map((l) => [l.name, l.smc])).toEqual([
       ['lpar1', { d: true, r: true }],
       ['lpar2', { d: false, r: false }],
