@@ -141,14 +141,14 @@ export class NetDiagnostics {
   }
 
   /**
-   * `smc-probe {dst, port, clc, offer?, after?, waitMs?}`: a connection of
-   * the partition's own TCP with no socket and no SMC session above it. Its
+   * `smc-probe {dst, port, clc, offer?, end?, after?, waitMs?}`: a connection
+   * of the partition's own TCP with no socket and no SMC session above it. Its
    * SYN carries the SMC option unless `offer` is false; once established it
-   * sends the bytes of `clc` (hex) as they are, then `after` (hex) once the
-   * peer has answered anything, and reports what came back within `waitMs`
-   * (default 1000) of sending: whether the SYN-ACK echoed the option, the bytes (hex),
-   * and whether the peer reset or closed. The connection is reset at the end
-   * if it is still open.
+   * sends the bytes of `clc` (hex) as they are (then a FIN if `end`), then
+   * `after` (hex) once the peer has answered anything, and reports what came
+   * back within `waitMs` (default 1000) of sending: whether the SYN-ACK
+   * echoed the option, the bytes (hex), and whether the peer reset or closed.
+   * The connection is reset at the end if it is still open.
    */
   private smcProbe(m: ControlMessage): Promise<Record<string, unknown>> {
     const dst = String(m.dst);
@@ -156,6 +156,7 @@ export class NetDiagnostics {
     const clc = Buffer.from(String(m.clc ?? ''), 'hex');
     const after = m.after === undefined ? undefined : Buffer.from(String(m.after), 'hex');
     const offer = m.offer !== false;
+    const end = m.end === true;
     const waitMs = Number(m.waitMs ?? 1000);
     const remoteIp = parseIp(dst);
     const ifc = this.stack.ip.route(remoteIp);
@@ -192,6 +193,7 @@ export class NetDiagnostics {
         connected: () => {
           state.connected = true;
           if (clc.length > 0) conn.send(clc);
+          if (end) conn.close();
           clearTimeout(timer);
           timer = setTimeout(finish, waitMs);
         },
@@ -296,7 +298,8 @@ export class NetDiagnostics {
     return new Promise((resolve) => {
       socket.once('connect', () => {
         state.connected = true;
-        resolve({ id, ...state });
+        // The local address names the connection in the peer's `ss`.
+        resolve({ id, local: `${socket.localAddress}:${socket.localPort}`, ...state });
       });
       socket.once('close', () => resolve({ id, ...state }));
     });

@@ -100,7 +100,17 @@ export class SmcdDevice {
   private signalled(token: number): void {
     this.stats.signalsReceived++;
     const path = this.byToken.get(token >>> 0);
-    if (!path) return;
+    if (!path) {
+      // A connection this side has closed since: the peer took our asleep word of that SMB to send this signal
+      // (Fig. 6 step 608), so nothing signals us for the SMB's other connections until we poll again. Wake up as
+      // for any signal, in every SMB (which one the token was in is forgotten with it); ignoring it lost wake-ups.
+      for (const smb of this.smbs.values()) {
+        smb.view.setAsleep(smb.side, false);
+        this.scan(smb);
+      }
+      if (this.waiters.size > 0 && !this.polling) this.wait([...this.waiters][0]);
+      return;
+    }
     path.smb.view.setAsleep(path.smb.side, false);
     this.scan(path.smb);
     // A close flag comes with a signal even to a partition that waits for nothing.
