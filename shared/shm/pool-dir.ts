@@ -79,13 +79,20 @@ export function claimPool(dir: string, owner: PoolOwner): { stale: string[] } {
   return { stale };
 }
 
-/** Removes a pool directory, and its platform's directory once no CEC is left in it. */
+/**
+ * Removes a pool directory, then its platform's directory and /dev/shm/lparlab
+ * itself once each is empty: a machine with no platform running keeps nothing
+ * in /dev/shm.
+ */
 export function removePool(dir: string): void {
   fs.rmSync(dir, { recursive: true, force: true });
-  try {
-    fs.rmdirSync(path.dirname(dir));
-  } catch {
-    /* another CEC of the platform still has its pool, or it is gone already */
+  for (const parent of [path.dirname(dir), path.dirname(path.dirname(dir))]) {
+    try {
+      fs.rmdirSync(parent);
+    } catch {
+      // Another CEC or platform still has its pool (claimPool retries a mkdir this races with), or it is gone already.
+      return;
+    }
   }
 }
 
