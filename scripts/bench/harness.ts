@@ -324,6 +324,35 @@ function logTails(runDir: RunDirT, names: string[]): void {
   }
 }
 
+/**
+ * The arguments every bench takes: --json, --quick, --reps N (default 1 quick,
+ * 3 otherwise), --help (prints `usage` and exits); `num` reads a bench's own
+ * numeric flags, each a whole number >= 0 when given (exit 2 otherwise).
+ */
+export function benchArgs(usage: string): { json: boolean; quick: boolean; reps: number; num: (name: string) => number | undefined } {
+  const argv = process.argv.slice(2);
+  if (argv.includes('--help') || argv.includes('-h')) {
+    process.stdout.write(`usage: ${usage}\n`);
+    process.exit(0);
+  }
+  const num = (name: string): number | undefined => {
+    if (!argv.includes(name)) return undefined;
+    const v = Number(argv[argv.indexOf(name) + 1]);
+    if (!(Number.isInteger(v) && v >= 0)) {
+      process.stderr.write(`${name} must be a whole number >= 0\n`);
+      process.exit(2);
+    }
+    return v;
+  };
+  const quick = argv.includes('--quick');
+  const reps = num('--reps') ?? (quick ? 1 : 3);
+  if (reps < 1) {
+    process.stderr.write('--reps must be a whole number >= 1\n');
+    process.exit(2);
+  }
+  return { json: argv.includes('--json'), quick, reps, num };
+}
+
 /** The bench platform: one control node, two LPARs on different CECs, one virtual LAN (10.9.0.0/24); SMC off, so TCP is what is measured. */
 export function benchPlatformYaml(name: string): string {
   return `# lparlab bench platform: one control node, two LPARs on different CECs, one virtual LAN.

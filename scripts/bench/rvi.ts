@@ -26,7 +26,7 @@
 import type { ChildProcess } from 'node:child_process';
 import os from 'node:os';
 import path from 'node:path';
-import { adminRequest, codeVersion, contention as contentionOf, CONTENDED_PCT, createBench, cpuLine, fmRequest, log, median, medianCpu, medianOf, r1, r2, REPO_ROOT, runRecord, sleep, withCpu, type CpuSample, type RunDirT } from './harness.ts';
+import { benchArgs, adminRequest, codeVersion, contention as contentionOf, CONTENDED_PCT, createBench, cpuLine, fmRequest, log, median, medianCpu, medianOf, r1, r2, REPO_ROOT, runRecord, sleep, withCpu, type CpuSample, type RunDirT } from './harness.ts';
 
 const RAW_PEER = path.join(REPO_ROOT, 'scripts', 'bench', 'raw-socket-peer.ts');
 
@@ -48,19 +48,7 @@ const PROCESSES = ['fabric-manager', 'plane-a', 'plane-b', 'cn1', 'lpar1', 'lpar
 
 // ---------------------------------------------------------------- arguments
 
-const argv = process.argv.slice(2);
-const JSON_OUT = argv.includes('--json');
-const QUICK = argv.includes('--quick');
-const repsAt = argv.indexOf('--reps');
-const REPS = repsAt >= 0 ? Number(argv[repsAt + 1]) : QUICK ? 1 : 3;
-if (!(Number.isInteger(REPS) && REPS >= 1)) {
-  process.stderr.write('--reps must be a whole number >= 1\n');
-  process.exit(2);
-}
-if (argv.includes('--help') || argv.includes('-h')) {
-  process.stdout.write('usage: node --import tsx scripts/bench/rvi.ts [--json] [--reps N] [--quick]\n');
-  process.exit(0);
-}
+const { json: JSON_OUT, quick: QUICK, reps: REPS } = benchArgs('node --import tsx scripts/bench/rvi.ts [--json] [--reps N] [--quick]');
 
 const KiB = 1024;
 const CFG = QUICK

@@ -30,13 +30,12 @@
  * Exit code: 0 when the bars are met, 1 when not, 2 on error, 130 when interrupted.
  */
 import os from 'node:os';
-import { adminRequest, codeVersion, contention as contentionOf, CONTENDED_PCT, createBench, log, median, medianCpu, r1, r2, runRecord, waitFor, withCpu, type CpuSample } from './harness.ts';
+import { benchArgs, adminRequest, codeVersion, contention as contentionOf, CONTENDED_PCT, createBench, log, median, medianCpu, r1, r2, runRecord, waitFor, withCpu, type CpuSample } from './harness.ts';
 import { KernelBaseline, type KernelBulk, type KernelRr } from './kernel-baseline.ts';
 
-const pollAt = process.argv.indexOf('--poll-us');
-const POLL_US = pollAt >= 0 ? Number(process.argv[pollAt + 1]) : undefined;
-const ringAt = process.argv.indexOf('--ring-bytes');
-const RING_BYTES = ringAt >= 0 ? Number(process.argv[ringAt + 1]) : undefined;
+const { json: JSON_OUT, quick: QUICK, reps: REPS, num } = benchArgs('node --import tsx scripts/bench/smc.ts [--json] [--reps N] [--quick] [--poll-us N] [--ring-bytes N]');
+const POLL_US = num('--poll-us');
+const RING_BYTES = num('--ring-bytes');
 const SMC_SECTION = [POLL_US !== undefined ? `pollUs: ${POLL_US}` : '', RING_BYTES !== undefined ? `ringBytes: ${RING_BYTES}` : ''].filter(Boolean).join(', ');
 const PLATFORM_YAML = `# lparlab SMC bench platform
 name: sbench${SMC_SECTION ? `\nsmc: { ${SMC_SECTION} }` : ''}
@@ -67,19 +66,6 @@ const PORTS = { sink: 9100, echo: 7 };
 const RR_SIZE = 64;
 const BARS = { smcdBulkVsKernel: 2, smcdRrVsKernel: 1.5, smcrBulkVsTcp: 1.5 };
 
-const argv = process.argv.slice(2);
-if (argv.includes('--help') || argv.includes('-h')) {
-  process.stdout.write('usage: node --import tsx scripts/bench/smc.ts [--json] [--reps N] [--quick] [--poll-us N] [--ring-bytes N]\n');
-  process.exit(0);
-}
-const JSON_OUT = argv.includes('--json');
-const QUICK = argv.includes('--quick');
-const repsAt = argv.indexOf('--reps');
-const REPS = repsAt >= 0 ? Number(argv[repsAt + 1]) : QUICK ? 1 : 3;
-if (!(Number.isInteger(REPS) && REPS >= 1)) {
-  process.stderr.write('--reps must be a whole number >= 1\n');
-  process.exit(2);
-}
 const CFG = QUICK
   ? { bytes: { smcd: 500_000_000, smcr: 200_000_000, tcp: 100_000_000, kernel: 500_000_000 }, warmupBytes: 20_000_000, rrCount: 2000, rrWarmup: 200 }
   : { bytes: { smcd: 4_000_000_000, smcr: 1_000_000_000, tcp: 400_000_000, kernel: 4_000_000_000 }, warmupBytes: 50_000_000, rrCount: 20_000, rrWarmup: 1000 };

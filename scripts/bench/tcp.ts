@@ -34,7 +34,7 @@
  * Exit code: 0 when the bars are met, 1 when not, 2 on error, 130 when interrupted.
  */
 import os from 'node:os';
-import { adminRequest, codeVersion, contention as contentionOf, CONTENDED_PCT, createBench, cpuLine, log, median, medianCpu, medianOf, r1, r2, runRecord, withCpu, type CpuSample, type RunDirT, benchPlatformYaml, BENCH_PROCESSES, BENCH_DST, waitFor } from './harness.ts';
+import { benchArgs, adminRequest, codeVersion, contention as contentionOf, CONTENDED_PCT, createBench, cpuLine, log, median, medianCpu, medianOf, r1, r2, runRecord, withCpu, type CpuSample, type RunDirT, benchPlatformYaml, BENCH_PROCESSES, BENCH_DST, waitFor } from './harness.ts';
 import { KernelBaseline, type PeerCpu } from './kernel-baseline.ts';
 
 const PLATFORM_YAML = benchPlatformYaml('tbench');
@@ -47,19 +47,7 @@ const BARS = { bulkGbps: 1, bulkRatio: 0.2, rrRatio: 0.2 };
 
 // ---------------------------------------------------------------- arguments
 
-const argv = process.argv.slice(2);
-if (argv.includes('--help') || argv.includes('-h')) {
-  process.stdout.write('usage: node --import tsx scripts/bench/tcp.ts [--json] [--reps N] [--quick]\n');
-  process.exit(0);
-}
-const JSON_OUT = argv.includes('--json');
-const QUICK = argv.includes('--quick');
-const repsAt = argv.indexOf('--reps');
-const REPS = repsAt >= 0 ? Number(argv[repsAt + 1]) : QUICK ? 1 : 3;
-if (!(Number.isInteger(REPS) && REPS >= 1)) {
-  process.stderr.write('--reps must be a whole number >= 1\n');
-  process.exit(2);
-}
+const { json: JSON_OUT, quick: QUICK, reps: REPS } = benchArgs('node --import tsx scripts/bench/tcp.ts [--json] [--reps N] [--quick]');
 
 const CFG = QUICK
   ? {
