@@ -10,10 +10,12 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { serviceEnv } from '../cli/process-plan.ts';
 
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const LPARLAB = path.join(REPO_ROOT, 'scripts', 'lparlab.mjs');
-const CHILD_ENV = { ...process.env };
+// The allocator setting of the platform's processes goes to every child, kernel baselines included (a fair ratio).
+const CHILD_ENV = serviceEnv();
 
 // The admin client logs with pino to fd 1: keep this process's logging off stdout
 // (--json prints exactly one object). The platform gets the caller's environment.

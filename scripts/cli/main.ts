@@ -10,7 +10,7 @@ import { ControlChannel } from '../../shared/control/channel.ts';
 import { connectLink } from '../../shared/link/transport.ts';
 import { processLogger } from '../../shared/runtime/log.ts';
 import { adminRequest, fmRequest } from './admin-client.ts';
-import { nodeArgs, processPlan, REPO_ROOT } from './process-plan.ts';
+import { nodeArgs, processPlan, REPO_ROOT, serviceEnv } from './process-plan.ts';
 import { HealthError, Supervisor, cleanRunDir, isAlive, logTail, waitHealthy } from './supervisor.ts';
 import { capture, pingall, type PingPair } from './net-commands.ts';
 import { TCP_USAGE, tcpCommand } from './tcp-commands.ts';
@@ -394,7 +394,7 @@ async function svc(args: ParsedArgs): Promise<number> {
   }
   const argv = nodeArgs(spec, extra);
   process.stderr.write(`running: node ${argv.join(' ')}\n`);
-  const child = spawn(process.execPath, argv, { stdio: 'inherit', cwd: REPO_ROOT });
+  const child = spawn(process.execPath, argv, { stdio: 'inherit', cwd: REPO_ROOT, env: serviceEnv() });
   for (const sig of ['SIGINT', 'SIGTERM'] as const) process.on(sig, () => child.kill(sig));
   return new Promise((resolve) => child.on('exit', (code) => resolve(code ?? 1)));
 }

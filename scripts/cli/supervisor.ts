@@ -9,7 +9,7 @@ import { processLogger } from '../../shared/runtime/log.ts';
 import { RunDir } from '../../shared/runtime/run-dir.ts';
 import { readState } from '../../shared/runtime/state-file.ts';
 import { sweepPools } from '../../shared/shm/pool-dir.ts';
-import { nodeArgs, processPlan, REPO_ROOT, type ProcessSpec } from './process-plan.ts';
+import { nodeArgs, processPlan, REPO_ROOT, serviceEnv, type ProcessSpec } from './process-plan.ts';
 import { adminRequest } from './admin-client.ts';
 
 export interface SupervisorOptions {
@@ -80,7 +80,7 @@ export class Supervisor {
     const child = spawn(process.execPath, [...nodeArgs(spec), '--parent-pid', String(process.pid)], {
       cwd: REPO_ROOT,
       stdio: ['ignore', out, out],
-      env: { ...process.env, NODE_OPTIONS: '' },
+      env: { ...serviceEnv(), NODE_OPTIONS: '' },
     });
     fs.closeSync(out);
     this.children.set(spec.name, child);

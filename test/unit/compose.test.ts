@@ -7,7 +7,7 @@ import { parse } from 'yaml';
 import { loadPlatformFile } from '../../shared/platform/platform.ts';
 import { parseArgs, type ParsedArgs } from '../../shared/runtime/args.ts';
 import { RunDir } from '../../shared/runtime/run-dir.ts';
-import { REPO_ROOT, V8_FLAGS, processPlan, type ProcessSpec } from '../../scripts/cli/process-plan.ts';
+import { MALLOC_TUNABLES, REPO_ROOT, V8_FLAGS, processPlan, type ProcessSpec } from '../../scripts/cli/process-plan.ts';
 
 // compose.yaml and its image, checked without Docker: the file against the
 // Compose specification's schema, and every container's command line against
@@ -25,6 +25,7 @@ interface ComposeService {
   volumes?: string[];
   depends_on?: Record<string, { condition: string }>;
   restart?: string;
+  environment?: Record<string, string>;
   ipc?: string;
   shm_size?: string;
 }
@@ -86,7 +87,7 @@ describe('compose.yaml', () => {
     expect(ok).toBe(true);
   });
 
-  it('merges the shared settings into every service: one image, the run-dir volume, no restarts', () => {
+  it('merges the shared settings into every service: one image, the run-dir volume, no restarts, the allocator setting', () => {
     const images = new Set(services.map(([, s]) => s.image));
     expect([...images]).toHaveLength(1);
     expect([...images][0]).toBeTruthy();
@@ -101,6 +102,7 @@ describe('compose.yaml', () => {
     for (const [name, s] of services) {
       expect(s.volumes, name).toEqual([`${volumeName}:${RUN_DIR}`]);
       expect(s.restart, name).toBe('no');
+      expect(s.environment?.GLIBC_TUNABLES, name).toBe(MALLOC_TUNABLES);
     }
     for (const [name, s] of processServices) {
       expect(s.depends_on, name).toEqual({ init: { condition: 'service_completed_successfully' } });

@@ -36,6 +36,15 @@ export function ringWrite(ring: Buffer, at: number, src: Buffer, srcStart = 0, s
   if (first < n) src.copy(ring, 0, srcStart + first, srcEnd);
 }
 
+/**
+ * The most a receiver hands the app in one piece, as Node's own sockets read
+ * 64 KiB at a time. A piece is a fresh Buffer the app may keep; one above
+ * glibc's mmap threshold (128 KiB) is mapped anew and pays a page fault per
+ * 4 KiB on every delivery, where 64 KiB pieces reuse freed heap memory (see
+ * MALLOC_TUNABLES in scripts/cli/process-plan.ts).
+ */
+export const DELIVERY_BYTES = 65536;
+
 /** A copy of `n` bytes of `ring` from cursor `at` (the app keeps it: it cannot be a view of the ring). */
 export function ringRead(ring: Buffer, at: number, n: number): Buffer {
   const size = ring.length;

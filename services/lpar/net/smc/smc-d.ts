@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import { mapShared } from '../../../../shared/shm/shm-file.ts';
 import { CloseFlag, ElementWord, SmbView } from '../../../../shared/smc/smb.ts';
 import type { HypervisorClient, SmbeGrant } from '../../hypervisor-client.ts';
-import { cursorAdd, cursorDistance, ringRead, ringWrite } from './byte-ring.ts';
+import { cursorAdd, cursorDistance, DELIVERY_BYTES, ringRead, ringWrite } from './byte-ring.ts';
 import type { SmcPath, SmcSocketSide, SmcStats } from './smc-path.ts';
 
 /** µs a poll spins on the CSBA before it lets the event loop run (bounded by pollUs). */
@@ -359,7 +359,7 @@ export class SmcdPath implements SmcPath {
     }
     if (this.pending) this.pushPending();
     while (this.wantData && !this.eofSeen) {
-      const avail = cursorDistance(Atomics.load(this.words, this.wPeerProd) >>> 0, this.cons);
+      const avail = Math.min(DELIVERY_BYTES, cursorDistance(Atomics.load(this.words, this.wPeerProd) >>> 0, this.cons));
       if (avail === 0) break;
       const data = ringRead(this.rxRing, this.cons, avail);
       this.cons = cursorAdd(this.cons, avail);

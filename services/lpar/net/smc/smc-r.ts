@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import { linkUsable, type MemoryRegion, type RdmaError, type Rvi } from '../../../../shared/rclan/rvi.ts';
 import { CdcFlag, CdcType, emitCdc, parseCdc, type Cdc } from '../../../../shared/wire/smc-cdc.ts';
-import { cursorAdd, cursorAfter, cursorDistance, ringRead, ringWrite } from './byte-ring.ts';
+import { cursorAdd, cursorAfter, cursorDistance, DELIVERY_BYTES, ringRead, ringWrite } from './byte-ring.ts';
 import type { SmcPath, SmcSocketSide, SmcStats } from './smc-path.ts';
 
 /**
@@ -373,7 +373,7 @@ export class SmcrPath implements SmcPath {
     this.delivering = true;
     try {
       while (this.wantData && !this.eofSeen) {
-        const avail = cursorDistance(this.rxProd, this.rxCons);
+        const avail = Math.min(DELIVERY_BYTES, cursorDistance(this.rxProd, this.rxCons));
         if (avail === 0) break;
         const data = ringRead(this.rxRing, this.rxCons, avail);
         this.rxCons = cursorAdd(this.rxCons, avail);
