@@ -393,8 +393,9 @@ async function svc(args: ParsedArgs): Promise<number> {
     if (v !== undefined) extra.push(v === 'true' ? `--${f}` : `--${f}=${v}`);
   }
   const argv = nodeArgs(spec, extra);
-  process.stderr.write(`running: node ${argv.join(' ')}\n`);
-  const child = spawn(process.execPath, argv, { stdio: 'inherit', cwd: REPO_ROOT, env: serviceEnv() });
+  const env = serviceEnv();
+  process.stderr.write(`running: GLIBC_TUNABLES=${env.GLIBC_TUNABLES} node ${argv.join(' ')}\n`);
+  const child = spawn(process.execPath, argv, { stdio: 'inherit', cwd: REPO_ROOT, env });
   for (const sig of ['SIGINT', 'SIGTERM'] as const) process.on(sig, () => child.kill(sig));
   return new Promise((resolve) => child.on('exit', (code) => resolve(code ?? 1)));
 }

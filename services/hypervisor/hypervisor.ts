@@ -197,7 +197,9 @@ export class Hypervisor {
       this.logRefusal(`${lpar}:signal:${e ? 'not-party' : 'unknown-token'}`, { lpar, token }, 'signal refused');
       return;
     }
-    if (e.released[1 - side]) return;
+    // Forwarded even when the peer released this element: the sender spent the peer's asleep word of the
+    // whole SMB to ring (Fig. 6 step 608), so the peer's other connections there would otherwise wait unsignalled.
+    // A partition answers a signal for a token it no longer holds by rescanning (SmcdDevice.signalled).
     const target = this.sessions.get(this.pool.peerIn(e, lpar));
     if (!target) return;
     target.send({ t: HvMsg.Signal, token });
