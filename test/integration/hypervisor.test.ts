@@ -7,7 +7,7 @@ import { REPO_ROOT, hypervisorAddresses } from '../../scripts/cli/process-plan.t
 import { HypervisorClient, type SmbeGrant } from '../../services/lpar/hypervisor-client.ts';
 import { mapShared } from '../../shared/shm/shm-file.ts';
 import { CloseFlag, SmbView } from '../../shared/smc/smb.ts';
-import { TestPlatform, sleep } from '../helpers/platform.ts';
+import { TestPlatform, sleep, waitFor } from '../helpers/platform.ts';
 
 /**
  * The hypervisor of a CEC on a real platform (seed 002, Fig. 3: it sets up
@@ -45,7 +45,7 @@ afterEach(async () => {
   for (const c of clients.splice(0)) c.stop();
   for (const c of children.splice(0)) c.kill('SIGKILL');
   // Every session gone, every element freed: no buffer is left in the pools, only the owners' marks.
-  await until(() => smbFiles().length === 0, 'SMB files removed after the test');
+  await waitFor('SMB files removed after the test', () => smbFiles().length === 0, 5000, 10);
 });
 
 afterAll(async () => {
@@ -56,14 +56,6 @@ afterAll(async () => {
 function smbFiles(): string[] {
   if (!fs.existsSync(p.shmDir)) return [];
   return (fs.readdirSync(p.shmDir, { recursive: true }) as string[]).filter((f) => path.basename(f).startsWith('smb-'));
-}
-
-async function until(ok: () => boolean, what: string, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!ok()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for: ${what}`);
-    await sleep(10);
-  }
 }
 
 async function session(name: string, cec = 'cec1'): Promise<HypervisorClient> {
@@ -159,7 +151,7 @@ describe('hypervisor', () => {
     l2.onSignal = (t) => rung.push(t);
     l4.signal(g1.token);
     l1.signal(g1.token);
-    await until(() => rung.length === 1, 'signal forwarded to lpar2');
+    await waitFor('signal forwarded to lpar2', () => rung.length === 1, 5000, 10);
     expect(rung).toEqual([g1.token]);
     const refusedSignal = async () => ((await hvStatus()).stats.refused as number) - s.stats.refused === 1;
     for (let i = 0; i < 100 && !(await refusedSignal()); i++) await sleep(10);
@@ -172,7 +164,7 @@ describe('hypervisor', () => {
     await sleep(50);
     expect(fs.existsSync(g1.path)).toBe(true);
     l2.release(g1.token);
-    await until(() => !fs.existsSync(g1.path), 'SMB file unlinked');
+    await waitFor('SMB file unlinked', () => !fs.existsSync(g1.path), 5000, 10);
     expect((await hvStatus()).elements).toEqual([]);
   });
 
@@ -199,7 +191,7 @@ describe('hypervisor', () => {
     expect(await codeOf(l2.alloc('lpar1'))).toBe('ENOBUFS');
     // Released before the peer attached: freed at once.
     for (const g of grants) l1.release(g.token);
-    await until(() => !fs.existsSync(grants[0].path), 'SMB file unlinked');
+    await waitFor('SMB file unlinked', () => !fs.existsSync(grants[0].path), 5000, 10);
     const again = await l2.alloc('lpar1');
     expect(again.smbId).not.toBe(grants[0].smbId);
     expect(again.path).not.toBe(grants[0].path);
@@ -217,7 +209,7 @@ describe('hypervisor', () => {
     expect(view.flags(mine.element, grant.side)).toBe(0);
 
     await kill(child);
-    await until(() => rung.includes(grant.token), 'lpar2 signalled');
+    await waitFor('lpar2 signalled', () => rung.includes(grant.token), 5000, 10);
     // The dead side's flags word says Abort, and lpar2's CSBA bit points at the element.
     expect(view.flags(mine.element, grant.side) & CloseFlag.Abort).toBe(CloseFlag.Abort);
     expect(view.flags(mine.element, mine.side)).toBe(0);
@@ -227,7 +219,7 @@ describe('hypervisor', () => {
     expect(s.stats.reclaimed).toBeGreaterThanOrEqual(1);
 
     l2.release(mine.token);
-    await until(() => !fs.existsSync(mine.path), 'SMB file unlinked after the survivor released');
+    await waitFor('SMB file unlinked after the survivor released', () => !fs.existsSync(mine.path), 5000, 10);
     expect((await hvStatus()).smbs).toEqual([]);
   });
 
@@ -239,7 +231,7 @@ describe('hypervisor', () => {
     await sleep(50);
     expect(fs.existsSync(grant.path)).toBe(true);
     await kill(child);
-    await until(() => !fs.existsSync(grant.path), 'SMB file unlinked when both sessions ended');
+    await waitFor('SMB file unlinked when both sessions ended', () => !fs.existsSync(grant.path), 5000, 10);
   });
 
   it('empties a dead run’s pool when it starts again, and the partitions’ sessions come back', async () => {
@@ -248,13 +240,13 @@ describe('hypervisor', () => {
     l1.onSessionLost = () => lost++;
     const g = await l1.alloc('lpar2');
     await p.kill('hypervisor-cec1', 'KILL');
-    await until(() => !l1.connected && !l2.connected, 'sessions lost');
+    await waitFor('sessions lost', () => !l1.connected && !l2.connected, 5000, 10);
     expect(lost).toBe(1);
     // SIGKILL: the hypervisor could not clean up.
     expect(fs.existsSync(g.path)).toBe(true);
     await p.start('hypervisor-cec1');
     expect(fs.existsSync(g.path)).toBe(false);
-    await until(() => l1.connected && l2.connected, 'sessions back', 10_000);
+    await waitFor('sessions back', () => l1.connected && l2.connected, 10_000, 10);
     // The old token means nothing to the new hypervisor; new ids never repeat old ones.
     expect(await codeOf(l2.attach(g.token))).toBe('EACCES');
     const fresh = await l1.alloc('lpar2');
@@ -265,7 +257,7 @@ describe('hypervisor', () => {
   it('removes its pool directory when it stops, and makes it again when it starts', async () => {
     const dir = path.join(p.shmDir, 'cec2');
     await p.kill('hypervisor-cec2', 'TERM');
-    await until(() => !fs.existsSync(dir), 'cec2 pool removed');
+    await waitFor('cec2 pool removed', () => !fs.existsSync(dir), 5000, 10);
     await p.start('hypervisor-cec2');
     expect(fs.existsSync(dir)).toBe(true);
   });

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { TestPlatform, sleep } from '../helpers/platform.ts';
+import { TestPlatform, waitFor } from '../helpers/platform.ts';
 
 /**
  * Issue "Foundation", the RCLAN scenario on real processes: two LPARs stream on
@@ -11,13 +11,6 @@ describe('RVI failover across the two planes', () => {
   const rvi = async (node: string, peer: string) => {
     const r = await p.admin(node, { t: 'rvis' });
     return (r.rvis as Array<Record<string, any>>).find((x) => x.peer === peer && x.purpose === 'perf')!;
-  };
-  const waitFor = async (what: string, cond: () => Promise<boolean>, timeoutMs = 10_000) => {
-    const deadline = Date.now() + timeoutMs;
-    while (!(await cond())) {
-      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-      await sleep(25);
-    }
   };
   const received = async () => (await p.admin('lpar2', { t: 'perf-received', peer: 'lpar1' })) as Record<string, number>;
   const expectExactlyOnceInOrder = (rx: Record<string, number>, count: number) => {

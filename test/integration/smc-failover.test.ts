@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DeclineReason, declineText } from '../../shared/wire/smc-clc.ts';
-import { TestPlatform, sleep } from '../helpers/platform.ts';
+import { TestPlatform, waitFor } from '../helpers/platform.ts';
 
 /**
  * SMC when things break under a running stream, with real processes (seed
@@ -44,13 +44,6 @@ describe('SMC under failures', () => {
   const stats = async (lpar: string) => ((await p.admin(lpar, { t: 'smc-status' })) as Rec).smc.stats as Rec;
   const conns = async (lpar: string) => ((await p.admin(lpar, { t: 'ss' })) as Rec).connections as Rec[];
   const send = (from: string, to: string, bytes: number, seed: number) => p.admin(from, { t: 'tcp-send', dst: IP[to], port: 9000, bytes, seed }, 300_000) as Promise<Rec>;
-  const waitFor = async (what: string, cond: () => Promise<boolean>, timeoutMs = 10_000) => {
-    const deadline = Date.now() + timeoutMs;
-    while (!(await cond())) {
-      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-      await sleep(20);
-    }
-  };
   const byteExact = (r: Rec, bytes: number) => {
     expect(r.bytes).toBe(bytes);
     expect(r.answer).toBe(r.sha256);

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ClcType, DeclineReason, SmcPath, declineText, emitClc, parseClc } from '../../shared/wire/smc-clc.ts';
-import { TestPlatform, sleep } from '../helpers/platform.ts';
+import { TestPlatform, waitFor } from '../helpers/platform.ts';
 import { prng, randomBytes } from '../helpers/prng.ts';
 
 /**
@@ -74,13 +74,6 @@ describe('SMC between partitions', () => {
   });
   const fallbacks = (a: Rec, b: Rec, reason: string) => (b.fallbacks[reason] ?? 0) - (a.fallbacks[reason] ?? 0);
   const send = (from: string, to: string, bytes: number, seed: number) => p.admin(from, { t: 'tcp-send', dst: IP[to], port: 9000, bytes, seed }, 300_000) as Promise<Rec>;
-  const waitFor = async (what: string, cond: () => Promise<boolean>, timeoutMs = 10_000) => {
-    const deadline = Date.now() + timeoutMs;
-    while (!(await cond())) {
-      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-      await sleep(25);
-    }
-  };
 
   /**
    * A connection from `from` to `to`'s echo, kept open, and how each end's

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodeControl } from '../../shared/control/codec.ts';
 import { parseSmcConfig } from '../../services/lpar/lpar.ts';
-import { TestPlatform, sleep } from '../helpers/platform.ts';
+import { TestPlatform, sleep, waitFor } from '../helpers/platform.ts';
 
 /**
  * The platform plumbing SMC stands on, with real processes: SMC-R link groups
@@ -48,13 +48,6 @@ describe('SMC-R links and the location service', () => {
   const locate = async (from: string, ip: string) => {
     const r = await p.admin(from, { t: 'locate', ip });
     return { ip: r.ip, node: r.node, cec: r.cec };
-  };
-  const waitFor = async (what: string, cond: () => Promise<boolean>, timeoutMs = 10_000) => {
-    const deadline = Date.now() + timeoutMs;
-    while (!(await cond())) {
-      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-      await sleep(20);
-    }
   };
   const cnLog = () => fs.readFileSync(p.runDir.logFile('cn1'), 'utf8');
 

@@ -11,7 +11,7 @@ import { UDP_HEADER, emitUdpHeader } from '../../shared/wire/udp.ts';
 import { parseIp } from '../../shared/wire/ipv4-address.ts';
 import { emitInternalMac, parseMac } from '../../shared/wire/mac.ts';
 import { capture, pingall } from '../../scripts/cli/net-commands.ts';
-import { TestPlatform, sleep } from '../helpers/platform.ts';
+import { TestPlatform, sleep, waitFor } from '../helpers/platform.ts';
 
 /**
  * Issue "Virtual Ethernet over RVIs and virtual LAN servers", on real
@@ -62,13 +62,6 @@ describe('virtual LANs', () => {
   const udpOpen = async (lpar: string, port: number, broadcast = false) => Number((await p.admin(lpar, { t: 'udp-open', port, broadcast })).socket);
   const udpRecv = async (lpar: string, socket: number) => ((await p.admin(lpar, { t: 'udp-recv', socket })).messages as Rec[]).map((m) => Buffer.from(m.data).toString());
   const rawSend = (lpar: string, peer: string, purpose: string, data: Buffer) => p.admin(lpar, { t: 'rvi-send-raw', peer, purpose, data });
-  const waitFor = async (what: string, cond: () => Promise<boolean>, timeoutMs = 10_000) => {
-    const deadline = Date.now() + timeoutMs;
-    while (!(await cond())) {
-      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-      await sleep(20);
-    }
-  };
 
   beforeAll(async () => {
     p = await TestPlatform.boot(PLATFORM);
