@@ -39,6 +39,20 @@ export function frameType(frame: Buffer): number {
 export class ViFrame {
   private constructor(readonly buf: Buffer) {}
 
+  /**
+   * `parse` for untrusted input: the view, or undefined when the bytes are
+   * malformed (a FrameError), so a receive path counts and drops without a
+   * try/catch of its own. Any other error is a bug and propagates.
+   */
+  static tryParse(frame: Buffer): ViFrame | undefined {
+    try {
+      return ViFrame.parse(frame);
+    } catch (err) {
+      if (err instanceof FrameError) return undefined;
+      throw err;
+    }
+  }
+
   static parse(frame: Buffer): ViFrame {
     if (frame.length < VI_HEADER) throw new FrameError(`VI frame too short: ${frame.length} bytes`);
     if (frame[LENGTH_PREFIX] !== FrameType.Vi) throw new FrameError(`not a VI frame: type ${frame[LENGTH_PREFIX]}`);

@@ -50,6 +50,20 @@ export class RclanPacket {
   ) {}
 
   /** `frame` is a whole VI frame (link prefix included). */
+  /**
+   * `parse` for untrusted input: the view, or undefined when the bytes are
+   * malformed (a RclanPacketError), so a receive path counts and drops without a
+   * try/catch of its own. Any other error is a bug and propagates.
+   */
+  static tryParse(frame: Buffer): RclanPacket | undefined {
+    try {
+      return RclanPacket.parse(frame);
+    } catch (err) {
+      if (err instanceof RclanPacketError) return undefined;
+      throw err;
+    }
+  }
+
   static parse(frame: Buffer): RclanPacket {
     const o = VI_HEADER;
     if (frame.length < o + RCLAN_HEADER) throw new RclanPacketError(`RCLAN packet too short: ${frame.length - o} bytes`);

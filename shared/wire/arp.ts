@@ -21,6 +21,20 @@ export class ArpPacket {
   private constructor(readonly buffer: Buffer) {}
 
   /** Bytes past 28 (Ethernet padding) are ignored. */
+  /**
+   * `parse` for untrusted input: the view, or undefined when the bytes are
+   * malformed (a WireError), so a receive path counts and drops without a
+   * try/catch of its own. Any other error is a bug and propagates.
+   */
+  static tryParse(buf: Buffer): ArpPacket | undefined {
+    try {
+      return ArpPacket.parse(buf);
+    } catch (err) {
+      if (err instanceof WireError) return undefined;
+      throw err;
+    }
+  }
+
   static parse(buf: Buffer): ArpPacket {
     if (buf.length < ARP_LENGTH) throw new WireError(`ARP packet too short: ${buf.length} bytes`);
     const htype = buf.readUInt16BE(0);

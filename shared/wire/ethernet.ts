@@ -25,6 +25,20 @@ export class EthernetFrame {
     private readonly tagged: boolean,
   ) {}
 
+  /**
+   * `parse` for untrusted input: the view, or undefined when the bytes are
+   * malformed (a WireError), so a receive path counts and drops without a
+   * try/catch of its own. Any other error is a bug and propagates.
+   */
+  static tryParse(buf: Buffer): EthernetFrame | undefined {
+    try {
+      return EthernetFrame.parse(buf);
+    } catch (err) {
+      if (err instanceof WireError) return undefined;
+      throw err;
+    }
+  }
+
   static parse(buf: Buffer): EthernetFrame {
     if (buf.length < ETHERNET_HEADER) throw new WireError(`Ethernet frame too short: ${buf.length} bytes`);
     const type = buf.readUInt16BE(12);

@@ -18,6 +18,20 @@ export class IcmpPacket {
   private constructor(readonly buffer: Buffer) {}
 
   /** Unlike IPv4 and UDP, the ICMP checksum is mandatory (RFC 792), so it is always verified. */
+  /**
+   * `parse` for untrusted input: the view, or undefined when the bytes are
+   * malformed (a WireError), so a receive path counts and drops without a
+   * try/catch of its own. Any other error is a bug and propagates.
+   */
+  static tryParse(buf: Buffer): IcmpPacket | undefined {
+    try {
+      return IcmpPacket.parse(buf);
+    } catch (err) {
+      if (err instanceof WireError) return undefined;
+      throw err;
+    }
+  }
+
   static parse(buf: Buffer): IcmpPacket {
     if (buf.length < ICMP_HEADER) throw new WireError(`ICMP message too short: ${buf.length} bytes`);
     if (internetChecksum(buf) !== 0) throw new WireError('bad ICMP checksum');

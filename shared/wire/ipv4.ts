@@ -33,6 +33,20 @@ export class Ipv4Packet {
    * the platform leave it zero because the links already guarantee integrity,
    * but a non-zero wrong one means someone computed it and got it wrong.
    */
+  /**
+   * `parse` for untrusted input: the view, or undefined when the bytes are
+   * malformed (a WireError), so a receive path counts and drops without a
+   * try/catch of its own. Any other error is a bug and propagates.
+   */
+  static tryParse(buf: Buffer): Ipv4Packet | undefined {
+    try {
+      return Ipv4Packet.parse(buf);
+    } catch (err) {
+      if (err instanceof WireError) return undefined;
+      throw err;
+    }
+  }
+
   static parse(buf: Buffer): Ipv4Packet {
     if (buf.length < IPV4_HEADER) throw new WireError(`IPv4 packet too short: ${buf.length} bytes`);
     const version = buf[0] >> 4;

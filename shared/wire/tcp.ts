@@ -80,6 +80,20 @@ export class TcpSegment {
    *
    * Options are not looked at until `options()` is called.
    */
+  /**
+   * `parse` for untrusted input: the view, or undefined when the bytes are
+   * malformed (a WireError), so a receive path counts and drops without a
+   * try/catch of its own. Any other error is a bug and propagates.
+   */
+  static tryParse(buf: Buffer, pseudo?: { src: number; dst: number }): TcpSegment | undefined {
+    try {
+      return TcpSegment.parse(buf, pseudo);
+    } catch (err) {
+      if (err instanceof WireError) return undefined;
+      throw err;
+    }
+  }
+
   static parse(buf: Buffer, pseudo?: { src: number; dst: number }): TcpSegment {
     if (buf.length < TCP_HEADER) throw new WireError(`TCP segment too short: ${buf.length} bytes`);
     if (buf.length > MAX_SEGMENT) throw new WireError(`TCP segment of ${buf.length} bytes exceeds what IPv4 can carry`);

@@ -54,6 +54,20 @@ export class Tlv {
    * The buffer must be exactly one TLV: an RVI delivers whole messages, so
    * any difference between the length field and what arrived is corruption.
    */
+  /**
+   * `parse` for untrusted input: the view, or undefined when the bytes are
+   * malformed (a WireError), so a receive path counts and drops without a
+   * try/catch of its own. Any other error is a bug and propagates.
+   */
+  static tryParse(buf: Buffer): Tlv | undefined {
+    try {
+      return Tlv.parse(buf);
+    } catch (err) {
+      if (err instanceof WireError) return undefined;
+      throw err;
+    }
+  }
+
   static parse(buf: Buffer): Tlv {
     if (buf.length < TLV_HEADER) throw new WireError(`TLV too short: ${buf.length} bytes`);
     const type = buf[0];

@@ -17,6 +17,20 @@ export class UdpDatagram {
    * The checksum is verified only when it is non-zero (RFC 768: zero means
    * the sender computed none) and `pseudo` gives the IP addresses it covers.
    */
+  /**
+   * `parse` for untrusted input: the view, or undefined when the bytes are
+   * malformed (a WireError), so a receive path counts and drops without a
+   * try/catch of its own. Any other error is a bug and propagates.
+   */
+  static tryParse(buf: Buffer, pseudo?: { src: number; dst: number }): UdpDatagram | undefined {
+    try {
+      return UdpDatagram.parse(buf, pseudo);
+    } catch (err) {
+      if (err instanceof WireError) return undefined;
+      throw err;
+    }
+  }
+
   static parse(buf: Buffer, pseudo?: { src: number; dst: number }): UdpDatagram {
     if (buf.length < UDP_HEADER) throw new WireError(`UDP datagram too short: ${buf.length} bytes`);
     const length = buf.readUInt16BE(4);
