@@ -2,9 +2,9 @@ import type { Logger } from 'pino';
 import { ControlChannel } from '../../shared/control/channel.ts';
 import { authenticatePeer } from '../../shared/control/auth.ts';
 import type { ControlMessage } from '../../shared/control/codec.ts';
-import { VI_HEADER } from '../../shared/link/frame.ts';
+import { ViFrame } from '../../shared/link/frame.ts';
 import type { Link } from '../../shared/link/link.ts';
-import { FaultInjector, type FaultTarget } from './fault-injector.ts';
+import { FaultInjector, type FaultTarget, type RandomSource } from './fault-injector.ts';
 
 /** One VI path through this plane, as the fabric manager programs it: [rvi, portA, viA, portB, viB]. */
 export type ViEntry = [number, number, number, number, number];
@@ -29,7 +29,7 @@ const VI_BITS = 0x100000;
  * queue here grows without bound.
  */
 export class FabricSwitch {
-  readonly faults = new FaultInjector();
+  readonly faults: FaultInjector;
   readonly stats = { forwarded: 0, noRoute: 0, faultDropped: 0, portDown: 0, malformed: 0, refusedAttach: 0 };
   private readonly ports = new Map<number, Port>();
   private readonly portByName = new Map<string, Port>();
@@ -42,7 +42,11 @@ export class FabricSwitch {
     readonly plane: string,
     private readonly key: Buffer,
     private readonly log: Logger,
-  ) {}
+    /** The fault injector's random source; a seeded one makes a chaos run repeatable. */
+    faultRandom?: RandomSource,
+  ) {
+    this.faults = new FaultInjector(faultRandom);
+  }
 
   get programmed(): boolean {
     return this.ports.size > 0;
@@ -117,12 +121,13 @@ export class FabricSwitch {
   }
 
   private forward(inPort: Port, frame: Buffer): void {
-    if (frame.length < VI_HEADER) {
+    const vi = ViFrame.viOf(frame);
+    if (vi < 0) {
       this.stats.malformed++;
       return;
     }
     inPort.framesIn++;
-    const dest = this.routes.get(inPort.number * VI_BITS + frame.readUInt32BE(8));
+    const dest = this.routes.get(inPort.number * VI_BITS + vi);
     if (dest === undefined) {
       this.stats.noRoute++;
       return;
@@ -148,7 +153,7 @@ export class FabricSwitch {
       this.stats.portDown++;
       return;
     }
-    frame.writeUInt32BE(dest % VI_BITS, 8);
+    ViFrame.setVi(frame, dest % VI_BITS);
     out.framesOut++;
     this.stats.forwarded++;
     if (!out.link.send(frame) && inPort.link && inPort !== out) {

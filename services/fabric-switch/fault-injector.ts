@@ -2,7 +2,15 @@
  * Chaos on one plane: cut, drop a percentage of, or delay (with jitter, which
  * reorders) the frames of the whole plane, of one port, or of one RVI's VI.
  * Faults never look inside a frame either.
+ *
+ * The dice come from a random source handed in (smoltcp's FaultInjector is
+ * seeded the same way): a seeded source makes a run with drops and jitter
+ * repeatable frame for frame; the default is Math.random, looked up at each
+ * throw.
  */
+
+/** Uniform in [0, 1), as Math.random. */
+export type RandomSource = () => number;
 export interface Fault {
   cut: boolean;
   dropPct: number;
@@ -25,6 +33,8 @@ export function targetKey(t: FaultTarget): string {
 
 export class FaultInjector {
   private readonly faults = new Map<string, Fault & { target: FaultTarget }>();
+
+  constructor(private readonly random: RandomSource = () => Math.random()) {}
 
   get active(): boolean {
     return this.faults.size > 0;
@@ -55,8 +65,8 @@ export class FaultInjector {
     for (const key of ['plane', `port:${inPort}`, `port:${outPort}`, `rvi:${rvi}`]) {
       const f = this.faults.get(key);
       if (!f) continue;
-      if (f.cut || (f.dropPct > 0 && Math.random() * 100 < f.dropPct)) drop = true;
-      delay = Math.max(delay, f.delayMs + (f.jitterMs > 0 ? Math.random() * f.jitterMs : 0));
+      if (f.cut || (f.dropPct > 0 && this.random() * 100 < f.dropPct)) drop = true;
+      delay = Math.max(delay, f.delayMs + (f.jitterMs > 0 ? this.random() * f.jitterMs : 0));
     }
     return drop || delay > 0 ? { drop, delayMs: delay } : PASS;
   }

@@ -24,6 +24,8 @@ export type FrameType = (typeof FrameType)[keyof typeof FrameType];
 
 export const LENGTH_PREFIX = 4;
 export const VI_HEADER = 12;
+/** Where a VI frame's `vi` field sits (prefix included). */
+const VI_OFFSET = 8;
 export const CONTROL_HEADER = 5;
 /** Largest frame accepted; a length above it means the stream is corrupt. */
 export const MAX_FRAME = 16 * 1024 * 1024;
@@ -61,10 +63,26 @@ export class ViFrame {
   }
 
   get vi(): number {
-    return this.buf.readUInt32BE(8);
+    return ViFrame.viOf(this.buf);
   }
   set vi(v: number) {
-    this.buf.writeUInt32BE(v, 8);
+    ViFrame.setVi(this.buf, v);
+  }
+
+  /**
+   * The VI of a whole VI frame without making a view: the switch reads it for
+   * every frame it forwards, so no object per frame. -1 when the frame is too
+   * short to hold a VI header. The type byte and length prefix are not checked
+   * here: a frame from FrameDecoder has a prefix that matches by construction,
+   * and ControlChannel hands on only frames of type Vi.
+   */
+  static viOf(frame: Buffer): number {
+    return frame.length < VI_HEADER ? -1 : frame.readUInt32BE(VI_OFFSET);
+  }
+
+  /** Rewrites the VI of a whole VI frame in place (the switch's one write to a frame); the frame is at least VI_HEADER long. */
+  static setVi(frame: Buffer, vi: number): void {
+    frame.writeUInt32BE(vi, VI_OFFSET);
   }
   get payload(): Buffer {
     return this.buf.subarray(VI_HEADER);
@@ -76,7 +94,7 @@ export class ViFrame {
     target[4] = FrameType.Vi;
     target[5] = 0;
     target.writeUInt16BE(0, 6);
-    target.writeUInt32BE(vi, 8);
+    target.writeUInt32BE(vi, VI_OFFSET);
   }
 }
 

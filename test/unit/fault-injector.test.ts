@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { FaultInjector, targetKey, type FaultTarget } from '../../services/fabric-switch/fault-injector.ts';
+import { prng } from '../helpers/prng.ts';
 
 const plane: FaultTarget = { kind: 'plane' };
 const port = (n: number): FaultTarget => ({ kind: 'port', port: n, name: `p${n}` });
@@ -147,6 +148,40 @@ describe('FaultInjector', () => {
     fi.set(rvi(4), { cut: true });
     expect(fi.judge(2, 3, 4).drop).toBe(true);
     expect(fi.judge(2, 3, 5).drop).toBe(false);
+  });
+
+  it('with a seeded random source the same seed gives the same verdicts, frame for frame', () => {
+    const run = (seed: number) => {
+      const fi = new FaultInjector(prng(seed));
+      fi.set(port(1), { dropPct: 40, delayMs: 2, jitterMs: 30 });
+      fi.set(rvi(9), { dropPct: 10 });
+      return Array.from({ length: 2000 }, (_, i) => fi.judge(1 + (i % 3), 2, i % 2 ? 9 : 8));
+    };
+    const a = run(17);
+    expect(run(17)).toEqual(a);
+    expect(run(18)).not.toEqual(a);
+    // The source drives both dice: some frames dropped, delays spread over the jitter.
+    const dropped = a.filter((v) => v.drop).length;
+    expect(dropped).toBeGreaterThan(0);
+    expect(dropped).toBeLessThan(a.length);
+    expect(new Set(a.map((v) => v.delayMs)).size).toBeGreaterThan(100);
+    // Math.random is not touched when a source is handed in.
+    const random = vi.spyOn(Math, 'random');
+    run(17);
+    expect(random).not.toHaveBeenCalled();
+  });
+
+  it('the source is thrown against the percentage and scales the jitter', () => {
+    let next = 0;
+    const fi = new FaultInjector(() => next);
+    fi.set(rvi(2), { dropPct: 30 });
+    next = 0.2999;
+    expect(fi.judge(1, 2, 2).drop).toBe(true);
+    next = 0.3;
+    expect(fi.judge(1, 2, 2).drop).toBe(false);
+    fi.set(rvi(2), { dropPct: 0, delayMs: 10, jitterMs: 20 });
+    next = 0.5;
+    expect(fi.judge(1, 2, 2)).toEqual({ drop: false, delayMs: 20 });
   });
 
   it('set merges changes into the target fault; list shows them', () => {

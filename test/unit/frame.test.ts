@@ -286,6 +286,39 @@ describe('ViFrame', () => {
   });
 });
 
+describe('ViFrame statics (the switch hot path)', () => {
+  it('viOf reads and setVi rewrites the VI in place, as the view does', () => {
+    const buf = Buffer.alloc(VI_HEADER + 5);
+    ViFrame.emitHeader(buf, 0xfffffffe, 5);
+    expect(ViFrame.viOf(buf)).toBe(0xfffffffe);
+    ViFrame.setVi(buf, 7);
+    expect(ViFrame.viOf(buf)).toBe(7);
+    expect(ViFrame.parse(buf).vi).toBe(7);
+    expect(buf.readUInt32BE(8)).toBe(7);
+    // Nothing else moved: prefix, type and payload are as emitted.
+    expect(buf.readUInt32BE(0)).toBe(buf.length - LENGTH_PREFIX);
+    expect(frameType(buf)).toBe(FrameType.Vi);
+    // The view's setter is the same write.
+    ViFrame.parse(buf).vi = 0;
+    expect(ViFrame.viOf(buf)).toBe(0);
+  });
+
+  it('viOf is -1 for a frame too short to hold a VI header', () => {
+    for (let n = 0; n < VI_HEADER; n++) expect(ViFrame.viOf(Buffer.alloc(n, 0xff)), `${n} bytes`).toBe(-1);
+    expect(ViFrame.viOf(Buffer.alloc(VI_HEADER, 0xff))).toBe(0xffffffff);
+  });
+
+  it('works on a frame that is a subarray of a larger chunk (as FrameDecoder hands them out)', () => {
+    const chunk = Buffer.alloc(3 + VI_HEADER + 2 + 9, 0xaa);
+    const f = chunk.subarray(3, 3 + VI_HEADER + 2);
+    ViFrame.emitHeader(f, 1234, 2);
+    expect(ViFrame.viOf(f)).toBe(1234);
+    ViFrame.setVi(f, 99);
+    expect(chunk.readUInt32BE(3 + 8)).toBe(99);
+    expect(chunk.subarray(3 + VI_HEADER + 2).every((b) => b === 0xaa)).toBe(true);
+  });
+});
+
 describe('control frames', () => {
   it('emitControlFrame + controlBody round-trip, and controlBody refuses other frames', () => {
     const body = Buffer.from([9, 8, 7]);
