@@ -1,7 +1,7 @@
 import { NodeFabric } from '../../shared/fabric/node-fabric.ts';
 import { requireFlag } from '../../shared/runtime/args.ts';
 import { runService } from '../../shared/runtime/service.ts';
-import { rviStatus } from '../../shared/rclan/rvi-status.ts';
+import { rviStatus } from '../../shared/fabric/rvi-status.ts';
 import { ControlNode } from './control-node.ts';
 
 /** control-node --id cn1 --run-dir DIR --fm URL */

@@ -1,7 +1,7 @@
 import { NodeFabric } from '../../shared/fabric/node-fabric.ts';
 import { flag, requireFlag } from '../../shared/runtime/args.ts';
 import { runService } from '../../shared/runtime/service.ts';
-import { rviStatus } from '../../shared/rclan/rvi-status.ts';
+import { rviStatus } from '../../shared/fabric/rvi-status.ts';
 import type { Rvi } from '../../shared/rclan/rvi.ts';
 import { linkPlane } from '../../shared/rclan/link-purpose.ts';
 import { Workloads } from './apps/workloads.ts';

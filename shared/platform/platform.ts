@@ -6,6 +6,7 @@ import type { ErrorObject, ValidateFunction } from 'ajv';
 import { parseDocument } from 'yaml';
 import { platformSchema } from './schema.ts';
 import { DEFAULT_SMC, type SmcSettings } from './smc-settings.ts';
+import type { RclanSettings } from '../rclan/rvi.ts';
 
 export { DEFAULT_SMC, type SmcSettings };
 
@@ -21,13 +22,8 @@ export interface WsSettings {
   basePort: number;
 }
 
-export interface RclanSettings {
-  heartbeatMs: number;
-  deadAfterMs: number;
-  undeliverableAfterMs: number;
-  /** Messages in flight per RVI direction. */
-  window: number;
-}
+/** The `rclan` section is the RCLAN layer's own settings type (one definition, in shared/rclan). */
+export type { RclanSettings };
 
 export interface ControlNodeSpec {
   name: string;

@@ -171,6 +171,48 @@ export function emitRclanHeader(vi: number, f: RclanHeaderFields, ext: number, b
   return head;
 }
 
+/**
+ * The kind's extension after the RCLAN header, as RclanPacket reads it back
+ * (rdmaRegion/rdmaKey/rdmaOffset, nakSeq/nakReason). Flat rather than a union
+ * so the RVI passes its queued message as it is, with no object per send.
+ */
+export interface RdmaExtFields {
+  kind: RclanKind;
+  /** RdmaWrite: the target region, its key, and the byte offset in it. */
+  region: number;
+  key: number;
+  offset: number;
+  /** RdmaNak: the refused write's seq and why (RdmaStatus). */
+  nakSeq: number;
+  nakReason: number;
+}
+
+/** Bytes of extension a packet of `kind` carries after the RCLAN header. */
+export function rdmaExtLength(kind: RclanKind): number {
+  return kind === RclanKind.RdmaWrite ? RDMA_WRITE_EXT : kind === RclanKind.RdmaNak ? RDMA_NAK_EXT : 0;
+}
+
+/**
+ * Writes the extension of an RDMA WRITE or NAK into a frame from
+ * emitRclanHeader (which left `rdmaExtLength(kind)` bytes for it after the
+ * RCLAN header); returns the bytes written, 0 for kinds without one.
+ */
+export function emitRdmaExt(frame: Buffer, f: RdmaExtFields): number {
+  const o = VI_HEADER + RCLAN_HEADER;
+  if (f.kind === RclanKind.RdmaWrite) {
+    frame.writeUInt32BE(f.region >>> 0, o);
+    frame.writeUInt32BE(f.key >>> 0, o + 4);
+    frame.writeUInt32BE(f.offset >>> 0, o + 8);
+    return RDMA_WRITE_EXT;
+  }
+  if (f.kind === RclanKind.RdmaNak) {
+    frame.writeUInt32BE(f.nakSeq >>> 0, o);
+    frame[o + 4] = f.nakReason;
+    return RDMA_NAK_EXT;
+  }
+  return 0;
+}
+
 /** Serial-number arithmetic on u32 sequence numbers (RFC 1982 style). */
 export function seqLt(a: number, b: number): boolean {
   return ((a - b) | 0) < 0;

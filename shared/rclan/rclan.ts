@@ -60,14 +60,12 @@ export class Rclan {
 
   /** A VI frame arrived on plane `leg`. */
   receive(leg: number, frame: Buffer): void {
-    let vi: number;
-    try {
-      vi = ViFrame.parse(frame).vi;
-    } catch {
+    const vf = ViFrame.tryParse(frame);
+    if (!vf) {
       this.malformed++;
       return;
     }
-    const rvi = this.rvis.get(vi);
+    const rvi = this.rvis.get(vf.vi);
     if (!rvi) {
       this.unknownVi++;
       return;

@@ -2,14 +2,14 @@ import crypto from 'node:crypto';
 import { VI_HEADER } from '../link/frame.ts';
 import {
   RCLAN_HEADER,
-  RDMA_NAK_EXT,
   RDMA_STATUS_NAME,
-  RDMA_WRITE_EXT,
   RclanFlag,
   RclanKind,
   RclanPacket,
   RdmaStatus,
   emitRclanHeader,
+  emitRdmaExt,
+  rdmaExtLength,
   seqAdd,
   seqDiff,
   seqLt,
@@ -37,10 +37,19 @@ export interface LegPort {
   sendParts(head: Buffer, body: Buffer): boolean;
 }
 
+/**
+ * The RCLAN timing and credit settings, one definition: the platform file's
+ * `rclan` section (shared/platform fills the defaults) is this, and the
+ * fabric manager hands it to every node at welcome.
+ */
 export interface RclanSettings {
+  /** A heartbeat goes out on a leg that has sent nothing for this long. */
   heartbeatMs: number;
+  /** A leg not heard from for this long is down. */
   deadAfterMs: number;
+  /** With no leg up for this long, what waits is reported undeliverable. */
   undeliverableAfterMs: number;
+  /** Messages in flight per RVI direction. */
   window: number;
 }
 
@@ -365,19 +374,12 @@ export class Rvi {
   private transmit(msg: OutMsg, leg: number): void {
     const now = performance.now();
     const retransmit = msg.sends > 0;
-    const ext = msg.kind === RclanKind.RdmaWrite ? RDMA_WRITE_EXT : msg.kind === RclanKind.RdmaNak ? RDMA_NAK_EXT : 0;
+    const ext = rdmaExtLength(msg.kind);
     const body = msg.payload;
     const inline = body.length <= INLINE_BODY ? body.length : 0;
     const head = this.header(msg.kind, retransmit ? RclanFlag.Retransmit : 0, msg.seq, ext, body.length, inline);
     const o = VI_HEADER + RCLAN_HEADER;
-    if (msg.kind === RclanKind.RdmaWrite) {
-      head.writeUInt32BE(msg.region, o);
-      head.writeUInt32BE(msg.key, o + 4);
-      head.writeUInt32BE(msg.offset, o + 8);
-    } else if (msg.kind === RclanKind.RdmaNak) {
-      head.writeUInt32BE(msg.nakSeq, o);
-      head[o + 4] = msg.nakReason;
-    }
+    if (ext > 0) emitRdmaExt(head, msg);
     const port = this.ports[leg];
     if (inline > 0 || body.length === 0) {
       if (inline > 0) body.copy(head, o + ext);
@@ -460,10 +462,8 @@ export class Rvi {
       this.stats.offPlane++;
       return;
     }
-    let pkt: RclanPacket;
-    try {
-      pkt = RclanPacket.parse(frame);
-    } catch {
+    const pkt = RclanPacket.tryParse(frame);
+    if (!pkt) {
       this.stats.malformed++;
       return;
     }

@@ -1,4 +1,4 @@
-import type { NodeFabric } from '../fabric/node-fabric.ts';
+import type { NodeFabric } from './node-fabric.ts';
 
 /** What `lparlab status` and the admin `rvis` verb show of a node's RVIs. */
 export function rviStatus(fabric: NodeFabric): Array<Record<string, unknown>> {
