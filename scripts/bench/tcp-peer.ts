@@ -41,7 +41,7 @@ import http from 'node:http';
 import net from 'node:net';
 import os from 'node:os';
 // The same pattern the partition's bulk source makes, so both sides do the same work.
-import { bulkSource } from '../../services/lpar/apps/builtin.ts';
+import { bulkSource } from '../../shared/workload/bulk.ts';
 import { num, opts } from './peer-args.ts';
 
 const HOST = '127.0.0.1';
