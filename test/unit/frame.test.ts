@@ -12,7 +12,7 @@ import {
   emitControlFrame,
   frameType,
 } from '../../shared/link/frame.ts';
-import { prng } from './wire-pair.ts';
+import { prng } from '../helpers/rvi-pair.ts';
 
 /** A whole frame (prefix included) around `body` (whose first byte plays the type). */
 function frame(body: Buffer): Buffer {

@@ -3,7 +3,8 @@ import { VI_HEADER } from '../../shared/link/frame.ts';
 import { RCLAN_HEADER, RclanKind, RclanPacket, emitRclanHeader, type RclanHeaderFields } from '../../shared/rclan/packet.ts';
 import { SMCR_LINK_A, SMCR_LINK_B, SMCR_LINK_PURPOSES, linkPlane } from '../../shared/rclan/link-purpose.ts';
 import { RdmaError, Rvi, RviState, linkUsable, rviTransition, type LegPort, type RviEvent } from '../../shared/rclan/rvi.ts';
-import { RviPair, SETTINGS, Wire, firstMismatch, makePayloads, prng, sendAll, sleep, waitFor } from './wire-pair.ts';
+import { RviPair, SETTINGS, Wire, firstMismatch, makePayloads, prng, sendAll } from '../helpers/rvi-pair.ts';
+import { sleep, waitForFast } from '../helpers/wait.ts';
 
 const pairs: RviPair[] = [];
 function pair(seed: number): RviPair {
@@ -18,11 +19,7 @@ afterEach(() => {
 
 /** The RCLAN packet of a VI frame seen on a wire, or undefined when unreadable. */
 function parse(frame: Buffer): RclanPacket | undefined {
-  try {
-    return RclanPacket.parse(frame);
-  } catch {
-    return undefined;
-  }
+  return RclanPacket.tryParse(frame);
 }
 
 describe('Rvi over two in-memory wires', () => {
@@ -46,7 +43,7 @@ describe('Rvi over two in-memory wires', () => {
     // Sent before any leg is up: it waits for the first heartbeats.
     expect(p.a.state).toBe(RviState.Connecting);
     await sendAll(p.a, payloads);
-    await waitFor('all delivered and acknowledged', () => got.length >= payloads.length && p.a.inFlight === 0, 10_000);
+    await waitForFast('all delivered and acknowledged', () => got.length >= payloads.length && p.a.inFlight === 0, 10_000);
     await sleep(20);
 
     expect(got.length).toBe(payloads.length);
@@ -68,14 +65,14 @@ describe('Rvi over two in-memory wires', () => {
 
   it('(b) loses 10% of one leg: everything still arrives in order, through retransmission', async () => {
     const p = pair(2);
-    p.wires[1].dropFraction = 0.1;
+    p.wires[1].drop = 0.1;
     const got: Buffer[] = [];
     p.b.onMessage = (m) => got.push(m);
     await p.bothUp();
     // Kept small: each loss costs a retransmission timeout (see the RTT test below).
     const payloads = makePayloads(200, prng(12), 2000);
     await sendAll(p.a, payloads);
-    await waitFor('all acknowledged', () => p.a.inFlight === 0, 10_000);
+    await waitForFast('all acknowledged', () => p.a.inFlight === 0, 10_000);
 
     expect(firstMismatch(payloads, got)).toBe(-1);
     expect(p.a.stats.retransmits).toBeGreaterThan(0);
@@ -91,7 +88,7 @@ describe('Rvi over two in-memory wires', () => {
   // pin the retransmission timer at its maximum.
   it('keeps the RTT estimate near the real round trip under loss', async () => {
     const p = pair(9);
-    p.wires[1].dropFraction = 0.1;
+    p.wires[1].drop = 0.1;
     await p.bothUp();
     const sending = sendAll(p.a, makePayloads(2000, prng(22), 2000), 30_000);
     sending.catch(() => {});
@@ -119,14 +116,14 @@ describe('Rvi over two in-memory wires', () => {
     await p.bothUp();
     const payloads = makePayloads(3000, prng(13), 2000);
     const sending = sendAll(p.a, payloads);
-    await waitFor('leg 0 down at A', () => cutAt > 0 && p.a.legs[0] === 'down', 5000);
+    await waitForFast('leg 0 down at A', () => cutAt > 0 && p.a.legs[0] === 'down', 5000);
     expect(degradedAt).toBeGreaterThan(0);
     // Heard last before the cut, declared dead by the first tick after deadAfterMs
     // (plus a little for timers firing late under load).
     expect(degradedAt - cutAt).toBeLessThanOrEqual(SETTINGS.deadAfterMs + 5 + 40);
     const leg0AtDown = p.a.stats.perLegSent[0];
     await sending;
-    await waitFor('all acknowledged', () => p.a.inFlight === 0, 10_000);
+    await waitForFast('all acknowledged', () => p.a.inFlight === 0, 10_000);
 
     expect(firstMismatch(payloads, got)).toBe(-1);
     expect(p.a.state).toBe(RviState.Degraded);
@@ -140,11 +137,11 @@ describe('Rvi over two in-memory wires', () => {
 
     // Restore: heartbeats bring it back, and it carries traffic again.
     p.wires[0].cut = false;
-    await waitFor('both up again', () => p.a.state === RviState.Up && p.b.state === RviState.Up, 2000);
+    await waitForFast('both up again', () => p.a.state === RviState.Up && p.b.state === RviState.Up, 2000);
     const before = [...p.a.stats.perLegSent];
     const more = makePayloads(500, prng(14), 2000);
     await sendAll(p.a, more);
-    await waitFor('all acknowledged', () => p.a.inFlight === 0, 10_000);
+    await waitForFast('all acknowledged', () => p.a.inFlight === 0, 10_000);
     expect(firstMismatch([...payloads, ...more], got)).toBe(-1);
     expect(p.a.stats.perLegSent[0] - before[0]).toBeGreaterThan(100);
     expect(p.a.stats.perLegSent[1] - before[1]).toBeGreaterThan(100);
@@ -175,7 +172,7 @@ describe('Rvi over two in-memory wires', () => {
     await p.bothUp();
     const payloads = makePayloads(300, prng(15), 2000);
     await sendAll(p.a, payloads, 5000);
-    await waitFor('everything acknowledged or given up', () => p.a.inFlight === 0, 5000);
+    await waitForFast('everything acknowledged or given up', () => p.a.inFlight === 0, 5000);
 
     expect(detachedAt).toBeGreaterThan(0);
     expect(p.a.state).toBe(RviState.Failed);
@@ -209,7 +206,7 @@ describe('Rvi over two in-memory wires', () => {
     await p.bothUp();
     const fresh = makePayloads(200, prng(16), 2000);
     await sendAll(p.a, fresh);
-    await waitFor('fresh acknowledged', () => p.a.inFlight === 0, 5000);
+    await waitForFast('fresh acknowledged', () => p.a.inFlight === 0, 5000);
     await sleep(30);
     expect(got.slice(before)).toEqual(fresh);
     expect(firstMismatch(fresh, got.slice(before))).toBe(-1);
@@ -238,7 +235,7 @@ describe('Rvi over two in-memory wires', () => {
       }
     })();
     // The window fills, B acknowledges what it holds with a shrinking credit, and it stops.
-    await waitFor('sender blocked', () => refused > 0 && !p.a.writable && p.b.stats.received >= SETTINGS.window, 3000);
+    await waitForFast('sender blocked', () => refused > 0 && !p.a.writable && p.b.stats.received >= SETTINGS.window, 3000);
     await sleep(150);
     const stuckAt = accepted;
     expect(got.length).toBe(0);
@@ -252,7 +249,7 @@ describe('Rvi over two in-memory wires', () => {
 
     p.b.resume();
     await sending;
-    await waitFor('all acknowledged', () => p.a.inFlight === 0 && got.length >= payloads.length, 10_000);
+    await waitForFast('all acknowledged', () => p.a.inFlight === 0 && got.length >= payloads.length, 10_000);
     expect(firstMismatch(payloads, got)).toBe(-1);
     expect(p.a.stats.undeliverable).toBe(0);
     expect(p.a.stats.acked).toBe(payloads.length);
@@ -302,7 +299,7 @@ describe('Rvi over two in-memory wires', () => {
     p.b.onMessage = (m) => got.push(m);
     const msgs = makePayloads(50, prng(18), 1000);
     await sendAll(p.a, msgs);
-    await waitFor('messages delivered', () => got.length === 50);
+    await waitForFast('messages delivered', () => got.length === 50);
     expect(firstMismatch(msgs, got)).toBe(-1);
   });
 
@@ -314,7 +311,7 @@ describe('Rvi over two in-memory wires', () => {
     await p.bothUp();
     const first = makePayloads(300, prng(19), 1000);
     await sendAll(p.a, first);
-    await waitFor('first batch acknowledged', () => p.a.inFlight === 0);
+    await waitForFast('first batch acknowledged', () => p.a.inFlight === 0);
     expect(firstMismatch(first, oldGot)).toBe(-1);
 
     // B restarts with A's messages still in flight.
@@ -343,7 +340,7 @@ describe('Rvi over two in-memory wires', () => {
       if (p.a.send(second[sentIndex])) sentIndex++;
       else await new Promise<void>((r) => (p.a.onDrain = r));
     }
-    await waitFor('all acknowledged', () => p.a.inFlight === 0, 10_000);
+    await waitForFast('all acknowledged', () => p.a.inFlight === 0, 10_000);
     await sleep(30);
 
     expect(newB).toBeDefined();
@@ -561,7 +558,7 @@ describe('Rvi protocol corner cases (hand-delivered frames)', () => {
     const payloads = makePayloads(2 * SETTINGS.window, prng(21), 1000);
     for (const m of payloads.slice(0, SETTINGS.window)) expect(p.a.send(m)).toBe(true);
     // B holds one window (acknowledged, credit 0); A queues another one for lack of credit.
-    await waitFor('one window acknowledged', () => p.a.stats.acked === SETTINGS.window, 2000);
+    await waitForFast('one window acknowledged', () => p.a.stats.acked === SETTINGS.window, 2000);
     for (const m of payloads.slice(SETTINGS.window)) expect(p.a.send(m)).toBe(true);
     await sleep(30);
     expect(p.a.stats.sent).toBe(SETTINGS.window);
@@ -569,7 +566,7 @@ describe('Rvi protocol corner cases (hand-delivered frames)', () => {
     // No leg for undeliverableAfterMs: A gives up what waits and starts a new epoch.
     p.detach(0);
     p.detach(1);
-    await waitFor('A failed', () => p.a.state === RviState.Failed, 2000);
+    await waitForFast('A failed', () => p.a.state === RviState.Failed, 2000);
     expect(p.a.stats.undeliverable).toBe(SETTINGS.window);
     p.attach(0);
     p.attach(1);
@@ -653,7 +650,7 @@ describe('SMC-R links: RVIs pinned to one plane', () => {
       expect(linkUsable(p.a)).toBe(false);
       const payloads = makePayloads(2000, prng(40 + leg), 2000);
       await sendAll(p.a, payloads);
-      await waitFor('all acknowledged', () => p.a.inFlight === 0 && got.length === payloads.length, 10_000);
+      await waitForFast('all acknowledged', () => p.a.inFlight === 0 && got.length === payloads.length, 10_000);
       await sleep(3 * SETTINGS.heartbeatMs);
 
       expect(firstMismatch(payloads, got)).toBe(-1);
@@ -675,13 +672,13 @@ describe('SMC-R links: RVIs pinned to one plane', () => {
     const p = pinnedPair(33, SMCR_LINK_A);
     const got: Buffer[] = [];
     p.b.onMessage = (m) => got.push(m);
-    await waitFor('link up', () => p.a.state === RviState.Up && p.b.state === RviState.Up, 2000);
+    await waitForFast('link up', () => p.a.state === RviState.Up && p.b.state === RviState.Up, 2000);
     const states: RviState[] = [];
     p.a.onStateChange = (s) => states.push(s);
 
     p.wires[0].cut = true;
     const cutAt = performance.now();
-    await waitFor('A down', () => p.a.state === RviState.Down, 2000);
+    await waitForFast('A down', () => p.a.state === RviState.Down, 2000);
     const downAfter = performance.now() - cutAt;
     expect(downAfter).toBeGreaterThanOrEqual(SETTINGS.deadAfterMs - 2 * SETTINGS.heartbeatMs);
     expect(downAfter).toBeLessThanOrEqual(SETTINGS.deadAfterMs + 5 + 40);
@@ -693,17 +690,17 @@ describe('SMC-R links: RVIs pinned to one plane', () => {
     const undeliverable: string[] = [];
     p.a.onUndeliverable = (_seq, m) => undeliverable.push(String(m));
     expect(p.a.send(Buffer.from('lost with the link'))).toBe(true);
-    await waitFor('A failed', () => p.a.state === RviState.Failed, 2000);
+    await waitForFast('A failed', () => p.a.state === RviState.Failed, 2000);
     expect(undeliverable).toEqual(['lost with the link']);
     expect(states).toEqual([RviState.Down, RviState.Failed]);
     expect(p.a.stats.perLegSent[1]).toBe(0);
 
     p.wires[0].cut = false;
-    await waitFor('link up again', () => p.a.state === RviState.Up && p.b.state === RviState.Up, 2000);
+    await waitForFast('link up again', () => p.a.state === RviState.Up && p.b.state === RviState.Up, 2000);
     expect(linkUsable(p.a)).toBe(true);
     const before = got.length;
     for (let i = 0; i < 50; i++) expect(p.a.send(Buffer.from(`after ${i}`))).toBe(true);
-    await waitFor('delivered after restore', () => got.length === before + 50 && p.a.inFlight === 0, 5000);
+    await waitForFast('delivered after restore', () => got.length === before + 50 && p.a.inFlight === 0, 5000);
     expect(got.slice(before).map(String)).toEqual(Array.from({ length: 50 }, (_, i) => `after ${i}`));
     expect(got.map(String)).not.toContain('lost with the link');
     expect(p.a.stats.perLegSent[1]).toBe(0);
@@ -713,12 +710,12 @@ describe('SMC-R links: RVIs pinned to one plane', () => {
     const p = pinnedPair(34, SMCR_LINK_B);
     const got: string[] = [];
     p.b.onMessage = (m) => got.push(String(m));
-    await waitFor('link up', () => p.a.state === RviState.Up && p.b.state === RviState.Up, 2000);
+    await waitForFast('link up', () => p.a.state === RviState.Up && p.b.state === RviState.Up, 2000);
     p.wires[1].cut = true;
     expect(p.a.send(Buffer.from('waits'))).toBe(true);
-    await waitFor('A down', () => p.a.state === RviState.Down, 2000);
+    await waitForFast('A down', () => p.a.state === RviState.Down, 2000);
     p.wires[1].cut = false;
-    await waitFor('delivered', () => got.length === 1 && p.a.inFlight === 0, 2000);
+    await waitForFast('delivered', () => got.length === 1 && p.a.inFlight === 0, 2000);
     expect(got).toEqual(['waits']);
     expect(p.a.stats.undeliverable).toBe(0);
     expect(p.a.stats.perLegSent[0]).toBe(0);

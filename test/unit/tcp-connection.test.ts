@@ -1,5 +1,5 @@
 /**
- * TcpConnection against itself over an in-memory wire (test/unit/tcp-pair.ts):
+ * TcpConnection against itself over an in-memory wire (test/helpers/tcp-pair.ts):
  * the RFC 9293 state machine (3.5 opening, 3.6 closing, 3.10 event
  * processing), RFC 5961 reset and SYN rules, MSS and window-scale options,
  * loss repair, flow control with zero-window probing, Nagle, keepalive,
@@ -8,7 +8,8 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { TcpFlag, seqAdd, seqGt, seqSub, type TcpOptions } from '../../shared/wire/tcp.ts';
 import type { TcpSettings } from '../../services/lpar/net/tcp/tcp-connection.ts';
-import { Pair, SETTINGS, randomBytes, sleep, waitFor } from './tcp-pair.ts';
+import { Pair, SETTINGS, randomBytes } from '../helpers/tcp-pair.ts';
+import { sleep, waitForFast } from '../helpers/wait.ts';
 
 let pair: Pair | undefined;
 afterEach(() => {
@@ -70,10 +71,10 @@ describe('TcpConnection: opening (RFC 9293 3.5)', () => {
     // After the SYNs, windows are scaled: 64 KiB goes out as 32768 << 1.
     const data = randomBytes(5000, 1);
     p.a.send(data);
-    await waitFor('5000 bytes at b', () => p.b.bytesReceived === 5000);
+    await waitForFast('5000 bytes at b', () => p.b.bytesReceived === 5000);
     expect(p.b.data().equals(data)).toBe(true);
     expect(Math.max(...p.a.dataSegments().map((s) => s.payload.length))).toBe(800);
-    await waitFor('a hears the window', () => p.a.info().sndUna === p.a.info().sndNxt);
+    await waitForFast('a hears the window', () => p.a.info().sndUna === p.a.info().sndNxt);
     expect(p.b.sent[p.b.sent.length - 1].window).toBe(32768);
     expect(p.a.info().sndWnd).toBe(65536);
     expect(ack.window).toBe(32768);
@@ -90,7 +91,7 @@ describe('TcpConnection: opening (RFC 9293 3.5)', () => {
     const back = randomBytes(100_000, 3);
     p.a.feed(data);
     p.b.feed(back);
-    await waitFor('both ways', () => p.b.bytesReceived === data.length && p.a.bytesReceived === back.length);
+    await waitForFast('both ways', () => p.b.bytesReceived === data.length && p.a.bytesReceived === back.length);
     expect(p.b.data().equals(data)).toBe(true);
     expect(p.a.data().equals(back)).toBe(true);
     // Unscaled: the 64 KiB buffer shows as 65535 and is taken as 65535.
@@ -107,7 +108,7 @@ describe('TcpConnection: opening (RFC 9293 3.5)', () => {
     expect(p.b.c.mss).toBe(536);
     expect(p.a.c.mss).toBe(1000);
     p.b.send(randomBytes(5000, 4));
-    await waitFor('5000 bytes at a', () => p.a.bytesReceived === 5000);
+    await waitForFast('5000 bytes at a', () => p.a.bytesReceived === 5000);
     expect(Math.max(...p.b.dataSegments().map((s) => s.payload.length))).toBe(536);
   });
 
@@ -124,7 +125,7 @@ describe('TcpConnection: opening (RFC 9293 3.5)', () => {
     const db = randomBytes(30_000, 6);
     p.a.feed(da);
     p.b.feed(db);
-    await waitFor('both ways', () => p.b.bytesReceived === da.length && p.a.bytesReceived === db.length);
+    await waitForFast('both ways', () => p.b.bytesReceived === da.length && p.a.bytesReceived === db.length);
     expect(p.b.data().equals(da)).toBe(true);
     expect(p.a.data().equals(db)).toBe(true);
   });
@@ -134,7 +135,7 @@ describe('TcpConnection: opening (RFC 9293 3.5)', () => {
     const hello = Buffer.from('220 hello, this is the server speaking first\r\n');
     p.b.onConnected = () => p.b.send(hello);
     await p.open();
-    await waitFor('greeting', () => p.a.bytesReceived === hello.length);
+    await waitForFast('greeting', () => p.a.bytesReceived === hello.length);
     expect(p.a.data().toString()).toBe(hello.toString());
   });
 
@@ -142,17 +143,17 @@ describe('TcpConnection: opening (RFC 9293 3.5)', () => {
     const p = make(6);
     p.delayMs = 20;
     p.a.connect();
-    await waitFor('b in SYN-RECEIVED', () => p.b.state === 'SYN-RECEIVED');
+    await waitForFast('b in SYN-RECEIVED', () => p.b.state === 'SYN-RECEIVED');
     const data = randomBytes(3000, 7);
     p.b.send(data);
     p.b.close();
     expect(p.b.state).toBe('SYN-RECEIVED');
     expect(p.b.dataSegments()).toHaveLength(0);
-    await waitFor('a sees the FIN', () => p.a.eofs === 1);
+    await waitForFast('a sees the FIN', () => p.a.eofs === 1);
     expect(p.a.data().equals(data)).toBe(true);
     expect(p.b.connects).toBe(1);
     expect(p.b.states.slice(0, 3)).toEqual(['SYN-RECEIVED', 'ESTABLISHED', 'FIN-WAIT-1']);
-    await waitFor('b FIN-WAIT-2', () => p.b.state === 'FIN-WAIT-2');
+    await waitForFast('b FIN-WAIT-2', () => p.b.state === 'FIN-WAIT-2');
   });
 });
 
@@ -164,26 +165,26 @@ describe('TcpConnection: closing (RFC 9293 3.6)', () => {
     p.a.send(first);
     p.a.close();
     expect(p.a.state).toBe('FIN-WAIT-1');
-    await waitFor('b has the FIN', () => p.b.eofs === 1);
+    await waitForFast('b has the FIN', () => p.b.eofs === 1);
     expect(p.b.state).toBe('CLOSE-WAIT');
     expect(p.b.data().equals(first)).toBe(true);
-    await waitFor('a FIN-WAIT-2', () => p.a.state === 'FIN-WAIT-2');
+    await waitForFast('a FIN-WAIT-2', () => p.a.state === 'FIN-WAIT-2');
 
     // Half-closed: b still sends, a still receives and acknowledges.
     const more = randomBytes(50_000, 11);
     p.b.feed(more);
-    await waitFor('a has b data', () => p.a.bytesReceived === more.length);
+    await waitForFast('a has b data', () => p.a.bytesReceived === more.length);
     expect(p.a.data().equals(more)).toBe(true);
     expect(p.a.state).toBe('FIN-WAIT-2');
     expect(p.a.closedWith).toEqual([]);
 
     p.b.close();
     expect(p.b.state).toBe('LAST-ACK');
-    await waitFor('a TIME-WAIT', () => p.a.state === 'TIME-WAIT');
+    await waitForFast('a TIME-WAIT', () => p.a.state === 'TIME-WAIT');
     // The socket is told at TIME-WAIT; the quadruple is held for 2 MSL.
     expect(p.a.closedWith).toEqual([undefined]);
     expect(p.a.released).toBe(false);
-    await waitFor('b CLOSED', () => p.b.state === 'CLOSED');
+    await waitForFast('b CLOSED', () => p.b.state === 'CLOSED');
     expect(p.b.closedWith).toEqual([undefined]);
     expect(p.b.released).toBe(true);
 
@@ -198,7 +199,7 @@ describe('TcpConnection: closing (RFC 9293 3.6)', () => {
     expect(p.a.sent.slice(before).map((s) => [s.flags, s.ack])).toEqual([[ACK, seqAdd(bFin.seq, 1)]]);
     expect(p.a.state).toBe('TIME-WAIT');
 
-    await waitFor('a CLOSED', () => p.a.state === 'CLOSED', 2000);
+    await waitForFast('a CLOSED', () => p.a.state === 'CLOSED', 2000);
     expect(performance.now() - t0).toBeGreaterThanOrEqual(SETTINGS.timeWaitMs - 5);
     expect(p.a.released).toBe(true);
     expect(p.a.closedWith).toEqual([undefined]);
@@ -212,7 +213,7 @@ describe('TcpConnection: closing (RFC 9293 3.6)', () => {
     await p.open();
     p.a.close();
     p.b.close();
-    await waitFor('both CLOSED', () => p.a.state === 'CLOSED' && p.b.state === 'CLOSED', 3000);
+    await waitForFast('both CLOSED', () => p.a.state === 'CLOSED' && p.b.state === 'CLOSED', 3000);
     for (const e of [p.a, p.b]) {
       expect(e.states.slice(-4)).toEqual(['FIN-WAIT-1', 'CLOSING', 'TIME-WAIT', 'CLOSED']);
       expect(e.closedWith).toEqual([undefined]);
@@ -225,7 +226,7 @@ describe('TcpConnection: closing (RFC 9293 3.6)', () => {
     await p.open();
     // An RTT sample first, so the timer is short.
     p.a.send(randomBytes(2000, 12));
-    await waitFor('warm-up', () => p.b.bytesReceived === 2000 && p.a.info().sndUna === p.a.info().sndNxt);
+    await waitForFast('warm-up', () => p.b.bytesReceived === 2000 && p.a.info().sndUna === p.a.info().sndNxt);
     const seen = new Set<number>();
     p.filter = (from, seg) => {
       if (from !== 0 || seg.segmentLength === 0 || seen.has(seg.seq)) return 'pass';
@@ -237,7 +238,7 @@ describe('TcpConnection: closing (RFC 9293 3.6)', () => {
     p.a.send(data);
     p.a.close();
     expect(p.a.sent.filter((s) => s.isFin)).toHaveLength(1);
-    await waitFor('a FIN-WAIT-2', () => p.a.state === 'FIN-WAIT-2', 5000);
+    await waitForFast('a FIN-WAIT-2', () => p.a.state === 'FIN-WAIT-2', 5000);
     expect(p.b.data().subarray(2000).equals(data)).toBe(true);
     expect(p.b.eofs).toBe(1);
     expect(p.a.c.stats.timeouts).toBe(1);
@@ -280,7 +281,7 @@ describe('TcpConnection: resets and unacceptable segments (RFC 9293 3.10.7.4, RF
     const p = make(23);
     p.b.listening = false;
     p.a.connect();
-    await waitFor('refused', () => p.a.closedWith.length > 0);
+    await waitForFast('refused', () => p.a.closedWith.length > 0);
     expect(p.a.closedWith).toEqual(['ECONNREFUSED']);
     expect(p.a.states).toEqual(['SYN-SENT', 'CLOSED']);
     const rst = p.b.sent[0];
@@ -309,7 +310,7 @@ describe('TcpConnection: resets and unacceptable segments (RFC 9293 3.10.7.4, RF
     const p = make(25);
     p.filter = (from, seg) => (from === 0 && !seg.isSyn ? 'drop' : 'pass');
     p.a.connect();
-    await waitFor('b SYN-RECEIVED', () => p.b.state === 'SYN-RECEIVED');
+    await waitForFast('b SYN-RECEIVED', () => p.b.state === 'SYN-RECEIVED');
     p.inject(1, { seq: p.b.info().rcvNxt, flags: RST });
     expect(p.b.state).toBe('CLOSED');
     expect(p.b.closedWith).toEqual([undefined]);
@@ -331,14 +332,14 @@ describe('TcpConnection: resets and unacceptable segments (RFC 9293 3.10.7.4, RF
     ]);
     // Still a working connection.
     p.b.send(Buffer.from('still here'));
-    await waitFor('data', () => p.a.bytesReceived === 10);
+    await waitForFast('data', () => p.a.bytesReceived === 10);
   });
 
   it('a segment with an unacceptable sequence number is answered with an ACK and dropped', async () => {
     const p = make(27);
     await p.open();
     p.b.send(randomBytes(3000, 27));
-    await waitFor('3000 at a', () => p.a.bytesReceived === 3000);
+    await waitForFast('3000 at a', () => p.a.bytesReceived === 3000);
     await sleep(30);
     const { rcvNxt, sndNxt } = p.a.info();
     const before = p.a.sent.length;
@@ -368,7 +369,7 @@ describe('TcpConnection: data', () => {
     const db = randomBytes(2 << 20, 32);
     p.a.feed(da);
     p.b.feed(db);
-    await waitFor('2 MB both ways', () => p.b.bytesReceived === da.length && p.a.bytesReceived === db.length, 60_000);
+    await waitForFast('2 MB both ways', () => p.b.bytesReceived === da.length && p.a.bytesReceived === db.length, 60_000);
     expect(p.b.data().equals(da)).toBe(true);
     expect(p.a.data().equals(db)).toBe(true);
     expect(p.duplicated).toBeGreaterThan(0);
@@ -382,7 +383,7 @@ describe('TcpConnection: data', () => {
     }
     p.a.close();
     p.b.close();
-    await waitFor('both closed', () => p.a.state === 'CLOSED' && p.b.state === 'CLOSED', 10_000);
+    await waitForFast('both closed', () => p.a.state === 'CLOSED' && p.b.state === 'CLOSED', 10_000);
     expect(p.a.closedWith).toEqual([undefined]);
     expect(p.b.closedWith).toEqual([undefined]);
   }, 90_000);
@@ -393,10 +394,10 @@ describe('TcpConnection: data', () => {
     p.b.autoRead = false;
     const data = randomBytes(200_000, 33);
     p.a.feed(data);
-    await waitFor('zero window', () => p.a.info().sndWnd === 0 && p.b.unread === SETTINGS.rcvBuf);
+    await waitForFast('zero window', () => p.a.info().sndWnd === 0 && p.b.unread === SETTINGS.rcvBuf);
     expect(p.b.unread).toBe(SETTINGS.rcvBuf);
     const probes = () => p.a.dataSegments().filter((s) => s.payload.length === 1);
-    await waitFor('two probes', () => probes().length >= 2, 3000);
+    await waitForFast('two probes', () => probes().length >= 2, 3000);
     // The probes are refused while the window is closed; every answer says 0.
     expect(p.b.unread).toBe(SETTINGS.rcvBuf);
     expect(p.a.state).toBe('ESTABLISHED');
@@ -404,7 +405,7 @@ describe('TcpConnection: data', () => {
     expect(zeroAcks.length).toBeGreaterThanOrEqual(2);
     p.b.autoRead = true;
     p.b.readAll();
-    await waitFor('everything', () => p.b.bytesReceived === data.length, 10_000);
+    await waitForFast('everything', () => p.b.bytesReceived === data.length, 10_000);
     expect(p.b.data().equals(data)).toBe(true);
   });
 
@@ -414,8 +415,8 @@ describe('TcpConnection: data', () => {
     p.b.autoRead = false;
     const data = randomBytes(200_000, 34);
     p.a.feed(data);
-    await waitFor('zero window', () => p.a.info().sndWnd === 0 && p.b.unread === SETTINGS.rcvBuf);
-    await waitFor('a probe', () => p.a.dataSegments().some((s) => s.payload.length === 1), 3000);
+    await waitForFast('zero window', () => p.a.info().sndWnd === 0 && p.b.unread === SETTINGS.rcvBuf);
+    await waitForFast('a probe', () => p.a.dataSegments().some((s) => s.payload.length === 1), 3000);
     // The window update that reading sends is lost: only a probe can find the open window.
     let lost = 0;
     p.filter = (from, seg) => (from === 1 && seg.window > 0 && lost++ === 0 ? 'drop' : 'pass');
@@ -424,7 +425,7 @@ describe('TcpConnection: data', () => {
     p.b.autoRead = true;
     p.b.readAll();
     expect(lost).toBe(1);
-    await waitFor('everything', () => p.b.bytesReceived === data.length, 10_000);
+    await waitForFast('everything', () => p.b.bytesReceived === data.length, 10_000);
     expect(p.b.data().equals(data)).toBe(true);
     // It was a probe that found the window open: b took its byte.
     const next = p.b.arrived.slice(arrivedBefore).find((s) => s.payload.length > 0)!;
@@ -439,7 +440,7 @@ describe('TcpConnection: data', () => {
     const data = randomBytes(SETTINGS.rcvBuf, 35);
     p.a.send(data);
     p.a.close();
-    await waitFor('a FIN-WAIT-2', () => p.a.state === 'FIN-WAIT-2', 3000);
+    await waitForFast('a FIN-WAIT-2', () => p.a.state === 'FIN-WAIT-2', 3000);
     expect(p.b.state).toBe('CLOSE-WAIT');
     expect(p.b.eofs).toBe(1);
     p.b.readAll();
@@ -451,9 +452,9 @@ describe('TcpConnection: data', () => {
     await p.open();
     p.b.autoRead = false;
     p.a.feed(randomBytes(200_000, 36));
-    await waitFor('zero window', () => p.a.info().sndWnd === 0);
+    await waitForFast('zero window', () => p.a.info().sndWnd === 0);
     p.vanished[1] = true;
-    await waitFor('given up', () => p.a.closedWith.length > 0, 10_000);
+    await waitForFast('given up', () => p.a.closedWith.length > 0, 10_000);
     expect(p.a.closedWith).toEqual(['ETIMEDOUT']);
     expect(p.a.state).toBe('CLOSED');
   });
@@ -466,7 +467,7 @@ describe('TcpConnection: Nagle (RFC 896)', () => {
     p.a.c.noDelay = false;
     const parts = Array.from({ length: 100 }, (_, i) => Buffer.alloc(10, i));
     for (const b of parts) p.a.send(b);
-    await waitFor('1000 bytes', () => p.b.bytesReceived === 1000);
+    await waitForFast('1000 bytes', () => p.b.bytesReceived === 1000);
     expect(p.b.data().equals(Buffer.concat(parts))).toBe(true);
     const segs = p.a.dataSegments();
     expect(segs[0].payload.length).toBe(10);
@@ -480,7 +481,7 @@ describe('TcpConnection: Nagle (RFC 896)', () => {
     const parts = Array.from({ length: 100 }, (_, i) => Buffer.alloc(10, i));
     for (const b of parts) p.a.send(b);
     expect(p.a.dataSegments().map((s) => s.payload.length)).toEqual(parts.map(() => 10));
-    await waitFor('1000 bytes', () => p.b.bytesReceived === 1000);
+    await waitForFast('1000 bytes', () => p.b.bytesReceived === 1000);
     expect(p.b.data().equals(Buffer.concat(parts))).toBe(true);
   });
 });
@@ -498,10 +499,10 @@ describe('TcpConnection: keepalive and giving up', () => {
     const probes = () => p.a.sent.filter((s) => isProbe(s) && s.seq === probeSeq);
     const bSent = p.b.sent.length;
     const t0 = performance.now();
-    await waitFor('a probe', () => probes().length >= 1, 3000);
+    await waitForFast('a probe', () => probes().length >= 1, 3000);
     expect(performance.now() - t0).toBeGreaterThanOrEqual(990);
     // The idle connection is otherwise silent: what b sends is its ACK for the out-of-window probe.
-    await waitFor('answered', () => p.b.sent.length > bSent, 1000);
+    await waitForFast('answered', () => p.b.sent.length > bSent, 1000);
     expect(p.b.sent[bSent].flags).toBe(ACK);
     expect(p.b.sent[bSent].ack).toBe(sndUna);
     await sleep(300);
@@ -512,7 +513,7 @@ describe('TcpConnection: keepalive and giving up', () => {
     p.vanished[1] = true;
     const t1 = performance.now();
     const before = probes().length;
-    await waitFor('keepalive gives up', () => p.a.closedWith.length > 0, 5000);
+    await waitForFast('keepalive gives up', () => p.a.closedWith.length > 0, 5000);
     expect(p.a.closedWith).toEqual(['ETIMEDOUT']);
     expect(probes().length - before).toBe(KA.keepaliveProbes);
     expect(performance.now() - t1).toBeGreaterThanOrEqual((KA.keepaliveProbes! - 1) * KA.keepaliveIntervalMs!);
@@ -522,10 +523,10 @@ describe('TcpConnection: keepalive and giving up', () => {
     const p = make(51);
     await p.open();
     p.a.feed(randomBytes(300_000, 51));
-    await waitFor('flowing', () => p.b.bytesReceived > 50_000);
+    await waitForFast('flowing', () => p.b.bytesReceived > 50_000);
     p.vanished[1] = true;
     const timeouts0 = p.a.c.stats.timeouts;
-    await waitFor('given up', () => p.a.closedWith.length > 0, 10_000);
+    await waitForFast('given up', () => p.a.closedWith.length > 0, 10_000);
     expect(p.a.closedWith).toEqual(['ETIMEDOUT']);
     expect(p.a.state).toBe('CLOSED');
     // maxRetransmits retransmissions, then the next expiry gives up.
@@ -546,7 +547,7 @@ describe('TcpConnection: sequence numbers wrap (RFC 9293 3.4)', () => {
     const db = randomBytes(300_000, 62);
     p.a.feed(da);
     p.b.feed(db);
-    await waitFor('both ways', () => p.b.bytesReceived === da.length && p.a.bytesReceived === db.length, 30_000);
+    await waitForFast('both ways', () => p.b.bytesReceived === da.length && p.a.bytesReceived === db.length, 30_000);
     expect(p.b.data().equals(da)).toBe(true);
     expect(p.a.data().equals(db)).toBe(true);
     for (const e of [p.a, p.b]) {
@@ -561,6 +562,6 @@ describe('TcpConnection: sequence numbers wrap (RFC 9293 3.4)', () => {
     p.drop = 0;
     p.a.close();
     p.b.close();
-    await waitFor('both closed', () => p.a.state === 'CLOSED' && p.b.state === 'CLOSED', 10_000);
+    await waitForFast('both closed', () => p.a.state === 'CLOSED' && p.b.state === 'CLOSED', 10_000);
   }, 60_000);
 });

@@ -1,18 +1,14 @@
+/**
+ * Two Rvis over two in-memory planes (a LossyWire each), for the RCLAN unit
+ * tests: what an Rvi sees of the fabric, with cuts, detached ports, loss,
+ * delay and reordering on either plane.
+ */
 import { Rvi, type LegPort, type RclanSettings } from '../../shared/rclan/rvi.ts';
-import { prng } from '../helpers/prng.ts';
+import { LossyWire } from './lossy-wire.ts';
+import { prng } from './prng.ts';
+import { waitForFast } from './wait.ts';
 
 export { prng };
-
-
-export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-export async function waitFor(what: string, cond: () => boolean, timeoutMs = 5000): Promise<void> {
-  const deadline = performance.now() + timeoutMs;
-  while (!cond()) {
-    if (performance.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(2);
-  }
-}
 
 export const SETTINGS: RclanSettings = { heartbeatMs: 20, deadAfterMs: 100, undeliverableAfterMs: 400, window: 64 };
 
@@ -35,67 +31,30 @@ export class WirePort implements LegPort {
 }
 
 /**
- * One plane between side 0 and side 1, in memory. Frames are delivered to the
- * other side asynchronously; a frame in transit when the wire is cut or a port
- * detached is lost, as on a real socket.
+ * One plane between side 0 and side 1 (a LossyWire): a frame is lost when the
+ * plane is cut or a port detached, as it is sent or while in transit.
  */
-export class Wire {
+export class Wire extends LossyWire {
   readonly ports: [WirePort, WirePort];
   /** Drop everything, both ways. */
   cut = false;
-  /** Fraction of frames dropped, both ways (seeded). */
-  dropFraction = 0;
-  delayMs = 0;
-  /** Extra random delay in [0, jitterMs): reorders frames. */
-  jitterMs = 0;
   /** Sees every frame handed to the wire: (from side, frame). */
   tap: ((from: 0 | 1, frame: Buffer) => void) | undefined;
-  carried = 0;
-  dropped = 0;
-  private readonly timers = new Set<NodeJS.Timeout | NodeJS.Immediate>();
-  private closed = false;
 
   constructor(
     readonly leg: number,
-    private readonly rand: () => number,
+    rand: () => number,
     /** Where a frame sent from `from` goes: the current Rvi on the other side. */
-    private readonly deliver: (to: 0 | 1, leg: number, frame: Buffer) => void,
+    deliver: (to: 0 | 1, leg: number, frame: Buffer) => void,
   ) {
+    super(rand, (to, frame) => deliver(to, leg, frame));
     this.ports = [new WirePort(this, 0), new WirePort(this, 1)];
-  }
-
-  private passable(): boolean {
-    return !this.closed && !this.cut && this.ports[0].attached && this.ports[1].attached;
+    this.canSend = this.canReceive = () => !this.cut && this.ports[0].attached && this.ports[1].attached;
   }
 
   carry(from: 0 | 1, frame: Buffer): void {
     this.tap?.(from, frame);
-    if (!this.passable() || (this.dropFraction > 0 && this.rand() < this.dropFraction)) {
-      this.dropped++;
-      return;
-    }
-    const to = (from ^ 1) as 0 | 1;
-    const arrive = (): void => {
-      this.timers.delete(handle);
-      if (!this.passable()) {
-        this.dropped++;
-        return;
-      }
-      this.carried++;
-      this.deliver(to, this.leg, frame);
-    };
-    const delay = this.delayMs + (this.jitterMs > 0 ? this.rand() * this.jitterMs : 0);
-    const handle = delay > 0 ? setTimeout(arrive, delay) : setImmediate(arrive);
-    this.timers.add(handle);
-  }
-
-  close(): void {
-    this.closed = true;
-    for (const t of this.timers) {
-      clearTimeout(t as NodeJS.Timeout);
-      clearImmediate(t as NodeJS.Immediate);
-    }
-    this.timers.clear();
+    this.send(from, frame);
   }
 }
 
@@ -166,7 +125,7 @@ export class RviPair {
   }
 
   async bothUp(timeoutMs = 2000): Promise<void> {
-    await waitFor('both RVIs up', () => this.a.state === 'up' && this.b.state === 'up', timeoutMs);
+    await waitForFast('both RVIs up', () => this.a.state === 'up' && this.b.state === 'up', timeoutMs);
   }
 
   close(): void {

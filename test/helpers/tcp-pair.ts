@@ -3,7 +3,7 @@
  *
  * Every OutSegment is encoded into real bytes (emitTcpHeader + payload) and
  * parsed back with TcpSegment.parse on the far side, asynchronously. The wire
- * can drop, duplicate, reorder (jitter) and delay segments (seeded), run a
+ * (a LossyWire) can drop, duplicate, reorder (jitter) and delay segments (seeded), run a
  * per-segment filter, and lose one side altogether ("vanished"). Each side
  * plays the TCP layer's part too (services/lpar/net/tcp/tcp.ts): a listening
  * side makes a passive connection on the first SYN, and a segment for no live
@@ -11,21 +11,13 @@
  */
 import { TcpConnection, type OutSegment, type TcpErrorCode, type TcpHost, type TcpSettings, type TcpState } from '../../services/lpar/net/tcp/tcp-connection.ts';
 import { TCP_HEADER, TcpFlag, TcpSegment, emitTcpHeader, seqAdd, tcpOptionsLength, type TcpOptions } from '../../shared/wire/tcp.ts';
-import { prng } from '../helpers/prng.ts';
+import { LossyWire, type Side, type Verdict } from './lossy-wire.ts';
+import { prng } from './prng.ts';
+import { waitForFast } from './wait.ts';
 
-export { prng };
+export { prng, type Side, type Verdict };
 
 export const SETTINGS: TcpSettings = { mss: 1000, rcvBuf: 64 * 1024, sndBuf: 64 * 1024, maxRetransmits: 5, delayedAckMs: 20, timeWaitMs: 200, minRtoMs: 30 };
-
-export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-export async function waitFor(what: string, cond: () => boolean, timeoutMs = 5000): Promise<void> {
-  const deadline = performance.now() + timeoutMs;
-  while (!cond()) {
-    if (performance.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(2);
-  }
-}
 
 /** Seeded random bytes. */
 export function randomBytes(n: number, seed: number): Buffer {
@@ -41,9 +33,6 @@ export function encode(seg: OutSegment, srcPort: number, dstPort: number): Buffe
   emitTcpHeader(header, 0, { srcPort, dstPort, seq: seg.seq, ack: seg.ack, flags: seg.flags, window: seg.window, options: seg.options });
   return Buffer.concat([header, ...seg.payload]);
 }
-
-export type Side = 0 | 1;
-export type Verdict = 'pass' | 'drop' | 'dup';
 
 /** One end: the connection's host (what a socket would see) and the TCP layer around it. */
 export class Endpoint {
@@ -248,28 +237,22 @@ export class Endpoint {
   }
 }
 
-/** Two endpoints (a = side 0, the active opener by default; b = side 1, listening) and the wire between them. */
-export class Pair {
+/**
+ * Two endpoints (a = side 0, the active opener by default; b = side 1,
+ * listening) and the wire between them: the pair is the LossyWire, so its
+ * faults (drop, dup, delayMs, jitterMs) and counters are set and read on it.
+ */
+export class Pair extends LossyWire {
   readonly a: Endpoint;
   readonly b: Endpoint;
-  /** Fraction of segments dropped, duplicated; extra random delay in [0, jitterMs) reorders. */
-  drop = 0;
-  dup = 0;
-  jitterMs = 0;
-  delayMs = 0;
   /** Decides per segment before the random faults; `pass` leaves it to them. */
   filter: ((from: Side, seg: TcpSegment) => Verdict) | undefined;
   /** A side that has vanished neither receives nor sends anything. */
   readonly vanished: [boolean, boolean] = [false, false];
-  carried = 0;
-  dropped = 0;
-  duplicated = 0;
-  private readonly rand: () => number;
-  private readonly timers = new Set<NodeJS.Timeout | NodeJS.Immediate>();
-  private shut = false;
 
   constructor(seed = 1, settings: TcpSettings | [TcpSettings, TcpSettings] = SETTINGS) {
-    this.rand = prng(seed);
+    super(prng(seed), (to, bytes) => this.end(to).arrive(bytes));
+    this.canSend = this.canReceive = (side) => !this.vanished[side];
     const [sa, sb] = Array.isArray(settings) ? settings : [settings, settings];
     this.a = new Endpoint(this, 0, sa);
     this.b = new Endpoint(this, 1, sb);
@@ -287,24 +270,8 @@ export class Pair {
     const bytes = encode(seg, src.port, dst.port);
     const parsed = TcpSegment.parse(bytes);
     src.sent.push(parsed);
-    if (this.shut || this.vanished[from] || this.vanished[dst.side]) {
-      this.dropped++;
-      return;
-    }
-    let verdict = this.filter?.(from, parsed) ?? 'pass';
-    if (verdict === 'pass') {
-      if (this.drop > 0 && this.rand() < this.drop) verdict = 'drop';
-      else if (this.dup > 0 && this.rand() < this.dup) verdict = 'dup';
-    }
-    if (verdict === 'drop') {
-      this.dropped++;
-      return;
-    }
-    this.schedule(dst, bytes);
-    if (verdict === 'dup') {
-      this.duplicated++;
-      this.schedule(dst, Buffer.from(bytes));
-    }
+    const filter = this.filter;
+    this.send(from, bytes, filter && (() => filter(from, parsed)));
   }
 
   /** Hands raw segment fields straight to side `to`, as if from the peer (for crafted segments). */
@@ -314,24 +281,9 @@ export class Pair {
     this.end(to).arrive(encode(full, from.port, this.end(to).port));
   }
 
-  private schedule(dst: Endpoint, bytes: Buffer): void {
-    const arrive = (): void => {
-      this.timers.delete(handle);
-      if (this.shut || this.vanished[dst.side]) {
-        this.dropped++;
-        return;
-      }
-      this.carried++;
-      dst.arrive(bytes);
-    };
-    const delay = this.delayMs + (this.jitterMs > 0 ? this.rand() * this.jitterMs : 0);
-    const handle = delay > 0 ? setTimeout(arrive, delay) : setImmediate(arrive);
-    this.timers.add(handle);
-  }
-
   /** Both ends established. */
   async established(timeoutMs = 5000): Promise<void> {
-    await waitFor('both ends ESTABLISHED', () => this.a.state === 'ESTABLISHED' && this.b.state === 'ESTABLISHED', timeoutMs);
+    await waitForFast('both ends ESTABLISHED', () => this.a.state === 'ESTABLISHED' && this.b.state === 'ESTABLISHED', timeoutMs);
   }
 
   /** Opens a (active) to b (listening) and waits for both to be established. */
@@ -342,12 +294,7 @@ export class Pair {
 
   /** Stops the wire and every timer of both connections. */
   dispose(): void {
-    this.shut = true;
-    for (const t of this.timers) {
-      clearTimeout(t as NodeJS.Timeout);
-      clearImmediate(t as NodeJS.Immediate);
-    }
-    this.timers.clear();
+    this.close();
     for (const e of [this.a, this.b]) if (e.conn && e.conn.state !== 'CLOSED') e.conn.abort();
   }
 }
