@@ -9,6 +9,11 @@ import { readState } from '../../shared/runtime/state-file.ts';
 import type { ControlMessage } from '../../shared/control/codec.ts';
 import { adminRequest, fmRequest } from '../../scripts/cli/admin-client.ts';
 import { REPO_ROOT } from '../../scripts/cli/process-plan.ts';
+import { FAST_RCLAN, platformYaml } from './platform-yaml.ts';
+import { sleep } from './wait.ts';
+
+// Integration tests have long imported waiting from here; there is one of each, in wait.ts.
+export { sleep, waitFor } from './wait.ts';
 
 export const LPARLAB = path.join(REPO_ROOT, 'scripts', 'lparlab.mjs');
 
@@ -38,19 +43,7 @@ export function cli(args: string[], timeoutMs = 60_000): Promise<CliResult> {
 }
 
 /** A small platform for tests: fast heartbeats so failures are seen within a fraction of a second. */
-export const TEST_PLATFORM = `
-name: test
-rclan: { heartbeatMs: 50, deadAfterMs: 250, undeliverableAfterMs: 1000, window: 256 }
-planes: [a, b]
-controlNodes:
-  - { name: cn1, serial: 1 }
-cecs:
-  - { name: cec1 }
-  - { name: cec2 }
-lpars:
-  - { name: lpar1, cec: cec1 }
-  - { name: lpar2, cec: cec2 }
-`;
+export const TEST_PLATFORM = platformYaml({ rclan: FAST_RCLAN });
 
 /**
  * `yaml` with its platform name made unique (`<name>-<6 hex digits>`): the
@@ -131,7 +124,7 @@ export class TestPlatform {
     const deadline = Date.now() + timeoutMs;
     while (readState(this.runDir.stateFile(name))?.health !== 'healthy') {
       if (Date.now() > deadline) throw new Error(`${name} not healthy within ${timeoutMs} ms`);
-      await new Promise((r) => setTimeout(r, 25));
+      await sleep(25);
     }
   }
 
@@ -181,17 +174,4 @@ export class TestPlatform {
     }
     return alive;
   }
-}
-
-/** Polls `cond` every `intervalMs` until it holds; throws naming `what` after `timeoutMs`. */
-export async function waitFor(what: string, cond: () => boolean | Promise<boolean>, timeoutMs = 10_000, intervalMs = 20): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await cond())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(intervalMs);
-  }
-}
-
-export async function sleep(ms: number): Promise<void> {
-  await new Promise((r) => setTimeout(r, ms));
 }

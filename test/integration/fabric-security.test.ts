@@ -5,7 +5,8 @@ import { authenticateTo } from '../../shared/control/auth.ts';
 import { connectLink } from '../../shared/link/transport.ts';
 import { processLogger } from '../../shared/runtime/log.ts';
 import { fabricAddresses } from '../../scripts/cli/process-plan.ts';
-import { TestPlatform, sleep } from '../helpers/platform.ts';
+import { TestPlatform } from '../helpers/platform.ts';
+import { sleep } from '../helpers/wait.ts';
 
 const log = processLogger('test', 'test');
 

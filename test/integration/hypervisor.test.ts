@@ -7,7 +7,9 @@ import { REPO_ROOT, hypervisorAddresses } from '../../scripts/cli/process-plan.t
 import { HypervisorClient, type SmbeGrant } from '../../services/lpar/hypervisor-client.ts';
 import { mapShared } from '../../shared/shm/shm-file.ts';
 import { CloseFlag, SmbView } from '../../shared/smc/smb.ts';
-import { TestPlatform, sleep, waitFor } from '../helpers/platform.ts';
+import { TestPlatform } from '../helpers/platform.ts';
+import { FAST_RCLAN, platformYaml } from '../helpers/platform-yaml.ts';
+import { sleep, waitFor } from '../helpers/wait.ts';
 
 /**
  * The hypervisor of a CEC on a real platform (seed 002, Fig. 3: it sets up
@@ -16,19 +18,12 @@ import { TestPlatform, sleep, waitFor } from '../helpers/platform.ts';
  * their sessions with their real credentials instead: lpar1, lpar2 and lpar4
  * on cec1, lpar3 on cec2.
  */
-const PLATFORM = `
-name: hvtest
-rclan: { heartbeatMs: 50, deadAfterMs: 250, undeliverableAfterMs: 1000, window: 256 }
-planes: [a, b]
-controlNodes: [{ name: cn1, serial: 1 }]
-cecs: [{ name: cec1 }, { name: cec2 }]
-lpars:
-  - { name: lpar1, cec: cec1 }
-  - { name: lpar2, cec: cec1 }
-  - { name: lpar3, cec: cec2 }
-  - { name: lpar4, cec: cec1 }
-smc: { ringBytes: 65536, elementsPerSmb: 4 }
-`;
+const PLATFORM = platformYaml({
+  name: 'hvtest',
+  rclan: FAST_RCLAN,
+  lpars: [{ cec: 1 }, { cec: 1 }, { cec: 2 }, { cec: 1 }],
+  smc: { ringBytes: 65536, elementsPerSmb: 4 },
+});
 
 const log = pino({ level: 'silent' });
 let p: TestPlatform;

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { TestPlatform, waitFor } from '../helpers/platform.ts';
+import { TestPlatform } from '../helpers/platform.ts';
+import { waitFor } from '../helpers/wait.ts';
 
 /**
  * Issue "Foundation", the RCLAN scenario on real processes: two LPARs stream on

@@ -2,7 +2,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DeclineReason, declineText } from '../../shared/wire/smc-clc.ts';
-import { TestPlatform, waitFor } from '../helpers/platform.ts';
+import { TestPlatform } from '../helpers/platform.ts';
+import { platformYaml } from '../helpers/platform-yaml.ts';
+import { waitFor } from '../helpers/wait.ts';
 
 /**
  * SMC when things break under a running stream, with real processes (seed
@@ -15,22 +17,13 @@ import { TestPlatform, waitFor } from '../helpers/platform.ts';
  *
  *   lpar1 cec1, lpar2 cec1 (SMC-D), lpar3 cec2 (SMC-R)
  */
-const APPS = '[{ name: bulk-sink, port: 9000 }, { name: echo, port: 7 }]';
-const PLATFORM = `
-name: smcfo
-rclan: { heartbeatMs: 100, deadAfterMs: 800, undeliverableAfterMs: 2000, window: 256 }
-planes: [a, b]
-controlNodes: [{ name: cn1, serial: 1 }]
-cecs: [{ name: cec1 }, { name: cec2 }]
-lpars:
-  - { name: lpar1, cec: cec1, apps: ${APPS} }
-  - { name: lpar2, cec: cec1, apps: ${APPS} }
-  - { name: lpar3, cec: cec2, apps: ${APPS} }
-vlans:
-  - name: blue
-    subnets: [10.8.0.0/24]
-    members: [{ lpar: lpar1, ip: 10.8.0.1 }, { lpar: lpar2, ip: 10.8.0.2 }, { lpar: lpar3, ip: 10.8.0.3 }]
-`;
+const PLATFORM = platformYaml({
+  name: 'smcfo',
+  rclan: { heartbeatMs: 100, deadAfterMs: 800, undeliverableAfterMs: 2000, window: 256 },
+  lpars: [{ cec: 1 }, { cec: 1 }, { cec: 2 }],
+  apps: [{ name: 'bulk-sink', port: 9000 }, { name: 'echo', port: 7 }],
+  vlans: [{ name: 'blue', subnet: '10.8.0.0/24', members: ['lpar1', 'lpar2', 'lpar3'] }],
+});
 const IP: Record<string, string> = { lpar1: '10.8.0.1', lpar2: '10.8.0.2', lpar3: '10.8.0.3' };
 const PLANES = ['a', 'b'] as const;
 const LOST = 'SMC-R lost every link';

@@ -2,7 +2,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ClcType, DeclineReason, SmcPath, declineText, emitClc, parseClc } from '../../shared/wire/smc-clc.ts';
-import { TestPlatform, waitFor } from '../helpers/platform.ts';
+import { TestPlatform } from '../helpers/platform.ts';
+import { platformYaml } from '../helpers/platform-yaml.ts';
+import { waitFor } from '../helpers/wait.ts';
 import { prng, randomBytes } from '../helpers/prng.ts';
 
 /**
@@ -24,29 +26,13 @@ import { prng, randomBytes } from '../helpers/prng.ts';
  * loaded two-core box a 250 ms dead interval takes SMC-R links down under a
  * 500 MB stream and turns a mode test into a failover one.
  */
-const APPS = '[{ name: bulk-sink, port: 9000 }, { name: echo, port: 7 }, { name: http, port: 80 }]';
-const PLATFORM = `
-name: smc
-rclan: { heartbeatMs: 100, deadAfterMs: 1500, undeliverableAfterMs: 3000, window: 256 }
-planes: [a, b]
-controlNodes: [{ name: cn1, serial: 1 }]
-cecs: [{ name: cec1 }, { name: cec2 }]
-lpars:
-  - { name: lpar1, cec: cec1, apps: ${APPS} }
-  - { name: lpar2, cec: cec1, apps: ${APPS} }
-  - { name: lpar3, cec: cec2, apps: ${APPS} }
-  - { name: lpar4, cec: cec1, smc: false, apps: ${APPS} }
-  - { name: lpar5, cec: cec2, smc: { r: false }, apps: ${APPS} }
-vlans:
-  - name: blue
-    subnets: [10.7.0.0/24]
-    members:
-      - { lpar: lpar1, ip: 10.7.0.1 }
-      - { lpar: lpar2, ip: 10.7.0.2 }
-      - { lpar: lpar3, ip: 10.7.0.3 }
-      - { lpar: lpar4, ip: 10.7.0.4 }
-      - { lpar: lpar5, ip: 10.7.0.5 }
-`;
+const PLATFORM = platformYaml({
+  name: 'smc',
+  rclan: { heartbeatMs: 100, deadAfterMs: 1500, undeliverableAfterMs: 3000, window: 256 },
+  lpars: [{ cec: 1 }, { cec: 1 }, { cec: 2 }, { cec: 1, smc: false }, { cec: 2, smc: { r: false } }],
+  apps: [{ name: 'bulk-sink', port: 9000 }, { name: 'echo', port: 7 }, { name: 'http', port: 80 }],
+  vlans: [{ name: 'blue', subnet: '10.7.0.0/24', members: ['lpar1', 'lpar2', 'lpar3', 'lpar4', 'lpar5'] }],
+});
 const LPARS = ['lpar1', 'lpar2', 'lpar3', 'lpar4', 'lpar5'];
 const IP: Record<string, string> = { lpar1: '10.7.0.1', lpar2: '10.7.0.2', lpar3: '10.7.0.3', lpar4: '10.7.0.4', lpar5: '10.7.0.5' };
 const SMC_OFF = 'SMC is off for this partition in the platform file';

@@ -2,7 +2,9 @@ import fs from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodeControl } from '../../shared/control/codec.ts';
 import { parseSmcConfig } from '../../services/lpar/lpar.ts';
-import { TestPlatform, sleep, waitFor } from '../helpers/platform.ts';
+import { TestPlatform } from '../helpers/platform.ts';
+import { FAST_RCLAN, platformYaml } from '../helpers/platform-yaml.ts';
+import { sleep, waitFor } from '../helpers/wait.ts';
 
 /**
  * The platform plumbing SMC stands on, with real processes: SMC-R link groups
@@ -11,31 +13,17 @@ import { TestPlatform, sleep, waitFor } from '../helpers/platform.ts';
  * 1012-1016), the location service (seed 003), and the SMC settings each
  * partition boots with.
  */
-const PLATFORM = `
-name: smcrlinks
-rclan: { heartbeatMs: 50, deadAfterMs: 250, undeliverableAfterMs: 1000, window: 256 }
-smc: { ringBytes: 65536, pollUs: 50 }
-planes: [a, b]
-controlNodes:
-  - { name: cn1, serial: 21 }
-cecs: [{ name: cec1 }, { name: cec2 }]
-lpars:
-  - { name: lpar1, cec: cec1 }
-  - { name: lpar2, cec: cec2 }
-  - { name: lpar3, cec: cec1 }
-  - { name: lpar4, cec: cec2, smc: false }
-vlans:
-  - name: blue
-    subnets: [10.1.0.0/24]
-    members:
-      - { lpar: lpar1, ip: 10.1.0.1 }
-      - { lpar: lpar2, ip: 10.1.0.2 }
-      - { lpar: lpar4, ip: 10.1.0.4 }
-  - name: green
-    subnets: [10.2.0.0/24]
-    members:
-      - { lpar: lpar3, ip: 10.2.0.3 }
-`;
+const PLATFORM = platformYaml({
+  name: 'smcrlinks',
+  rclan: FAST_RCLAN,
+  smc: { ringBytes: 65536, pollUs: 50 },
+  controlNodes: [{ name: 'cn1', serial: 21 }],
+  lpars: [{ cec: 1 }, { cec: 2 }, { cec: 1 }, { cec: 2, smc: false }],
+  vlans: [
+    { name: 'blue', subnet: '10.1.0.0/24', members: ['lpar1', 'lpar2', 'lpar4'] },
+    { name: 'green', subnet: '10.2.0.0/24', members: ['lpar3'] },
+  ],
+});
 
 type Rec = Record<string, any>;
 

@@ -5,7 +5,9 @@ import net from 'node:net';
 import path from 'node:path';
 import { spawn } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { TestPlatform, sleep } from '../helpers/platform.ts';
+import { TestPlatform } from '../helpers/platform.ts';
+import { platformYaml } from '../helpers/platform-yaml.ts';
+import { sleep } from '../helpers/wait.ts';
 
 /**
  * Linux's own TCP/IP as a peer: a virtual LAN bridged to a TAP device on the
@@ -15,17 +17,12 @@ import { TestPlatform, sleep } from '../helpers/platform.ts';
 const third = 100 + Math.floor(Math.random() * 150);
 const NET = `10.66.${third}`;
 const DEV = `lpltap${crypto.randomBytes(2).toString('hex')}`;
-const PLATFORM = `
-name: taptest
-planes: [a, b]
-controlNodes: [{ name: cn1, serial: 1 }, { name: cn2, serial: 2 }]
-cecs: [{ name: cec1 }]
-lpars: [{ name: lpar1, cec: cec1 }, { name: lpar2, cec: cec1 }]
-vlans:
-  - name: blue
-    subnets: [${NET}.0/24]
-    members: [{ lpar: lpar1, ip: ${NET}.1 }, { lpar: lpar2, ip: ${NET}.2 }]
-`;
+const PLATFORM = platformYaml({
+  name: 'taptest',
+  controlNodes: 2,
+  cecs: 1,
+  vlans: [{ name: 'blue', subnet: `${NET}.0/24`, members: ['lpar1', 'lpar2'] }],
+});
 
 function missing(): string[] {
   const out: string[] = [];

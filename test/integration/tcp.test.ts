@@ -1,5 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { TestPlatform, sleep } from '../helpers/platform.ts';
+import { TestPlatform } from '../helpers/platform.ts';
+import { FAST_RCLAN, platformYaml } from '../helpers/platform-yaml.ts';
+import { sleep } from '../helpers/wait.ts';
 
 /**
  * The partition's own TCP between two LPARs on a virtual LAN (issue "TCP, a
@@ -8,26 +10,15 @@ import { TestPlatform, sleep } from '../helpers/platform.ts';
  * and Node's http running unmodified over it. The apps come from the platform file.
  * SMC is off on both partitions: these tests are about TCP itself (test/integration/smc.test.ts runs the same over SMC).
  */
-const PLATFORM = `
-name: tcptest
-rclan: { heartbeatMs: 50, deadAfterMs: 250, undeliverableAfterMs: 1000, window: 256 }
-planes: [a, b]
-controlNodes: [{ name: cn1, serial: 1 }]
-cecs: [{ name: cec1 }, { name: cec2 }]
-lpars:
-  - name: lpar1
-    cec: cec1
-    smc: false
-    apps: [{ name: bulk-sink, port: 9000 }]
-  - name: lpar2
-    cec: cec2
-    smc: false
-    apps: [{ name: bulk-sink, port: 9000 }, { name: echo, port: 7 }, { name: http, port: 80 }]
-vlans:
-  - name: blue
-    subnets: [10.5.0.0/24]
-    members: [{ lpar: lpar1, ip: 10.5.0.1 }, { lpar: lpar2, ip: 10.5.0.2 }]
-`;
+const PLATFORM = platformYaml({
+  name: 'tcptest',
+  rclan: FAST_RCLAN,
+  lpars: [
+    { cec: 1, smc: false, apps: [{ name: 'bulk-sink', port: 9000 }] },
+    { cec: 2, smc: false, apps: [{ name: 'bulk-sink', port: 9000 }, { name: 'echo', port: 7 }, { name: 'http', port: 80 }] },
+  ],
+  vlans: [{ name: 'blue', subnet: '10.5.0.0/24', members: ['lpar1', 'lpar2'] }],
+});
 
 type Rec = Record<string, any>;
 

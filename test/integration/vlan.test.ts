@@ -11,41 +11,29 @@ import { UDP_HEADER, emitUdpHeader } from '../../shared/wire/udp.ts';
 import { parseIp } from '../../shared/wire/ipv4-address.ts';
 import { emitInternalMac, parseMac } from '../../shared/wire/mac.ts';
 import { capture, pingall } from '../../scripts/cli/net-commands.ts';
-import { TestPlatform, sleep, waitFor } from '../helpers/platform.ts';
+import { TestPlatform } from '../helpers/platform.ts';
+import { FAST_RCLAN, platformYaml } from '../helpers/platform-yaml.ts';
+import { sleep, waitFor } from '../helpers/wait.ts';
 
 /**
  * Issue "Virtual Ethernet over RVIs and virtual LAN servers", on real
  * processes: two control nodes, four LPARs, two virtual LANs.
  */
 const HEARTBEAT_MS = 50;
-const PLATFORM = `
-name: vlantest
-rclan: { heartbeatMs: 50, deadAfterMs: 250, undeliverableAfterMs: 1000, window: 256 }
-ethernet: { heartbeatMs: ${HEARTBEAT_MS} }
-planes: [a, b]
-controlNodes:
-  - { name: cn1, serial: 11 }
-  - { name: cn2, serial: 12 }
-cecs: [{ name: cec1 }, { name: cec2 }]
-lpars:
-  - { name: lpar1, cec: cec1 }
-  - { name: lpar2, cec: cec1 }
-  - { name: lpar3, cec: cec2 }
-  - { name: lpar4, cec: cec2 }
-vlans:
-  - name: blue
-    subnets: [10.1.0.0/24]
-    members:
-      - { lpar: lpar1, ip: 10.1.0.1 }
-      - { lpar: lpar2, ip: 10.1.0.2 }
-      - { lpar: lpar3, ip: 10.1.0.3 }
-    promiscuous: [lpar3]
-  - name: green
-    subnets: [10.2.0.0/24]
-    members:
-      - { lpar: lpar3, ip: 10.2.0.3 }
-      - { lpar: lpar4, ip: 10.2.0.4 }
-`;
+const PLATFORM = platformYaml({
+  name: 'vlantest',
+  rclan: FAST_RCLAN,
+  ethernet: { heartbeatMs: HEARTBEAT_MS },
+  controlNodes: [
+    { name: 'cn1', serial: 11 },
+    { name: 'cn2', serial: 12 },
+  ],
+  lpars: [{ cec: 1 }, { cec: 1 }, { cec: 2 }, { cec: 2 }],
+  vlans: [
+    { name: 'blue', subnet: '10.1.0.0/24', members: ['lpar1', 'lpar2', 'lpar3'], promiscuous: ['lpar3'] },
+    { name: 'green', subnet: '10.2.0.0/24', members: ['lpar3', 'lpar4'] },
+  ],
+});
 
 type Rec = Record<string, any>;
 

@@ -4,6 +4,8 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { REPO_ROOT } from '../../scripts/cli/process-plan.ts';
 import { LPARLAB, TestPlatform } from '../helpers/platform.ts';
+import { platformYaml } from '../helpers/platform-yaml.ts';
+import { waitFor } from '../helpers/wait.ts';
 
 /**
  * Workloads (TCP issue, items 3 and 4): lpar2 starts the apps its platform
@@ -12,24 +14,14 @@ import { LPARLAB, TestPlatform } from '../helpers/platform.ts';
  * and through the `lparlab nc`, `http` and `ss` commands.
  */
 const EXAMPLE = path.join(REPO_ROOT, 'scripts', 'examples', 'echo-upper.mjs');
-const PLATFORM = `
-name: wktest
-planes: [a, b]
-controlNodes: [{ name: cn1, serial: 1 }]
-cecs: [{ name: cec1 }, { name: cec2 }]
-lpars:
-  - { name: lpar1, cec: cec1 }
-  - name: lpar2
-    cec: cec2
-    apps:
-      - { name: echo, port: 7 }
-      - { name: http, port: 80 }
-      - { module: ${JSON.stringify(EXAMPLE)}, port: 9000, options: { banner: "HI " } }
-vlans:
-  - name: blue
-    subnets: [10.6.0.0/24]
-    members: [{ lpar: lpar1, ip: 10.6.0.1 }, { lpar: lpar2, ip: 10.6.0.2 }]
-`;
+const PLATFORM = platformYaml({
+  name: 'wktest',
+  lpars: [
+    { cec: 1 },
+    { cec: 2, apps: [{ name: 'echo', port: 7 }, { name: 'http', port: 80 }, { module: EXAMPLE, port: 9000, options: { banner: 'HI ' } }] },
+  ],
+  vlans: [{ name: 'blue', subnet: '10.6.0.0/24', members: ['lpar1', 'lpar2'] }],
+});
 
 type Rec = Record<string, any>;
 
@@ -46,12 +38,8 @@ function spawnCli(args: string[]) {
     exited,
     stdout: () => Buffer.concat(out),
     stderr: () => stderr,
-    async waitFor(pred: () => boolean, what: string, timeoutMs = 15_000) {
-      const deadline = Date.now() + timeoutMs;
-      while (!pred()) {
-        if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}; stdout ${JSON.stringify(Buffer.concat(out).toString())}, stderr ${stderr}`);
-        await new Promise((r) => setTimeout(r, 20));
-      }
+    waitFor(pred: () => boolean, what: string, timeoutMs = 15_000) {
+      return waitFor(() => `${what}; stdout ${JSON.stringify(Buffer.concat(out).toString())}, stderr ${stderr}`, pred, timeoutMs);
     },
   };
 }

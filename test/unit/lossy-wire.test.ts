@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { LossyWire, type Side } from '../helpers/lossy-wire.ts';
 import { prng } from '../helpers/prng.ts';
-import { waitForFast } from '../helpers/wait.ts';
+import { sleep, waitForFast } from '../helpers/wait.ts';
 
 const wires: LossyWire[] = [];
 afterEach(() => {
@@ -119,7 +119,7 @@ describe('LossyWire', () => {
     w.close();
     expect(w.inTransit).toBe(0);
     w.send(0, frame(99));
-    await new Promise((r) => setTimeout(r, 80));
+    await sleep(80);
     expect(got).toEqual([]);
     expect(w.dropped).toBe(1);
   });

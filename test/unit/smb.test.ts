@@ -4,6 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { REPO_ROOT } from '../../scripts/cli/process-plan.ts';
+import { waitFor } from '../helpers/wait.ts';
 import { createShared, mapShared } from '../../shared/shm/shm-file.ts';
 import {
   CloseFlag,
@@ -221,11 +222,16 @@ describe('shared files', () => {
     child.stderr.on('data', (d) => (stderr += d));
     const exited = new Promise<number>((r) => child.on('exit', (code) => r(code ?? 1)));
 
-    const deadline = Date.now() + 20_000;
-    while (Atomics.load(view.words, view.elementWord(0, ElementWord.Prod1)) === 0) {
-      if (Date.now() > deadline || child.exitCode !== null) throw new Error(`the child never published: ${stderr}`);
-      await new Promise((r) => setTimeout(r, 5));
-    }
+    await waitFor(
+      () => `the child to publish: ${stderr}`,
+      () => {
+        if (Atomics.load(view.words, view.elementWord(0, ElementWord.Prod1)) !== 0) return true;
+        if (child.exitCode !== null) throw new Error(`the child never published: ${stderr}`);
+        return false;
+      },
+      20_000,
+      5,
+    );
     expect(Atomics.load(view.words, view.elementWord(0, ElementWord.Cons0))).toBe(text.length);
     const prod1 = Atomics.load(view.words, view.elementWord(0, ElementWord.Prod1));
     expect(view.ring(0, 1).subarray(0, prod1).toString()).toBe('from the child');
