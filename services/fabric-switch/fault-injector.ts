@@ -11,6 +11,7 @@
 
 /** Uniform in [0, 1), as Math.random. */
 export type RandomSource = () => number;
+
 export interface Fault {
   cut: boolean;
   dropPct: number;
