@@ -12,19 +12,16 @@
 import { TcpConnection, type OutSegment, type TcpErrorCode, type TcpHost, type TcpSettings, type TcpState } from '../../services/lpar/net/tcp/tcp-connection.ts';
 import { TCP_HEADER, TcpFlag, TcpSegment, emitTcpHeader, seqAdd, tcpOptionsLength, type TcpOptions } from '../../shared/wire/tcp.ts';
 import { LossyWire, type Side, type Verdict } from './lossy-wire.ts';
-import { prng } from './prng.ts';
+import { prng, randomBytes as prngBytes } from './prng.ts';
 import { waitForFast } from './wait.ts';
 
 export { prng, type Side, type Verdict };
 
 export const SETTINGS: TcpSettings = { mss: 1000, rcvBuf: 64 * 1024, sndBuf: 64 * 1024, maxRetransmits: 5, delayedAckMs: 20, timeWaitMs: 200, minRtoMs: 30 };
 
-/** Seeded random bytes. */
+/** Seeded random bytes: `n` bytes of a fresh prng(seed). */
 export function randomBytes(n: number, seed: number): Buffer {
-  const rand = prng(seed);
-  const b = Buffer.allocUnsafe(n);
-  for (let i = 0; i < n; i++) b[i] = (rand() * 256) | 0;
-  return b;
+  return prngBytes(prng(seed), n);
 }
 
 /** The wire form of a segment, as tcp.ts makes it (checksum left 0). */
