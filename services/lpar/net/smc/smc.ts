@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import { linkPlane } from '../../../../shared/rclan/link-purpose.ts';
+import { smcrLinkPlane as linkPlane } from '../../../../shared/smc/link-purpose.ts';
 import type { Rvi } from '../../../../shared/rclan/rvi.ts';
 import type { HypervisorClient } from '../../hypervisor-client.ts';
 import { SmcdDevice } from './smc-d.ts';
