@@ -67,6 +67,18 @@ export class Fields {
     return this.has(name) ? this.int(name, min, max) : undefined;
   }
 
+  /** For a field a peer of another build may send differently: the value when it is an integer in min..max, else undefined (the receiver's default applies). */
+  maybeInt(name: string, min: number, max: number): number | undefined {
+    const v = this.o[name];
+    return Number.isInteger(v) && (v as number) >= min && (v as number) <= max ? (v as number) : undefined;
+  }
+
+  /** As maybeInt, for a boolean. */
+  maybeBool(name: string): boolean | undefined {
+    const v = this.o[name];
+    return typeof v === 'boolean' ? v : undefined;
+  }
+
   bool(name: string): boolean {
     const v = this.o[name];
     if (typeof v !== 'boolean') this.fail(name, 'true or false');

@@ -85,6 +85,11 @@ export interface FmReplies {
   'fm-status': FmStatus;
 }
 
+/** A caller of the fabric manager: typed requests, checked replies (NodeFabric is one). */
+export interface FmClient {
+  request<R extends FmRequest>(msg: R, timeoutMs?: number): Promise<FmReplies[R['t']]>;
+}
+
 export interface NodeWelcome {
   t: 'welcome';
   port: number;

@@ -33,7 +33,7 @@
  */
 import { decodeControl, encodeControl, type ControlMessage } from '../control/codec.ts';
 import { BUILTIN_APP_NAMES, type AppSpec, type EthernetSettings } from '../platform/platform.ts';
-import type { SmcGrant } from '../platform/smc-settings.ts';
+import { SMC_BOUNDS, type SmcGrant } from '../platform/smc-settings.ts';
 import type { Rvi } from '../rclan/rvi.ts';
 import { parseIp } from '../wire/ipv4-address.ts';
 import { parseMac } from '../wire/mac.ts';
@@ -90,9 +90,17 @@ export interface ConfigMessage {
   interfaces: MgmtInterface[];
   /** The workloads the platform file names for this LPAR (module paths already absolute). */
   apps: AppSpec[];
-  /** Shared Memory Communications for this LPAR (seed 002, Fig. 4 steps 403/415: SMC capable and enabled). */
-  smc: SmcGrant;
+  /**
+   * Shared Memory Communications for this LPAR (seed 002, Fig. 4 steps
+   * 403/415: SMC capable and enabled). Partial on receipt: a control node of
+   * another build may leave out or bound a setting differently, and the
+   * partition takes its default for it (services/lpar/net/smc/smc-config.ts).
+   */
+  smc: Partial<SmcGrant>;
 }
+
+/** What a control node sends: its grant is always complete. */
+export type ConfigSent = Omit<ConfigMessage, 'smc'> & { smc: SmcGrant };
 
 export type SmcrLinksAnswer = { t: 'smcr-links'; peer: string; ok: true; rvis: [number, number] } | { t: 'smcr-links'; peer: string; ok: false; reason: string };
 
@@ -130,9 +138,23 @@ function readApp(f: Fields): AppSpec {
   return { name: f.oneOf('name', BUILTIN_APP_NAMES), port: f.int('port', 1, 65535) };
 }
 
-function readSmcGrant(f: Fields): SmcGrant {
-  // Bounds and defaults are the partition's business (services/lpar/net/smc/smc-config.ts): an older control node may send less.
-  return { enabled: f.bool('enabled'), d: f.optBool('d') ?? true, r: f.optBool('r') ?? true, ringBytes: f.int('ringBytes', 0, 2 ** 31), pollUs: f.int('pollUs', 0, 2 ** 31), clcTimeoutMs: f.int('clcTimeoutMs', 0, 2 ** 31) };
+/** The SMC grant: each setting that is present, of its type and within its bounds; the others are left to the partition's defaults. */
+export function readSmcGrant(f: Fields): Partial<SmcGrant> {
+  const g: Partial<SmcGrant> = {};
+  const enabled = f.maybeBool('enabled');
+  const d = f.maybeBool('d');
+  const r = f.maybeBool('r');
+  const ringBytes = f.maybeInt('ringBytes', ...SMC_BOUNDS.ringBytes);
+  const pollUs = f.maybeInt('pollUs', ...SMC_BOUNDS.pollUs);
+  const clcTimeoutMs = f.maybeInt('clcTimeoutMs', ...SMC_BOUNDS.clcTimeoutMs);
+  if (enabled !== undefined) g.enabled = enabled;
+  if (d !== undefined) g.d = d;
+  if (r !== undefined) g.r = r;
+  // A ring cursor counts bytes mod 2^32 (shared/smc/smb.ts): only a power of two divides it.
+  if (ringBytes !== undefined && (ringBytes & (ringBytes - 1)) === 0) g.ringBytes = ringBytes;
+  if (pollUs !== undefined) g.pollUs = pollUs;
+  if (clcTimeoutMs !== undefined) g.clcTimeoutMs = clcTimeoutMs;
+  return g;
 }
 
 const TO_CONTROL_NODE: DecoderTable<ToControlNode> = {
@@ -155,7 +177,7 @@ const TO_LPAR: DecoderTable<ToLpar> = {
     ethernet: f.obj('ethernet', (e) => ({ heartbeatMs: e.int('heartbeatMs', 1, 3_600_000), arpCacheSeconds: e.int('arpCacheSeconds', 1, 86_400 * 365) })),
     interfaces: f.list('interfaces', 255, readInterface),
     apps: f.list('apps', MAX_LIST, readApp),
-    smc: f.obj('smc', readSmcGrant),
+    smc: f.has('smc') ? f.obj('smc', readSmcGrant) : {},
   }),
   'vlan-registered': (f) => ({ t: 'vlan-registered', vlan: f.name('vlan'), ok: f.bool('ok'), ...(f.has('reason') ? { reason: f.str('reason', 4 * TEXT_MAX) } : {}) }),
   'lan-peers': (f) => ({ t: 'lan-peers', vlan: f.name('vlan'), peers: f.list('peers', MAX_LIST, readLanPeer) }),
@@ -193,7 +215,7 @@ export function decodeToLpar(payload: Buffer): Decoded<ToLpar> {
 }
 
 /** Sends one management message; false when the RVI's send queue is full. */
-export function sendMgmt(rvi: Pick<Rvi, 'send'>, msg: ToControlNode | ToLpar): boolean {
+export function sendMgmt(rvi: Pick<Rvi, 'send'>, msg: ToControlNode | ToLpar | ConfigSent): boolean {
   return rvi.send(encodeControl(msg as unknown as ControlMessage));
 }
 
