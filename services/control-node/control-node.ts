@@ -15,7 +15,7 @@ import { Locations } from './location/locations.ts';
 import { SmcrGrants } from './smc/smcr-grants.ts';
 import { forLog, LogOnce } from './untrusted.ts';
 import { FrameIntake } from './vlan/frame-intake.ts';
-import { VlanProxy } from './vlan/vlan-proxy.ts';
+import { TapBridge } from './vlan/tap-bridge.ts';
 import { VlanServer } from './vlan/vlan-server.ts';
 
 /**
@@ -28,7 +28,7 @@ import { VlanServer } from './vlan/vlan-server.ts';
  * 002) and publishes where registered addresses live (seed 003).
  *
  * This class is the composition root: each concern is a piece of its own
- * (boot/, vlan/, smc/, location/) that sees only the ports it is handed; what
+ * (boot/, vlan/, smc/, location/, untrusted.ts) that sees only the ports it is handed; what
  * is left here is the dispatch of management messages between them.
  */
 export class ControlNode {
@@ -44,6 +44,7 @@ export class ControlNode {
   private readonly grants: SmcrGrants;
   private readonly locations: Locations;
   private readonly intake: FrameIntake;
+  private readonly taps: TapBridge;
 
   constructor(
     readonly spec: ControlNodeSpec,
@@ -62,6 +63,7 @@ export class ControlNode {
     this.grants = new SmcrGrants(platform, this.membership, fabric, this.warn, log);
     this.locations = new Locations(fabric, this.warn);
     this.intake = new FrameIntake((id) => this.vlanById.get(id), this.warn);
+    this.taps = new TapBridge(log);
     const vlanFabric = { sendFrame: (lpar: string, frame: Buffer) => this.mesh.sendFrame(lpar, frame), sendMgmt: this.mesh.sendMgmt.bind(this.mesh), lanRvi: this.mesh.lanRvi.bind(this.mesh) };
     const serials = platform.controlNodes.map((c) => c.serial);
     for (const v of platform.vlans) {
@@ -210,27 +212,16 @@ export class ControlNode {
     this.log.info({ lpar, vlan: vlanName }, 'member left');
   }
 
-  /**
-   * Attaches the outside world to a virtual LAN through a VLAN proxy whose
-   * UDP socket carries the frames of a TAP device (socat on the other end;
-   * seed 004, "5. Bridging and Routing to other Domains"). Returns the
-   * proxy's port; `outside` is where the TAP side listens.
-   */
+  /** Attaches the outside world to a virtual LAN (vlan/tap-bridge.ts); returns the port the TAP side sends to. */
   async attachTap(vlanName: string, outside: { address: string; port: number }): Promise<number> {
     const server = this.vlans.get(vlanName);
     if (!server) throw new Error(`no virtual LAN "${vlanName}"`);
-    server.uplink?.close();
-    const proxy = new VlanProxy(server, outside, this.log.child({ component: 'vlan-proxy', vlan: vlanName }));
-    const port = await proxy.open();
-    server.uplink = proxy;
-    this.log.info({ vlan: vlanName, port, outside }, 'virtual LAN bridged outside');
-    return port;
+    return this.taps.attach(server, outside);
   }
 
   detachTap(vlanName: string): void {
     const server = this.vlans.get(vlanName);
-    server?.uplink?.close();
-    if (server) server.uplink = undefined;
+    if (server) this.taps.detach(server);
   }
 
   nvramSnapshot(): Record<string, unknown> {

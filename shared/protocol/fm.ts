@@ -32,7 +32,7 @@
 import type { ControlMessage } from '../control/codec.ts';
 import type { RclanSettings } from '../platform/platform.ts';
 import type { RviInfo } from '../rclan/rclan.ts';
-import type { Purpose } from '../rclan/purpose.ts';
+import { Data, type Purpose } from '../rclan/purpose.ts';
 import { decodeWith, Fields, NAME_MAX, readFields, type Decoded, type DecoderTable } from './fields.ts';
 
 /** Purposes are labels, but a bounded one: it is stored, persisted and listed. */
@@ -121,8 +121,7 @@ function readEntries(f: Fields, name: string): ViEntry[] {
 export const FM_REQUESTS = ['rvi-create', 'rvi-destroy', 'location-set', 'rvi-list', 'locate', 'fm-status'] as const satisfies ReadonlyArray<FmRequest['t']>;
 
 const REQUESTS: DecoderTable<FmRequest> = {
-  // Operators' RVIs made before purposes were required are 'data' (as `lparlab rvi create` says).
-  'rvi-create': (f) => ({ t: 'rvi-create', a: f.name('a'), b: f.name('b'), purpose: f.has('purpose') ? purpose(f) : 'data' }),
+  'rvi-create': (f) => ({ t: 'rvi-create', a: f.name('a'), b: f.name('b'), purpose: f.has('purpose') ? purpose(f) : Data }),
   'rvi-destroy': (f) => ({ t: 'rvi-destroy', id: f.int('id', 0, ID_MAX) }),
   'location-set': (f) => ({ t: 'location-set', endpoint: f.name('endpoint', ENDPOINT_MAX), node: f.name('node') }),
   'rvi-list': () => ({ t: 'rvi-list' }),

@@ -10,6 +10,7 @@
  *   vlan          control node ↔ LPAR: the virtual-LAN server's frames and the driver's heartbeat
  *   lan:<vlan>    LPAR ↔ LPAR: the unicast RVI of two members of virtual LAN <vlan>
  *   perf          LPAR ↔ LPAR: the raw-RVI measurement channel (`lparlab perf`)
+ *   data          an operator's RVI that names no purpose (`lparlab rvi create` without --purpose)
  *   <family>-a    pinned to plane index 0 (the platform file's first plane)
  *   <family>-b    pinned to plane index 1
  *
@@ -24,12 +25,13 @@
 export const Mgmt = 'mgmt';
 export const Vlan = 'vlan';
 export const Perf = 'perf';
+export const Data = 'data';
 
 export type LanPurpose = `lan:${string}`;
 export type PinnedPurpose = `${string}-a` | `${string}-b`;
 
 /** The purposes the platform's own processes use. */
-export type PlatformPurpose = typeof Mgmt | typeof Vlan | typeof Perf | LanPurpose | PinnedPurpose;
+export type PlatformPurpose = typeof Mgmt | typeof Vlan | typeof Perf | typeof Data | LanPurpose | PinnedPurpose;
 
 /** An RVI's purpose: one of the platform's, or an operator's own label. */
 export type Purpose = PlatformPurpose | (string & {});

@@ -19,9 +19,9 @@ const config: ConfigSent = {
 };
 
 function sent(msg: Parameters<typeof sendMgmt>[1]): Buffer {
-  let out = Buffer.alloc(0);
+  let out: Buffer | undefined;
   sendMgmt({ send: (b: Buffer) => ((out = b), true) }, msg);
-  return out;
+  return out!;
 }
 
 describe('management protocol: LPAR to control node', () => {
