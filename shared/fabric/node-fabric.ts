@@ -165,7 +165,7 @@ export class NodeFabric {
    */
   async request<R extends FmRequest>(msg: R, timeoutMs?: number): Promise<FmReplies[R['t']]> {
     if (!this.fm) throw new Error('not connected to the fabric manager');
-    const d = decodeFmReply(msg.t as R['t'], await this.fm.request(msg as unknown as ControlMessage, timeoutMs));
+    const d = decodeFmReply<R['t']>(msg.t, await this.fm.request(msg as unknown as ControlMessage, timeoutMs));
     if (d.ok) return d.msg;
     this.malformedFm++;
     throw new Error(d.reason);

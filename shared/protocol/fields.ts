@@ -147,6 +147,13 @@ export class Fields {
     return v;
   }
 
+  /** A map of named counters (a status's `stats`): every value a finite number. */
+  counters(name: string): Record<string, number> {
+    const v = this.record(name);
+    for (const [k, n] of Object.entries(v)) if (typeof n !== 'number' || !Number.isFinite(n)) this.fail(`${name}.${k.slice(0, NAME_MAX)}`, 'a number');
+    return v as Record<string, number>;
+  }
+
   /** A map of any shape, passed on as data the receiver does not interpret (an app's options). */
   record(name: string): Record<string, unknown> {
     const v = this.o[name];

@@ -141,7 +141,7 @@ const REPLIES: { [T in FmRequest['t']]: Reply<T> } = {
     planes: f.list('planes', 2, (p) => ({ plane: p.name('plane'), switchConnected: p.bool('switchConnected') })),
     nodes: f.list('nodes', MAX_RVIS, (n) => ({ name: n.name('name'), port: n.int('port', 0, 0xffff), role: n.name('role'), connected: n.bool('connected'), cec: n.has('cec') ? n.name('cec') : null })),
     rvis: f.list('rvis', MAX_RVIS, readRecord),
-    stats: f.record('stats') as Record<string, number>,
+    stats: f.counters('stats'),
   }),
 };
 
