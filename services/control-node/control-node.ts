@@ -28,8 +28,10 @@ import { VlanServer } from './vlan/vlan-server.ts';
  * 002) and publishes where registered addresses live (seed 003).
  *
  * This class is the composition root: each concern is a piece of its own
- * (boot/, vlan/, smc/, location/, untrusted.ts) that sees only the ports it is handed; what
- * is left here is the dispatch of management messages between them.
+ * (boot/, vlan/, smc/, location/, untrusted.ts) that sees only the ports it
+ * is handed (the RVI mesh is the virtual LAN servers' VlanFabric); what is
+ * left here is the dispatch of management messages between them and the
+ * run-time membership changes that involve several of them.
  */
 export class ControlNode {
   readonly lpars = new Map<string, LparView>();
@@ -64,10 +66,9 @@ export class ControlNode {
     this.locations = new Locations(fabric, this.warn);
     this.intake = new FrameIntake((id) => this.vlanById.get(id), this.warn);
     this.taps = new TapBridge(log);
-    const vlanFabric = { sendFrame: (lpar: string, frame: Buffer) => this.mesh.sendFrame(lpar, frame), sendMgmt: this.mesh.sendMgmt.bind(this.mesh), lanRvi: this.mesh.lanRvi.bind(this.mesh) };
     const serials = platform.controlNodes.map((c) => c.serial);
     for (const v of platform.vlans) {
-      const server = new VlanServer(v, serials, vlanFabric, log.child({ component: 'vlan-server', vlan: v.name }));
+      const server = new VlanServer(v, serials, this.mesh, log.child({ component: 'vlan-server', vlan: v.name }));
       for (const m of this.membership.members(v.name)) server.addMember(m.lpar, parseIp(m.ip), m.dev);
       this.vlans.set(v.name, server);
       this.vlanById.set(v.id, server);

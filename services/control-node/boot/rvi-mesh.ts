@@ -8,6 +8,7 @@ import type { Rvi } from '../../../shared/rclan/rvi.ts';
 import { lan, Mgmt, Vlan, type Purpose } from '../../../shared/rclan/purpose.ts';
 import { sendMgmt, type ToLpar } from '../../../shared/protocol/mgmt.ts';
 import type { FmClient } from '../../../shared/protocol/fm.ts';
+import type { VlanFabric } from '../vlan/members.ts';
 import { pairKey } from './membership.ts';
 
 
@@ -16,7 +17,8 @@ export interface RviDirectory {
   find(peer: string, purpose: Purpose): Rvi | undefined;
 }
 
-export class RviMesh {
+/** Also the virtual LAN servers' VlanFabric: how they reach members and find the unicast RVIs. */
+export class RviMesh implements VlanFabric {
   /** Unicast RVI ids by pairKey(vlan, a, b). */
   private readonly lanRvis = new Map<string, number>();
 

@@ -2,8 +2,19 @@
  * A virtual LAN's members as the LAN's server keeps them, and the narrow
  * ports its parts see: the ARP server and the uplink (VLAN proxy) need the
  * registered members and a way to send, never the whole server; the server
- * needs of its uplink only a way out of the platform.
+ * needs of its uplink only a way out of the platform, and of its control
+ * node only the RVIs (VlanFabric: the RVI mesh is one).
  */
+import type { ToLpar } from '../../../shared/protocol/mgmt.ts';
+
+/** What the virtual LAN server needs of its control node. */
+export interface VlanFabric {
+  /** Sends a TLV frame to an LPAR over this control node's virtual-LAN RVI to it. */
+  sendFrame(lpar: string, frame: Buffer): boolean;
+  sendMgmt(lpar: string, msg: ToLpar): void;
+  /** Id of the unicast RVI of this virtual LAN between two members, if it exists. */
+  lanRvi(vlan: string, a: string, b: string): number | undefined;
+}
 
 /**
  * A member's state (seed 004, "Virtual LAN Server" 1 and the promiscuous

@@ -7,20 +7,11 @@ import { ipToString, parseIp } from '../../../shared/wire/ipv4-address.ts';
 import { isBroadcastMac, isMulticastMac, macSerial, macToString, parseMac } from '../../../shared/wire/mac.ts';
 import { Tlv, TlvType } from '../../../shared/wire/tlv.ts';
 import { ArpServer } from './arp-server.ts';
-import { isPromiscuous, isRegistered, memberTransition, MemberState, type MemberEvent, type Uplink, type VlanMember, type VlanMembers } from './members.ts';
+import { isPromiscuous, isRegistered, memberTransition, MemberState, type MemberEvent, type Uplink, type VlanFabric, type VlanMember, type VlanMembers } from './members.ts';
 
 const MAX_GROUPS = 256;
 
-export type { VlanMember };
-
-/** What the virtual LAN server needs of its control node. */
-export interface VlanFabric {
-  /** Sends a TLV frame to an LPAR over this control node's virtual-LAN RVI to it. */
-  sendFrame(lpar: string, frame: Buffer): boolean;
-  sendMgmt(lpar: string, msg: ToLpar): void;
-  /** Id of the unicast RVI of this virtual LAN between two members, if it exists. */
-  lanRvi(vlan: string, a: string, b: string): number | undefined;
-}
+export type { VlanFabric, VlanMember };
 
 /** A registration as the member sent it (shared/protocol/mgmt.ts has checked the types and formats). */
 export interface Registration {
