@@ -1,182 +1,145 @@
-import fs from 'node:fs';
 import type { Logger } from 'pino';
-import type { ControlMessage } from '../../shared/control/codec.ts';
-import { NodeFabric } from '../../shared/fabric/node-fabric.ts';
-import { decodeMgmt, sendMgmt } from '../../shared/fabric/mgmt-protocol.ts';
-import { lparInterfaces, type ControlNodeSpec, type Platform, type VlanSpec } from '../../shared/platform/platform.ts';
-import { SMCR_LINK_A, SMCR_LINK_B, linkPlane } from '../../shared/rclan/link-purpose.ts';
+import type { NodeFabric } from '../../shared/fabric/node-fabric.ts';
+import type { ControlNodeSpec, Platform } from '../../shared/platform/platform.ts';
+import { decodeToControlNode, sendMgmt, type MgmtInterface, type ToControlNode } from '../../shared/protocol/mgmt.ts';
+import { purposeKind } from '../../shared/rclan/purpose.ts';
 import type { Rvi } from '../../shared/rclan/rvi.ts';
-import { inSubnet, ipToString, parseCidr, parseIp } from '../../shared/wire/ipv4-address.ts';
+import { ipToString, parseIp } from '../../shared/wire/ipv4-address.ts';
 import { macToString } from '../../shared/wire/mac.ts';
-import { TLV_HEADER, Tlv, TlvType, emitTlv } from '../../shared/wire/tlv.ts';
-import { Nvram } from './nvram.ts';
-import { VlanServer } from './vlan-server.ts';
-import { VlanProxy } from './vlan-proxy.ts';
-
-interface LparView {
-  name: string;
-  cec: string;
-  booted: boolean;
-  health: string;
-  detail: string;
-  lastHeard: number;
-}
-
-/** Who is on which virtual LAN, with which address and device: the platform file, then join/leave at run time. */
-interface Membership {
-  [vlan: string]: Array<{ lpar: string; ip: string; dev: number }>;
-}
-
-/** Purpose of the unicast RVIs of a virtual LAN between two of its members. */
-export function lanPurpose(vlan: string): string {
-  return `lan:${vlan}`;
-}
+import { BootConfig } from './boot/boot-config.ts';
+import { applyLparEvent, LparBoot, newLparView, type LparView } from './boot/lpar-view.ts';
+import { Membership } from './boot/membership.ts';
+import { Nvram } from './boot/nvram.ts';
+import { RviMesh } from './boot/rvi-mesh.ts';
+import { Locations } from './location/locations.ts';
+import { SmcrGrants } from './smc/smcr-grants.ts';
+import { forLog, LogOnce } from './untrusted.ts';
+import { FrameIntake } from './vlan/frame-intake.ts';
+import { TapBridge } from './vlan/tap-bridge.ts';
+import { VlanServer } from './vlan/vlan-server.ts';
 
 /**
  * A control node: it creates, through the fabric manager, a management RVI
  * and a virtual-LAN RVI to every LPAR and the unicast RVIs between the
  * members of each virtual LAN (seed 004, "2. RVI Mapping And Management": the
  * control node, never a processing node, makes the paths); answers each
- * LPAR's boot request with its identity and interfaces (MACs from NVRAM); and
- * runs a virtual LAN server for every virtual LAN.
+ * LPAR's boot request with its identity and interfaces (MACs from NVRAM);
+ * runs a virtual LAN server for every virtual LAN; grants SMC-R links (seed
+ * 002) and publishes where registered addresses live (seed 003).
+ *
+ * This class is the composition root: each concern is a piece of its own
+ * (boot/, vlan/, smc/, location/, untrusted.ts) that sees only the ports it
+ * is handed (the RVI mesh is the virtual LAN servers' VlanFabric); what is
+ * left here is the dispatch of management messages between them and the
+ * run-time membership changes that involve several of them.
  */
 export class ControlNode {
   readonly lpars = new Map<string, LparView>();
   readonly vlans = new Map<string, VlanServer>();
   private readonly vlanById = new Map<number, VlanServer>();
-  private readonly lanRvis = new Map<string, number>();
-  readonly stats = { malformedMgmt: 0, malformedFrames: 0, notMember: 0, heartbeats: 0, smcrGranted: 0, smcrRefused: 0, locationFailures: 0 };
-  private membership: Membership;
+  readonly stats = { malformedMgmt: 0 };
+  private readonly warn: LogOnce;
   private readonly nvram: Nvram;
+  private readonly membership: Membership;
+  private readonly mesh: RviMesh;
+  private readonly boot: BootConfig;
+  private readonly grants: SmcrGrants;
+  private readonly locations: Locations;
+  private readonly intake: FrameIntake;
+  private readonly taps: TapBridge;
 
   constructor(
     readonly spec: ControlNodeSpec,
     private readonly platform: Platform,
     readonly fabric: NodeFabric,
     dataDir: string,
-    private readonly membershipFile: string,
+    membershipFile: string,
     private readonly log: Logger,
   ) {
-    for (const l of platform.lpars) this.lpars.set(l.name, { name: l.name, cec: l.cec, booted: false, health: 'unknown', detail: '', lastHeard: 0 });
+    this.warn = new LogOnce(log);
+    for (const l of platform.lpars) this.lpars.set(l.name, newLparView(l.name, l.cec));
     this.nvram = new Nvram(dataDir, spec.serial);
-    this.membership = this.loadMembership();
+    this.membership = new Membership(platform, membershipFile);
+    this.mesh = new RviMesh(spec.name, fabric, { find: (peer, purpose) => fabric.rclan.find(peer, purpose) });
+    this.boot = new BootConfig(spec, platform, this.nvram, this.membership);
+    this.grants = new SmcrGrants(platform, this.membership, fabric, this.warn, log);
+    this.locations = new Locations(fabric, this.warn);
+    this.intake = new FrameIntake((id) => this.vlanById.get(id), this.warn);
+    this.taps = new TapBridge(log);
+    const serials = platform.controlNodes.map((c) => c.serial);
     for (const v of platform.vlans) {
-      const server = new VlanServer(
-        v,
-        platform.controlNodes.map((c) => c.serial),
-        { sendFrame: (lpar, frame) => this.sendFrame(lpar, frame), sendMgmt: (lpar, msg) => this.sendMgmt(lpar, msg), lanRvi: (vlan, a, b) => this.lanRvis.get(pairKey(vlan, a, b)) },
-        log.child({ component: 'vlan-server', vlan: v.name }),
-      );
-      for (const m of this.membership[v.name] ?? []) server.addMember(m.lpar, parseIp(m.ip), m.dev);
+      const server = new VlanServer(v, serials, this.mesh, log.child({ component: 'vlan-server', vlan: v.name }));
+      for (const m of this.membership.members(v.name)) server.addMember(m.lpar, parseIp(m.ip), m.dev);
       this.vlans.set(v.name, server);
       this.vlanById.set(v.id, server);
     }
     fabric.onRviAdded = (rvi) => this.attach(rvi);
     // The fabric manager keeps the location table in memory: a restarted one learns it again from here.
     fabric.onFmState = (connected) => {
-      if (connected) this.publishLocations();
+      if (connected) this.locations.publishAll(this.registeredAddresses());
     };
-  }
-
-  /** Membership survives a restart of this control node within a run (kept with the run's state), not a new boot. */
-  private loadMembership(): Membership {
-    try {
-      return JSON.parse(fs.readFileSync(this.membershipFile, 'utf8')) as Membership;
-    } catch {
-      const m: Membership = {};
-      for (const v of this.platform.vlans) m[v.name] = [];
-      for (const l of this.platform.lpars) for (const i of lparInterfaces(this.platform, l.name)) m[i.vlan.name].push({ lpar: l.name, ip: i.ip, dev: i.dev });
-      return m;
-    }
-  }
-
-  private saveMembership(): void {
-    const tmp = `${this.membershipFile}.tmp`;
-    fs.writeFileSync(tmp, JSON.stringify(this.membership));
-    fs.renameSync(tmp, this.membershipFile);
   }
 
   async start(): Promise<void> {
     for (const rvi of this.fabric.rclan.rvis.values()) this.attach(rvi);
-    for (const l of this.platform.lpars) {
-      await this.fabric.request({ t: 'rvi-create', a: this.spec.name, b: l.name, purpose: 'mgmt' });
-      await this.fabric.request({ t: 'rvi-create', a: this.spec.name, b: l.name, purpose: 'vlan' });
-    }
-    for (const [vlan, members] of Object.entries(this.membership)) {
-      for (let i = 0; i < members.length; i++) for (let j = i + 1; j < members.length; j++) await this.createLan(vlan, members[i].lpar, members[j].lpar);
+    await this.mesh.connectLpars(this.platform.lpars.map((l) => l.name));
+    for (const [vlan, members] of this.membership.entries()) {
+      for (let i = 0; i < members.length; i++) for (let j = i + 1; j < members.length; j++) await this.mesh.connectLan(vlan, members[i].lpar, members[j].lpar);
     }
     // Members that registered while the RVIs were being made learn their peers now.
     for (const v of this.vlans.values()) this.announcePeers(v);
   }
 
-  private async createLan(vlan: string, a: string, b: string): Promise<void> {
-    const r = await this.fabric.request({ t: 'rvi-create', a, b, purpose: lanPurpose(vlan) });
-    this.lanRvis.set(pairKey(vlan, a, b), (r.rvi as { id: number }).id);
-  }
-
-  private rviTo(lpar: string, purpose: string): Rvi | undefined {
-    return this.fabric.rclan.find(lpar, purpose);
-  }
-
-  private sendFrame(lpar: string, frame: Buffer): boolean {
-    return this.rviTo(lpar, 'vlan')?.send(frame) ?? false;
-  }
-
-  private sendMgmt(lpar: string, msg: ControlMessage): void {
-    const rvi = this.rviTo(lpar, 'mgmt');
-    if (rvi) sendMgmt(rvi, msg);
-  }
-
   private attach(rvi: Rvi): void {
     const view = this.lpars.get(rvi.peer);
     if (!view) return;
-    if (rvi.purpose === 'mgmt') {
+    const kind = purposeKind(rvi.purpose).kind;
+    if (kind === 'mgmt') {
       rvi.onMessage = (payload) => this.onMgmt(view, rvi, payload);
       rvi.onPeerRestart = () => {
-        view.booted = false;
-        view.health = 'restarting';
+        applyLparEvent(view, { type: 'peer-restart' });
         for (const v of this.vlans.values()) v.forget(view.name);
       };
-    } else if (rvi.purpose === 'vlan') {
-      rvi.onMessage = (payload) => this.onFrame(view.name, rvi, payload);
+    } else if (kind === 'vlan') {
+      rvi.onMessage = (payload) => this.intake.receive(view.name, payload, (frame) => rvi.send(frame));
     }
   }
 
   private onMgmt(view: LparView, rvi: Rvi, payload: Buffer): void {
-    const msg = decodeMgmt(payload);
-    if (!msg) {
+    const d = decodeToControlNode(payload);
+    if (!d.ok) {
+      // Whatever a partition sends, the control node stays up: counted, logged once per partition.
       this.stats.malformedMgmt++;
+      this.warn.warn(`${view.name}/mgmt`, { lpar: view.name, reason: d.reason.slice(0, 200) }, 'management message rejected');
       return;
     }
     view.lastHeard = Date.now();
     try {
-      this.handleMgmt(view, rvi, msg);
+      this.handleMgmt(view, rvi, d.msg);
     } catch (err) {
-      // Whatever a partition sends, the control node stays up: counted, logged once per cause.
       this.stats.malformedMgmt++;
-      this.warnOnce(`${view.name}/mgmt/${msg.t}`, { lpar: view.name, t: clip(msg.t), err: (err as Error).message }, 'management message rejected');
+      this.warn.warn(`${view.name}/mgmt/${d.msg.t}`, { lpar: view.name, t: d.msg.t, err: (err as Error).message }, 'management message rejected');
     }
   }
 
-  private handleMgmt(view: LparView, rvi: Rvi, msg: ControlMessage): void {
+  private handleMgmt(view: LparView, rvi: Rvi, msg: ToControlNode): void {
     switch (msg.t) {
       case 'boot':
-        view.booted = true;
-        sendMgmt(rvi, this.config(view));
+        applyLparEvent(view, { type: 'boot' });
+        sendMgmt(rvi, this.boot.config(view.name));
         this.log.info({ lpar: view.name }, 'LPAR booted');
         return;
       case 'health':
-        view.health = text(msg.state, 'state', 32);
-        view.detail = text(msg.detail ?? '', 'detail', 256);
+        view.health = msg.state;
+        view.detail = msg.detail;
         return;
       case 'vlan-register': {
-        const name = text(msg.vlan, 'vlan', 64);
-        const v = this.vlans.get(name);
-        const result = v ? v.register(view.name, msg) : { ok: false, reason: `no virtual LAN "${name}"` };
-        if (!v) this.warnOnce(`${view.name}/register/${name}`, { lpar: view.name, vlan: name }, 'registration refused: no such virtual LAN');
+        const v = this.vlans.get(msg.vlan);
+        const result = v ? v.register(view.name, msg) : { ok: false, reason: `no virtual LAN "${msg.vlan}"` };
+        if (!v) this.warn.warn(`${view.name}/register/${msg.vlan}`, { lpar: view.name, vlan: msg.vlan }, 'registration refused: no such virtual LAN');
         // Sent before the reply, so the fabric manager normally knows the address by the time the partition learns it is registered.
-        if (v && result.ok) this.publishLocation(v, view.name);
-        sendMgmt(rvi, { t: 'vlan-registered', vlan: name, ...result });
+        if (v && result.ok) this.locations.publish(msg.ip, view.name);
+        sendMgmt(rvi, { t: 'vlan-registered', vlan: msg.vlan, ...result });
         if (v && result.ok) {
           v.announcePromiscuous(view.name);
           this.announcePeers(v);
@@ -184,95 +147,23 @@ export class ControlNode {
         return;
       }
       case 'mcast':
-        this.vlans.get(text(msg.vlan, 'vlan', 64))?.multicast(view.name, text(msg.group, 'group', 17), msg.join === true);
+        this.vlans.get(msg.vlan)?.multicast(view.name, msg.group, msg.join);
         return;
       case 'promisc':
-        this.vlans.get(text(msg.vlan, 'vlan', 64))?.promiscuous(view.name, msg.on === true);
+        this.vlans.get(msg.vlan)?.promiscuous(view.name, msg.on);
         return;
-      case 'smcr-links': {
-        const peer = text(msg.peer, 'peer', 64);
-        this.grantLinks(view, rvi, peer).catch((err: Error) => this.warnOnce(`${view.name}/smcr/error`, { lpar: view.name, err: err.message }, 'SMC-R link request failed'));
+      case 'smcr-links':
+        this.grants.grant(view.name, msg.peer).then(
+          (answer) => sendMgmt(rvi, answer),
+          (err: Error) => this.warn.warn(`${view.name}/smcr/error`, { lpar: view.name, peer: forLog(msg.peer), err: err.message }, 'SMC-R link request failed'),
+        );
         return;
-      }
-      default:
-        this.stats.malformedMgmt++;
     }
   }
 
-  /**
-   * An LPAR asks for an SMC-R link group to `peer` (seed 002, Fig. 4 steps
-   * 407-409: the RDMA environment and the queue pairs the connection will
-   * use). Only a control node may make paths, and only between partitions the
-   * configuration lets talk at all: both LPARs of this platform, two of them,
-   * on a common virtual LAN, with SMC on for both. The two links run on
-   * different planes (smcr-a, smcr-b) so the group survives either plane
-   * (Fig. 10 step 1015). The fabric manager returns the existing RVIs when
-   * they were made before, so asking again is harmless.
-   */
-  private async grantLinks(view: LparView, rvi: Rvi, peer: string): Promise<void> {
-    const refusal = this.linkRefusal(view.name, peer);
-    if (refusal) {
-      this.stats.smcrRefused++;
-      this.warnOnce(`${view.name}/smcr/${refusal.cause}`, { lpar: view.name, peer: clip(peer), reason: refusal.reason }, 'SMC-R links refused');
-      sendMgmt(rvi, { t: 'smcr-links', peer, ok: false, reason: refusal.reason });
-      return;
-    }
-    try {
-      const ids: number[] = [];
-      for (const purpose of [SMCR_LINK_A, SMCR_LINK_B]) {
-        const r = await this.fabric.request({ t: 'rvi-create', a: view.name, b: peer, purpose });
-        ids.push((r.rvi as { id: number }).id);
-      }
-      this.stats.smcrGranted++;
-      this.log.debug({ lpar: view.name, peer, rvis: ids }, 'SMC-R links granted');
-      sendMgmt(rvi, { t: 'smcr-links', peer, ok: true, rvis: ids });
-    } catch (err) {
-      const reason = `the fabric manager could not make the links: ${(err as Error).message}`;
-      this.stats.smcrRefused++;
-      this.warnOnce(`${view.name}/smcr/fabric`, { lpar: view.name, peer, err: (err as Error).message }, 'SMC-R links failed');
-      sendMgmt(rvi, { t: 'smcr-links', peer, ok: false, reason });
-    }
-  }
-
-  /** Why `lpar` may not have SMC-R links to `peer` (cause: a short key to log once by), or undefined when it may. */
-  private linkRefusal(lpar: string, peer: string): { cause: string; reason: string } | undefined {
-    if (!this.lpars.has(peer)) return { cause: 'unknown-peer', reason: `"${clip(peer)}" is not an LPAR of this platform` };
-    if (peer === lpar) return { cause: 'self', reason: 'an LPAR needs no SMC-R links to itself' };
-    for (const name of [lpar, peer]) {
-      if (this.platform.lpars.find((l) => l.name === name)?.smc.r === false) return { cause: `smc-off/${name}`, reason: `SMC-R is off for ${name} in the platform file` };
-    }
-    const shared = Object.values(this.membership).some((ms) => ms.some((m) => m.lpar === lpar) && ms.some((m) => m.lpar === peer));
-    if (!shared) return { cause: `no-lan/${peer}`, reason: `${lpar} and ${peer} share no virtual LAN` };
-    return undefined;
-  }
-
-  /**
-   * Tells the fabric manager which LPAR a registered address lives on: the
-   * location service a partition asks once per connection (seed 003: the
-   * virtualization management mechanism names the destination's partition
-   * and so its CEC). Only addresses a virtual LAN server accepted get here.
-   */
-  private publishLocation(v: VlanServer, lpar: string): void {
-    const m = v.members.get(lpar);
-    if (!m?.registered) return;
-    const endpoint = ipToString(m.ip);
-    this.fabric.request({ t: 'location-set', endpoint, node: lpar }).catch((err: Error) => {
-      this.stats.locationFailures++;
-      this.warnOnce(`location/${endpoint}`, { lpar, endpoint, err: err.message }, 'location not recorded');
-    });
-  }
-
-  private publishLocations(): void {
-    for (const v of this.vlans.values()) for (const m of v.registeredMembers()) this.publishLocation(v, m.lpar);
-  }
-
-  private readonly warned = new Set<string>();
-
-  /** Logs the first occurrence of each cause; later ones only count, so no partition can flood the log. */
-  private warnOnce(key: string, obj: Record<string, unknown>, msg: string): void {
-    if (this.warned.has(key) || this.warned.size > 10_000) return;
-    this.warned.add(key);
-    this.log.warn(obj, `${msg} (further ones counted, not logged)`);
+  /** Every address a virtual LAN server accepted, with its LPAR. */
+  private registeredAddresses(): Array<{ endpoint: string; lpar: string }> {
+    return [...this.vlans.values()].flatMap((v) => v.registeredMembers().map((m) => ({ endpoint: ipToString(m.ip), lpar: m.lpar })));
   }
 
   /**
@@ -286,169 +177,56 @@ export class ControlNode {
       const peers = [];
       for (const o of members) {
         if (o === m) continue;
-        const rvi = this.lanRvis.get(pairKey(v.name, m.lpar, o.lpar));
+        const rvi = this.mesh.lanRvi(v.name, m.lpar, o.lpar);
         if (rvi !== undefined) peers.push({ rvi, ip: ipToString(o.ip), mac: o.mac ? macToString(o.mac) : null });
       }
-      this.sendMgmt(m.lpar, { t: 'lan-peers', vlan: v.name, peers });
-    }
-  }
-
-  /** What an LPAR learns at boot: identity, and one interface per virtual LAN it is on. */
-  private config(view: LparView): ControlMessage {
-    const spec = this.platform.lpars.find((l) => l.name === view.name);
-    const interfaces = [];
-    for (const v of this.platform.vlans) {
-      const m = (this.membership[v.name] ?? []).find((x) => x.lpar === view.name);
-      if (m) interfaces.push(this.interfaceOf(v, m));
-    }
-    return {
-      t: 'config',
-      name: view.name,
-      cec: view.cec,
-      controlNode: this.spec.name,
-      serial: this.spec.serial,
-      platform: this.platform.name,
-      ethernet: this.platform.ethernet,
-      interfaces,
-      // The workloads the platform file names for this LPAR (module paths already absolute).
-      apps: spec?.apps ?? [],
-      // Shared Memory Communications for this LPAR (seed 002, Fig. 4 steps 403/415: SMC capable and enabled).
-      smc: { enabled: spec ? spec.smc.d || spec.smc.r : true, d: spec?.smc.d ?? true, r: spec?.smc.r ?? true, ringBytes: this.platform.smc.ringBytes, pollUs: this.platform.smc.pollUs, clcTimeoutMs: this.platform.smc.clcTimeoutMs },
-    };
-  }
-
-  private interfaceOf(v: VlanSpec, m: { lpar: string; ip: string; dev: number }): Record<string, unknown> {
-    const ip = parseIp(m.ip);
-    const subnet = v.subnets.map(parseCidr).find((s) => inSubnet(ip, s.ip, s.prefix))!;
-    return { vlan: v.name, vlanId: v.id, dev: m.dev, ip: m.ip, prefix: subnet.prefix, mac: this.nvram.macFor(m.lpar, v.name), mtu: v.mtu, promiscuousAllowed: v.promiscuous.includes(m.lpar) };
-  }
-
-  /** A TLV frame on an LPAR's virtual-LAN RVI. */
-  private onFrame(lpar: string, rvi: Rvi, payload: Buffer): void {
-    let tlv: Tlv;
-    try {
-      tlv = Tlv.parse(payload);
-    } catch {
-      this.stats.malformedFrames++;
-      return;
-    }
-    if (tlv.type === TlvType.Heartbeat) {
-      // The driver's end-to-end heartbeat (seed 004, "Virtual Ethernet Driver"): answered at once.
-      this.stats.heartbeats++;
-      const ack = Buffer.allocUnsafe(TLV_HEADER);
-      emitTlv(ack, 0, { type: TlvType.HeartbeatAck, length: 0, vlan: 0, seq: tlv.seq });
-      rvi.send(ack);
-      return;
-    }
-    const server = this.vlanById.get(tlv.vlan);
-    const member = server?.members.get(lpar);
-    if (!server || !member?.registered) {
-      this.stats.notMember++;
-      this.warnOnce(`${lpar}/frame/${tlv.vlan}`, { lpar, vlan: tlv.vlan }, 'frame for a virtual LAN the sender is not a registered member of dropped');
-      return;
-    }
-    try {
-      server.handleFrame(member, tlv, payload);
-    } catch (err) {
-      this.stats.malformedFrames++;
-      this.warnOnce(`${lpar}/frame-error`, { lpar, err: (err as Error).message }, 'frame rejected');
+      this.mesh.sendMgmt(m.lpar, { t: 'lan-peers', vlan: v.name, peers });
     }
   }
 
   /** Adds a member at run time: MAC, unicast RVIs to the other members, and the new interface pushed to the LPAR. */
-  async join(vlanName: string, lpar: string, ipText: string): Promise<Record<string, unknown>> {
+  async join(vlanName: string, lpar: string, ipText: string): Promise<MgmtInterface> {
     const v = this.platform.vlans.find((x) => x.name === vlanName);
     const server = this.vlans.get(vlanName);
     if (!v || !server) throw new Error(`no virtual LAN "${vlanName}"`);
     if (!this.lpars.has(lpar)) throw new Error(`no LPAR "${lpar}"`);
-    const ip = parseIp(ipText);
-    if (!v.subnets.map(parseCidr).some((s) => inSubnet(ip, s.ip, s.prefix))) throw new Error(`${ipText} is in none of ${vlanName}'s subnets ${v.subnets.join(', ')}`);
-    const members = this.membership[vlanName];
-    if (members.some((m) => m.lpar === lpar)) throw new Error(`${lpar} is already a member of ${vlanName}`);
-    if (members.some((m) => m.ip === ipText)) throw new Error(`${ipText} is already used on ${vlanName}`);
-    const dev = Math.max(0, ...Object.values(this.membership).flatMap((ms) => ms.filter((m) => m.lpar === lpar).map((m) => m.dev))) + 1;
-    const entry = { lpar, ip: ipText, dev };
-    for (const other of members) await this.createLan(vlanName, lpar, other.lpar);
-    members.push(entry);
-    this.saveMembership();
-    server.addMember(lpar, ip, dev);
-    const ifc = this.interfaceOf(v, entry);
-    this.sendMgmt(lpar, { t: 'vlan-added', interface: ifc });
+    const entry = this.membership.admit(v, lpar, ipText);
+    for (const other of this.membership.members(vlanName)) await this.mesh.connectLan(vlanName, lpar, other.lpar);
+    this.membership.add(vlanName, entry);
+    server.addMember(lpar, parseIp(ipText), entry.dev);
+    const ifc = this.boot.interfaceOf(v, entry);
+    this.mesh.sendMgmt(lpar, { t: 'vlan-added', interface: ifc });
     this.announcePeers(server);
-    this.log.info({ lpar, vlan: vlanName, ip: ipText, dev }, 'member joined');
+    this.log.info({ lpar, vlan: vlanName, ip: ipText, dev: entry.dev }, 'member joined');
     return ifc;
   }
 
-  /** Removes a member at run time and tears down its unicast RVIs on that virtual LAN. */
+  /** Removes a member at run time and tears down its unicast RVIs on that virtual LAN, and SMC-R links it no longer may have. */
   async leave(vlanName: string, lpar: string): Promise<void> {
     const server = this.vlans.get(vlanName);
-    const members = this.membership[vlanName];
-    if (!server || !members) throw new Error(`no virtual LAN "${vlanName}"`);
-    const i = members.findIndex((m) => m.lpar === lpar);
-    if (i < 0) throw new Error(`${lpar} is not a member of ${vlanName}`);
-    members.splice(i, 1);
-    this.saveMembership();
+    if (!server) throw new Error(`no virtual LAN "${vlanName}"`);
+    const rest = this.membership.leave(vlanName, lpar);
     server.removeMember(lpar);
-    this.sendMgmt(lpar, { t: 'vlan-removed', vlan: vlanName });
-    for (const other of members) {
-      const key = pairKey(vlanName, lpar, other.lpar);
-      const id = this.lanRvis.get(key);
-      this.lanRvis.delete(key);
-      // The other control node may have torn it down already.
-      if (id !== undefined) await this.fabric.request({ t: 'rvi-destroy', id }).catch(() => undefined);
-    }
-    await this.revokeLinks(lpar);
+    this.mesh.sendMgmt(lpar, { t: 'vlan-removed', vlan: vlanName });
+    await this.mesh.disconnectLan(vlanName, lpar, rest.map((m) => m.lpar));
+    await this.grants.revoke(lpar);
     this.log.info({ lpar, vlan: vlanName }, 'member left');
   }
 
-  /**
-   * SMC-R links join only partitions on a common virtual LAN: when a member
-   * leaves one, its links to LPARs it now shares none with are torn down. The
-   * SMC layer at both ends sees them go as a link failure (seed 002, Fig. 10
-   * steps 1012-1020: another link, else back to TCP).
-   */
-  private async revokeLinks(lpar: string): Promise<void> {
-    let list: Array<{ id: number; a: string; b: string; purpose: string }>;
-    try {
-      list = (await this.fabric.request({ t: 'rvi-list' })).rvis as typeof list;
-    } catch (err) {
-      this.log.warn({ lpar, err: (err as Error).message }, 'SMC-R links of a departed member not checked: fabric manager unreachable');
-      return;
-    }
-    for (const r of list) {
-      if (linkPlane(r.purpose) === undefined || (r.a !== lpar && r.b !== lpar)) continue;
-      const other = r.a === lpar ? r.b : r.a;
-      if (!this.linkRefusal(lpar, other)) continue;
-      // The other control node may have torn it down already.
-      await this.fabric.request({ t: 'rvi-destroy', id: r.id }).catch(() => undefined);
-      this.log.info({ rvi: r.id, a: r.a, b: r.b, purpose: r.purpose }, 'SMC-R link revoked: no common virtual LAN any more');
-    }
-  }
-
-  /**
-   * Attaches the outside world to a virtual LAN through a VLAN proxy whose
-   * UDP socket carries the frames of a TAP device (socat on the other end).
-   * Returns the proxy's port; `outside` is where the TAP side listens.
-   */
+  /** Attaches the outside world to a virtual LAN (vlan/tap-bridge.ts); returns the port the TAP side sends to. */
   async attachTap(vlanName: string, outside: { address: string; port: number }): Promise<number> {
     const server = this.vlans.get(vlanName);
     if (!server) throw new Error(`no virtual LAN "${vlanName}"`);
-    server.proxy?.close();
-    const proxy = new VlanProxy(server, outside, this.log.child({ component: 'vlan-proxy', vlan: vlanName }));
-    const port = await proxy.open();
-    server.proxy = proxy;
-    this.log.info({ vlan: vlanName, port, outside }, 'virtual LAN bridged outside');
-    return port;
+    return this.taps.attach(server, outside);
   }
 
   detachTap(vlanName: string): void {
     const server = this.vlans.get(vlanName);
-    server?.proxy?.close();
-    if (server) server.proxy = undefined;
+    if (server) this.taps.detach(server);
   }
 
   nvramSnapshot(): Record<string, unknown> {
-    return this.nvram.snapshot() as unknown as Record<string, unknown>;
+    return { ...this.nvram.snapshot() };
   }
 
   status(): Record<string, unknown> {
@@ -456,26 +234,12 @@ export class ControlNode {
       serial: this.spec.serial,
       planesAttached: this.fabric.nics.filter((n) => n.attached).map((n) => n.plane),
       lpars: [...this.lpars.values()].map((l) => {
-        const rvi = this.fabric.rclan.find(l.name, 'mgmt');
-        return { ...l, rvi: rvi?.id ?? null, rviState: rvi?.state ?? 'none' };
+        const rvi = this.mesh.mgmtRvi(l.name);
+        return { ...l, booted: l.boot === LparBoot.Booted, rvi: rvi?.id ?? null, rviState: rvi?.state ?? 'none' };
       }),
       vlans: [...this.vlans.values()].map((v) => v.status()),
-      stats: this.stats,
+      stats: { ...this.stats, ...this.intake.stats, ...this.grants.stats, ...this.locations.stats },
     };
   }
 }
 
-/** A string field of a management message, or an error naming it (never String() on attacker data). */
-function text(v: unknown, field: string, max: number): string {
-  if (typeof v !== 'string' || v.length > max) throw new Error(`field "${field}" must be a string of at most ${max} characters`);
-  return v;
-}
-
-/** What of an untrusted value goes into a log line. */
-function clip(v: unknown): string {
-  return typeof v === 'string' ? v.slice(0, 64) : typeof v;
-}
-
-function pairKey(vlan: string, a: string, b: string): string {
-  return a < b ? `${vlan}|${a}|${b}` : `${vlan}|${b}|${a}`;
-}

@@ -6,16 +6,18 @@ import { PRIVILEGED, authenticatePeer, type Peer, type Role } from '../../shared
 import type { ControlMessage } from '../../shared/control/codec.ts';
 import type { Link } from '../../shared/link/link.ts';
 import { platformNodes, type Platform } from '../../shared/platform/platform.ts';
+import { FM_REQUESTS, decodeFmRequest, type FmReplies, type FmRequest, type FmStatus, type Location, type NodeNotice, type NodeWelcome, type SwitchNotice, type RviRecord, type ViEntry } from '../../shared/protocol/fm.ts';
+import type { Purpose } from '../../shared/rclan/purpose.ts';
 import type { RviInfo } from '../../shared/rclan/rclan.ts';
 
-export interface RviRecord {
-  id: number;
-  a: string;
-  b: string;
-  purpose: string;
-  viA: number;
-  viB: number;
-}
+export type { RviRecord };
+
+/** Requests that make or unmake paths, or move an address: only control nodes and management may (seed 004). */
+const PATH_VERBS: Partial<Record<FmRequest['t'], string>> = {
+  'rvi-create': 'create RVIs',
+  'rvi-destroy': 'destroy RVIs',
+  'location-set': 'change the location table',
+};
 
 interface Persisted {
   nextRvi: number;
@@ -36,7 +38,7 @@ interface Persisted {
  * same RVIs back to the switches and nodes that rejoin it.
  */
 export class FabricManager {
-  readonly stats = { created: 0, destroyed: 0, refused: 0, authFailures: 0 };
+  readonly stats = { created: 0, destroyed: 0, refused: 0, authFailures: 0, malformed: 0 };
   private readonly roles = new Map<string, Role>();
   private readonly ports = new Map<string, number>();
   private readonly cecOf = new Map<string, string>();
@@ -45,14 +47,17 @@ export class FabricManager {
   private readonly switches = new Map<string, ControlChannel>();
   private state: Persisted = { nextRvi: 1, nextVi: {}, rvis: [] };
   private readonly stateFile: string;
+  private readonly planeUrls: NodeWelcome['planes'];
 
   constructor(
     private readonly platform: Platform,
     private readonly key: Buffer,
-    private readonly planeUrls: Array<{ name: string; url: string }>,
+    planeUrls: Array<{ name: string; url: string }>,
     dataDir: string,
     private readonly log: Logger,
   ) {
+    if (planeUrls.length !== 2) throw new Error(`a fabric has two planes, ${planeUrls.length} given`);
+    this.planeUrls = [planeUrls[0], planeUrls[1]];
     for (const n of platformNodes(platform)) {
       this.roles.set(n.name, n.role);
       this.ports.set(n.name, n.port);
@@ -96,7 +101,7 @@ export class FabricManager {
       ch.onClose(() => {
         if (this.switches.get(plane) === ch) this.switches.delete(plane);
       });
-      ch.send({ t: 'welcome', ports: [...this.ports], vis: this.state.rvis.map((r) => this.entry(r)) });
+      ch.send({ t: 'welcome', ports: [...this.ports], vis: this.state.rvis.map((r) => this.entry(r)) } satisfies SwitchNotice);
       this.log.info({ plane }, 'switch joined');
       return;
     }
@@ -108,31 +113,52 @@ export class FabricManager {
       });
     }
     const privileged = PRIVILEGED.has(role);
-    const guard = (verb: string, fn: (m: ControlMessage) => unknown) => (m: ControlMessage) => {
-      if (!privileged) {
+    // One checked decoder for every request; a malformed one is counted and refused with the reason.
+    const serve = (m: ControlMessage): unknown => {
+      const d = decodeFmRequest(m);
+      if (!d.ok) {
+        this.stats.malformed++;
+        throw new Error(d.reason);
+      }
+      const req = d.msg;
+      const verb = PATH_VERBS[req.t];
+      if (verb && !privileged) {
         this.stats.refused++;
-        this.log.warn({ node: name, role, verb, request: { a: m.a, b: m.b, purpose: m.purpose } }, 'refused: processing nodes may not establish paths');
+        const request = req.t === 'rvi-create' ? { a: req.a, b: req.b, purpose: req.purpose } : req;
+        this.log.warn({ node: name, role, verb, request }, 'refused: processing nodes may not establish paths');
         throw new Error(`permission denied: ${role} "${name}" may not ${verb} (only control nodes and management may)`);
       }
-      return fn(m);
+      return this.answer(req, name, privileged);
     };
-    ch.handle('rvi-create', guard('create RVIs', (m) => ({ rvi: this.create(String(m.a), String(m.b), String(m.purpose ?? 'data')) })));
-    ch.handle('rvi-destroy', guard('destroy RVIs', (m) => this.destroy(Number(m.id))));
-    ch.handle('location-set', guard('change the location table', (m) => this.setLocation(String(m.endpoint), String(m.node))));
-    ch.handle('rvi-list', () => ({ rvis: privileged ? this.state.rvis : this.state.rvis.filter((r) => r.a === name || r.b === name) }));
-    ch.handle('locate', (m) => this.locate(String(m.endpoint)));
-    ch.handle('fm-status', () => this.status());
+    for (const t of FM_REQUESTS) ch.handle(t, serve);
     ch.send({
       t: 'welcome',
       port: this.ports.get(name) ?? 0,
       planes: this.planeUrls,
       rclan: this.platform.rclan,
       rvis: this.rvisOf(name),
-    });
+    } satisfies NodeWelcome);
     this.log.info({ node: name, role }, 'node joined');
   }
 
-  private entry(r: RviRecord): [number, number, number, number, number] {
+  private answer(req: FmRequest, caller: string, privileged: boolean): FmReplies[FmRequest['t']] {
+    switch (req.t) {
+      case 'rvi-create':
+        return { rvi: this.create(req.a, req.b, req.purpose) };
+      case 'rvi-destroy':
+        return this.destroy(req.id);
+      case 'location-set':
+        return this.setLocation(req.endpoint, req.node);
+      case 'rvi-list':
+        return { rvis: privileged ? this.state.rvis : this.state.rvis.filter((r) => r.a === caller || r.b === caller) };
+      case 'locate':
+        return this.locate(req.endpoint);
+      case 'fm-status':
+        return this.status();
+    }
+  }
+
+  private entry(r: RviRecord): ViEntry {
     return [r.id, this.ports.get(r.a)!, r.viA, this.ports.get(r.b)!, r.viB];
   }
 
@@ -151,7 +177,7 @@ export class FabricManager {
   }
 
   /** Creates the RVI (one VI per plane, same VI numbers on both), or returns the existing one. */
-  create(a: string, b: string, purpose: string): RviRecord {
+  create(a: string, b: string, purpose: Purpose): RviRecord {
     for (const n of [a, b]) {
       const role = this.roles.get(n);
       if (role !== 'lpar' && role !== 'control-node') throw new Error(`"${n}" is not a node of this platform`);
@@ -162,9 +188,9 @@ export class FabricManager {
     const r: RviRecord = { id: this.state.nextRvi++, a, b, purpose, viA: this.allocVi(a), viB: this.allocVi(b) };
     this.state.rvis.push(r);
     this.persist();
-    for (const sw of this.switches.values()) sw.send({ t: 'vi-add', entries: [this.entry(r)] });
-    this.sessions.get(a)?.send({ t: 'rvi-add', rvi: this.infoFor(r, a) });
-    this.sessions.get(b)?.send({ t: 'rvi-add', rvi: this.infoFor(r, b) });
+    for (const sw of this.switches.values()) sw.send({ t: 'vi-add', entries: [this.entry(r)] } satisfies SwitchNotice);
+    this.sessions.get(a)?.send({ t: 'rvi-add', rvi: this.infoFor(r, a) } satisfies NodeNotice);
+    this.sessions.get(b)?.send({ t: 'rvi-add', rvi: this.infoFor(r, b) } satisfies NodeNotice);
     this.stats.created++;
     this.log.info({ rvi: r.id, a, b, purpose }, 'RVI created');
     return r;
@@ -175,9 +201,9 @@ export class FabricManager {
     if (i < 0) throw new Error(`no RVI ${id}`);
     const [r] = this.state.rvis.splice(i, 1);
     this.persist();
-    for (const sw of this.switches.values()) sw.send({ t: 'vi-del', rvis: [id] });
-    this.sessions.get(r.a)?.send({ t: 'rvi-del', vi: r.viA });
-    this.sessions.get(r.b)?.send({ t: 'rvi-del', vi: r.viB });
+    for (const sw of this.switches.values()) sw.send({ t: 'vi-del', rvis: [id] } satisfies SwitchNotice);
+    this.sessions.get(r.a)?.send({ t: 'rvi-del', vi: r.viA } satisfies NodeNotice);
+    this.sessions.get(r.b)?.send({ t: 'rvi-del', vi: r.viB } satisfies NodeNotice);
     this.stats.destroyed++;
     this.log.info({ rvi: id, a: r.a, b: r.b }, 'RVI destroyed');
     return { destroyed: id };
@@ -190,15 +216,15 @@ export class FabricManager {
   }
 
   /** Which node and CEC an endpoint (node name, or an address a control node registered) lives on. */
-  locate(endpoint: string): { endpoint: string; node: string | null; cec: string | null } {
+  locate(endpoint: string): Location & { endpoint: string } {
     const node = this.roles.has(endpoint) ? endpoint : (this.location.get(endpoint) ?? null);
     return { endpoint, node, cec: node ? (this.cecOf.get(node) ?? null) : null };
   }
 
-  status(): Record<string, unknown> {
+  status(): FmStatus {
     return {
       planes: this.platform.planes.map((p) => ({ plane: p, switchConnected: this.switches.has(p) })),
-      nodes: [...this.ports].map(([name, port]) => ({ name, port, role: this.roles.get(name), connected: this.sessions.has(name), cec: this.cecOf.get(name) ?? null })),
+      nodes: [...this.ports].map(([name, port]) => ({ name, port, role: this.roles.get(name) ?? 'unknown', connected: this.sessions.has(name), cec: this.cecOf.get(name) ?? null })),
       rvis: this.state.rvis,
       stats: this.stats,
     };

@@ -1,15 +1,20 @@
 import type { Logger } from 'pino';
-import type { ControlMessage } from '../../shared/control/codec.ts';
 import type { NodeFabric } from '../../shared/fabric/node-fabric.ts';
 import type { AppSpec } from '../../shared/platform/platform.ts';
-import { DEFAULT_SMC } from '../../shared/platform/smc-settings.ts';
-import { decodeMgmt, sendMgmt } from '../../shared/fabric/mgmt-protocol.ts';
-import { SMCR_LINK_A, SMCR_LINK_B } from '../../shared/rclan/link-purpose.ts';
+import type { PartitionSmc } from '../../shared/platform/smc-settings.ts';
+import { decodeToLpar, sendMgmt, type ConfigMessage, type ToControlNode, type ToLpar } from '../../shared/protocol/mgmt.ts';
+import { Mgmt } from '../../shared/rclan/purpose.ts';
 import { RviState, type Rvi } from '../../shared/rclan/rvi.ts';
+import { ipToString } from '../../shared/wire/ipv4-address.ts';
 import { macToString } from '../../shared/wire/mac.ts';
-import { ipToString, parseIp } from '../../shared/wire/ipv4-address.ts';
-import { NetStack, type InterfaceConfig } from './net/net-stack.ts';
+import { BootState, bootTransition, type BootEvent } from './boot-state.ts';
+import { NetStack } from './net/net-stack.ts';
+import { SmcrLinkRequests } from './net/smc/link-requests.ts';
+import { LocationClient, type Location } from './net/smc/location-client.ts';
+import { partitionSmc } from './net/smc/smc-config.ts';
 import type { Interface } from './net/virtual-ethernet.ts';
+
+export type { Location };
 
 export interface LparConfig {
   name: string;
@@ -17,67 +22,11 @@ export interface LparConfig {
   platform: string;
   /** Workloads the platform file names for this partition. */
   apps: AppSpec[];
-  smc: LparSmcConfig;
+  smc: PartitionSmc;
 }
 
-/** What this partition's SMC layer runs with (the platform file's `smc` section, and the LPAR's own switch). */
-export interface LparSmcConfig {
-  /** Whether this partition offers and accepts SMC at all (seed 002, Fig. 4 steps 403/415: "capable and enabled"). */
-  enabled: boolean;
-  /** SMC-D capable (shared memory within the CEC). */
-  d: boolean;
-  /** SMC-R capable (RDMA over the fabric). */
-  r: boolean;
-  /** Why SMC is off (to be recorded with each plain-TCP connection), null when enabled. */
-  offReason: string | null;
-  /** Bytes of each direction's ring per connection (a power of two). */
-  ringBytes: number;
-  /** µs of busy-polling the shared cursors before sleeping and asking for a signal. */
-  pollUs: number;
-  /** ms the SMC handshake may take before the connection stays plain TCP. */
-  clcTimeoutMs: number;
-}
-
-/** `LPARLAB_SMC=off` (or 0, false) in a partition's environment turns SMC off whatever the platform file says. */
-export const SMC_ENV = 'LPARLAB_SMC';
-
-/**
- * The `smc` part of a control node's config message. A value that is missing
- * or out of range (a control node of an older build) takes the platform
- * default; the environment can only turn SMC off, never on.
- */
-export function parseSmcConfig(raw: unknown, env: NodeJS.ProcessEnv = process.env): LparSmcConfig {
-  const o = raw !== null && typeof raw === 'object' ? (raw as Record<string, unknown>) : {};
-  const int = (v: unknown, min: number, max: number, dflt: number) => (Number.isInteger(v) && (v as number) >= min && (v as number) <= max ? (v as number) : dflt);
-  const ringBytes = int(o.ringBytes, 4096, 16777216, DEFAULT_SMC.ringBytes);
-  const smc: LparSmcConfig = {
-    enabled: o.enabled !== false,
-    d: o.d !== false,
-    r: o.r !== false,
-    offReason: o.enabled === false ? 'SMC is off for this partition in the platform file' : null,
-    ringBytes: (ringBytes & (ringBytes - 1)) === 0 ? ringBytes : DEFAULT_SMC.ringBytes,
-    pollUs: int(o.pollUs, 0, 100000, DEFAULT_SMC.pollUs),
-    clcTimeoutMs: int(o.clcTimeoutMs, 100, 60000, DEFAULT_SMC.clcTimeoutMs),
-  };
-  const forced = env[SMC_ENV]?.trim().toLowerCase();
-  if (forced === 'off' || forced === '0' || forced === 'false') {
-    smc.enabled = false;
-    smc.offReason = `SMC is off in this partition's environment (${SMC_ENV}=${env[SMC_ENV]})`;
-  }
-  return smc;
-}
-
-/** Where an address lives, as the fabric manager's location service says (null: not a registered address). */
-export interface Location {
-  node: string | null;
-  cec: string | null;
-}
-
-interface LinkWaiter {
-  resolve: (reply: ControlMessage) => void;
-  reject: (err: Error) => void;
-  timer: NodeJS.Timeout;
-}
+/** How many refusals the partition remembers to show (`net-stats`). */
+const REFUSALS_KEPT = 20;
 
 /**
  * A partition's boot (seed 004, "Network Architecture"): its management RVIs
@@ -86,38 +35,56 @@ interface LinkWaiter {
  * interface per virtual LAN, and registers each interface's IP address and MAC
  * with every control node's virtual LAN server (the IP is bound to the RVI the
  * registration arrives on). Either control node alone is enough to boot and
- * run; a control node that restarts is registered with again.
+ * run; a control node that restarts is registered with again. The boot's
+ * progress is `boot` (boot-state.ts); SMC-R link requests and the location
+ * client are pieces of their own, handed the management RVIs and the fabric.
  */
 export class Lpar {
+  boot: BootState = BootState.WaitingForControlNode;
   config?: LparConfig;
   stack?: NetStack;
   readonly configuredBy = new Set<string>();
   /** Virtual LANs whose registration each control node accepted. */
   readonly registered = new Map<string, Set<string>>();
   readonly refusals: string[] = [];
+  /** Management messages that did not decode (or named another partition): counted and dropped. */
   malformed = 0;
   onChange: () => void = () => {};
   onStack: (stack: NetStack) => void = () => {};
-  /** Once, when the first configuration is in and every interface is registered: time to start the workloads. */
+  /** Each time the boot becomes Ready: the network is up and every interface registered. */
   onNetworkReady: (stack: NetStack, config: LparConfig) => void = () => {};
-  private announcedReady = false;
-  /** SMC-R link requests awaiting their control node's answer, by peer: one message per peer at a time. */
-  private readonly linkRequests = new Map<string, LinkWaiter[]>();
+  readonly linkRequests: SmcrLinkRequests;
+  readonly locations: LocationClient;
 
   constructor(
     readonly name: string,
     private readonly fabric: NodeFabric,
     private readonly log: Logger,
-  ) {}
+  ) {
+    this.linkRequests = new SmcrLinkRequests(
+      { find: (peer, purpose) => fabric.rclan.find(peer, purpose), waitForRvi: (peer, purpose, ms) => fabric.waitForRvi(peer, purpose, ms) },
+      () => this.preferredControlNodes(),
+    );
+    this.locations = new LocationClient(fabric);
+  }
+
+  /** Every boot state change goes through the transition function. */
+  private step(e: BootEvent): void {
+    const next = bootTransition(this.boot, e);
+    if (next === this.boot) return;
+    this.log.info({ from: this.boot, to: next }, 'boot state');
+    this.boot = next;
+    if (next === BootState.Ready && this.stack && this.config) this.onNetworkReady(this.stack, this.config);
+  }
 
   attachMgmt(rvi: Rvi): void {
     rvi.onMessage = (payload) => {
-      const msg = decodeMgmt(payload);
-      if (!msg) {
+      const d = decodeToLpar(payload);
+      if (!d.ok) {
         this.malformed++;
         return;
       }
-      this.onMgmt(rvi, msg);
+      this.onMgmt(rvi, d.msg);
     };
     const ask = () => sendMgmt(rvi, { t: 'boot', name: this.name });
     rvi.onStateChange = (state, prev) => {
@@ -128,76 +95,79 @@ export class Lpar {
     rvi.onPeerRestart = () => {
       this.configuredBy.delete(rvi.peer);
       this.registered.get(rvi.peer)?.clear();
+      this.registrationsChanged();
       ask();
     };
     if (rvi.state === RviState.Up || rvi.state === RviState.Degraded) ask();
   }
 
-  private onMgmt(rvi: Rvi, msg: ControlMessage): void {
+  private onMgmt(rvi: Rvi, msg: ToLpar): void {
     switch (msg.t) {
-      case 'config': {
-        if (msg.name !== this.name) {
-          this.malformed++;
-          return;
-        }
-        const first = !this.config;
-        this.config = { name: this.name, cec: String(msg.cec), platform: String(msg.platform), apps: Array.isArray(msg.apps) ? (msg.apps as AppSpec[]) : [], smc: parseSmcConfig(msg.smc) };
-        if (!this.stack) {
-          this.stack = new NetStack(msg.ethernet as { heartbeatMs: number; arpCacheSeconds: number }, this.log);
-          this.stack.ip.onMembership = (ifc, group, join) => this.toControlNodes({ t: 'mcast', vlan: ifc.vlan, group, join });
-          this.onStack(this.stack);
-        }
-        // The first control node to answer names the MACs; another's configuration only adds what is missing.
-        for (const c of msg.interfaces as InterfaceConfig[]) this.stack.addInterface(c);
-        this.configuredBy.add(rvi.peer);
-        if (first) this.log.info({ controlNode: rvi.peer, cec: this.config.cec, interfaces: this.stack.describe(), smc: this.config.smc }, 'configuration received');
-        this.registerAll(rvi);
-        this.reportHealth();
-        this.checkReady();
-        this.onChange();
+      case 'config':
+        this.configured(rvi, msg);
         return;
-      }
-      case 'vlan-registered': {
-        const vlan = String(msg.vlan);
-        if (msg.ok === true) {
+      case 'vlan-registered':
+        if (msg.ok) {
           if (!this.registered.has(rvi.peer)) this.registered.set(rvi.peer, new Set());
-          this.registered.get(rvi.peer)!.add(vlan);
-          this.checkReady();
+          this.registered.get(rvi.peer)!.add(msg.vlan);
+          this.registrationsChanged();
         } else {
-          const why = `${rvi.peer} refused registration on ${vlan}: ${String(msg.reason)}`;
-          if (this.refusals.length >= 20) this.refusals.shift();
+          const why = `${rvi.peer} refused registration on ${msg.vlan}: ${msg.reason ?? 'no reason given'}`;
+          if (this.refusals.length >= REFUSALS_KEPT) this.refusals.shift();
           this.refusals.push(why);
           this.log.warn(why);
         }
         this.onChange();
         return;
-      }
       case 'lan-peers':
-        this.stack?.driver.setPeers(msg.peers as Array<{ rvi: number; ip: string }>);
+        this.stack?.driver.setPeers(msg.peers);
         return;
       case 'promisc-listeners':
-        this.stack?.driver.setListeners(String(msg.vlan), msg.listeners as Array<{ node: string; dev: number }>);
+        this.stack?.driver.setListeners(msg.vlan, msg.listeners);
         return;
       case 'vlan-added': {
         // Each control node pushes the interface once it has the member itself: register with that one only.
         if (!this.stack) return;
-        const ifc = this.stack.addInterface(msg.interface as InterfaceConfig);
+        const ifc = this.stack.addInterface(msg.interface);
         this.register(rvi, ifc);
+        this.registrationsChanged();
         this.onChange();
         return;
       }
       case 'vlan-removed':
-        this.stack?.driver.removeInterface(String(msg.vlan));
-        for (const set of this.registered.values()) set.delete(String(msg.vlan));
-        this.checkReady();
+        this.stack?.driver.removeInterface(msg.vlan);
+        for (const set of this.registered.values()) set.delete(msg.vlan);
+        this.registrationsChanged();
         this.onChange();
         return;
       case 'smcr-links':
-        this.linksAnswered(msg);
+        this.linkRequests.answered(msg);
         return;
-      default:
-        this.malformed++;
     }
+  }
+
+  private configured(rvi: Rvi, msg: ConfigMessage): void {
+    if (msg.name !== this.name) {
+      this.malformed++;
+      return;
+    }
+    const first = !this.config;
+    this.config = { name: this.name, cec: msg.cec, platform: msg.platform, apps: msg.apps, smc: partitionSmc(msg.smc) };
+    if (!this.stack) {
+      this.stack = new NetStack(msg.ethernet, this.log);
+      this.stack.ip.onMembership = (ifc, group, join) => this.toControlNodes({ t: 'mcast', vlan: ifc.vlan, group, join });
+      this.onStack(this.stack);
+    }
+    // The first control node to answer names the MACs; another's configuration only adds what is missing.
+    for (const c of msg.interfaces) this.stack.addInterface(c);
+    this.configuredBy.add(rvi.peer);
+    if (first) this.log.info({ controlNode: rvi.peer, cec: this.config.cec, interfaces: this.stack.describe(), smc: this.config.smc }, 'configuration received');
+    this.step({ type: 'configured' });
+    this.registerAll(rvi);
+    this.step({ type: 'registering' });
+    this.reportHealth();
+    this.registrationsChanged();
+    this.onChange();
   }
 
   /** Registers every interface with one control node, and tells it again what this node had joined. */
@@ -212,9 +182,22 @@ export class Lpar {
     if (ifc.promiscuous) sendMgmt(rvi, { t: 'promisc', vlan: ifc.vlan, on: true });
   }
 
+  private registrationsChanged(): void {
+    this.step({ type: 'registrations', complete: this.allRegistered() });
+  }
+
+  /** Whether every interface is registered with at least one control node. */
+  private allRegistered(): boolean {
+    if (!this.stack) return false;
+    for (const ifc of this.stack.driver.interfaces.values()) {
+      if (![...this.registered.values()].some((s) => s.has(ifc.vlan))) return false;
+    }
+    return true;
+  }
+
   /** Registration, multicast and promiscuous state go to every control node, so either can serve alone. */
-  toControlNodes(msg: ControlMessage): void {
-    for (const rvi of this.mgmtRvis()) if (rvi.state === RviState.Up || rvi.state === RviState.Degraded) sendMgmt(rvi, msg);
+  toControlNodes(msg: ToControlNode): void {
+    for (const rvi of this.liveMgmtRvis()) sendMgmt(rvi, msg);
   }
 
   setPromiscuous(vlan: string, on: boolean): void {
@@ -225,129 +208,36 @@ export class Lpar {
   }
 
   mgmtRvis(): Rvi[] {
-    return [...this.fabric.rclan.rvis.values()].filter((r) => r.purpose === 'mgmt');
+    return [...this.fabric.rclan.rvis.values()].filter((r) => r.purpose === Mgmt);
+  }
+
+  private liveMgmtRvis(): Rvi[] {
+    return this.mgmtRvis().filter((r) => r.state === RviState.Up || r.state === RviState.Degraded);
+  }
+
+  /** Live management RVIs, those of control nodes that configured this partition first. */
+  private preferredControlNodes(): Rvi[] {
+    const live = this.liveMgmtRvis();
+    return [...live.filter((r) => this.configuredBy.has(r.peer)), ...live.filter((r) => !this.configuredBy.has(r.peer))];
   }
 
   /** Control nodes reachable now. */
   reachable(): string[] {
-    return this.mgmtRvis()
-      .filter((r) => r.state === RviState.Up || r.state === RviState.Degraded)
-      .map((r) => r.peer);
+    return this.liveMgmtRvis().map((r) => r.peer);
   }
 
-  /**
-   * Where `ip` lives: the LPAR and CEC the fabric manager's location service
-   * names (seed 003: ask the virtualization management mechanism, once per
-   * connection). node and cec are null for an address no control node has
-   * registered (outside the platform, or not up yet).
-   */
-  async locate(ip: string, timeoutMs = 2000): Promise<Location> {
-    try {
-      parseIp(ip);
-    } catch {
-      throw new Error(`locate: "${ip}" is not an IPv4 address`);
-    }
-    let r: ControlMessage;
-    try {
-      r = await this.fabric.request({ t: 'locate', endpoint: ip }, timeoutMs);
-    } catch (err) {
-      throw new Error(`locate ${ip}: the fabric manager did not answer: ${(err as Error).message}`);
-    }
-    const name = (v: unknown) => (typeof v === 'string' ? v : null);
-    return { node: name(r.node), cec: name(r.cec) };
+  /** Where `ip` lives (seed 003): see LocationClient. */
+  locate(ip: string, timeoutMs?: number): Promise<Location> {
+    return this.locations.locate(ip, timeoutMs);
   }
 
-  /**
-   * The SMC-R link group to `peer`: two RVIs, smcr-a on the first plane and
-   * smcr-b on the second, in that order (seed 002, Fig. 4 steps 407-409; two
-   * links so a connection can move to the other when one fails, Fig. 10 step
-   * 1015). Only a control node may make them: this asks one that is reachable
-   * over its management RVI, which refuses peers the configuration keeps this
-   * partition from. Links made before are returned at once. Rejects with the
-   * control node's reason, or on timeout.
-   */
-  async smcrLinks(peer: string, timeoutMs = 5000): Promise<[Rvi, Rvi]> {
-    const have = this.localLinks(peer);
-    if (have) return have;
-    const deadline = performance.now() + timeoutMs;
-    const reply = await this.askLinks(peer, timeoutMs);
-    if (reply.ok !== true) throw new Error(`SMC-R links to ${peer} refused: ${typeof reply.reason === 'string' ? reply.reason : 'no reason given'}`);
-    const left = () => Math.max(1, deadline - performance.now());
-    return Promise.all([this.fabric.waitForRvi(peer, SMCR_LINK_A, left()), this.fabric.waitForRvi(peer, SMCR_LINK_B, left())]);
-  }
-
-  private localLinks(peer: string): [Rvi, Rvi] | undefined {
-    const a = this.fabric.rclan.find(peer, SMCR_LINK_A);
-    const b = this.fabric.rclan.find(peer, SMCR_LINK_B);
-    return a && b ? [a, b] : undefined;
-  }
-
-  /** Sends `smcr-links` to a reachable control node (the one that configured us first) unless a request for `peer` is out already. */
-  private askLinks(peer: string, timeoutMs: number): Promise<ControlMessage> {
-    return new Promise((resolve, reject) => {
-      let waiters = this.linkRequests.get(peer);
-      let asked = '';
-      if (!waiters) {
-        const live = this.mgmtRvis().filter((r) => r.state === RviState.Up || r.state === RviState.Degraded);
-        const rvi = live.find((r) => this.configuredBy.has(r.peer)) ?? live[0];
-        if (!rvi) {
-          reject(new Error(`SMC-R links to ${peer}: no control node reachable`));
-          return;
-        }
-        if (!sendMgmt(rvi, { t: 'smcr-links', peer })) {
-          reject(new Error(`SMC-R links to ${peer}: the management RVI to ${rvi.peer} is full`));
-          return;
-        }
-        asked = ` from ${rvi.peer}`;
-        waiters = [];
-        this.linkRequests.set(peer, waiters);
-      }
-      const list = waiters;
-      const waiter: LinkWaiter = {
-        resolve,
-        reject,
-        timer: setTimeout(() => {
-          list.splice(list.indexOf(waiter), 1);
-          if (list.length === 0 && this.linkRequests.get(peer) === list) this.linkRequests.delete(peer);
-          reject(new Error(`SMC-R links to ${peer}: no answer${asked} within ${timeoutMs} ms`));
-        }, timeoutMs),
-      };
-      list.push(waiter);
-    });
-  }
-
-  private linksAnswered(msg: ControlMessage): void {
-    if (typeof msg.peer !== 'string') {
-      this.malformed++;
-      return;
-    }
-    const waiters = this.linkRequests.get(msg.peer);
-    // An answer nobody waits for any more (every caller timed out) is simply late.
-    if (!waiters) return;
-    this.linkRequests.delete(msg.peer);
-    for (const w of waiters) {
-      clearTimeout(w.timer);
-      w.resolve(msg);
-    }
-  }
-
-  private checkReady(): void {
-    if (this.announcedReady || !this.config || !this.stack || !this.networkReady()) return;
-    this.announcedReady = true;
-    this.onNetworkReady(this.stack, this.config);
-  }
-
-  /** Healthy once configured and every interface is registered with at least one control node. */
-  networkReady(): boolean {
-    if (!this.stack) return false;
-    for (const ifc of this.stack.driver.interfaces.values()) {
-      if (![...this.registered.values()].some((s) => s.has(ifc.vlan))) return false;
-    }
-    return true;
+  /** The SMC-R link group to `peer` (seed 002): see SmcrLinkRequests. */
+  smcrLinks(peer: string, timeoutMs?: number): Promise<[Rvi, Rvi]> {
+    return this.linkRequests.links(peer, timeoutMs);
   }
 
   reportHealth(): void {
-    const state = this.config ? 'healthy' : 'starting';
+    const state = this.boot === BootState.WaitingForControlNode ? 'starting' : 'healthy';
     this.toControlNodes({ t: 'health', state, detail: `control nodes ${this.reachable().join(',')}` });
   }
 }

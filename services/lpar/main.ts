@@ -3,10 +3,12 @@ import { flag, requireFlag } from '../../shared/runtime/args.ts';
 import { runService } from '../../shared/runtime/service.ts';
 import { rviStatus } from '../../shared/fabric/rvi-status.ts';
 import type { Rvi } from '../../shared/rclan/rvi.ts';
-import { linkPlane } from '../../shared/rclan/link-purpose.ts';
+import { purposeKind } from '../../shared/rclan/purpose.ts';
+import { smcrLinkPlane } from '../../shared/smc/link-purpose.ts';
 import { Workloads } from './apps/workloads.ts';
 import { HypervisorClient } from './hypervisor-client.ts';
 import { Smc } from './net/smc/smc.ts';
+import { bootHealth } from './boot-state.ts';
 import { Lpar } from './lpar.ts';
 import { NetDiagnostics } from './net-diagnostics.ts';
 import { RviPerf } from './rvi-perf.ts';
@@ -34,7 +36,7 @@ await runService('lpar', async (ctx) => {
   const attachNet = (rvi: Rvi) => {
     const driver = lpar.stack?.driver;
     if (!driver) waiting.push(rvi);
-    else if (rvi.purpose === 'vlan') driver.attachControlNode(rvi);
+    else if (purposeKind(rvi.purpose).kind === 'vlan') driver.attachControlNode(rvi);
     else driver.attachLan(rvi);
   };
   lpar.onStack = (stack) => {
@@ -53,21 +55,25 @@ await runService('lpar', async (ctx) => {
     for (const rvi of links.splice(0)) smc.attachLink(rvi);
     for (const rvi of waiting.splice(0)) attachNet(rvi);
   };
-  // The platform file's workloads start once, when the network is up; a failing one is logged and shown in the health detail.
+  // The platform file's workloads start once, the first time the network is up; a failing one is logged and shown in the health detail.
+  let appsLaunched = false;
   lpar.onNetworkReady = (stack, config) => {
+    if (appsLaunched) return;
+    appsLaunched = true;
     void workloads.startPlatformApps(stack.net, config.apps).then(() => lpar.onChange());
   };
   fabric.onRviAdded = (rvi) => {
-    if (rvi.purpose === 'mgmt') lpar.attachMgmt(rvi);
-    else if (rvi.purpose === 'perf') perf.attach(rvi);
-    else if (rvi.purpose === 'vlan' || rvi.purpose.startsWith('lan:')) attachNet(rvi);
-    else if (linkPlane(rvi.purpose) !== undefined) {
+    const kind = purposeKind(rvi.purpose).kind;
+    if (kind === 'mgmt') lpar.attachMgmt(rvi);
+    else if (kind === 'perf') perf.attach(rvi);
+    else if (kind === 'vlan' || kind === 'lan') attachNet(rvi);
+    else if (smcrLinkPlane(rvi.purpose) !== undefined) {
       if (smc) smc.attachLink(rvi);
       else links.push(rvi);
     }
   };
   fabric.onRviRemoved = (rvi) => {
-    if (linkPlane(rvi.purpose) !== undefined) smc?.detachLink(rvi);
+    if (smcrLinkPlane(rvi.purpose) !== undefined) smc?.detachLink(rvi);
     else lpar.stack?.driver.detach(rvi);
   };
   await fabric.start();
@@ -81,17 +87,17 @@ await runService('lpar', async (ctx) => {
   const apps = () => (workloads.summary() ? `; ${workloads.summary()}` : '');
   const report = () => {
     const reach = lpar.reachable();
-    if (!lpar.config) ctx.setHealth('starting', 'waiting for a control node');
-    else if (!lpar.networkReady()) ctx.setHealth('starting', 'registering interfaces');
+    const booting = bootHealth(lpar.boot);
+    if (booting) ctx.setHealth(booting.state, booting.detail);
     else if (!workloads.settled) ctx.setHealth('starting', 'starting apps');
     else if (reach.length === 0) ctx.setHealth('degraded', `no control node reachable${apps()}`);
-    else ctx.setHealth('healthy', `cec ${lpar.config.cec}; control nodes ${reach.join(',')}${apps()}`);
+    else ctx.setHealth('healthy', `cec ${lpar.config?.cec}; control nodes ${reach.join(',')}${apps()}`);
   };
   lpar.onChange = report;
   workloads.onChange = report;
   setInterval(report, 200).unref();
 
-  ctx.verb('lpar-status', () => ({ config: lpar.config ?? null, configuredBy: [...lpar.configuredBy], reachable: lpar.reachable(), malformed: lpar.malformed, apps: workloads.list(), smc: smc?.status() ?? null }));
+  ctx.verb('lpar-status', () => ({ boot: lpar.boot, config: lpar.config ?? null, configuredBy: [...lpar.configuredBy], reachable: lpar.reachable(), malformed: lpar.malformed, apps: workloads.list(), smc: smc?.status() ?? null }));
   ctx.verb('smc-status', () => ({ smc: smc?.status() ?? null, hypervisor: hv ? { url: hvUrl, connected: hv.connected } : null }));
   ctx.verb('rvis', () => ({ rvis: rviStatus(fabric) }));
   ctx.verb('perf-send', (m) => perf.send(m));

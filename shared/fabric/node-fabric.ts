@@ -3,8 +3,10 @@ import { ControlChannel } from '../control/channel.ts';
 import { authenticateTo } from '../control/auth.ts';
 import type { ControlMessage } from '../control/codec.ts';
 import { connectLink } from '../link/transport.ts';
+import { decodeFmReply, decodeNodeNotice, type FmReplies, type FmRequest, type NodeNotice, type NodeWelcome } from '../protocol/fm.ts';
+import type { Purpose } from '../rclan/purpose.ts';
 import { Rclan, type RviInfo } from '../rclan/rclan.ts';
-import type { Rvi, RclanSettings } from '../rclan/rvi.ts';
+import type { Rvi } from '../rclan/rvi.ts';
 import { FabricNic } from './fabric-nic.ts';
 
 export interface NodeFabricOptions {
@@ -31,7 +33,9 @@ export class NodeFabric {
   private fm?: ControlChannel;
   private stopped = false;
   private readonly early: Array<{ add?: RviInfo; del?: number }> = [];
-  private readonly rviWaiters = new Set<{ peer: string; purpose: string; resolve: (rvi: Rvi) => void }>();
+  private readonly rviWaiters = new Set<{ peer: string; purpose: Purpose; resolve: (rvi: Rvi) => void }>();
+  /** Fabric manager messages that did not decode: counted and dropped. */
+  malformedFm = 0;
 
   constructor(private readonly opts: NodeFabricOptions) {}
 
@@ -41,7 +45,7 @@ export class NodeFabric {
 
   /** Resolves once the fabric manager has welcomed the node; planes attach in the background. */
   async start(): Promise<void> {
-    let welcome: ControlMessage | undefined;
+    let welcome: NodeWelcome | undefined;
     for (let backoff = 50; !welcome; backoff = Math.min(1000, backoff * 2)) {
       try {
         welcome = await this.connectFm();
@@ -51,7 +55,7 @@ export class NodeFabric {
         await new Promise((r) => setTimeout(r, backoff));
       }
     }
-    const planes = welcome.planes as Array<{ name: string; url: string }>;
+    const planes = welcome.planes;
     this.planes = planes.map((p) => p.name);
     const log = this.opts.log.child({ component: 'fabric-nic' });
     const events = {
@@ -64,8 +68,8 @@ export class NodeFabric {
       new FabricNic(planes[0].name, 0, planes[0].url, this.opts.name, this.opts.credential, events, log),
       new FabricNic(planes[1].name, 1, planes[1].url, this.opts.name, this.opts.credential, events, log),
     ];
-    this.rclan = new Rclan(this.nics, welcome.rclan as RclanSettings, this.opts.log.child({ component: 'rclan' }));
-    this.syncRvis(welcome.rvis as RviInfo[]);
+    this.rclan = new Rclan(this.nics, welcome.rclan, this.opts.log.child({ component: 'rclan' }));
+    this.syncRvis(welcome.rvis);
     for (const e of this.early.splice(0)) {
       if (e.add) this.addRvi(e.add);
       else if (e.del !== undefined) this.removeRvi(e.del);
@@ -73,21 +77,38 @@ export class NodeFabric {
     for (const nic of this.nics) nic.start();
   }
 
-  private async connectFm(): Promise<ControlMessage> {
+  /** A notification from the fabric manager, checked; undefined (counted, logged) when it does not decode. */
+  private notice(msg: ControlMessage): NodeNotice | undefined {
+    const d = decodeNodeNotice(msg);
+    if (d.ok) return d.msg;
+    this.malformedFm++;
+    this.opts.log.warn({ reason: d.reason }, 'malformed fabric manager message dropped');
+    return undefined;
+  }
+
+  private async connectFm(): Promise<NodeWelcome> {
     const link = await connectLink(this.opts.fmUrl);
     const ch = new ControlChannel(link, this.opts.log.child({ component: 'fm-client' }));
     // Notifications can arrive in the same read as the welcome, before the RCLAN layer exists: keep them in order.
     ch.handle('rvi-add', (m) => {
-      if (this.rclan) this.addRvi(m.rvi as RviInfo);
-      else this.early.push({ add: m.rvi as RviInfo });
+      const n = this.notice(m);
+      if (n?.t !== 'rvi-add') return;
+      if (this.rclan) this.addRvi(n.rvi);
+      else this.early.push({ add: n.rvi });
     });
     ch.handle('rvi-del', (m) => {
-      if (this.rclan) this.removeRvi(Number(m.vi));
-      else this.early.push({ del: Number(m.vi) });
+      const n = this.notice(m);
+      if (n?.t !== 'rvi-del') return;
+      if (this.rclan) this.removeRvi(n.vi);
+      else this.early.push({ del: n.vi });
     });
-    const welcome = await authenticateTo(ch, this.opts.name, this.opts.credential);
+    const welcome = this.notice(await authenticateTo(ch, this.opts.name, this.opts.credential));
+    if (welcome?.t !== 'welcome') {
+      ch.close();
+      throw new Error('the fabric manager\'s welcome did not decode');
+    }
     this.fm = ch;
-    this.port = Number(welcome.port);
+    this.port = welcome.port;
     this.onFmState(true);
     ch.onClose(() => {
       this.onFmState(false);
@@ -103,7 +124,7 @@ export class NodeFabric {
       await new Promise((r) => setTimeout(r, backoff));
       try {
         const welcome = await this.connectFm();
-        this.syncRvis(welcome.rvis as RviInfo[]);
+        this.syncRvis(welcome.rvis);
         return;
       } catch {
         backoff = Math.min(1000, backoff * 2);
@@ -137,14 +158,21 @@ export class NodeFabric {
     this.onRviRemoved(rvi);
   }
 
-  /** A request to the fabric manager (what it allows depends on who this node is). */
-  request(msg: ControlMessage, timeoutMs?: number): Promise<ControlMessage> {
-    if (!this.fm) return Promise.reject(new Error('not connected to the fabric manager'));
-    return this.fm.request(msg, timeoutMs);
+  /**
+   * A request to the fabric manager (what it allows depends on who this
+   * node is); resolves with its checked reply, rejects with its refusal or
+   * with why the reply did not decode.
+   */
+  async request<R extends FmRequest>(msg: R, timeoutMs?: number): Promise<FmReplies[R['t']]> {
+    if (!this.fm) throw new Error('not connected to the fabric manager');
+    const d = decodeFmReply<R['t']>(msg.t, await this.fm.request(msg as unknown as ControlMessage, timeoutMs));
+    if (d.ok) return d.msg;
+    this.malformedFm++;
+    throw new Error(d.reason);
   }
 
   /** Resolves when the RVI to `peer` for `purpose` exists here. */
-  waitForRvi(peer: string, purpose: string, timeoutMs = 10_000): Promise<Rvi> {
+  waitForRvi(peer: string, purpose: Purpose, timeoutMs = 10_000): Promise<Rvi> {
     const found = this.rclan.find(peer, purpose);
     if (found) return Promise.resolve(found);
     return new Promise((resolve, reject) => {

@@ -34,7 +34,9 @@ export interface CecSpec {
   name: string;
 }
 
-export type BuiltinAppName = 'echo' | 'discard' | 'http' | 'bulk-sink' | 'count-sink';
+/** The workloads built into every partition (services/lpar/apps/builtin.ts); the schema lists the same. */
+export const BUILTIN_APP_NAMES = ['echo', 'discard', 'http', 'bulk-sink', 'count-sink'] as const;
+export type BuiltinAppName = (typeof BUILTIN_APP_NAMES)[number];
 
 /**
  * A workload an LPAR starts once its network is up: a built-in on a port, or

@@ -14,7 +14,7 @@ import {
   seqDiff,
   seqLt,
 } from './packet.ts';
-import { linkPlane } from './link-purpose.ts';
+import { pinnedPlane } from './purpose.ts';
 
 /**
  * One end of a reliable virtual interface (seed 004, "RCLAN layer" and
@@ -24,7 +24,7 @@ import { linkPlane } from './link-purpose.ts';
  * per-leg heartbeats and an error to the sender for what nothing could deliver.
  *
  * An RVI whose purpose pins it to one plane (an SMC-R link, see
- * link-purpose.ts) has a single leg: the other plane's VI is never sent on,
+ * purpose.ts) has a single leg: the other plane's VI is never sent on,
  * never heartbeated and never counted up, so losing that one VI takes the RVI
  * down and the layer above (SMC-R's link group) does the failing over.
  */
@@ -244,7 +244,7 @@ export class Rvi {
     private readonly scheduleAck: (rvi: Rvi) => void,
     now: number,
   ) {
-    this.plane = linkPlane(purpose);
+    this.plane = pinnedPlane(purpose);
     this.incarnation = crypto.randomBytes(4).readUInt32BE(0) || 1;
     this.peerLimit = settings.window;
     let size = 1;

@@ -78,6 +78,35 @@ export class EthernetFrame {
   get payload(): Buffer {
     return this.buffer.subarray(this.headerLength);
   }
+
+  /** Rewrites the destination MAC in place (a relay readdressing a frame it forwards). */
+  setDst(mac: Buffer): this {
+    if (mac.length < MAC_LENGTH) throw new RangeError('MAC addresses are 6 bytes');
+    mac.copy(this.buffer, 0, 0, MAC_LENGTH);
+    return this;
+  }
+
+  /** Rewrites the source MAC in place. */
+  setSrc(mac: Buffer): this {
+    if (mac.length < MAC_LENGTH) throw new RangeError('MAC addresses are 6 bytes');
+    mac.copy(this.buffer, MAC_LENGTH, 0, MAC_LENGTH);
+    return this;
+  }
+
+  /** Rewrites the payload's type in place (the inner one when tagged); the tag itself is not a payload type. */
+  setEtherType(type: number): this {
+    if (!Number.isInteger(type) || type < MIN_ETHERTYPE || type > 0xffff || type === EtherType.Vlan) throw new RangeError(`bad EtherType 0x${type.toString(16)}`);
+    this.buffer.writeUInt16BE(type, this.tagged ? 16 : 12);
+    return this;
+  }
+
+  /** Rewrites the 802.1Q VLAN identifier of a tagged frame in place, keeping PCP and DEI. */
+  setVlanId(vid: number): this {
+    if (!this.tagged) throw new RangeError('an untagged frame has no VLAN identifier');
+    if (!Number.isInteger(vid) || vid < 0 || vid > 0xfff) throw new RangeError(`bad VLAN id ${vid}`);
+    this.buffer.writeUInt16BE((this.buffer.readUInt16BE(14) & 0xf000) | vid, 14);
+    return this;
+  }
 }
 
 /**

@@ -64,6 +64,16 @@ export function assignedMac(serial: number, counter: number): Buffer {
   return Buffer.from([0x02, serial >> 8, serial & 255, (counter >> 16) & 255, (counter >> 8) & 255, counter & 255]);
 }
 
+/** Whether `b[off..]` has the form of a MAC the platform assigns (`assignedMac`): locally administered unicast 02, a non-zero serial. */
+export function isAssignedMac(b: Buffer, off = 0): boolean {
+  return off >= 0 && off + MAC_LENGTH <= b.length && b[off] === 0x02 && (b[off + 1] | b[off + 2]) !== 0;
+}
+
+/** The serial of the control node that assigned `b[off..]`, or undefined when it is not an assigned MAC. */
+export function macSerial(b: Buffer, off = 0): number | undefined {
+  return isAssignedMac(b, off) ? (b[off + 1] << 8) | b[off + 2] : undefined;
+}
+
 /**
  * Internal MACs address a node inside the platform through an RVI rather than
  * a station. The seed: "internal nodes are signaled through a combination of

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodeControl } from '../../shared/control/codec.ts';
-import { parseSmcConfig } from '../../services/lpar/lpar.ts';
+import { parseSmcConfig } from '../../services/lpar/net/smc/smc-config.ts';
 import { TestPlatform } from '../helpers/platform.ts';
 import { FAST_RCLAN, platformYaml } from '../helpers/platform-yaml.ts';
 import { sleep, waitFor } from '../helpers/wait.ts';

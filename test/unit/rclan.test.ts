@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { VI_HEADER } from '../../shared/link/frame.ts';
 import { RCLAN_HEADER, RclanKind, RclanPacket, emitRclanHeader, type RclanHeaderFields } from '../../shared/rclan/packet.ts';
-import { SMCR_LINK_A, SMCR_LINK_B, SMCR_LINK_PURPOSES, linkPlane } from '../../shared/rclan/link-purpose.ts';
+import { SMCR_LINK_A, SMCR_LINK_B, SMCR_LINK_PURPOSES, smcrLinkPlane as linkPlane } from '../../shared/smc/link-purpose.ts';
 import { RdmaError, Rvi, RviState, linkUsable, rviTransition, type LegPort, type RviEvent } from '../../shared/rclan/rvi.ts';
 import { RviPair, SETTINGS, Wire, firstMismatch, makePayloads, prng, sendAll } from '../helpers/rvi-pair.ts';
 import { sleep, waitForFast } from '../helpers/wait.ts';

@@ -7,6 +7,7 @@ import type { Smc } from './smc.ts';
 import { SmcdPath } from './smc-d.ts';
 import { SmcrPath, type LinkGroup, type SmcrFallback } from './smc-r.ts';
 import type { SmcMode, SmcSocketSide } from './smc-path.ts';
+import type { Location } from '../../../../shared/protocol/fm.ts';
 
 /**
  * A connection's SMC states (seed 002, Fig. 4, and Fig. 10 for the way back
@@ -54,10 +55,8 @@ export interface SmcSocketHooks {
   flushHeldWrites(): void;
 }
 
-export interface SmcLocation {
-  node: string | null;
-  cec: string | null;
-}
+/** Where the peer lives (seed 003): the one Location type of the fabric manager's protocol. */
+export type SmcLocation = Location;
 
 /**
  * One socket's SMC: the offer on the SYN, the CLC exchange over the new TCP

@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
-import { linkPlane } from '../../../../shared/rclan/link-purpose.ts';
+import { smcrLinkPlane as linkPlane } from '../../../../shared/smc/link-purpose.ts';
+import type { PartitionSmc } from '../../../../shared/platform/smc-settings.ts';
 import type { Rvi } from '../../../../shared/rclan/rvi.ts';
 import type { HypervisorClient } from '../../hypervisor-client.ts';
 import { SmcdDevice } from './smc-d.ts';
@@ -7,19 +8,8 @@ import { newSmcStats, type SmcStats } from './smc-path.ts';
 import { LinkGroup } from './smc-r.ts';
 import type { SmcLocation, SmcSession } from './smc-session.ts';
 
-/** A partition's SMC settings: the platform file's `smc` section and its own switch. */
-export interface SmcConfig {
-  enabled: boolean;
-  /** Why SMC is off, recorded with each connection it leaves on TCP. */
-  offReason?: string | null;
-  /** SMC-D capable (needs the CEC's hypervisor). */
-  d: boolean;
-  /** SMC-R capable. */
-  r: boolean;
-  ringBytes: number;
-  pollUs: number;
-  clcTimeoutMs: number;
-}
+/** A partition's SMC settings: the platform file's `smc` section and its own switch (one definition, shared/platform/smc-settings.ts). */
+export type SmcConfig = PartitionSmc;
 
 export interface SmcOptions {
   lpar: string;

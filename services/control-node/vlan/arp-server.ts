@@ -1,9 +1,9 @@
 import type { Logger } from 'pino';
-import { ArpOp, ArpPacket } from '../../shared/wire/arp.ts';
-import { EthernetFrame } from '../../shared/wire/ethernet.ts';
-import { emitInternalMac } from '../../shared/wire/mac.ts';
-import { TLV_HEADER, Tlv, TlvFlag } from '../../shared/wire/tlv.ts';
-import type { VlanMember, VlanServer } from './vlan-server.ts';
+import { ArpOp, ArpPacket } from '../../../shared/wire/arp.ts';
+import { EthernetFrame } from '../../../shared/wire/ethernet.ts';
+import { emitInternalMac } from '../../../shared/wire/mac.ts';
+import { TLV_HEADER, Tlv, TlvFlag } from '../../../shared/wire/tlv.ts';
+import type { VlanMember, VlanMembers } from './members.ts';
 
 /**
  * The ARP server of one virtual LAN (seed 004, "3. ARP processing and IP
@@ -14,20 +14,19 @@ import type { VlanMember, VlanServer } from './vlan-server.ts';
  * the RVI from the requester to the replier, so unicast then goes direct.
  */
 export class ArpServer {
-  readonly stats = { requests: 0, replies: 0, spoofed: 0, unanswerable: 0 };
+  readonly stats = { requests: 0, replies: 0, spoofed: 0, unanswerable: 0, malformed: 0 };
 
   constructor(
-    private readonly vlan: VlanServer,
+    private readonly vlan: VlanMembers,
     private readonly log: Logger,
   ) {}
 
   /** `frame` is the TLV and the Ethernet frame it carries, as received from `from`. */
   handle(from: VlanMember, tlv: Tlv, frame: Buffer): void {
-    let arp: ArpPacket;
-    try {
-      arp = ArpPacket.parse(EthernetFrame.parse(tlv.value).payload);
-    } catch {
-      this.vlan.stats.malformed++;
+    const eth = EthernetFrame.tryParse(tlv.value);
+    const arp = eth && ArpPacket.tryParse(eth.payload);
+    if (!eth || !arp) {
+      this.stats.malformed++;
       return;
     }
     // A member speaks only for its own address and MAC: no ARP spoofing across partitions.
@@ -36,13 +35,13 @@ export class ArpServer {
       return;
     }
     if (arp.op === ArpOp.Request) this.request(from, frame);
-    else this.reply(from, arp, tlv, frame);
+    else this.reply(from, arp, eth, tlv, frame);
   }
 
   private request(from: VlanMember, frame: Buffer): void {
     this.stats.requests++;
     // Outside the platform the request goes as it is: the members' real MACs are visible there (unfiltered mode).
-    this.vlan.proxy?.send(Buffer.from(frame.subarray(TLV_HEADER)));
+    this.vlan.uplink?.send(Buffer.from(frame.subarray(TLV_HEADER)));
     for (const to of this.vlan.registeredMembers()) {
       if (to === from) continue;
       const rvi = this.vlan.lanRvi(to.lpar, from.lpar);
@@ -57,12 +56,13 @@ export class ArpServer {
     }
   }
 
-  private reply(from: VlanMember, arp: ArpPacket, tlv: Tlv, frame: Buffer): void {
+  private reply(from: VlanMember, arp: ArpPacket, eth: EthernetFrame, tlv: Tlv, frame: Buffer): void {
     this.stats.replies++;
     const to = this.vlan.memberByIp(arp.tpa);
-    if (!to && this.vlan.proxy) {
+    const uplink = this.vlan.uplink;
+    if (!to && uplink) {
       // The answer to a host outside: it learns the member's real MAC.
-      this.vlan.proxy.send(Buffer.from(frame.subarray(TLV_HEADER)));
+      uplink.send(Buffer.from(frame.subarray(TLV_HEADER)));
       return;
     }
     const rvi = to && this.vlan.lanRvi(to.lpar, from.lpar);
@@ -75,8 +75,7 @@ export class ArpServer {
     arp.setSha(mac);
     arp.setTha(to.mac);
     // The requester sees the reply as coming from the internal MAC: its stack learns the RVI.
-    to.mac.copy(frame, TLV_HEADER);
-    mac.copy(frame, TLV_HEADER + 6);
+    eth.setDst(to.mac).setSrc(mac);
     tlv.setFlags(tlv.flags | TlvFlag.LocalReply);
     tlv.setDstDev(to.dev);
     tlv.setSrcDev(from.dev);

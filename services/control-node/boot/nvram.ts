@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { assignedMac, macToString } from '../../shared/wire/mac.ts';
+import { assignedMac, macToString } from '../../../shared/wire/mac.ts';
 
 interface NvramData {
   /** Next MAC sequence number; never handed out twice. */

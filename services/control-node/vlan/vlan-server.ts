@@ -1,35 +1,23 @@
 import type { Logger } from 'pino';
-import type { ControlMessage } from '../../shared/control/codec.ts';
-import type { VlanSpec } from '../../shared/platform/platform.ts';
-import { EthernetFrame, EtherType } from '../../shared/wire/ethernet.ts';
-import { Ipv4Packet } from '../../shared/wire/ipv4.ts';
-import { ipToString, parseIp } from '../../shared/wire/ipv4-address.ts';
-import { isBroadcastMac, isMulticastMac, macToString, parseMac } from '../../shared/wire/mac.ts';
-import { Tlv, TlvType } from '../../shared/wire/tlv.ts';
+import type { VlanSpec } from '../../../shared/platform/platform.ts';
+import type { ToLpar } from '../../../shared/protocol/mgmt.ts';
+import { EthernetFrame, EtherType } from '../../../shared/wire/ethernet.ts';
+import { Ipv4Packet } from '../../../shared/wire/ipv4.ts';
+import { ipToString, parseIp } from '../../../shared/wire/ipv4-address.ts';
+import { isBroadcastMac, isMulticastMac, macSerial, macToString, parseMac } from '../../../shared/wire/mac.ts';
+import { Tlv, TlvType } from '../../../shared/wire/tlv.ts';
 import { ArpServer } from './arp-server.ts';
-import type { VlanProxy } from './vlan-proxy.ts';
+import { isPromiscuous, isRegistered, memberTransition, MemberState, type MemberEvent, type Uplink, type VlanFabric, type VlanMember, type VlanMembers } from './members.ts';
 
 const MAX_GROUPS = 256;
 
-export interface VlanMember {
-  lpar: string;
-  dev: number;
-  ip: number;
-  /** The MAC the member registered (it uses the first one a control node gave it). */
-  mac?: Buffer;
-  registered: boolean;
-  /** Multicast group MACs joined. The member counts its own sockets' joins and says only first join and last leave. */
-  groups: Set<string>;
-  promiscuous: boolean;
-}
+export type { VlanFabric, VlanMember };
 
-/** What the virtual LAN server needs of its control node. */
-export interface VlanFabric {
-  /** Sends a TLV frame to an LPAR over this control node's virtual-LAN RVI to it. */
-  sendFrame(lpar: string, frame: Buffer): boolean;
-  sendMgmt(lpar: string, msg: ControlMessage): void;
-  /** Id of the unicast RVI of this virtual LAN between two members, if it exists. */
-  lanRvi(vlan: string, a: string, b: string): number | undefined;
+/** A registration as the member sent it (shared/protocol/mgmt.ts has checked the types and formats). */
+export interface Registration {
+  dev: number;
+  ip: string;
+  mac: string;
 }
 
 /**
@@ -39,7 +27,7 @@ export interface VlanFabric {
  * listeners the configuration permits, and the relay of last resort. Both
  * control nodes run one for every virtual LAN, so either can serve alone.
  */
-export class VlanServer {
+export class VlanServer implements VlanMembers {
   readonly name: string;
   readonly id: number;
   readonly members = new Map<string, VlanMember>();
@@ -65,7 +53,7 @@ export class VlanServer {
   }
 
   addMember(lpar: string, ip: number, dev: number): VlanMember {
-    const m: VlanMember = { lpar, dev, ip, registered: false, groups: new Set(), promiscuous: false };
+    const m: VlanMember = { lpar, dev, ip, state: MemberState.Configured, groups: new Set() };
     this.members.set(lpar, m);
     return m;
   }
@@ -74,23 +62,31 @@ export class VlanServer {
     const m = this.members.get(lpar);
     if (!m) return;
     this.members.delete(lpar);
-    if (m.promiscuous) this.announcePromiscuous();
+    if (isPromiscuous(m)) this.announcePromiscuous();
+  }
+
+  /** Every member state change goes through the transition function. */
+  private change(m: VlanMember, e: MemberEvent): boolean {
+    const next = memberTransition(m.state, e);
+    if (next === m.state) return false;
+    m.state = next;
+    return true;
   }
 
   registeredMembers(): VlanMember[] {
-    return [...this.members.values()].filter((m) => m.registered);
+    return [...this.members.values()].filter(isRegistered);
   }
 
   memberByMac(mac: Buffer): VlanMember | undefined {
-    for (const m of this.members.values()) if (m.registered && m.mac?.equals(mac)) return m;
+    for (const m of this.members.values()) if (isRegistered(m) && m.mac?.equals(mac)) return m;
     return undefined;
   }
 
   /** The link to the world outside the platform, when a TAP is attached to this LAN. */
-  proxy?: VlanProxy;
+  uplink: Uplink | undefined = undefined;
 
   memberByIp(ip: number): VlanMember | undefined {
-    for (const m of this.members.values()) if (m.ip === ip && m.registered) return m;
+    for (const m of this.members.values()) if (m.ip === ip && isRegistered(m)) return m;
     return undefined;
   }
 
@@ -107,7 +103,7 @@ export class VlanServer {
    * that is not a configured member, or claims another address or device, is
    * refused and logged (seed 004, "Virtual LAN Server" 1).
    */
-  register(lpar: string, msg: ControlMessage): { ok: boolean; reason?: string } {
+  register(lpar: string, reg: Registration): { ok: boolean; reason?: string } {
     const m = this.members.get(lpar);
     const refuse = (reason: string) => {
       this.stats.refused++;
@@ -119,22 +115,16 @@ export class VlanServer {
       return { ok: false, reason };
     };
     if (!m) return refuse(`${lpar} is not a member of virtual LAN ${this.name}`);
-    let ip: number;
-    let mac: Buffer;
-    try {
-      if (typeof msg.ip !== 'string' || typeof msg.mac !== 'string') throw new Error('ip and mac must be strings');
-      ip = parseIp(msg.ip);
-      mac = parseMac(msg.mac);
-    } catch (err) {
-      return refuse(`bad registration: ${(err as Error).message}`);
-    }
+    const ip = parseIp(reg.ip);
+    const mac = parseMac(reg.mac);
     if (ip !== m.ip) return refuse(`${ipToString(ip)} is not ${lpar}'s address on ${this.name} (${ipToString(m.ip)})`);
-    if (!Number.isInteger(msg.dev) || msg.dev !== m.dev) return refuse(`device is not ${lpar}'s interface on ${this.name} (${m.dev})`);
+    if (reg.dev !== m.dev) return refuse(`device is not ${lpar}'s interface on ${this.name} (${m.dev})`);
     // Only a MAC a control node of this platform assigned (locally administered, its serial), and nobody else's.
-    if (mac[0] !== 0x02 || !this.serials.has(mac.readUInt16BE(1))) return refuse(`MAC ${macToString(mac)} was not assigned by a control node of this platform`);
+    const serial = macSerial(mac);
+    if (serial === undefined || !this.serials.has(serial)) return refuse(`MAC ${macToString(mac)} was not assigned by a control node of this platform`);
     for (const o of this.members.values()) if (o !== m && o.mac?.equals(mac)) return refuse(`MAC ${macToString(mac)} belongs to ${o.lpar}`);
     m.mac = mac;
-    m.registered = true;
+    this.change(m, { type: 'register' });
     this.log.info({ lpar, vlan: this.name, ip: ipToString(ip), mac: macToString(mac) }, 'member registered');
     return { ok: true };
   }
@@ -143,12 +133,10 @@ export class VlanServer {
   forget(lpar: string): void {
     const m = this.members.get(lpar);
     if (!m) return;
-    m.registered = false;
+    const wasPromiscuous = isPromiscuous(m);
+    this.change(m, { type: 'forget' });
     m.groups.clear();
-    if (m.promiscuous) {
-      m.promiscuous = false;
-      this.announcePromiscuous();
-    }
+    if (wasPromiscuous) this.announcePromiscuous();
   }
 
   /**
@@ -159,14 +147,8 @@ export class VlanServer {
    */
   multicast(lpar: string, group: string, join: boolean): void {
     const m = this.members.get(lpar);
-    if (!m?.registered) return;
-    let mac: Buffer;
-    try {
-      mac = parseMac(group);
-    } catch {
-      this.stats.malformed++;
-      return;
-    }
+    if (!m || !isRegistered(m)) return;
+    const mac = parseMac(group);
     if (!isMulticastMac(mac) || isBroadcastMac(mac)) {
       this.stats.malformed++;
       return;
@@ -184,31 +166,27 @@ export class VlanServer {
    */
   promiscuous(lpar: string, on: boolean): void {
     const m = this.members.get(lpar);
-    if (!m?.registered) return;
+    if (!m || !isRegistered(m)) return;
     if (on && !this.permittedPromisc.has(lpar)) {
       if (this.stats.promiscRefused++ === 0) this.log.warn({ lpar, vlan: this.name }, 'promiscuous mode not permitted: request dropped (further ones counted)');
       return;
     }
-    if (m.promiscuous === on) return;
-    m.promiscuous = on;
-    this.announcePromiscuous();
+    if (this.change(m, { type: 'promisc', on })) this.announcePromiscuous();
   }
 
   listeners(): Array<{ node: string; dev: number }> {
-    return [...this.members.values()].filter((m) => m.promiscuous && m.registered).map((m) => ({ node: m.lpar, dev: m.dev }));
+    return [...this.members.values()].filter(isPromiscuous).map((m) => ({ node: m.lpar, dev: m.dev }));
   }
 
   announcePromiscuous(only?: string): void {
-    const msg = { t: 'promisc-listeners', vlan: this.name, listeners: this.listeners() };
-    for (const m of this.members.values()) if (m.registered && (!only || m.lpar === only)) this.fabric.sendMgmt(m.lpar, msg);
+    const msg: ToLpar = { t: 'promisc-listeners', vlan: this.name, listeners: this.listeners() };
+    for (const m of this.members.values()) if (isRegistered(m) && (!only || m.lpar === only)) this.fabric.sendMgmt(m.lpar, msg);
   }
 
   /** A TLV frame from a member (already checked to be one) on this virtual LAN. */
   handleFrame(from: VlanMember, tlv: Tlv, frame: Buffer): void {
-    let eth: EthernetFrame;
-    try {
-      eth = EthernetFrame.parse(tlv.value);
-    } catch {
+    const eth = EthernetFrame.tryParse(tlv.value);
+    if (!eth) {
       this.stats.malformed++;
       return;
     }
@@ -233,7 +211,7 @@ export class VlanServer {
         }
         this.stats.broadcast++;
         this.reflect(from, frame, () => true);
-        this.proxy?.send(tlv.value);
+        this.uplink?.send(tlv.value);
         return;
       case TlvType.Multicast: {
         if (!isMulticastMac(eth.dst)) {
@@ -242,8 +220,8 @@ export class VlanServer {
         }
         const group = macToString(eth.dst);
         this.stats.multicast++;
-        this.reflect(from, frame, (m) => m.groups.has(group) || m.promiscuous);
-        this.proxy?.send(tlv.value);
+        this.reflect(from, frame, (m) => m.groups.has(group) || isPromiscuous(m));
+        this.uplink?.send(tlv.value);
         return;
       }
       case TlvType.Relayed:
@@ -258,7 +236,7 @@ export class VlanServer {
   /** Clones to the chosen registered members, never back to the sender. */
   private reflect(from: VlanMember, frame: Buffer, want: (m: VlanMember) => boolean): void {
     for (const to of this.members.values()) {
-      if (to === from || !to.registered || !want(to)) continue;
+      if (to === from || !isRegistered(to) || !want(to)) continue;
       const copy = Buffer.from(frame);
       Tlv.parse(copy).setDstDev(to.dev);
       this.send(to, copy);
@@ -273,10 +251,8 @@ export class VlanServer {
   private relay(from: VlanMember, eth: EthernetFrame, frame: Buffer): void {
     let to: VlanMember | undefined;
     if (eth.etherType === EtherType.Ipv4) {
-      let ip: Ipv4Packet;
-      try {
-        ip = Ipv4Packet.parse(eth.payload);
-      } catch {
+      const ip = Ipv4Packet.tryParse(eth.payload);
+      if (!ip) {
         this.stats.malformed++;
         return;
       }
@@ -288,8 +264,8 @@ export class VlanServer {
       to = this.memberByIp(ip.dst);
     }
     to ??= this.memberByMac(eth.dst);
-    if (!to && this.proxy && !isMulticastMac(eth.dst)) {
-      this.proxy.send(Buffer.from(Tlv.parse(frame).value));
+    if (!to && this.uplink && !isMulticastMac(eth.dst)) {
+      this.uplink.send(Buffer.from(Tlv.parse(frame).value));
       return;
     }
     if (!to || to === from) {
@@ -312,8 +288,9 @@ export class VlanServer {
         dev: m.dev,
         ip: ipToString(m.ip),
         mac: m.mac ? macToString(m.mac) : null,
-        registered: m.registered,
-        promiscuous: m.promiscuous,
+        state: m.state,
+        registered: isRegistered(m),
+        promiscuous: isPromiscuous(m),
         groups: [...m.groups],
       })),
       stats: this.stats,

@@ -1,10 +1,10 @@
 import dgram from 'node:dgram';
 import type { Logger } from 'pino';
-import { ArpOp, ArpPacket } from '../../shared/wire/arp.ts';
-import { EthernetFrame, EtherType } from '../../shared/wire/ethernet.ts';
-import { isBroadcastMac, isMulticastMac, macToString } from '../../shared/wire/mac.ts';
-import { TLV_HEADER, TlvType, emitTlv } from '../../shared/wire/tlv.ts';
-import type { VlanMember, VlanServer } from './vlan-server.ts';
+import { ArpOp, ArpPacket } from '../../../shared/wire/arp.ts';
+import { EthernetFrame, EtherType } from '../../../shared/wire/ethernet.ts';
+import { isBroadcastMac, isMulticastMac, macToString } from '../../../shared/wire/mac.ts';
+import { TLV_HEADER, TlvType, emitTlv } from '../../../shared/wire/tlv.ts';
+import { isPromiscuous, type Uplink, type VlanMember, type VlanMembers } from './members.ts';
 
 /**
  * The virtual LAN proxy of one virtual LAN (seed 004, "5. Bridging and
@@ -15,13 +15,13 @@ import type { VlanMember, VlanServer } from './vlan-server.ts';
  * or to every member for broadcast (multicast: to those that joined); frames
  * of members for MACs that are not members' leave here.
  */
-export class VlanProxy {
+export class VlanProxy implements Uplink {
   readonly stats = { fromOutside: 0, toOutside: 0, dropped: 0, malformed: 0 };
   private readonly socket = dgram.createSocket('udp4');
   private readonly macs = new Set<string>();
 
   constructor(
-    private readonly vlan: VlanServer,
+    private readonly vlan: VlanMembers,
     private readonly outside: { address: string; port: number },
     private readonly log: Logger,
   ) {
@@ -56,10 +56,8 @@ export class VlanProxy {
   }
 
   private fromOutside(frame: Buffer): void {
-    let eth: EthernetFrame;
-    try {
-      eth = EthernetFrame.parse(frame);
-    } catch {
+    const eth = EthernetFrame.tryParse(frame);
+    if (!eth) {
       this.stats.malformed++;
       return;
     }
@@ -69,7 +67,7 @@ export class VlanProxy {
     if (isMulticastMac(eth.dst)) {
       const group = macToString(eth.dst);
       for (const m of this.vlan.registeredMembers()) {
-        if (isBroadcastMac(eth.dst) || m.groups.has(group) || m.promiscuous) this.deliver(m, type, frame);
+        if (isBroadcastMac(eth.dst) || m.groups.has(group) || isPromiscuous(m)) this.deliver(m, type, frame);
       }
       return;
     }
@@ -80,12 +78,12 @@ export class VlanProxy {
     }
     // An ARP reply from outside answers a member's request: it goes to that member only.
     if (type === TlvType.Arp) {
-      try {
-        if (ArpPacket.parse(eth.payload).op !== ArpOp.Reply) return;
-      } catch {
+      const arp = ArpPacket.tryParse(eth.payload);
+      if (!arp) {
         this.stats.malformed++;
         return;
       }
+      if (arp.op !== ArpOp.Reply) return;
     }
     this.deliver(to, type, frame);
   }

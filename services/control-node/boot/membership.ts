@@ -1,0 +1,103 @@
+/**
+ * Who is on which virtual LAN, with which address and device (seed 004,
+ * "Virtual LAN Server" 1: the server knows its members): the platform file
+ * first, then join and leave at run time. It survives a restart of this
+ * control node within a run (kept with the run's state), not a new boot.
+ */
+import fs from 'node:fs';
+import { lparInterfaces, type Platform, type VlanSpec } from '../../../shared/platform/platform.ts';
+import { inSubnet, parseCidr, parseIp } from '../../../shared/wire/ipv4-address.ts';
+
+export interface MemberEntry {
+  lpar: string;
+  ip: string;
+  /** The LPAR's device number for its interface on this virtual LAN. */
+  dev: number;
+}
+
+type Table = Record<string, MemberEntry[]>;
+
+/** The key of the unicast RVI of virtual LAN `vlan` between two members, whichever way round they are named. */
+export function pairKey(vlan: string, a: string, b: string): string {
+  return a < b ? `${vlan}|${a}|${b}` : `${vlan}|${b}|${a}`;
+}
+
+export class Membership {
+  private readonly table: Table;
+
+  constructor(
+    private readonly platform: Platform,
+    private readonly file: string,
+  ) {
+    this.table = this.load();
+  }
+
+  private load(): Table {
+    try {
+      // The control node's own state file, written by save() below.
+      return JSON.parse(fs.readFileSync(this.file, 'utf8')) as Table;
+    } catch {
+      const m: Table = {};
+      for (const v of this.platform.vlans) m[v.name] = [];
+      for (const l of this.platform.lpars) for (const i of lparInterfaces(this.platform, l.name)) m[i.vlan.name].push({ lpar: l.name, ip: i.ip, dev: i.dev });
+      return m;
+    }
+  }
+
+  private save(): void {
+    const tmp = `${this.file}.tmp`;
+    fs.writeFileSync(tmp, JSON.stringify(this.table));
+    fs.renameSync(tmp, this.file);
+  }
+
+  /** Every virtual LAN with its members. */
+  entries(): Array<[string, readonly MemberEntry[]]> {
+    return Object.entries(this.table);
+  }
+
+  members(vlan: string): readonly MemberEntry[] {
+    return this.table[vlan] ?? [];
+  }
+
+  entry(vlan: string, lpar: string): MemberEntry | undefined {
+    return this.members(vlan).find((m) => m.lpar === lpar);
+  }
+
+  /** Whether two LPARs share a virtual LAN: the one condition for paths between them. */
+  sharesLan(a: string, b: string): boolean {
+    return Object.values(this.table).some((ms) => ms.some((m) => m.lpar === a) && ms.some((m) => m.lpar === b));
+  }
+
+  /**
+   * The entry `lpar` would have on `vlan` with address `ipText` (its next
+   * free device number), or throws naming what is wrong: the address outside
+   * the LAN's subnets, a member already, an address in use. Changes nothing:
+   * `add` it once its paths exist.
+   */
+  admit(vlan: VlanSpec, lpar: string, ipText: string): MemberEntry {
+    const ip = parseIp(ipText);
+    if (!vlan.subnets.map(parseCidr).some((s) => inSubnet(ip, s.ip, s.prefix))) throw new Error(`${ipText} is in none of ${vlan.name}'s subnets ${vlan.subnets.join(', ')}`);
+    const members = this.members(vlan.name);
+    if (members.some((m) => m.lpar === lpar)) throw new Error(`${lpar} is already a member of ${vlan.name}`);
+    if (members.some((m) => m.ip === ipText)) throw new Error(`${ipText} is already used on ${vlan.name}`);
+    const dev = Math.max(0, ...Object.values(this.table).flatMap((ms) => ms.filter((m) => m.lpar === lpar).map((m) => m.dev))) + 1;
+    return { lpar, ip: ipText, dev };
+  }
+
+  /** Adds an admitted entry; persisted before it returns. */
+  add(vlan: string, entry: MemberEntry): void {
+    (this.table[vlan] ??= []).push(entry);
+    this.save();
+  }
+
+  /** Removes `lpar` from `vlan`; returns the members that remain. Persisted before it returns. */
+  leave(vlan: string, lpar: string): readonly MemberEntry[] {
+    const members = this.table[vlan];
+    if (!members) throw new Error(`no virtual LAN "${vlan}"`);
+    const i = members.findIndex((m) => m.lpar === lpar);
+    if (i < 0) throw new Error(`${lpar} is not a member of ${vlan}`);
+    members.splice(i, 1);
+    this.save();
+    return members;
+  }
+}
