@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import { mapShared } from '../../../../shared/shm/shm-file.ts';
 import { CloseFlag, ElementWord, SmbView } from '../../../../shared/smc/smb.ts';
 import type { HypervisorClient, SmbeGrant } from '../../hypervisor-client.ts';
-import { cursorAdd, cursorDistance, DELIVERY_BYTES, ringRead, ringWrite } from './byte-ring.ts';
+import { cursorAdd, cursorDistance, DELIVERY_BYTES, ringRead, ringWrite } from '../../../../shared/ring/byte-ring.ts';
 import type { SmcPath, SmcSocketSide, SmcStats } from './smc-path.ts';
 
 /** µs a poll spins on the CSBA before it lets the event loop run (bounded by pollUs). */

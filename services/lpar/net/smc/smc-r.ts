@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import { linkUsable, type MemoryRegion, type RdmaError, type Rvi } from '../../../../shared/rclan/rvi.ts';
 import { CdcFlag, CdcType, emitCdc, parseCdc, type Cdc } from '../../../../shared/wire/smc-cdc.ts';
-import { cursorAdd, cursorAfter, cursorDistance, DELIVERY_BYTES, ringRead, ringWrite } from './byte-ring.ts';
+import { cursorAdd, cursorAfter, cursorDistance, DELIVERY_BYTES, ringRead, ringWrite } from '../../../../shared/ring/byte-ring.ts';
 import type { SmcPath, SmcSocketSide, SmcStats } from './smc-path.ts';
 
 /**
