@@ -5,7 +5,7 @@ import { authenticatePeer, type Role } from '../../shared/control/auth.ts';
 import type { ControlMessage } from '../../shared/control/codec.ts';
 import type { Link } from '../../shared/link/link.ts';
 import type { Platform } from '../../shared/platform/platform.ts';
-import { HvError, HvErrorCode, HvMsg, decodeHvSignal, hvRequests, type HvRequest, type HvRequestOf, type SmbeGrant } from '../../shared/protocol/hv.ts';
+import { HvError, HvErrorCode, HvMsg, decodeHvSignal, hvRequests, type HvRequest, type HvRequestOf, type HvStatus, type SmbeGrant } from '../../shared/protocol/hv.ts';
 import type { SmbGeometry } from '../../shared/smc/smb.ts';
 import { PoolRefusal, SmbPool } from './smb-pool.ts';
 
@@ -257,7 +257,7 @@ export class Hypervisor {
   }
 
   /** Everything (admin), or with `lpar` only what that partition is party to (its own session's hv-status). */
-  status(lpar?: string): Record<string, unknown> {
+  status(lpar?: string): HvStatus {
     const all = lpar === undefined ? { dir: this.opts.dir, sessions: [...this.sessions.keys()] } : {};
     return { cec: this.opts.cec, ...all, geometry: this.pool.geometry, smbBytes: this.pool.bytes, ...this.pool.status(lpar), stats: this.stats };
   }

@@ -200,6 +200,19 @@ export function shape<S extends Shape>(fields: S, prefix = ''): Check<Infer<S>> 
 }
 
 /**
+ * A map with the given fields checked and every other field kept as it is:
+ * for a reply that carries something open-ended beside its fixed fields (an
+ * app's own report next to its name).
+ */
+export function openShape<S extends Shape>(fields: S): Check<Infer<S> & Record<string, unknown>> {
+  const closed = shape(fields);
+  return (v, f) => {
+    const checked = closed(v, f);
+    return { ...(v as Record<string, unknown>), ...checked };
+  };
+}
+
+/**
  * A map whose field `key` picks one of several shapes (a message's `t`, a
  * fault's `action`, a route's `op`). The value carries `key` too.
  */
@@ -235,23 +248,27 @@ export function orThrow<T>(d: Decoded<T>): T {
   return d.value;
 }
 
+/** A message's fields: a shape, or a check of its own (a message with a variant inside, as a route's `op`). */
+export type MessageBody = Shape | Check<object>;
+type BodyOf<B> = B extends Check<infer T> ? T : B extends Shape ? Infer<B> : never;
+
 /** Messages of one channel by their `t`: the typed message of each. */
-export type MessageMap<V extends Record<string, Shape>> = { [N in keyof V & string]: Simplify<{ t: N } & Infer<V[N]>> };
+export type MessageMap<V extends Record<string, MessageBody>> = { [N in keyof V & string]: Simplify<{ t: N } & BodyOf<V[N]>> };
 
 /**
- * The decoders of one channel's messages, one shape per `t`. `decode` takes
+ * The decoders of one channel's messages, one body per `t`. `decode` takes
  * any message of the set; `decodeOf(t, raw)` one whose `t` is known already
  * (a handler registered for `t`), so the value has that member's type.
  */
-export class MessageSet<V extends Record<string, Shape>> {
+export class MessageSet<V extends Record<string, MessageBody>> {
   private readonly checks: Map<string, Check<unknown>>;
   readonly names: ReadonlyArray<keyof V & string>;
 
   constructor(
     private readonly what: string,
-    shapes: V,
+    bodies: V,
   ) {
-    this.checks = new Map(Object.entries(shapes).map(([n, s]) => [n, shape(s)]));
+    this.checks = new Map(Object.entries(bodies).map(([n, b]) => [n, typeof b === 'function' ? b : shape(b)]));
     this.names = [...this.checks.keys()] as Array<keyof V & string>;
   }
 
@@ -269,7 +286,10 @@ export class MessageSet<V extends Record<string, Shape>> {
     const check = this.checks.get(t);
     if (!check) return { ok: false, reason: `${this.what}: no message "${t}"` };
     const d = decodeWith(check, t, raw);
-    // The shape checked every field of member `t`; the tag is the one asked for.
+    // The body's check passed every field of member `t`; the tag is the one asked for.
     return d.ok ? { ok: true, value: { t, ...(d.value as object) } as MessageMap<V>[N] } : d;
   }
 }
+
+/** The message type of a set. */
+export type MessagesOf<S> = S extends MessageSet<infer V> ? MessageMap<V> : never;

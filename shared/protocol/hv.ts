@@ -28,7 +28,7 @@
  * field; a malformed message from the hypervisor is EPROTO at the client.
  */
 
-import { type Check, type Decoded, type MessageMap, MessageSet, anything, arrayOf, decodeWith, either, int, literal, name, recordOf, shape } from './check.ts';
+import { type Check, type Decoded, type MessagesOf, MessageSet, arrayOf, bool, decodeWith, either, int, literal, name, opt, recordOf, shape, str } from './check.ts';
 
 export const HvMsg = {
   Alloc: 'smbe-alloc',
@@ -102,7 +102,7 @@ export const hvRequests = new MessageSet('hypervisor request', {
   [HvMsg.Status]: {},
 });
 
-type HvRequests = MessageMap<typeof hvRequests extends MessageSet<infer V> ? V : never>;
+type HvRequests = MessagesOf<typeof hvRequests>;
 export type HvRequest = HvRequests[keyof HvRequests];
 export type HvRequestOf<T extends HvRequest['t']> = HvRequests[T];
 
@@ -145,14 +145,22 @@ export function decodeHvWelcome(raw: unknown): Decoded<HvWelcome> {
   return decodeWith(hvWelcome, 'welcome', raw);
 }
 
-const hvStatus = shape({
+/** One SMB of the pool, and one element in use, as hv-status lists them. */
+const hvSmb = shape({ smbId: int(0), path: str, pair: arrayOf(str, 2), elementsInUse: int(0), elements: int(0) });
+const hvElement = shape({ token, smbId: int(0), element: int(0), lpars: arrayOf(str, 2), allocator: str, attached: bool, released: arrayOf(bool, 2) });
+
+/** hv-status: the pool (all of it for the admin verb, with the directory and sessions; a partition's own part over its session). */
+export const hvStatusCheck = shape({
   cec: name(256),
+  dir: opt(str),
+  sessions: opt(arrayOf(str)),
   geometry: shape({ elements: int(1), ringBytes: int(1) }),
   smbBytes: int(0),
-  smbs: arrayOf(recordOf(anything)),
-  elements: arrayOf(recordOf(anything)),
+  smbs: arrayOf(hvSmb),
+  elements: arrayOf(hvElement),
   stats: recordOf(int(0)),
 });
+const hvStatus = hvStatusCheck;
 
 /** The reply to hv-status (a partition's own view; the admin verb adds the pool directory and sessions). */
 export type HvStatus = ReturnType<typeof hvStatus>;

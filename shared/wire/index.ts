@@ -13,3 +13,4 @@ export * from './tlv.ts';
 export * from './pcap.ts';
 export * from './smc-clc.ts';
 export * from './smc-cdc.ts';
+export * from './perf-message.ts';

@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import { linkPlane } from '../../../../shared/rclan/link-purpose.ts';
 import type { Rvi } from '../../../../shared/rclan/rvi.ts';
+import type { SmcStatusReply } from '../../../../shared/protocol/admin.ts';
 import type { HypervisorClient } from '../../hypervisor-client.ts';
 import { SmcdDevice } from './smc-d.ts';
 import { newSmcStats, type SmcStats } from './smc-path.ts';
@@ -102,7 +103,7 @@ export class Smc {
     this.stats.fallbacks[reason] = (this.stats.fallbacks[reason] ?? 0) + 1;
   }
 
-  status(): Record<string, unknown> {
+  status(): SmcStatusReply {
     return {
       enabled: this.config.enabled,
       modes: { d: this.config.d && this.smcd !== undefined, r: this.config.r },
