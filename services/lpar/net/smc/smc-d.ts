@@ -1,7 +1,8 @@
 import type { Logger } from 'pino';
 import { mapShared } from '../../../../shared/shm/shm-file.ts';
 import { CloseFlag, ElementWord, SmbView } from '../../../../shared/smc/smb.ts';
-import type { HypervisorClient, SmbeGrant } from '../../hypervisor-client.ts';
+import type { SmbeGrant } from '../../../../shared/protocol/hv.ts';
+import type { HvPort } from './hv-port.ts';
 import { cursorAdd, cursorDistance, DELIVERY_BYTES, ringRead, ringWrite } from '../../../../shared/ring/byte-ring.ts';
 import type { SmcPath, SmcSocketSide, SmcStats } from './smc-path.ts';
 
@@ -39,7 +40,7 @@ export class SmcdDevice {
   private lastProgress = 0;
 
   constructor(
-    readonly hv: HypervisorClient,
+    readonly hv: HvPort,
     private readonly pollUs: number,
     readonly stats: SmcStats,
     private readonly log: Logger,

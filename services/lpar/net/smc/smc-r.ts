@@ -1,15 +1,9 @@
 import type { Logger } from 'pino';
 import { linkUsable, type MemoryRegion, type RdmaError, type Rvi } from '../../../../shared/rclan/rvi.ts';
 import { CdcFlag, CdcType, emitCdc, parseCdc, type Cdc } from '../../../../shared/wire/smc-cdc.ts';
+import { RMBE_CONS_OFFSET, RMBE_CURSOR_BYTES, RmbeView, emitRmbeCursor, rmbeRingOffset } from '../../../../shared/smc/rmbe.ts';
 import { cursorAdd, cursorAfter, cursorDistance, DELIVERY_BYTES, ringRead, ringWrite } from '../../../../shared/ring/byte-ring.ts';
 import type { SmcPath, SmcSocketSide, SmcStats } from './smc-path.ts';
-
-/**
- * Header of a remote memory buffer element (RMBE): the peer RDMA-WRITEs its
- * consumer cursor of the data this side sent into word 0 ("the sender's copy
- * of the consumer cursor", seed 002 Fig. 8B step 863). The ring follows.
- */
-export const RMBE_HEADER = 64;
 
 /** What one side tells the other of its RMBE in the CLC accept or confirm. */
 export interface RmbeDescriptor {
@@ -186,7 +180,8 @@ export interface SmcrFallback {
  */
 export class SmcrPath implements SmcPath {
   readonly mode = 'SMC-R' as const;
-  readonly rmbe: Buffer;
+  /** This side's RMBE (shared/smc/rmbe.ts), registered on both links. */
+  readonly rmbe: RmbeView;
   private readonly rxRing: Buffer;
   readonly regions: Array<MemoryRegion | undefined>;
   link = -1;
@@ -217,9 +212,9 @@ export class SmcrPath implements SmcPath {
     readonly ringBytes: number,
     private readonly side: SmcSocketSide,
   ) {
-    this.rmbe = Buffer.alloc(RMBE_HEADER + ringBytes);
-    this.rxRing = this.rmbe.subarray(RMBE_HEADER);
-    this.regions = group.links.map((rvi) => rvi?.registerRegion(this.rmbe));
+    this.rmbe = RmbeView.create(ringBytes);
+    this.rxRing = this.rmbe.ring;
+    this.regions = group.links.map((rvi) => rvi?.registerRegion(this.rmbe.buffer));
     group.add(this);
   }
 
@@ -236,7 +231,7 @@ export class SmcrPath implements SmcPath {
   }
 
   private get txCons(): number {
-    return this.rmbe.readUInt32LE(0);
+    return this.rmbe.consumerCursor;
   }
 
   write(chunk: Buffer, cb: (err?: Error) => void): void {
@@ -290,8 +285,8 @@ export class SmcrPath implements SmcPath {
     const region = peer.links[this.link];
     const pos = at & (size - 1);
     const first = Math.min(n, size - pos);
-    this.group.rdma(this.link, this, region.region, region.key, RMBE_HEADER + pos, this.shadow.subarray(pos, pos + first));
-    if (first < n) this.group.rdma(this.link, this, region.region, region.key, RMBE_HEADER, this.shadow.subarray(0, n - first));
+    this.group.rdma(this.link, this, region.region, region.key, rmbeRingOffset(pos), this.shadow.subarray(pos, pos + first));
+    if (first < n) this.group.rdma(this.link, this, region.region, region.key, rmbeRingOffset(0), this.shadow.subarray(0, n - first));
   }
 
   /** One CDC for a burst of writes: after them, on the same link. */
@@ -314,9 +309,8 @@ export class SmcrPath implements SmcPath {
   private writeBackCons(alert: boolean): void {
     if (this.link < 0 || !this.peer) return;
     const region = this.peer.links[this.link];
-    const word = Buffer.allocUnsafe(4);
-    word.writeUInt32LE(this.rxCons, 0);
-    this.group.rdma(this.link, this, region.region, region.key, 0, word);
+    const word = emitRmbeCursor(Buffer.allocUnsafe(RMBE_CURSOR_BYTES), this.rxCons);
+    this.group.rdma(this.link, this, region.region, region.key, RMBE_CONS_OFFSET, word);
     this.consSent = this.rxCons;
     if (alert) {
       this.peerWantsSpace = false;

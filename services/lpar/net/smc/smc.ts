@@ -2,11 +2,11 @@ import type { Logger } from 'pino';
 import { linkPlane } from '../../../../shared/rclan/link-purpose.ts';
 import type { Rvi } from '../../../../shared/rclan/rvi.ts';
 import type { SmcStatusReply } from '../../../../shared/protocol/admin.ts';
-import type { HypervisorClient } from '../../hypervisor-client.ts';
+import type { HvPort } from './hv-port.ts';
 import { SmcdDevice } from './smc-d.ts';
 import { newSmcStats, type SmcStats } from './smc-path.ts';
 import { LinkGroup } from './smc-r.ts';
-import type { SmcLocation, SmcSession } from './smc-session.ts';
+import type { SmcContext, SmcLocation, SmcSession } from './smc-session.ts';
 
 /** A partition's SMC settings: the platform file's `smc` section and its own switch. */
 export interface SmcConfig {
@@ -26,7 +26,8 @@ export interface SmcOptions {
   lpar: string;
   cec: string;
   config: SmcConfig;
-  hv?: HypervisorClient;
+  /** The CEC's hypervisor session (SMC-D); absent, the partition does SMC-R only. */
+  hv?: HvPort;
   /** Seed 003's virtualization management mechanism: where an address lives. */
   locate(ip: string): Promise<SmcLocation>;
   /** The control node grants the two link RVIs to a peer (seed 002, Fig. 4 step 409). */
@@ -39,7 +40,7 @@ export interface SmcOptions {
  * enhances the operation of the TCP/IP layer"): its SMC-D device, its SMC-R
  * link groups, the sessions of its sockets, and its statistics.
  */
-export class Smc {
+export class Smc implements SmcContext {
   readonly stats: SmcStats = newSmcStats();
   readonly smcd?: SmcdDevice;
   readonly sessions = new Set<SmcSession>();
