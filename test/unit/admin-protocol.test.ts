@@ -1,5 +1,11 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import pino from 'pino';
 import { describe, expect, it } from 'vitest';
-import { controlNodeRequests, decodeAdminReply, decodeAdminStream, lparRequests, switchRequests } from '../../shared/protocol/admin.ts';
+import { ControlChannel } from '../../shared/control/channel.ts';
+import { connectLink, listenLink } from '../../shared/link/transport.ts';
+import { controlNodeRequests, decodeAdminReply, decodeAdminStream, lparRequests, registerVerbs, switchRequests } from '../../shared/protocol/admin.ts';
 import { decodeHvRequest, decodeHvSignal, decodeSmbeGrant, hvRequests } from '../../shared/protocol/hv.ts';
 
 const refused = (d: { ok: boolean; reason?: string }) => {
@@ -103,5 +109,39 @@ describe('hypervisor protocol', () => {
     const grant = { token: 9, smbId: 1, path: '/dev/shm/x', bytes: 4096, element: 0, side: 1, peer: 'lpar2', ringBytes: 1024 };
     expect(decodeSmbeGrant({ t: 'smbe-alloc-ok', re: 1, ...grant })).toEqual({ ok: true, value: grant });
     expect(refused(decodeSmbeGrant({ ...grant, side: 2 }))).toMatch(/field "side": 0 or 1/);
+  });
+});
+
+describe('registerVerbs over a real control channel', () => {
+  it('answers a well-formed request and refuses a malformed one with an error reply naming the field', async () => {
+    const log = pino({ level: 'silent' });
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'lparlab-admin-'));
+    const seen: unknown[] = [];
+    const server = await listenLink(`unix:${path.join(dir, 'admin.sock')}`, (link) => {
+      const ch = new ControlChannel(link, log);
+      registerVerbs(
+        switchRequests,
+        {
+          fault: (m) => {
+            seen.push(m);
+            return { faults: [] };
+          },
+        },
+        (verb, fn) => ch.handle(verb, fn),
+      );
+    });
+    const ch = new ControlChannel(await connectLink(`unix:${path.join(dir, 'admin.sock')}`), log);
+    try {
+      const ok = await ch.request({ t: 'fault', action: 'drop', pct: 5, port: 'lpar1' });
+      expect(decodeAdminReply('fault', ok)).toEqual({ ok: true, value: { faults: [] } });
+      expect(seen).toEqual([{ t: 'fault', action: 'drop', pct: 5, port: 'lpar1' }]);
+      await expect(ch.request({ t: 'fault', action: 'drop', pct: '5' })).rejects.toThrow('fault: field "pct": a number in 0..100 (got "5")');
+      await expect(ch.request({ t: 'fault', action: 'explode' })).rejects.toThrow(/unknown fault action "explode"/);
+      expect(seen.length).toBe(1);
+    } finally {
+      ch.close();
+      await server.close();
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
