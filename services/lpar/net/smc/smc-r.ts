@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import { linkUsable, type MemoryRegion, type RdmaError, type Rvi } from '../../../../shared/rclan/rvi.ts';
-import { CdcFlag, CdcType, emitCdc, parseCdc, type Cdc } from '../../../../shared/wire/smc-cdc.ts';
+import { CdcFlag, CdcType, emitCdc, tryParseCdc, type Cdc } from '../../../../shared/wire/smc-cdc.ts';
 import { RMBE_CONS_OFFSET, RMBE_CURSOR_BYTES, RmbeView, emitRmbeCursor, rmbeRingOffset } from '../../../../shared/smc/rmbe.ts';
 import { cursorAdd, cursorAfter, cursorDistance, ringRead, ringWrite } from '../../../../shared/ring/byte-ring.ts';
 import { RingStream, streamTransition, type PendingWrite } from './ring-stream.ts';
@@ -121,10 +121,8 @@ export class LinkGroup {
   }
 
   private onMessage(plane: 0 | 1, payload: Buffer): void {
-    let cdc: Cdc;
-    try {
-      cdc = parseCdc(payload);
-    } catch {
+    const cdc = tryParseCdc(payload);
+    if (!cdc) {
       this.stats.malformedCdc++;
       return;
     }
