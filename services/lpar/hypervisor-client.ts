@@ -3,7 +3,7 @@ import { AuthError, authenticateTo } from '../../shared/control/auth.ts';
 import { ControlChannel, RemoteError } from '../../shared/control/channel.ts';
 import type { ControlMessage } from '../../shared/control/codec.ts';
 import { connectLink } from '../../shared/link/transport.ts';
-import { HvError, HvErrorCode, HvMsg, decodeHvSignal, decodeHvWelcome, decodeSmbeGrant, hvErrorFrom, type HvRequest, type HvWelcome, type SmbeGrant } from '../../shared/protocol/hv.ts';
+import { HvError, HvErrorCode, HvMsg, decodeHvSignal, decodeHvStatus, decodeHvWelcome, decodeSmbeGrant, hvErrorFrom, type HvRequest, type HvStatus, type HvWelcome, type SmbeGrant } from '../../shared/protocol/hv.ts';
 
 export type { SmbeGrant } from '../../shared/protocol/hv.ts';
 
@@ -74,10 +74,12 @@ export class HypervisorClient {
   }
 
   /** The hypervisor's view of this partition's own SMBs and elements (hv-status). */
-  async status(): Promise<ControlMessage> {
+  async status(): Promise<HvStatus> {
     const ch = this.ch;
     if (!ch || ch.link.closed) throw new HvError(HvErrorCode.NotConnected, `${this.opts.name} has no session with the hypervisor at ${this.opts.url}`);
-    return ch.request({ t: HvMsg.Status }, this.opts.timeoutMs ?? 5000);
+    const d = decodeHvStatus(await ch.request({ t: HvMsg.Status }, this.opts.timeoutMs ?? 5000));
+    if (!d.ok) throw new HvError(HvErrorCode.Protocol, d.reason);
+    return d.value;
   }
 
   /** Lets go of an element; fire-and-forget (a partition without a session holds no elements anyway). */
