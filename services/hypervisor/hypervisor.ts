@@ -9,19 +9,9 @@ import { HvError, HvErrorCode, HvMsg, decodeHvSignal, hvRequests, type HvRequest
 import type { SmbGeometry } from '../../shared/smc/smb.ts';
 import { PoolRefusal, SmbPool } from './smb-pool.ts';
 
-/** The platform file's `smc` section, as far as the hypervisor reads it. */
-interface SmcSettings {
-  ringBytes?: number;
-  elementsPerSmb?: number;
-}
-
-const DEFAULT_RING_BYTES = 1048576;
-const DEFAULT_ELEMENTS_PER_SMB = 32;
-
-/** SMB geometry from the platform file's `smc` section, defaults where it is silent (or absent). */
+/** SMB geometry from the platform file's `smc` section (parsePlatform has filled in its defaults). */
 export function smbGeometry(platform: Platform): SmbGeometry {
-  const smc = (platform as Platform & { smc?: SmcSettings }).smc;
-  return { elements: smc?.elementsPerSmb ?? DEFAULT_ELEMENTS_PER_SMB, ringBytes: smc?.ringBytes ?? DEFAULT_RING_BYTES };
+  return { elements: platform.smc.elementsPerSmb, ringBytes: platform.smc.ringBytes };
 }
 
 /** Distinct refusal causes remembered for once-only logging; beyond this, refusals are only counted. */

@@ -160,11 +160,10 @@ export const hvStatusCheck = shape({
   elements: arrayOf(hvElement),
   stats: recordOf(int(0)),
 });
-const hvStatus = hvStatusCheck;
 
 /** The reply to hv-status (a partition's own view; the admin verb adds the pool directory and sessions). */
-export type HvStatus = ReturnType<typeof hvStatus>;
+export type HvStatus = ReturnType<typeof hvStatusCheck>;
 
 export function decodeHvStatus(raw: unknown): Decoded<HvStatus> {
-  return decodeWith(hvStatus, 'hv-status reply', raw);
+  return decodeWith(hvStatusCheck, 'hv-status reply', raw);
 }
