@@ -351,6 +351,23 @@ export function decodeAdminReply<V extends AdminVerb>(verb: V, raw: unknown): De
   return decodeWith(replies[verb] as Check<AdminReplies[V]>, `${verb} reply`, raw);
 }
 
+/**
+ * Every service's requests by verb (`status` and `rvis` are the same
+ * everywhere). The decoded form: a hex field (smc-probe's `clc`, `after`)
+ * or a text-or-binary one (tcp-exchange's `data`) is a Buffer here and what
+ * the sender wrote on the wire.
+ */
+export type AdminRequests = LparRequests & ControlNodeRequests & SwitchRequests & HypervisorRequests & FabricManagerRequests;
+
+/**
+ * Sends `request` with `send` (an admin client's request function) and
+ * decodes the reply as its verb's: the typed reply, or a MessageError that
+ * names the field the reply got wrong. An error reply rejects as `send` does.
+ */
+export async function adminCall<V extends AdminVerb>(send: (msg: { t: string; [k: string]: unknown }) => Promise<unknown>, request: { t: V; [k: string]: unknown }): Promise<AdminReplies[V]> {
+  return orThrow(decodeAdminReply(request.t, await send(request)));
+}
+
 // ---- streams --------------------------------------------------------------
 
 /**

@@ -5,7 +5,7 @@ import pino from 'pino';
 import { describe, expect, it } from 'vitest';
 import { ControlChannel } from '../../shared/control/channel.ts';
 import { connectLink, listenLink } from '../../shared/link/transport.ts';
-import { controlNodeRequests, decodeAdminReply, decodeAdminStream, lparRequests, registerVerbs, switchRequests } from '../../shared/protocol/admin.ts';
+import { adminCall, controlNodeRequests, decodeAdminReply, decodeAdminStream, lparRequests, registerVerbs, switchRequests } from '../../shared/protocol/admin.ts';
 import { decodeHvRequest, decodeHvSignal, decodeSmbeGrant, hvRequests } from '../../shared/protocol/hv.ts';
 
 const refused = (d: { ok: boolean; reason?: string }) => {
@@ -135,9 +135,11 @@ describe('registerVerbs over a real control channel', () => {
       const ok = await ch.request({ t: 'fault', action: 'drop', pct: 5, port: 'lpar1' });
       expect(decodeAdminReply('fault', ok)).toEqual({ ok: true, value: { faults: [] } });
       expect(seen).toEqual([{ t: 'fault', action: 'drop', pct: 5, port: 'lpar1' }]);
+      const typed = await adminCall((m) => ch.request(m), { t: 'fault', action: 'cut' });
+      expect(typed.faults).toEqual([]);
       await expect(ch.request({ t: 'fault', action: 'drop', pct: '5' })).rejects.toThrow('fault: field "pct": a number in 0..100 (got "5")');
       await expect(ch.request({ t: 'fault', action: 'explode' })).rejects.toThrow(/unknown fault action "explode"/);
-      expect(seen.length).toBe(1);
+      expect(seen.length).toBe(2);
     } finally {
       ch.close();
       await server.close();
