@@ -20,8 +20,14 @@ import type { SmcMode, SmcPath, SmcSocketSide } from './smc-path.ts';
  *   Closing    both done: the buffers are let go (a step within one call)
  *   Finished   closed, aborted or reset; the buffers are released
  */
-export const StreamState = { Open: 0, WriteDone: 1, ReadDone: 2, Closing: 3, Finished: 4 } as const;
-export type StreamState = (typeof StreamState)[keyof typeof StreamState];
+// A const enum: the data path compares states on every delivery, and esbuild inlines a const enum's values within this file.
+export const enum StreamState {
+  Open,
+  WriteDone,
+  ReadDone,
+  Closing,
+  Finished,
+}
 
 /** `end`: our app ended. `eof`: the peer's data ended and is all delivered. `close`: abort, reset or a clean close. */
 export type StreamEvent = 'end' | 'eof' | 'close';

@@ -220,6 +220,8 @@ export class SmcdPath extends RingStream {
   private readonly wCons: number;
   private readonly wMyWantSpace: number;
   private readonly wPeerWantSpace: number;
+  /** The peer's close flags as this service pass read them (once, as Fig. 10's flags are read per look). */
+  private peerFlags = 0;
   /** service() runs again when asked while running (a delivery can call back into it). */
   private servicing = false;
   private again = false;
@@ -264,7 +266,7 @@ export class SmcdPath extends RingStream {
   }
 
   protected peerDoneWriting(): boolean {
-    return (this.view.flags(this.element, this.peerSide) & (CloseFlag.DoneWriting | CloseFlag.Closed)) !== 0;
+    return (this.peerFlags & (CloseFlag.DoneWriting | CloseFlag.Closed)) !== 0;
   }
 
   protected peerClosed(): boolean {
@@ -341,8 +343,10 @@ export class SmcdPath extends RingStream {
 
   private serviceOnce(): void {
     if (this.finished) return;
+    // Read before the data: a DoneWriting seen here comes after every byte the peer produced (it sets it last).
+    this.peerFlags = this.view.flags(this.element, this.peerSide);
     // The peer aborted, or died and its hypervisor marked the abort (seed 002, Fig. 10).
-    if (this.view.flags(this.element, this.peerSide) & CloseFlag.Abort) return this.peerAborted('the peer aborted the SMC-D connection');
+    if (this.peerFlags & CloseFlag.Abort) return this.peerAborted('the peer aborted the SMC-D connection');
     if (this.pending) this.push();
     if (this.deliverAvailable()) return;
     if (this.waiting) this.device.wait(this);
