@@ -1,4 +1,5 @@
 import { NodeFabric } from '../../shared/fabric/node-fabric.ts';
+import { controlNodeRequests, registerVerbs } from '../../shared/protocol/admin.ts';
 import { requireFlag } from '../../shared/runtime/args.ts';
 import { runService } from '../../shared/runtime/service.ts';
 import { rviStatus } from '../../shared/fabric/rvi-status.ts';
@@ -13,19 +14,26 @@ await runService('control-node', async (ctx) => {
   await fabric.start();
   const cn = new ControlNode(spec, platform, fabric, ctx.runDir.dataDir(ctx.name), ctx.runDir.runtimeFile(ctx.name, 'membership'), ctx.log.child({ component: 'control-node' }));
   ctx.onShutdown(() => fabric.stop());
-  ctx.verb('cn-status', () => cn.status());
-  ctx.verb('rvis', () => ({ rvis: rviStatus(fabric) }));
-  ctx.verb('nvram', () => cn.nvramSnapshot());
-  ctx.verb('vlan-join', async (m) => ({ interface: await cn.join(String(m.vlan), String(m.lpar), String(m.ip)) }));
-  ctx.verb('tap-attach', async (m) => ({ port: await cn.attachTap(String(m.vlan), { address: String(m.address), port: Number(m.port) }) }));
-  ctx.verb('tap-detach', (m) => {
-    cn.detachTap(String(m.vlan));
-    return {};
-  });
-  ctx.verb('vlan-leave', async (m) => {
-    await cn.leave(String(m.vlan), String(m.lpar));
-    return {};
-  });
+  // The admin verbs, each behind its request decoder (shared/protocol/admin.ts).
+  registerVerbs(
+    controlNodeRequests,
+    {
+      'cn-status': () => cn.status(),
+      rvis: () => ({ rvis: rviStatus(fabric) }),
+      nvram: () => cn.nvramSnapshot(),
+      'vlan-join': async (m) => ({ interface: await cn.join(m.vlan, m.lpar, m.ip) }),
+      'tap-attach': async (m) => ({ port: await cn.attachTap(m.vlan, { address: m.address, port: m.port }) }),
+      'tap-detach': (m) => {
+        cn.detachTap(m.vlan);
+        return {};
+      },
+      'vlan-leave': async (m) => {
+        await cn.leave(m.vlan, m.lpar);
+        return {};
+      },
+    },
+    (verb, fn) => ctx.verb(verb, fn),
+  );
   await cn.start();
   const report = () => {
     const planes = fabric.nics.filter((n) => n.attached).map((n) => n.plane);

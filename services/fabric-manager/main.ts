@@ -1,4 +1,5 @@
 import { listenLink } from '../../shared/link/transport.ts';
+import { fabricManagerRequests, registerVerbs } from '../../shared/protocol/admin.ts';
 import { requireFlag } from '../../shared/runtime/args.ts';
 import { runService } from '../../shared/runtime/service.ts';
 import { FabricManager } from './fabric-manager.ts';
@@ -17,7 +18,7 @@ await runService('fabric-manager', async (ctx) => {
   const names = planeUrls.map((p) => p.name).join(',');
   if (names !== platform.planes.join(',')) throw new Error(`--plane must give the platform's planes ${platform.planes.join(', ')} in order, got "${names}"`);
   const fm = new FabricManager(platform, ctx.runDir.readKey(), planeUrls, ctx.runDir.dataDir(ctx.name), ctx.log.child({ component: 'fabric-manager' }));
-  ctx.verb('fm-status', () => fm.status());
+  registerVerbs(fabricManagerRequests, { 'fm-status': () => ({ ...fm.status() }) }, (verb, fn) => ctx.verb(verb, fn));
   const server = await listenLink(listenUrl, (link) => void fm.accept(link));
   ctx.onShutdown(() => server.close());
   ctx.setHealth('healthy', `listening on ${listenUrl}`);

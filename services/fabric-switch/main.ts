@@ -1,5 +1,6 @@
 import { ControlChannel } from '../../shared/control/channel.ts';
 import { authenticateTo } from '../../shared/control/auth.ts';
+import { registerVerbs, switchRequests } from '../../shared/protocol/admin.ts';
 import { connectLink, listenLink } from '../../shared/link/transport.ts';
 import { requireFlag } from '../../shared/runtime/args.ts';
 import { runService, type ServiceContext } from '../../shared/runtime/service.ts';
@@ -17,18 +18,24 @@ await runService('fabric-switch', async (ctx: ServiceContext) => {
   const sw = new FabricSwitch(plane, ctx.runDir.readKey(), ctx.log.child({ component: 'switch' }));
   const credential = ctx.runDir.readCredential(ctx.name);
 
-  ctx.verb('switch-status', () => sw.status());
-  ctx.verb('fault', (m) => {
-    const target = sw.resolveTarget(m);
-    if (m.action === 'clear') sw.faults.clear(m.port === undefined && m.rvi === undefined ? undefined : target);
-    else if (m.action === 'cut') sw.faults.set(target, { cut: true });
-    else if (m.action === 'restore') sw.faults.set(target, { cut: false });
-    else if (m.action === 'drop') sw.faults.set(target, { dropPct: Number(m.pct) });
-    else if (m.action === 'delay') sw.faults.set(target, { delayMs: Number(m.ms), jitterMs: Number(m.jitter ?? 0) });
-    else throw new Error(`unknown fault action "${String(m.action)}" (cut, restore, drop, delay, clear)`);
-    ctx.log.warn({ fault: m.action, target }, 'fault injected');
-    return { faults: sw.faults.list() };
-  });
+  // The admin verbs, each behind its request decoder (shared/protocol/admin.ts: an unknown action is refused there).
+  registerVerbs(
+    switchRequests,
+    {
+      'switch-status': () => sw.status(),
+      fault: (m) => {
+        const target = sw.resolveTarget(m);
+        if (m.action === 'clear') sw.faults.clear(m.port === undefined && m.rvi === undefined ? undefined : target);
+        else if (m.action === 'cut') sw.faults.set(target, { cut: true });
+        else if (m.action === 'restore') sw.faults.set(target, { cut: false });
+        else if (m.action === 'drop') sw.faults.set(target, { dropPct: m.pct });
+        else sw.faults.set(target, { delayMs: m.ms, jitterMs: m.jitter ?? 0 });
+        ctx.log.warn({ fault: m.action, target }, 'fault injected');
+        return { faults: sw.faults.list() };
+      },
+    },
+    (verb, fn) => ctx.verb(verb, fn),
+  );
 
   const joinFm = async (): Promise<void> => {
     for (let backoff = 50; ; backoff = Math.min(1000, backoff * 2)) {

@@ -5,11 +5,11 @@ import { authenticatePeer, type Role } from '../../shared/control/auth.ts';
 import type { ControlMessage } from '../../shared/control/codec.ts';
 import type { Link } from '../../shared/link/link.ts';
 import type { Platform } from '../../shared/platform/platform.ts';
-import { HvError, HvErrorCode, HvMsg, type SmbeGrant } from '../../shared/smc/hv-protocol.ts';
+import { HvError, HvErrorCode, HvMsg, decodeHvSignal, hvRequests, type HvRequest, type HvRequestOf, type HvStatus, type SmbeGrant } from '../../shared/protocol/hv.ts';
 import type { SmbGeometry } from '../../shared/smc/smb.ts';
 import { PoolRefusal, SmbPool } from './smb-pool.ts';
 
-/** SMB geometry from the platform file's `smc` section (complete: the platform loader fills in its defaults). */
+/** SMB geometry from the platform file's `smc` section (parsePlatform has filled in its defaults). */
 export function smbGeometry(platform: Platform): SmbGeometry {
   return { elements: platform.smc.elementsPerSmb, ringBytes: platform.smc.ringBytes };
 }
@@ -120,9 +120,17 @@ export class Hypervisor {
     this.sessions.set(name, ch);
     this.stats.sessions++;
     ch.onClose(() => this.sessionEnded(name, ch));
-    ch.handle(HvMsg.Alloc, (m) => this.alloc(name, m));
-    ch.handle(HvMsg.Attach, (m) => this.attach(name, m));
-    ch.handle(HvMsg.Release, (m) => this.release(name, m));
+    ch.handle(HvMsg.Alloc, (m) => this.alloc(name, this.decoded(name, HvMsg.Alloc, m)));
+    ch.handle(HvMsg.Attach, (m) => this.attach(name, this.decoded(name, HvMsg.Attach, m)));
+    ch.handle(HvMsg.Release, (m) => {
+      try {
+        this.release(name, this.decoded(name, HvMsg.Release, m));
+      } catch (err) {
+        // A notification (the client's is fire-and-forget) hears of no refusal; only a request does.
+        if (m.rq !== undefined) throw err;
+      }
+      return {};
+    });
     ch.handle(HvMsg.Signal, (m) => this.signal(name, m));
     ch.handle(HvMsg.Status, () => this.status(name));
     const g = this.pool.geometry;
@@ -130,10 +138,16 @@ export class Hypervisor {
     this.log.info({ lpar: name }, 'partition session opened');
   }
 
-  private alloc(lpar: string, m: ControlMessage): SmbeGrant {
+  /** The checked request, or the refusal (EINVAL, naming the field) to throw back; counted and logged once per cause. */
+  private decoded<T extends HvRequest['t']>(lpar: string, t: T, m: ControlMessage): HvRequestOf<T> {
+    const d = hvRequests.decodeOf(t, m);
+    if (!d.ok) throw this.refused(lpar, t, new PoolRefusal(HvErrorCode.Invalid, 'malformed', d.reason));
+    return d.value;
+  }
+
+  private alloc(lpar: string, m: HvRequestOf<'smbe-alloc'>): SmbeGrant {
     const peer = m.peer;
     try {
-      if (typeof peer !== 'string' || peer === '') throw new PoolRefusal(HvErrorCode.Invalid, 'no-peer', 'smbe-alloc needs {peer: name of a partition}');
       if (peer === lpar) throw new PoolRefusal(HvErrorCode.Invalid, 'self', `${lpar} cannot share an element with itself`);
       const cec = this.lpars.get(peer);
       if (cec === undefined) throw new PoolRefusal(HvErrorCode.NoSuchPeer, 'unknown-peer', `"${peer}" is not a partition of this platform`);
@@ -149,9 +163,9 @@ export class Hypervisor {
     }
   }
 
-  private attach(lpar: string, m: ControlMessage): SmbeGrant {
+  private attach(lpar: string, m: HvRequestOf<'smbe-attach'>): SmbeGrant {
     try {
-      const token = tokenOf(m);
+      const token = m.token;
       const again = this.pool.element(token)?.attached === true;
       const e = this.pool.attach(lpar, token);
       if (!again) this.stats.attached++;
@@ -161,16 +175,13 @@ export class Hypervisor {
     }
   }
 
-  /** A notification (the client's is fire-and-forget) or a request; only a request hears of a refusal. */
-  private release(lpar: string, m: ControlMessage): Record<string, never> {
+  private release(lpar: string, m: HvRequestOf<'smbe-release'>): void {
     try {
-      const r = this.pool.release(lpar, tokenOf(m));
+      const r = this.pool.release(lpar, m.token);
       if (r !== 'already') this.stats.released++;
     } catch (err) {
-      const refusal = this.refused(lpar, HvMsg.Release, err);
-      if (m.rq !== undefined) throw refusal;
+      throw this.refused(lpar, HvMsg.Release, err);
     }
-    return {};
   }
 
   /**
@@ -179,7 +190,13 @@ export class Hypervisor {
    * a partition cannot flood the log or the channel with refusals.
    */
   private signal(lpar: string, m: ControlMessage): void {
-    const token = typeof m.token === 'number' ? m.token >>> 0 : 0;
+    const d = decodeHvSignal(m);
+    if (!d.ok) {
+      this.stats.refused++;
+      this.logRefusal(`${lpar}:signal:malformed`, { lpar, reason: d.reason }, 'signal refused');
+      return;
+    }
+    const token = d.value.token;
     const e = token === 0 ? undefined : this.pool.element(token);
     const side = e ? this.pool.sideIn(e, lpar) : undefined;
     if (!e || side === undefined || e.released[side]) {
@@ -230,7 +247,7 @@ export class Hypervisor {
   }
 
   /** Everything (admin), or with `lpar` only what that partition is party to (its own session's hv-status). */
-  status(lpar?: string): Record<string, unknown> {
+  status(lpar?: string): HvStatus {
     const all = lpar === undefined ? { dir: this.opts.dir, sessions: [...this.sessions.keys()] } : {};
     return { cec: this.opts.cec, ...all, geometry: this.pool.geometry, smbBytes: this.pool.bytes, ...this.pool.status(lpar), stats: this.stats };
   }
@@ -242,12 +259,6 @@ export class Hypervisor {
     this.sessions.clear();
     this.pool.clear();
   }
-}
-
-function tokenOf(m: ControlMessage): number {
-  const t = m.token;
-  if (typeof t !== 'number' || !Number.isInteger(t) || t <= 0 || t > 0xffffffff) throw new PoolRefusal(HvErrorCode.Access, 'bad-token', `"${String(t)}" is not a token`);
-  return t;
 }
 
 function readSeq(file: string): number {

@@ -1,5 +1,6 @@
 import { listenLink } from '../../shared/link/transport.ts';
 import { hypervisorName } from '../../shared/platform/platform.ts';
+import { hypervisorRequests, registerVerbs } from '../../shared/protocol/admin.ts';
 import { requireFlag } from '../../shared/runtime/args.ts';
 import { runService } from '../../shared/runtime/service.ts';
 import { claimPool, poolDir, removePool } from '../../shared/shm/pool-dir.ts';
@@ -24,7 +25,7 @@ await runService('hypervisor', async (ctx) => {
   if (stale.length) log.warn({ dir, stale }, 'removed buffers a dead earlier run left behind');
   ctx.onShutdown(() => removePool(dir));
   const hv = new Hypervisor({ platform, cec, key: ctx.runDir.readKey(), dir, seqFile: ctx.runDir.runtimeFile(ctx.name, 'smb-seq'), log });
-  ctx.verb('hv-status', () => hv.status());
+  registerVerbs(hypervisorRequests, { 'hv-status': () => hv.status() }, (verb, fn) => ctx.verb(verb, fn));
   const server = await listenLink(listenUrl, (link) => void hv.accept(link));
   // Runs before the pool directory goes (hooks run in reverse): no session may create a file after it.
   ctx.onShutdown(async () => {

@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import { createShared } from '../../shared/shm/shm-file.ts';
-import { HvError, HvErrorCode, type SmbeGrant } from '../../shared/smc/hv-protocol.ts';
+import { HvError, HvErrorCode, type HvStatus, type SmbeGrant } from '../../shared/protocol/hv.ts';
 import { CloseFlag, SmbView, checkGeometry, smbBytes, smbFileName, smbInstanceFileName, type SmbGeometry } from '../../shared/smc/smb.ts';
 
 /** One SMB file: the shared memory buffer of one pair of partitions (seed 002, Fig. 2 item 221, Fig. 5). */
@@ -185,7 +185,7 @@ export class SmbPool {
   }
 
   /** SMB files and elements; with `lpar`, only those it is a partition of. */
-  status(lpar?: string): { smbs: unknown[]; elements: unknown[] } {
+  status(lpar?: string): Pick<HvStatus, 'smbs' | 'elements'> {
     const smbs = [...this.smbs.values()].filter((s) => lpar === undefined || s.pair.includes(lpar));
     return {
       smbs: smbs.map((s) => ({ smbId: s.id, path: s.path, pair: s.pair, elementsInUse: s.inUse, elements: s.slots.length })),

@@ -3,9 +3,9 @@ import { AuthError, authenticateTo } from '../../shared/control/auth.ts';
 import { ControlChannel, RemoteError } from '../../shared/control/channel.ts';
 import type { ControlMessage } from '../../shared/control/codec.ts';
 import { connectLink } from '../../shared/link/transport.ts';
-import { HvError, HvErrorCode, HvMsg, hvErrorFrom, type SmbeGrant } from '../../shared/smc/hv-protocol.ts';
+import { HvError, HvErrorCode, HvMsg, decodeHvSignal, decodeHvStatus, decodeHvWelcome, decodeSmbeGrant, hvErrorFrom, type HvRequest, type HvStatus, type HvWelcome, type SmbeGrant } from '../../shared/protocol/hv.ts';
 
-export type { SmbeGrant } from '../../shared/smc/hv-protocol.ts';
+export type { SmbeGrant } from '../../shared/protocol/hv.ts';
 
 export interface HypervisorClientOptions {
   name: string;
@@ -18,7 +18,7 @@ export interface HypervisorClientOptions {
 }
 
 /**
- * A partition's session with its CEC's hypervisor (shared/smc/hv-protocol.ts):
+ * A partition's session with its CEC's hypervisor (shared/protocol/hv.ts):
  * elements of shared memory buffers for SMC-D connections (seed 002, Fig. 4
  * step 425) and the doorbell between the two partitions of an element (Fig. 6
  * step 608).
@@ -33,6 +33,10 @@ export class HypervisorClient {
   onSignal: (token: number) => void = () => {};
   /** The session ended: every element this partition held is aborted towards its peer and released. */
   onSessionLost: () => void = () => {};
+  /** Malformed messages from the hypervisor: counted and dropped (a malformed reply fails its request EPROTO). */
+  malformed = 0;
+  /** The CEC and SMB geometry of the open session. */
+  welcome?: HvWelcome;
   private ch?: ControlChannel;
   private stopped = false;
   private readonly log: Logger;
@@ -70,10 +74,12 @@ export class HypervisorClient {
   }
 
   /** The hypervisor's view of this partition's own SMBs and elements (hv-status). */
-  async status(): Promise<ControlMessage> {
+  async status(): Promise<HvStatus> {
     const ch = this.ch;
     if (!ch || ch.link.closed) throw new HvError(HvErrorCode.NotConnected, `${this.opts.name} has no session with the hypervisor at ${this.opts.url}`);
-    return ch.request({ t: HvMsg.Status }, this.opts.timeoutMs ?? 5000);
+    const d = decodeHvStatus(await ch.request({ t: HvMsg.Status }, this.opts.timeoutMs ?? 5000));
+    if (!d.ok) throw new HvError(HvErrorCode.Protocol, d.reason);
+    return d.value;
   }
 
   /** Lets go of an element; fire-and-forget (a partition without a session holds no elements anyway). */
@@ -94,9 +100,16 @@ export class HypervisorClient {
   private async connect(): Promise<void> {
     const link = await connectLink(this.opts.url);
     const ch = new ControlChannel(link, this.log);
-    ch.handle(HvMsg.Signal, (m) => this.onSignal(Number(m.token) >>> 0));
+    ch.handle(HvMsg.Signal, (m) => {
+      const d = decodeHvSignal(m);
+      if (d.ok) this.onSignal(d.value.token);
+      else this.malformed++;
+    });
+    let welcome: HvWelcome;
     try {
-      await authenticateTo(ch, this.opts.name, this.opts.credential);
+      const d = decodeHvWelcome(await authenticateTo(ch, this.opts.name, this.opts.credential));
+      if (!d.ok) throw new HvError(HvErrorCode.Protocol, d.reason);
+      welcome = d.value;
     } catch (err) {
       ch.close();
       throw err;
@@ -106,7 +119,8 @@ export class HypervisorClient {
       throw new Error('stopped');
     }
     this.ch = ch;
-    this.log.info({ url: this.opts.url }, 'hypervisor session open');
+    this.welcome = welcome;
+    this.log.info({ url: this.opts.url, ...welcome }, 'hypervisor session open');
     ch.onClose(() => {
       if (this.ch !== ch) return;
       this.ch = undefined;
@@ -138,7 +152,7 @@ export class HypervisorClient {
     return new HvError(HvErrorCode.NotConnected, `hypervisor client of ${this.opts.name} stopped`);
   }
 
-  private async request(msg: ControlMessage): Promise<SmbeGrant> {
+  private async request(msg: HvRequest): Promise<SmbeGrant> {
     const ch = this.ch;
     if (!ch || ch.link.closed) throw new HvError(HvErrorCode.NotConnected, `${this.opts.name} has no session with the hypervisor at ${this.opts.url}`);
     let r: ControlMessage;
@@ -149,15 +163,11 @@ export class HypervisorClient {
       if (ch.link.closed) throw new HvError(HvErrorCode.NotConnected, `${msg.t}: the hypervisor session ended`);
       throw new HvError(HvErrorCode.TimedOut, (err as Error).message);
     }
-    return {
-      token: Number(r.token) >>> 0,
-      smbId: Number(r.smbId),
-      path: String(r.path),
-      bytes: Number(r.bytes),
-      element: Number(r.element),
-      side: r.side === 1 ? 1 : 0,
-      peer: String(r.peer),
-      ringBytes: Number(r.ringBytes),
-    };
+    const grant = decodeSmbeGrant(r);
+    if (!grant.ok) {
+      this.malformed++;
+      throw new HvError(HvErrorCode.Protocol, grant.reason);
+    }
+    return grant.value;
   }
 }

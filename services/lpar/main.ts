@@ -1,7 +1,7 @@
 import { NodeFabric } from '../../shared/fabric/node-fabric.ts';
+import { lparRequests, registerVerbs, type LparVerb, type LparVerbTable } from '../../shared/protocol/admin.ts';
 import { flag, requireFlag } from '../../shared/runtime/args.ts';
 import { runService } from '../../shared/runtime/service.ts';
-import { rviStatus } from '../../shared/fabric/rvi-status.ts';
 import type { Rvi } from '../../shared/rclan/rvi.ts';
 import { purposeKind } from '../../shared/rclan/purpose.ts';
 import { smcrLinkPlane } from '../../shared/smc/link-purpose.ts';
@@ -10,8 +10,20 @@ import { HypervisorClient } from './hypervisor-client.ts';
 import { Smc } from './net/smc/smc.ts';
 import { bootHealth } from './boot-state.ts';
 import { Lpar } from './lpar.ts';
-import { NetDiagnostics } from './net-diagnostics.ts';
-import { RviPerf } from './rvi-perf.ts';
+import { appVerbs } from './admin/apps.ts';
+import { PromiscuousLog, captureVerbs } from './admin/capture.ts';
+import { httpVerbs } from './admin/http.ts';
+import { interfaceVerbs } from './admin/interfaces.ts';
+import { ncVerbs } from './admin/nc-relay.ts';
+import { pingVerbs } from './admin/ping.ts';
+import { RviPerf } from './admin/rvi-perf.ts';
+import { rviVerbs } from './admin/rvi.ts';
+import { smcProbeVerbs } from './admin/smc-probe.ts';
+import { smcVerbs } from './admin/smc.ts';
+import { configuredStack } from './admin/stack.ts';
+import { statusVerbs } from './admin/status.ts';
+import { tcpVerbs } from './admin/tcp.ts';
+import { udpVerbs } from './admin/udp.ts';
 
 /**
  * lpar --id lpar1 --run-dir DIR --fm URL
@@ -24,7 +36,7 @@ await runService('lpar', async (ctx) => {
   const lpar = new Lpar(ctx.name, fabric, ctx.log.child({ component: 'lpar' }));
   const perf = new RviPerf(fabric);
   const workloads = new Workloads(ctx.name, ctx.log.child({ component: 'apps' }));
-  const diagnostics = new NetDiagnostics(lpar, fabric, workloads);
+  const promiscuous = new PromiscuousLog();
   // The CEC's hypervisor hands out SMC-D buffers; without one (--hv absent) the partition does SMC-R only.
   const hvUrl = flag(ctx.args, 'hv');
   const hv = hvUrl ? new HypervisorClient({ name: ctx.name, credential: ctx.runDir.readCredential(ctx.name), url: hvUrl, log: ctx.log }) : undefined;
@@ -40,7 +52,7 @@ await runService('lpar', async (ctx) => {
     else driver.attachLan(rvi);
   };
   lpar.onStack = (stack) => {
-    stack.driver.onPromiscuous = (ifc, frame) => diagnostics.recordPromiscuous(ifc.vlan, frame);
+    stack.driver.onPromiscuous = (ifc, frame) => promiscuous.record(ifc.vlan, frame);
     const config = lpar.config!;
     smc = new Smc({
       lpar: ctx.name,
@@ -97,14 +109,24 @@ await runService('lpar', async (ctx) => {
   workloads.onChange = report;
   setInterval(report, 200).unref();
 
-  ctx.verb('lpar-status', () => ({ boot: lpar.boot, config: lpar.config ?? null, configuredBy: [...lpar.configuredBy], reachable: lpar.reachable(), malformed: lpar.malformed, apps: workloads.list(), smc: smc?.status() ?? null }));
-  ctx.verb('smc-status', () => ({ smc: smc?.status() ?? null, hypervisor: hv ? { url: hvUrl, connected: hv.connected } : null }));
-  ctx.verb('rvis', () => ({ rvis: rviStatus(fabric) }));
-  ctx.verb('perf-send', (m) => perf.send(m));
-  ctx.verb('perf-received', (m) => perf.received(m));
-  ctx.verb('perf-ping', (m) => perf.ping(m));
-  ctx.verb('rdma-register', (m) => perf.registerRegion(m));
-  ctx.verb('rdma-read', (m) => perf.readRegion(m));
-  ctx.verb('rdma-write', (m) => perf.rdmaWrite(m));
-  for (const [name, fn] of Object.entries(diagnostics.verbs())) ctx.verb(name, fn);
+  // The admin verbs (shared/protocol/admin.ts), one table per topic, each behind its request decoder.
+  const stack = configuredStack(lpar);
+  const hypervisor = hv && hvUrl ? { url: hvUrl, get connected() { return hv.connected; } } : undefined;
+  // Every lpar verb but `status` (the service's own) and `route` (the routing table's).
+  const verbs: LparVerbTable<Exclude<LparVerb, 'status' | 'route'>> = {
+    ...statusVerbs(lpar, workloads, () => smc),
+    ...interfaceVerbs(stack, lpar),
+    ...pingVerbs(stack),
+    ...captureVerbs(stack, lpar, promiscuous),
+    ...udpVerbs(stack),
+    ...tcpVerbs(stack),
+    ...ncVerbs(stack),
+    ...httpVerbs(stack),
+    ...appVerbs(stack, workloads),
+    ...smcVerbs({ smc: () => smc, hypervisor, locate: (ip, timeoutMs) => lpar.locate(ip, timeoutMs), smcrLinks: (peer, timeoutMs) => lpar.smcrLinks(peer, timeoutMs) }),
+    ...smcProbeVerbs(stack),
+    ...rviVerbs(fabric),
+    ...perf.verbs(),
+  };
+  registerVerbs(lparRequests, verbs, (verb, fn) => ctx.verb(verb, fn));
 });

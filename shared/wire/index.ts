@@ -11,3 +11,6 @@ export * from './udp.ts';
 export * from './tcp.ts';
 export * from './tlv.ts';
 export * from './pcap.ts';
+export * from './smc-clc.ts';
+export * from './smc-cdc.ts';
+export * from './perf-message.ts';

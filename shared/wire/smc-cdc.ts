@@ -63,6 +63,16 @@ export function parseCdc(buf: Buffer): Cdc {
   return { type: type as CdcType, flags, link, token, prod: buf.readUInt32BE(8) };
 }
 
+/** `parseCdc` for untrusted input: the message, or undefined when the bytes are malformed (a WireError). */
+export function tryParseCdc(buf: Buffer): Cdc | undefined {
+  try {
+    return parseCdc(buf);
+  } catch (err) {
+    if (err instanceof WireError) return undefined;
+    throw err;
+  }
+}
+
 export function emitCdc(c: Cdc): Buffer {
   const b = Buffer.alloc(CDC_BYTES);
   b[0] = c.type;

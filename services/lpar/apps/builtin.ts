@@ -117,8 +117,18 @@ export function httpFiles(net: Net, port: number): App {
 
 BUILTIN_APPS.http = httpFiles;
 
+export interface HttpGetResult {
+  requests: number;
+  /** Answers with status 200 whose body matched its x-sha256 header (when it had one). */
+  ok: number;
+  bytes: number;
+  elapsedMs: number;
+  /** The start of the last body. */
+  lastBody: string;
+}
+
 /** `count` GETs of `path` through one keep-alive Agent over the partition's TCP; every answer checked. */
-export async function httpGet(net: Net, host: string, port: number, path: string, count: number): Promise<Record<string, unknown>> {
+export async function httpGet(net: Net, host: string, port: number, path: string, count: number): Promise<HttpGetResult> {
   const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
   (agent as unknown as { createConnection: unknown }).createConnection = (opts: { port: number; host: string }, cb?: () => void) => net.createConnection({ port: opts.port, host: opts.host }, cb);
   let ok = 0;
@@ -211,7 +221,19 @@ export function httpFetch(
  * connection to an echo server: write `size` bytes, wait until they are back,
  * again (what netperf's TCP_RR measures). Rate and per-exchange latency.
  */
-export function requestResponse(net: Net, host: string, port: number, count: number, size: number): Promise<Record<string, unknown>> {
+export interface RequestResponseResult {
+  count: number;
+  size: number;
+  elapsedMs: number;
+  /** Exchanges per second. */
+  rps: number;
+  p50Us: number;
+  p99Us: number;
+  minUs: number;
+  meanUs: number;
+}
+
+export function requestResponse(net: Net, host: string, port: number, count: number, size: number): Promise<RequestResponseResult> {
   return new Promise((resolve, reject) => {
     const msg = Buffer.alloc(size, 0x61);
     const samples: number[] = [];

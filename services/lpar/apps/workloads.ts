@@ -137,7 +137,7 @@ export class Workloads {
   }
 
   /** The app on `port` and what it has seen. */
-  report(port: number): Record<string, unknown> {
+  report(port: number): Record<string, unknown> & { app: string } {
     const e = this.byPort(port);
     if (!e) throw new Error(`no app on port ${port}`);
     return { ...this.safeReport(e), app: e.status.app };

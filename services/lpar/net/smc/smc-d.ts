@@ -1,9 +1,11 @@
 import type { Logger } from 'pino';
 import { mapShared } from '../../../../shared/shm/shm-file.ts';
 import { CloseFlag, ElementWord, SmbView } from '../../../../shared/smc/smb.ts';
-import type { HypervisorClient, SmbeGrant } from '../../hypervisor-client.ts';
-import { cursorAdd, cursorDistance, DELIVERY_BYTES, ringRead, ringWrite } from './byte-ring.ts';
-import type { SmcPath, SmcSocketSide, SmcStats } from './smc-path.ts';
+import type { SmbeGrant } from '../../../../shared/protocol/hv.ts';
+import type { HvPort } from './hv-port.ts';
+import { cursorAdd, cursorDistance, ringWrite } from '../../../../shared/ring/byte-ring.ts';
+import { RingStream } from './ring-stream.ts';
+import type { SmcSocketSide, SmcStats } from './smc-path.ts';
 
 /** µs a poll spins on the CSBA before it lets the event loop run (bounded by pollUs). */
 const SPIN_US = 20;
@@ -39,7 +41,7 @@ export class SmcdDevice {
   private lastProgress = 0;
 
   constructor(
-    readonly hv: HypervisorClient,
+    readonly hv: HvPort,
     private readonly pollUs: number,
     readonly stats: SmcStats,
     private readonly log: Logger,
@@ -193,25 +195,17 @@ export class SmcdDevice {
   }
 }
 
-/** Explicit states of one SMC-D connection's close (seed 002, Fig. 10). */
-const enum CloseState {
-  Open,
-  /** Our app ended: DoneWriting set, reading goes on. */
-  WriteDone,
-  /** Closed or aborted, element released. */
-  Finished,
-}
-
 /**
  * One connection over a shared memory buffer element (seed 002, Fig. 5): the
  * direction this side writes (its ring, its producer cursor, the peer's
  * consumer cursor) and the direction it reads. Send is Fig. 6 (copy into the
  * peer's receive area, move the producer cursor, mark the CSBA, signal a
  * sleeping peer); receive is Figs. 7 and 9 (copy out, move the consumer
- * cursor). A full ring holds the writer's callback back: backpressure to the
- * app.
+ * cursor). The cursors and close flags travel by Atomics in the element's
+ * header; the stream machinery is ring-stream.ts. A full ring holds the
+ * writer's callback back: backpressure to the app.
  */
-export class SmcdPath implements SmcPath {
+export class SmcdPath extends RingStream {
   readonly mode = 'SMC-D' as const;
   readonly token: number;
   readonly element: number;
@@ -219,7 +213,6 @@ export class SmcdPath implements SmcPath {
   private readonly view: SmbView;
   private readonly words: Int32Array;
   private readonly txRing: Buffer;
-  private readonly rxRing: Buffer;
   private readonly ringBytes: number;
   private readonly wProd: number;
   private readonly wPeerCons: number;
@@ -227,12 +220,8 @@ export class SmcdPath implements SmcPath {
   private readonly wCons: number;
   private readonly wMyWantSpace: number;
   private readonly wPeerWantSpace: number;
-  private prod = 0;
-  private cons = 0;
-  private pending?: { chunk: Buffer; off: number; cb: (err?: Error) => void };
-  private wantData = true;
-  private eofSeen = false;
-  private state = CloseState.Open;
+  /** The peer's close flags as this service pass read them (once, as Fig. 10's flags are read per look). */
+  private peerFlags = 0;
   /** service() runs again when asked while running (a delivery can call back into it). */
   private servicing = false;
   private again = false;
@@ -241,17 +230,17 @@ export class SmcdPath implements SmcPath {
     private readonly device: SmcdDevice,
     readonly smb: MappedSmb,
     grant: SmbeGrant,
-    private readonly side: SmcSocketSide,
+    side: SmcSocketSide,
   ) {
-    this.token = grant.token >>> 0;
-    this.element = grant.element;
     const me = grant.side;
     const peer = (1 - me) as 0 | 1;
+    super(side, smb.view.ring(grant.element, peer));
+    this.token = grant.token >>> 0;
+    this.element = grant.element;
     this.peerSide = peer;
     this.view = smb.view;
     this.words = smb.view.words;
     this.txRing = smb.view.ring(this.element, me);
-    this.rxRing = smb.view.ring(this.element, peer);
     this.ringBytes = smb.view.ringBytes;
     const w = (word: number) => smb.view.elementWord(this.element, word);
     this.wProd = w(me === 0 ? ElementWord.Prod0 : ElementWord.Prod1);
@@ -260,69 +249,78 @@ export class SmcdPath implements SmcPath {
     this.wCons = w(peer === 0 ? ElementWord.Cons0 : ElementWord.Cons1);
     this.wMyWantSpace = w(me === 0 ? ElementWord.WantSpace0 : ElementWord.WantSpace1);
     this.wPeerWantSpace = w(peer === 0 ? ElementWord.WantSpace0 : ElementWord.WantSpace1);
-    this.prod = Atomics.load(this.words, this.wProd) >>> 0;
-    this.cons = Atomics.load(this.words, this.wCons) >>> 0;
+    this.txProd = Atomics.load(this.words, this.wProd) >>> 0;
+    this.rxCons = Atomics.load(this.words, this.wCons) >>> 0;
   }
 
   /** Waiting for data the app wants, or for room for what it wrote. */
   get waiting(): boolean {
-    if (this.state === CloseState.Finished) return false;
-    return this.pending !== undefined || (this.wantData && !this.eofSeen);
+    if (this.finished) return false;
+    return this.pending !== undefined || (this.wantData && this.readable);
   }
 
-  write(chunk: Buffer, cb: (err?: Error) => void): void {
-    if (this.state !== CloseState.Open) {
-      cb(Object.assign(new Error('write after end'), { code: 'EPIPE' }));
-      return;
-    }
-    this.pending = { chunk, off: 0, cb };
-    this.pushPending();
+  // ---- the cursors, by Atomics in the element header ----
+
+  protected peerProducer(): number {
+    return Atomics.load(this.words, this.wPeerProd) >>> 0;
   }
 
-  /** Fig. 6 steps 603-608 for as much of the pending write as the ring takes. */
-  private pushPending(): void {
-    const p = this.pending;
-    if (!p) return;
-    if (this.view.flags(this.element, this.peerSide) & (CloseFlag.Closed | CloseFlag.Abort)) {
-      this.pending = undefined;
-      p.cb(Object.assign(new Error('write EPIPE: the peer closed'), { code: 'EPIPE' }));
-      return;
-    }
-    const free = this.ringBytes - cursorDistance(this.prod, Atomics.load(this.words, this.wPeerCons) >>> 0);
-    const n = Math.min(free, p.chunk.length - p.off);
-    if (n > 0) {
-      ringWrite(this.txRing, this.prod, p.chunk, p.off, p.off + n);
-      p.off += n;
-      this.prod = cursorAdd(this.prod, n);
-      Atomics.store(this.words, this.wProd, this.prod | 0);
-      this.view.markPending(this.peerSide, this.element);
-      this.device.stats.bytes.smcdOut += n;
-      this.device.signalPeerIfAsleep(this);
-    }
-    if (p.off === p.chunk.length) {
-      this.pending = undefined;
-      p.cb();
-      return;
-    }
-    // Full: ask the reader to tell us when it frees space, then look once more before waiting.
+  protected peerDoneWriting(): boolean {
+    return (this.peerFlags & (CloseFlag.DoneWriting | CloseFlag.Closed)) !== 0;
+  }
+
+  protected peerClosed(): boolean {
+    return (this.view.flags(this.element, this.peerSide) & (CloseFlag.Closed | CloseFlag.Abort)) !== 0;
+  }
+
+  protected txFree(): number {
+    return this.ringBytes - cursorDistance(this.txProd, Atomics.load(this.words, this.wPeerCons) >>> 0);
+  }
+
+  /** Fig. 6 steps 603-608: copy, publish the producer cursor, mark the peer's CSBA bit, signal it if it sleeps. */
+  protected produce(chunk: Buffer, off: number, n: number): void {
+    ringWrite(this.txRing, this.txProd, chunk, off, off + n);
+    this.txProd = cursorAdd(this.txProd, n);
+    Atomics.store(this.words, this.wProd, this.txProd | 0);
+    this.view.markPending(this.peerSide, this.element);
+    this.device.stats.bytes.smcdOut += n;
+    this.device.signalPeerIfAsleep(this);
+  }
+
+  /** Full: ask the reader to tell us when it frees space, then look once more before waiting. */
+  protected blocked(): void {
     this.device.stats.ringFull++;
     Atomics.store(this.words, this.wMyWantSpace, 1);
-    if (this.ringBytes - cursorDistance(this.prod, Atomics.load(this.words, this.wPeerCons) >>> 0) > 0) {
-      queueMicrotask(() => this.pushPending());
+    if (this.txFree() > 0) {
+      queueMicrotask(() => this.push());
       return;
     }
     this.device.wait(this);
   }
 
-  end(): void {
-    if (this.state !== CloseState.Open) return;
-    this.state = CloseState.WriteDone;
-    this.setFlagsAndSignal(CloseFlag.DoneWriting);
-    this.maybeFinished();
+  /** Fig. 9 step 969: publish the consumer cursor, then tell a writer blocked on the full ring. */
+  protected consumed(n: number): void {
+    Atomics.store(this.words, this.wCons, this.rxCons | 0);
+    this.device.stats.bytes.smcdIn += n;
+    if (Atomics.load(this.words, this.wPeerWantSpace) !== 0 && Atomics.exchange(this.words, this.wPeerWantSpace, 0) !== 0) {
+      this.view.markPending(this.peerSide, this.element);
+      this.device.signalPeerIfAsleep(this);
+    }
   }
 
-  resume(): void {
-    this.wantData = true;
+  protected sendDoneWriting(): void {
+    this.setFlagsAndSignal(CloseFlag.DoneWriting);
+  }
+
+  protected sendClose(clean: boolean): void {
+    this.setFlagsAndSignal(clean ? CloseFlag.DoneWriting | CloseFlag.Closed : CloseFlag.Abort);
+  }
+
+  protected releaseBuffers(): void {
+    this.device.release(this);
+  }
+
+  protected pull(): void {
     this.service();
   }
 
@@ -344,76 +342,19 @@ export class SmcdPath implements SmcPath {
   }
 
   private serviceOnce(): void {
-    if (this.state === CloseState.Finished) return;
-    const peerFlags = this.view.flags(this.element, this.peerSide);
-    if (peerFlags & CloseFlag.Abort) {
-      // The peer aborted, or died and its hypervisor marked the abort (seed 002, Fig. 10): the socket resets first,
-      // then a write the app is blocked in fails the same way. Failing that write first (with finish's EPIPE) made
-      // the socket error "write EPIPE" rather than ECONNRESET, and left the reset uncounted.
-      const p = this.pending;
-      this.pending = undefined;
-      this.finish(false);
-      this.side.reset('the peer aborted the SMC-D connection');
-      p?.cb(Object.assign(new Error('the connection was reset'), { code: 'ECONNRESET' }));
-      return;
-    }
-    if (this.pending) this.pushPending();
-    while (this.wantData && !this.eofSeen) {
-      const avail = Math.min(DELIVERY_BYTES, cursorDistance(Atomics.load(this.words, this.wPeerProd) >>> 0, this.cons));
-      if (avail === 0) break;
-      const data = ringRead(this.rxRing, this.cons, avail);
-      this.cons = cursorAdd(this.cons, avail);
-      Atomics.store(this.words, this.wCons, this.cons | 0);
-      this.device.stats.bytes.smcdIn += avail;
-      // Fig. 9 step 969, then tell a writer blocked on the full ring.
-      if (Atomics.load(this.words, this.wPeerWantSpace) !== 0 && Atomics.exchange(this.words, this.wPeerWantSpace, 0) !== 0) {
-        this.view.markPending(this.peerSide, this.element);
-        this.device.signalPeerIfAsleep(this);
-      }
-      if (!this.side.deliver(data)) this.wantData = false;
-    }
-    if (!this.eofSeen && peerFlags & (CloseFlag.DoneWriting | CloseFlag.Closed) && cursorDistance(Atomics.load(this.words, this.wPeerProd) >>> 0, this.cons) === 0) {
-      this.eofSeen = true;
-      this.side.eof();
-      this.maybeFinished();
-      return;
-    }
+    if (this.finished) return;
+    // Read before the data: a DoneWriting seen here comes after every byte the peer produced (it sets it last).
+    this.peerFlags = this.view.flags(this.element, this.peerSide);
+    // The peer aborted, or died and its hypervisor marked the abort (seed 002, Fig. 10).
+    if (this.peerFlags & CloseFlag.Abort) return this.peerAborted('the peer aborted the SMC-D connection');
+    if (this.pending) this.push();
+    if (this.deliverAvailable()) return;
     if (this.waiting) this.device.wait(this);
-  }
-
-  /** Both directions done: Fig. 10 steps 1003-1007. */
-  private maybeFinished(): void {
-    if (this.state === CloseState.WriteDone && this.eofSeen) {
-      this.finish(true);
-      this.side.finished();
-    }
-  }
-
-  close(abort: boolean): void {
-    if (this.state === CloseState.Finished) return;
-    this.finish(!abort);
   }
 
   /** The element is gone with the hypervisor session: reset without touching it. */
   lost(): void {
-    if (this.state === CloseState.Finished) return;
-    this.state = CloseState.Finished;
-    this.device.release(this);
-    const p = this.pending;
-    this.pending = undefined;
-    // The reset before the blocked write's callback, as for a peer's abort above.
-    this.side.reset('the hypervisor session was lost');
-    p?.cb(Object.assign(new Error('the connection was reset'), { code: 'ECONNRESET' }));
-  }
-
-  private finish(clean: boolean): void {
-    if (this.state === CloseState.Finished) return;
-    this.state = CloseState.Finished;
-    const p = this.pending;
-    this.pending = undefined;
-    this.setFlagsAndSignal(clean ? CloseFlag.DoneWriting | CloseFlag.Closed : CloseFlag.Abort);
-    this.device.release(this);
-    p?.cb(Object.assign(new Error('the connection closed'), { code: 'EPIPE' }));
+    this.resetLost('the hypervisor session was lost');
   }
 
   /** Close flags always come with a signal: a peer that waits for nothing must still learn of them. */
@@ -431,8 +372,8 @@ export class SmcdPath implements SmcPath {
       smb: this.smb.path,
       element: this.element,
       ringBytes: this.ringBytes,
-      tx: { prod: this.prod, cons: Atomics.load(this.words, this.wPeerCons) >>> 0 },
-      rx: { prod: Atomics.load(this.words, this.wPeerProd) >>> 0, cons: this.cons },
+      tx: { prod: this.txProd, cons: Atomics.load(this.words, this.wPeerCons) >>> 0 },
+      rx: { prod: Atomics.load(this.words, this.wPeerProd) >>> 0, cons: this.rxCons },
       flags: { local: this.view.flags(this.element, me as 0 | 1), peer: this.view.flags(this.element, this.peerSide) },
     };
   }

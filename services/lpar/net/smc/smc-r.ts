@@ -1,15 +1,10 @@
 import type { Logger } from 'pino';
 import { linkUsable, type MemoryRegion, type RdmaError, type Rvi } from '../../../../shared/rclan/rvi.ts';
-import { CdcFlag, CdcType, emitCdc, parseCdc, type Cdc } from '../../../../shared/wire/smc-cdc.ts';
-import { cursorAdd, cursorAfter, cursorDistance, DELIVERY_BYTES, ringRead, ringWrite } from './byte-ring.ts';
-import type { SmcPath, SmcSocketSide, SmcStats } from './smc-path.ts';
-
-/**
- * Header of a remote memory buffer element (RMBE): the peer RDMA-WRITEs its
- * consumer cursor of the data this side sent into word 0 ("the sender's copy
- * of the consumer cursor", seed 002 Fig. 8B step 863). The ring follows.
- */
-export const RMBE_HEADER = 64;
+import { CdcFlag, CdcType, emitCdc, tryParseCdc, type Cdc } from '../../../../shared/wire/smc-cdc.ts';
+import { RMBE_CONS_OFFSET, RMBE_CURSOR_BYTES, RmbeView, emitRmbeCursor, rmbeRingOffset } from '../../../../shared/smc/rmbe.ts';
+import { cursorAdd, cursorAfter, cursorDistance, ringRead, ringWrite } from '../../../../shared/ring/byte-ring.ts';
+import { RingStream, streamTransition, type PendingWrite } from './ring-stream.ts';
+import type { SmcSocketSide, SmcStats } from './smc-path.ts';
 
 /** What one side tells the other of its RMBE in the CLC accept or confirm. */
 export interface RmbeDescriptor {
@@ -126,10 +121,8 @@ export class LinkGroup {
   }
 
   private onMessage(plane: 0 | 1, payload: Buffer): void {
-    let cdc: Cdc;
-    try {
-      cdc = parseCdc(payload);
-    } catch {
+    const cdc = tryParseCdc(payload);
+    if (!cdc) {
       this.stats.malformedCdc++;
       return;
     }
@@ -156,12 +149,6 @@ export class LinkGroup {
   }
 }
 
-const enum CloseState {
-  Open,
-  WriteDone,
-  Finished,
-}
-
 /** Where both sides are when every link is gone (seed 002, Fig. 10 step 1018: sync, then fail back to TCP). */
 export interface SmcrFallback {
   /** Bytes of the peer's stream this side has (delivered or waiting in its RMBE). */
@@ -171,7 +158,7 @@ export interface SmcrFallback {
   /** This side's bytes from absolute offset `from` on (what the peer says it lacks); undefined if they are no longer held. */
   resendFrom(from: number): Buffer[] | undefined;
   /** A write the app is blocked in: its rest goes on over TCP. */
-  pending?: { chunk: Buffer; off: number; cb: (err?: Error) => void };
+  pending?: PendingWrite;
   doneWriting: boolean;
   peerDoneWriting: boolean;
 }
@@ -182,31 +169,39 @@ export interface SmcrFallback {
  * this side wrote into the peer's RMBE and the peer has not consumed yet
  * (Fig. 8A step 803), which is what makes a move to the other link, or the
  * fallback to TCP, lose and duplicate nothing: RDMA WRITEs of the same bytes
- * at the same place are idempotent, and cursors only move forward.
+ * at the same place are idempotent, and cursors only move forward. The
+ * cursors travel in CDC messages (the producer's) and RDMA WRITEs into the
+ * RMBE header (the consumer's); the stream machinery is ring-stream.ts.
+ *
+ * Besides the stream's state, two independent requests for space, one per
+ * direction (Fig. 9 step 975): `wantSpace` (we asked the peer to say when it
+ * consumed) and `peerWantsSpace` (the peer asked us).
  */
-export class SmcrPath implements SmcPath {
+export class SmcrPath extends RingStream {
   readonly mode = 'SMC-R' as const;
-  readonly rmbe: Buffer;
-  private readonly rxRing: Buffer;
+  /** This side's RMBE (shared/smc/rmbe.ts), registered on both links. */
+  readonly rmbe: RmbeView;
   readonly regions: Array<MemoryRegion | undefined>;
   link = -1;
   private peer?: RmbeDescriptor;
+  /** Our copy of what we wrote into the peer's ring (Fig. 8A step 803), indexed by txProd like the peer's ring. */
   private shadow = Buffer.alloc(0);
-  private txProd = 0;
+  /** Bytes we ever wrote (txProd without the wrap): the fallback's resend offsets. */
   private txAbs = 0;
+  /** The peer's producer cursor of our ring, from its last CDC. */
   private rxProd = 0;
-  private rxCons = 0;
+  /** Bytes of the peer's stream ever announced to us (rxProd without the wrap): the fallback's sync. */
   private rxAbs = 0;
+  /** The consumer cursor we last RDMA-wrote into the peer's RMBE header. */
   private consSent = 0;
+  /** CdcFlag bits we send (DoneWriting, Closed, Abort) and the peer's we have seen. */
   private localFlags = 0;
   private peerFlags = 0;
   private peerWantsSpace = false;
   private wantSpace = false;
+  /** A CDC for a burst of writes is due at the next tick. */
   private cdcScheduled = false;
-  private pending?: { chunk: Buffer; off: number; cb: (err?: Error) => void };
-  private wantData = true;
-  private eofSeen = false;
-  private state = CloseState.Open;
+  /** deliver() is on the stack (a delivery can call back into it). */
   private delivering = false;
   /** Every link is gone: the session takes the connection over to TCP. */
   onLinksLost: () => void = () => {};
@@ -215,11 +210,12 @@ export class SmcrPath implements SmcPath {
     private readonly group: LinkGroup,
     readonly localToken: number,
     readonly ringBytes: number,
-    private readonly side: SmcSocketSide,
+    side: SmcSocketSide,
   ) {
-    this.rmbe = Buffer.alloc(RMBE_HEADER + ringBytes);
-    this.rxRing = this.rmbe.subarray(RMBE_HEADER);
-    this.regions = group.links.map((rvi) => rvi?.registerRegion(this.rmbe));
+    const rmbe = RmbeView.create(ringBytes);
+    super(side, rmbe.ring);
+    this.rmbe = rmbe;
+    this.regions = group.links.map((rvi) => rvi?.registerRegion(this.rmbe.buffer));
     group.add(this);
   }
 
@@ -235,52 +231,82 @@ export class SmcrPath implements SmcPath {
     this.link = this.group.pick();
   }
 
+  /** How far the peer consumed what we sent: its RDMA-written copy in our RMBE header (Fig. 8B step 863). */
   private get txCons(): number {
-    return this.rmbe.readUInt32LE(0);
+    return this.rmbe.consumerCursor;
   }
 
-  write(chunk: Buffer, cb: (err?: Error) => void): void {
-    if (this.state !== CloseState.Open) {
-      cb(Object.assign(new Error('write after end'), { code: 'EPIPE' }));
-      return;
-    }
-    this.pending = { chunk, off: 0, cb };
-    this.pump();
+  // ---- the cursors, by CDC and RDMA WRITE ----
+
+  protected peerProducer(): number {
+    return this.rxProd;
   }
 
-  /** Fig. 8A steps 803-807 for as much of the pending write as the peer's RMBE takes. */
-  private pump(): void {
-    const p = this.pending;
-    const peer = this.peer;
-    if (!p || !peer || this.link < 0) return;
-    if (this.peerFlags & (CdcFlag.Closed | CdcFlag.Abort)) {
-      this.pending = undefined;
-      p.cb(Object.assign(new Error('write EPIPE: the peer closed'), { code: 'EPIPE' }));
-      return;
-    }
-    const size = peer.ringBytes;
-    const free = size - cursorDistance(this.txProd, this.txCons);
-    const n = Math.min(free, p.chunk.length - p.off);
-    if (n > 0) {
-      ringWrite(this.shadow, this.txProd, p.chunk, p.off, p.off + n);
-      this.writeSpan(this.txProd, n);
-      p.off += n;
-      this.txProd = cursorAdd(this.txProd, n);
-      this.txAbs += n;
-      this.group.stats.bytes.smcrOut += n;
-      this.scheduleCdc();
-    }
-    if (p.off === p.chunk.length) {
-      this.pending = undefined;
-      this.wantSpace = false;
-      p.cb();
-      return;
-    }
+  protected peerDoneWriting(): boolean {
+    return (this.peerFlags & (CdcFlag.DoneWriting | CdcFlag.Closed)) !== 0;
+  }
+
+  protected peerClosed(): boolean {
+    return (this.peerFlags & (CdcFlag.Closed | CdcFlag.Abort)) !== 0;
+  }
+
+  protected canPush(): boolean {
+    return this.peer !== undefined && this.link >= 0;
+  }
+
+  protected txFree(): number {
+    return this.peer!.ringBytes - cursorDistance(this.txProd, this.txCons);
+  }
+
+  /** Fig. 8A steps 803-807: stage, RDMA WRITE into the peer's ring, and one CDC with the producer cursor after the burst. */
+  protected produce(chunk: Buffer, off: number, n: number): void {
+    ringWrite(this.shadow, this.txProd, chunk, off, off + n);
+    this.writeSpan(this.txProd, n);
+    this.txProd = cursorAdd(this.txProd, n);
+    this.txAbs += n;
+    this.group.stats.bytes.smcrOut += n;
+    this.scheduleCdc();
+  }
+
+  protected writeDone(): void {
+    this.wantSpace = false;
+  }
+
+  protected blocked(): void {
     this.group.stats.ringFull++;
     if (!this.wantSpace) {
       this.wantSpace = true;
       this.sendCdc();
     }
+  }
+
+  /** Fig. 9: the consumer cursor back to the peer at once if it waits for space, else after a quarter of the ring. */
+  protected consumed(n: number): void {
+    this.group.stats.bytes.smcrIn += n;
+    if (this.peerWantsSpace) this.writeBackCons(true);
+    else if (cursorDistance(this.rxCons, this.consSent) >= this.ringBytes >>> 2) this.writeBackCons(false);
+  }
+
+  protected sendDoneWriting(): void {
+    this.localFlags |= CdcFlag.DoneWriting;
+    this.sendCdc();
+  }
+
+  protected sendClose(clean: boolean): void {
+    this.localFlags |= clean ? CdcFlag.DoneWriting | CdcFlag.Closed : CdcFlag.Abort;
+    this.sendCdc();
+  }
+
+  protected releaseBuffers(): void {
+    this.regions.forEach((r, i) => {
+      if (r) this.group.links[i]?.deregisterRegion(r.id);
+    });
+    this.regions.fill(undefined);
+    this.group.remove(this);
+  }
+
+  protected pull(): void {
+    this.deliver();
   }
 
   /** RDMA WRITEs of the staged bytes [at, at+n) into the peer's ring, in at most two pieces. */
@@ -290,8 +316,8 @@ export class SmcrPath implements SmcPath {
     const region = peer.links[this.link];
     const pos = at & (size - 1);
     const first = Math.min(n, size - pos);
-    this.group.rdma(this.link, this, region.region, region.key, RMBE_HEADER + pos, this.shadow.subarray(pos, pos + first));
-    if (first < n) this.group.rdma(this.link, this, region.region, region.key, RMBE_HEADER, this.shadow.subarray(0, n - first));
+    this.group.rdma(this.link, this, region.region, region.key, rmbeRingOffset(pos), this.shadow.subarray(pos, pos + first));
+    if (first < n) this.group.rdma(this.link, this, region.region, region.key, rmbeRingOffset(0), this.shadow.subarray(0, n - first));
   }
 
   /** One CDC for a burst of writes: after them, on the same link. */
@@ -314,9 +340,8 @@ export class SmcrPath implements SmcPath {
   private writeBackCons(alert: boolean): void {
     if (this.link < 0 || !this.peer) return;
     const region = this.peer.links[this.link];
-    const word = Buffer.allocUnsafe(4);
-    word.writeUInt32LE(this.rxCons, 0);
-    this.group.rdma(this.link, this, region.region, region.key, 0, word);
+    const word = emitRmbeCursor(Buffer.allocUnsafe(RMBE_CURSOR_BYTES), this.rxCons);
+    this.group.rdma(this.link, this, region.region, region.key, RMBE_CONS_OFFSET, word);
     this.consSent = this.rxCons;
     if (alert) {
       this.peerWantsSpace = false;
@@ -325,7 +350,7 @@ export class SmcrPath implements SmcPath {
   }
 
   onCdc(cdc: Cdc, plane: 0 | 1): void {
-    if (this.state === CloseState.Finished) return;
+    if (this.finished) return;
     if (cdc.type === CdcType.Move) {
       // The peer left link `cdc.link`: refuse its late WRITEs there, and leave it too if we still use it.
       const region = this.regions[cdc.link];
@@ -345,100 +370,29 @@ export class SmcrPath implements SmcPath {
       this.rxProd = cdc.prod;
     }
     this.peerFlags |= cdc.flags & (CdcFlag.DoneWriting | CdcFlag.Closed | CdcFlag.Abort);
-    if (this.peerFlags & CdcFlag.Abort) {
-      // As in SMC-D: the socket resets first, then a write the app is blocked in fails the same way (not EPIPE first).
-      const p = this.pending;
-      this.pending = undefined;
-      this.finish(false);
-      this.side.reset('the peer aborted the SMC-R connection');
-      p?.cb(Object.assign(new Error('the connection was reset'), { code: 'ECONNRESET' }));
-      return;
-    }
-    // The peer answered our WantSpace: if the ring is still full, pump asks again.
+    if (this.peerFlags & CdcFlag.Abort) return this.peerAborted('the peer aborted the SMC-R connection');
+    // The peer answered our WantSpace: if the ring is still full, push asks again.
     if (cdc.flags & CdcFlag.ConsUpdated) this.wantSpace = false;
     if (cdc.flags & CdcFlag.WantSpace) this.peerWantsSpace = true;
-    if (cdc.flags & CdcFlag.ConsUpdated || this.pending) this.pump();
+    if (cdc.flags & CdcFlag.ConsUpdated || this.pending) this.push();
     this.deliver();
     // A blocked writer learns of what was consumed before its ask; if nothing was, the next consumption tells it.
     if (this.peerWantsSpace && this.rxCons !== this.consSent) this.writeBackCons(true);
   }
 
-  resume(): void {
-    this.wantData = true;
-    this.deliver();
-  }
-
   private deliver(): void {
-    if (this.delivering || this.state === CloseState.Finished) return;
+    if (this.delivering || this.finished) return;
     this.delivering = true;
     try {
-      while (this.wantData && !this.eofSeen) {
-        const avail = Math.min(DELIVERY_BYTES, cursorDistance(this.rxProd, this.rxCons));
-        if (avail === 0) break;
-        const data = ringRead(this.rxRing, this.rxCons, avail);
-        this.rxCons = cursorAdd(this.rxCons, avail);
-        this.group.stats.bytes.smcrIn += avail;
-        if (this.peerWantsSpace) this.writeBackCons(true);
-        else if (cursorDistance(this.rxCons, this.consSent) >= this.ringBytes >>> 2) this.writeBackCons(false);
-        if (!this.side.deliver(data)) this.wantData = false;
-      }
-      if (!this.eofSeen && this.peerFlags & (CdcFlag.DoneWriting | CdcFlag.Closed) && this.rxProd === this.rxCons) {
-        this.eofSeen = true;
-        this.side.eof();
-        this.maybeFinished();
-      }
+      this.deliverAvailable();
     } finally {
       this.delivering = false;
     }
   }
 
-  end(): void {
-    if (this.state !== CloseState.Open) return;
-    this.state = CloseState.WriteDone;
-    this.localFlags |= CdcFlag.DoneWriting;
-    this.sendCdc();
-    this.maybeFinished();
-  }
-
-  private maybeFinished(): void {
-    if (this.state === CloseState.WriteDone && this.eofSeen) {
-      this.finish(true);
-      this.side.finished();
-    }
-  }
-
-  close(abort: boolean): void {
-    this.finish(!abort);
-  }
-
-  private finish(clean: boolean): void {
-    if (this.state === CloseState.Finished) return;
-    this.state = CloseState.Finished;
-    this.localFlags |= clean ? CdcFlag.DoneWriting | CdcFlag.Closed : CdcFlag.Abort;
-    this.sendCdc();
-    this.release();
-    const p = this.pending;
-    this.pending = undefined;
-    p?.cb(Object.assign(new Error('the connection closed'), { code: 'EPIPE' }));
-  }
-
   /** The peer's side of the connection is gone: reset (ECONNRESET). */
   peerLost(why: string): void {
-    if (this.state === CloseState.Finished) return;
-    this.state = CloseState.Finished;
-    this.release();
-    const p = this.pending;
-    this.pending = undefined;
-    this.side.reset(why);
-    p?.cb(Object.assign(new Error('the connection was reset'), { code: 'ECONNRESET' }));
-  }
-
-  private release(): void {
-    this.regions.forEach((r, i) => {
-      if (r) this.group.links[i]?.deregisterRegion(r.id);
-    });
-    this.regions.fill(undefined);
-    this.group.remove(this);
+    this.resetLost(why);
   }
 
   /**
@@ -447,7 +401,7 @@ export class SmcrPath implements SmcPath {
    * again what it has not consumed, and the cursors — else fall back to TCP.
    */
   failover(): void {
-    if (this.state === CloseState.Finished || this.link < 0) return;
+    if (this.finished || this.link < 0) return;
     const old = this.link;
     this.group.dropQueued(this, old);
     const next = old ^ 1;
@@ -488,8 +442,9 @@ export class SmcrPath implements SmcPath {
       peerDoneWriting: (this.peerFlags & CdcFlag.DoneWriting) !== 0,
     };
     this.pending = undefined;
-    this.state = CloseState.Finished;
-    this.release();
+    // Finished without a word to the peer (every link is gone): the buffers go, the stream goes on over TCP.
+    this.state = streamTransition(this.state, 'close');
+    this.releaseBuffers();
     return result;
   }
 

@@ -2,11 +2,11 @@ import crypto from 'node:crypto';
 import type { TcpOptions } from '../../../../shared/wire/tcp.ts';
 import { WireError } from '../../../../shared/wire/wire-error.ts';
 import { ClcReader, ClcType, DeclineReason, SmcPath, declineText, emitClc, hasSmcOption, smcSynOption, type ClcAccept, type ClcConfirm, type ClcMessage, type ClcProposal } from '../../../../shared/wire/smc-clc.ts';
-import type { SmbeGrant } from '../../hypervisor-client.ts';
-import type { Smc } from './smc.ts';
-import { SmcdPath } from './smc-d.ts';
+import type { Logger } from 'pino';
+import type { SmbeGrant } from '../../../../shared/protocol/hv.ts';
+import type { SmcdDevice, SmcdPath } from './smc-d.ts';
 import { SmcrPath, type LinkGroup, type SmcrFallback } from './smc-r.ts';
-import type { SmcMode, SmcSocketSide } from './smc-path.ts';
+import type { SmcMode, SmcSocketSide, SmcStats } from './smc-path.ts';
 import type { Location } from '../../../../shared/protocol/fm.ts';
 
 /**
@@ -59,6 +59,37 @@ export interface SmcSocketHooks {
 export type SmcLocation = Location;
 
 /**
+ * What a session needs of the partition's SMC component (net/smc/smc.ts Smc
+ * is the one): who and where this partition is, its SMC switches, the SMC-D
+ * device and SMC-R link groups, the location service, and the counters. A
+ * narrow port, so the session does not import the component that makes it.
+ */
+export interface SmcContext {
+  readonly lpar: string;
+  readonly cec: string;
+  readonly config: {
+    readonly enabled: boolean;
+    /** Why SMC is off, recorded with each connection it leaves on TCP. */
+    readonly offReason?: string | null;
+    readonly d: boolean;
+    readonly r: boolean;
+    readonly ringBytes: number;
+    readonly clcTimeoutMs: number;
+  };
+  readonly stats: SmcStats;
+  readonly log: Logger;
+  /** The SMC-D device, with the CEC's hypervisor behind it; absent without one. */
+  readonly smcd?: SmcdDevice;
+  /** The sessions alive, for `ss` and shutdown. */
+  readonly sessions: Set<SmcSession>;
+  /** Seed 003: where an address lives. */
+  locate(ip: string): Promise<SmcLocation>;
+  /** The link group to `peer` (seed 002, Fig. 4 step 409), or undefined if none can be had. */
+  linkGroup(peer: string): Promise<LinkGroup | undefined>;
+  countFallback(reason: string): void;
+}
+
+/**
  * One socket's SMC: the offer on the SYN, the CLC exchange over the new TCP
  * connection, the data path once active, and the way back to TCP. The app
  * sees none of it (seed 003: the socket API is unchanged).
@@ -80,7 +111,7 @@ export class SmcSession implements SmcSocketSide {
   private fallbackState?: SmcrFallback;
 
   constructor(
-    private readonly smc: Smc,
+    private readonly smc: SmcContext,
     private readonly hooks: SmcSocketHooks,
     readonly role: 'client' | 'server',
     private readonly remoteIp: string,

@@ -2,11 +2,12 @@ import type { Logger } from 'pino';
 import { smcrLinkPlane as linkPlane } from '../../../../shared/smc/link-purpose.ts';
 import type { PartitionSmc } from '../../../../shared/platform/smc-settings.ts';
 import type { Rvi } from '../../../../shared/rclan/rvi.ts';
-import type { HypervisorClient } from '../../hypervisor-client.ts';
+import type { SmcStatusReply } from '../../../../shared/protocol/admin.ts';
+import type { HvPort } from './hv-port.ts';
 import { SmcdDevice } from './smc-d.ts';
 import { newSmcStats, type SmcStats } from './smc-path.ts';
 import { LinkGroup } from './smc-r.ts';
-import type { SmcLocation, SmcSession } from './smc-session.ts';
+import type { SmcContext, SmcLocation, SmcSession } from './smc-session.ts';
 
 /** A partition's SMC settings: the platform file's `smc` section and its own switch (one definition, shared/platform/smc-settings.ts). */
 export type SmcConfig = PartitionSmc;
@@ -15,7 +16,8 @@ export interface SmcOptions {
   lpar: string;
   cec: string;
   config: SmcConfig;
-  hv?: HypervisorClient;
+  /** The CEC's hypervisor session (SMC-D); absent, the partition does SMC-R only. */
+  hv?: HvPort;
   /** Seed 003's virtualization management mechanism: where an address lives. */
   locate(ip: string): Promise<SmcLocation>;
   /** The control node grants the two link RVIs to a peer (seed 002, Fig. 4 step 409). */
@@ -28,7 +30,7 @@ export interface SmcOptions {
  * enhances the operation of the TCP/IP layer"): its SMC-D device, its SMC-R
  * link groups, the sessions of its sockets, and its statistics.
  */
-export class Smc {
+export class Smc implements SmcContext {
   readonly stats: SmcStats = newSmcStats();
   readonly smcd?: SmcdDevice;
   readonly sessions = new Set<SmcSession>();
@@ -92,7 +94,7 @@ export class Smc {
     this.stats.fallbacks[reason] = (this.stats.fallbacks[reason] ?? 0) + 1;
   }
 
-  status(): Record<string, unknown> {
+  status(): SmcStatusReply {
     return {
       enabled: this.config.enabled,
       modes: { d: this.config.d && this.smcd !== undefined, r: this.config.r },

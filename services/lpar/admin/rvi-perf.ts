@@ -1,20 +1,16 @@
 import crypto from 'node:crypto';
-import type { NodeFabric } from '../../shared/fabric/node-fabric.ts';
-import type { ControlMessage } from '../../shared/control/codec.ts';
-import type { Rvi } from '../../shared/rclan/rvi.ts';
+import type { NodeFabric } from '../../../shared/fabric/node-fabric.ts';
+import type { AdminReply, LparRequests, LparVerbTable } from '../../../shared/protocol/admin.ts';
+import type { Rvi } from '../../../shared/rclan/rvi.ts';
+import { PERF_HEADER, PERF_MAX, PerfMessage, PerfType, emitPerf } from '../../../shared/wire/perf-message.ts';
 
 /**
  * RVI diagnostics in the manner of InfiniBand's perftest: streams of numbered
  * messages whose receiver checks order, exactly-once delivery and content;
  * ping-pong round trips; and RDMA WRITE into registered regions. They run on
- * RVIs of purpose "perf" that management creates between two LPARs.
- *
- * Message: u8 type, u32 run, u32 index, filler whose every byte is index & 0xff.
+ * RVIs of purpose "perf" that management creates between two LPARs. The
+ * messages are shared/wire/perf-message.ts.
  */
-const STREAM = 1;
-const PING = 2;
-const PONG = 3;
-const PERF_HEADER = 9;
 
 interface RxStats {
   run: number;
@@ -33,7 +29,7 @@ interface PerfState {
   rx: RxStats;
   undeliverable: number;
   drain?: () => void;
-  pong?: (payload: Buffer) => void;
+  pong?: (msg: PerfMessage) => void;
   regions: Map<number, Buffer>;
 }
 
@@ -57,29 +53,37 @@ export class RviPerf {
     rvi.onDrain = () => st.drain?.();
   }
 
+  /** The verbs of these diagnostics, for the admin socket. */
+  verbs(): LparVerbTable<'perf-send' | 'perf-received' | 'perf-ping' | 'rdma-register' | 'rdma-read' | 'rdma-write'> {
+    return {
+      'perf-send': (m) => this.send(m),
+      'perf-received': (m) => this.received(m),
+      'perf-ping': (m) => this.ping(m),
+      'rdma-register': (m) => this.registerRegion(m),
+      'rdma-read': (m) => this.readRegion(m),
+      'rdma-write': (m) => this.rdmaWrite(m),
+    };
+  }
+
   private onMessage(rvi: Rvi, st: PerfState, p: Buffer): void {
-    if (p.length < PERF_HEADER) {
+    const msg = PerfMessage.tryParse(p);
+    if (!msg) {
       st.rx.corrupt++;
       return;
     }
-    const type = p[0];
-    if (type === PING) {
-      const pong = Buffer.from(p);
-      pong[0] = PONG;
-      rvi.send(pong);
+    if (msg.type === PerfType.Ping) {
+      const pong = PerfMessage.parse(Buffer.from(p));
+      pong.setType(PerfType.Pong);
+      rvi.send(pong.buffer);
       return;
     }
-    if (type === PONG) {
-      st.pong?.(p);
-      return;
-    }
-    if (type !== STREAM) {
-      st.rx.corrupt++;
+    if (msg.type === PerfType.Pong) {
+      st.pong?.(msg);
       return;
     }
     const rx = st.rx;
-    const run = p.readUInt32BE(1);
-    const index = p.readUInt32BE(5);
+    const run = msg.run;
+    const index = msg.index;
     const now = performance.now();
     if (run !== rx.run) {
       Object.assign(rx, freshRx(), { run, firstAt: now });
@@ -87,7 +91,7 @@ export class RviPerf {
     rx.received++;
     rx.bytes += p.length;
     rx.lastAt = now;
-    if (p.length > PERF_HEADER && (p[PERF_HEADER] !== (index & 0xff) || p[p.length - 1] !== (index & 0xff))) rx.corrupt++;
+    if (!msg.fillerIntact) rx.corrupt++;
     if (index === rx.expected) rx.expected++;
     else if (index < rx.expected) rx.duplicates++;
     else {
@@ -97,19 +101,19 @@ export class RviPerf {
     }
   }
 
-  private rviTo(peer: unknown): { rvi: Rvi; st: PerfState } {
-    const rvi = this.fabric.rclan.find(String(peer), 'perf');
+  private rviTo(peer: string): { rvi: Rvi; st: PerfState } {
+    const rvi = this.fabric.rclan.find(peer, 'perf');
     const st = rvi && this.state.get(rvi);
-    if (!rvi || !st) throw new Error(`no perf RVI to "${String(peer)}" (create one: lparlab rvi create A B --purpose perf)`);
+    if (!rvi || !st) throw new Error(`no perf RVI to "${peer}" (create one: lparlab rvi create A B --purpose perf)`);
     return { rvi, st };
   }
 
   /** Streams `count` messages cycling through `sizes`; resolves when every one is acknowledged or reported undeliverable. */
-  async send(m: ControlMessage): Promise<Record<string, unknown>> {
+  async send(m: LparRequests['perf-send']): Promise<AdminReply<'perf-send'>> {
     const { rvi, st } = this.rviTo(m.peer);
-    const count = Number(m.count);
-    const sizes = (m.sizes as number[] | undefined) ?? [1024];
-    if (!(count > 0) || sizes.some((s) => !(s >= PERF_HEADER && s <= 1 << 20))) throw new Error(`count must be > 0 and sizes within ${PERF_HEADER}..1048576`);
+    const count = m.count;
+    const sizes = m.sizes ?? [1024];
+    if (sizes.length === 0 || sizes.some((s) => !(s >= PERF_HEADER && s <= PERF_MAX))) throw new Error(`perf-send: field "sizes": sizes within ${PERF_HEADER}..${PERF_MAX}`);
     const run = crypto.randomBytes(4).readUInt32BE(0) || 1;
     const stopOnFailure = m.stopOnFailure !== false;
     const ackedBefore = rvi.stats.acked;
@@ -121,10 +125,7 @@ export class RviPerf {
       if (stopOnFailure && st.undeliverable > failedBefore) break;
       const size = sizes[index % sizes.length];
       const msg = Buffer.allocUnsafe(size);
-      msg[0] = STREAM;
-      msg.writeUInt32BE(run, 1);
-      msg.writeUInt32BE(index, 5);
-      msg.fill(index & 0xff, PERF_HEADER);
+      emitPerf(msg, 0, { type: PerfType.Stream, run, index });
       if (!rvi.send(msg)) {
         await new Promise<void>((resolve) => {
           st.drain = resolve;
@@ -135,7 +136,7 @@ export class RviPerf {
       bytes += size;
       index++;
     }
-    const deadline = performance.now() + Number(m.settleMs ?? 30_000);
+    const deadline = performance.now() + (m.settleMs ?? 30_000);
     while (rvi.inFlight > 0 && performance.now() < deadline) await new Promise((r) => setTimeout(r, 2));
     const elapsedMs = performance.now() - t0;
     return {
@@ -151,7 +152,7 @@ export class RviPerf {
     };
   }
 
-  received(m: ControlMessage): Record<string, unknown> {
+  received(m: LparRequests['perf-received']): AdminReply<'perf-received'> {
     const { st } = this.rviTo(m.peer);
     const rx = st.rx;
     const elapsedMs = rx.lastAt - rx.firstAt;
@@ -159,20 +160,19 @@ export class RviPerf {
   }
 
   /** Sequential round trips of `size`-byte messages; latency figures in microseconds. */
-  async ping(m: ControlMessage): Promise<Record<string, unknown>> {
+  async ping(m: LparRequests['perf-ping']): Promise<AdminReply<'perf-ping'>> {
     const { rvi, st } = this.rviTo(m.peer);
-    const count = Number(m.count ?? 1000);
-    const size = Math.max(PERF_HEADER, Number(m.size ?? 64));
+    const count = m.count ?? 1000;
+    const size = Math.max(PERF_HEADER, m.size ?? 64);
     const samples: number[] = [];
     for (let i = 0; i < count; i++) {
-      const msg = Buffer.alloc(size);
-      msg[0] = PING;
-      msg.writeUInt32BE(i, 5);
+      const msg = Buffer.allocUnsafe(size);
+      emitPerf(msg, 0, { type: PerfType.Ping, run: 0, index: i });
       const t0 = performance.now();
       const got = new Promise<void>((resolve, reject) => {
         const timer = setTimeout(() => reject(new Error(`no pong for ping ${i} within 5 s`)), 5000);
         st.pong = (p) => {
-          if (p.readUInt32BE(5) !== i) return;
+          if (p.index !== i) return;
           clearTimeout(timer);
           resolve();
         };
@@ -187,31 +187,30 @@ export class RviPerf {
     return { count, size, minUs: samples[0], p50Us: samples[samples.length >> 1], p99Us: samples[Math.floor(samples.length * 0.99)], meanUs: mean };
   }
 
-  registerRegion(m: ControlMessage): Record<string, unknown> {
+  registerRegion(m: LparRequests['rdma-register']): AdminReply<'rdma-register'> {
     const { rvi, st } = this.rviTo(m.peer);
-    const size = Number(m.size);
-    if (!(size > 0 && size <= 64 << 20)) throw new Error('region size must be 1..64 MiB');
+    const size = m.size;
     const region = rvi.registerRegion(Buffer.alloc(size));
     st.regions.set(region.id, region.buffer);
     return { region: region.id, key: region.key, size };
   }
 
-  readRegion(m: ControlMessage): Record<string, unknown> {
+  readRegion(m: LparRequests['rdma-read']): AdminReply<'rdma-read'> {
     const { st } = this.rviTo(m.peer);
-    const buf = st.regions.get(Number(m.region));
-    if (!buf) throw new Error(`no region ${String(m.region)}`);
-    const offset = Number(m.offset ?? 0);
-    const length = Math.min(Number(m.length ?? buf.length), buf.length - offset);
+    const buf = st.regions.get(m.region);
+    if (!buf) throw new Error(`no region ${m.region}`);
+    const offset = Math.min(m.offset ?? 0, buf.length);
+    const length = Math.min(m.length ?? buf.length, buf.length - offset);
     return { data: buf.subarray(offset, offset + length) };
   }
 
-  async rdmaWrite(m: ControlMessage): Promise<Record<string, unknown>> {
+  async rdmaWrite(m: LparRequests['rdma-write']): Promise<AdminReply<'rdma-write'>> {
     const { rvi, st } = this.rviTo(m.peer);
-    const data = Buffer.from(m.data as Uint8Array);
+    const data = m.data;
     const t0 = performance.now();
     await new Promise<void>((resolve, reject) => {
       const attempt = () => {
-        const ok = rvi.rdmaWrite(Number(m.region), Number(m.key), Number(m.offset ?? 0), data, (err) => (err ? reject(err) : resolve()));
+        const ok = rvi.rdmaWrite(m.region, m.key, m.offset ?? 0, data, (err) => (err ? reject(err) : resolve()));
         if (!ok) st.drain = attempt;
       };
       attempt();
