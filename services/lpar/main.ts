@@ -1,5 +1,4 @@
 import { NodeFabric } from '../../shared/fabric/node-fabric.ts';
-import { flag, requireFlag } from '../../shared/runtime/args.ts';
 import { runService } from '../../shared/runtime/service.ts';
 import { rviStatus } from '../../shared/rclan/rvi-status.ts';
 import type { Rvi } from '../../shared/rclan/rvi.ts';
@@ -18,13 +17,13 @@ import { RviPerf } from './rvi-perf.ts';
  * rest comes from the control nodes at boot.
  */
 await runService('lpar', async (ctx) => {
-  const fabric = new NodeFabric({ name: ctx.name, credential: ctx.runDir.readCredential(ctx.name), fmUrl: requireFlag(ctx.args, 'fm'), log: ctx.log });
+  const fabric = new NodeFabric({ name: ctx.name, credential: ctx.runDir.readCredential(ctx.name), fmUrl: ctx.option('fm'), log: ctx.log });
   const lpar = new Lpar(ctx.name, fabric, ctx.log.child({ component: 'lpar' }));
   const perf = new RviPerf(fabric);
   const workloads = new Workloads(ctx.name, ctx.log.child({ component: 'apps' }));
   const diagnostics = new NetDiagnostics(lpar, fabric, workloads);
   // The CEC's hypervisor hands out SMC-D buffers; without one (--hv absent) the partition does SMC-R only.
-  const hvUrl = flag(ctx.args, 'hv');
+  const hvUrl = ctx.options.hv;
   const hv = hvUrl ? new HypervisorClient({ name: ctx.name, credential: ctx.runDir.readCredential(ctx.name), url: hvUrl, log: ctx.log }) : undefined;
   void hv?.start().catch((err: Error) => ctx.log.warn({ err: err.message }, 'no hypervisor session: SMC-D unavailable'));
   let smc: Smc | undefined;

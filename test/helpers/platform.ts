@@ -7,8 +7,8 @@ import { RunDir } from '../../shared/runtime/run-dir.ts';
 import { platformPoolDir } from '../../shared/shm/pool-dir.ts';
 import { readState } from '../../shared/runtime/state-file.ts';
 import type { ControlMessage } from '../../shared/control/codec.ts';
-import { adminRequest, fmRequest } from '../../scripts/cli/admin-client.ts';
-import { REPO_ROOT } from '../../scripts/cli/process-plan.ts';
+import { adminRequest, fmRequest } from '../../shared/runtime/admin-client.ts';
+import { REPO_ROOT } from '../../services/supervisor/process-plan.ts';
 
 export const LPARLAB = path.join(REPO_ROOT, 'scripts', 'lparlab.mjs');
 
