@@ -18,14 +18,15 @@ export interface CliResult {
   stderr: string;
 }
 
-/** Runs the real `lparlab` command. */
-export function cli(args: string[], timeoutMs = 60_000): Promise<CliResult> {
+/** Runs the real `lparlab` command; `env` adds to this process's environment (e.g. LPARLAB_RUN_DIR), `input` is its stdin. */
+export function cli(args: string[], timeoutMs = 60_000, opts: { env?: NodeJS.ProcessEnv; input?: string | Buffer } = {}): Promise<CliResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [LPARLAB, ...args], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [LPARLAB, ...args], { cwd: REPO_ROOT, stdio: [opts.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'], env: { ...process.env, ...opts.env } });
+    if (opts.input !== undefined) child.stdin!.end(opts.input);
     let stdout = '';
     let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
+    child.stdout!.on('data', (d) => (stdout += d));
+    child.stderr!.on('data', (d) => (stderr += d));
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
       reject(new Error(`lparlab ${args.join(' ')} timed out; stderr: ${stderr}`));
@@ -100,6 +101,11 @@ export class TestPlatform {
 
   cli(args: string[], timeoutMs?: number): Promise<CliResult> {
     return cli([...args, '--run-dir', this.runDir.root], timeoutMs);
+  }
+
+  /** `lparlab ARGS` as a person types it, without --run-dir: the run directory comes from $LPARLAB_RUN_DIR. */
+  cliByEnv(args: string[], timeoutMs?: number, input?: string | Buffer): Promise<CliResult> {
+    return cli(args, timeoutMs, { env: { LPARLAB_RUN_DIR: this.runDir.root }, input });
   }
 
   admin(name: string, msg: ControlMessage, timeoutMs = 60_000): Promise<ControlMessage> {
