@@ -9,15 +9,12 @@
 //           watches the TAP in the Linux-as-a-peer test and the README
 //   socat   bridges a virtual LAN to a TAP device (lparlab tap attach)
 //   curl    the host's HTTP client on the TAP (test and README)
-//   sudo    the README's tap commands are written for a person who is not
-//           root; the README test runs them as written
 import { execFileSync, spawnSync } from 'node:child_process';
 
 const PACKAGES = [
   { pkg: 'tshark', command: 'tshark' },
   { pkg: 'socat', command: 'socat' },
   { pkg: 'curl', command: 'curl' },
-  { pkg: 'sudo', command: 'sudo' },
 ];
 
 const has = (command) => spawnSync('sh', ['-c', `command -v ${command}`], { stdio: 'ignore' }).status === 0;
