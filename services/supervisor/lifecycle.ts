@@ -32,7 +32,7 @@ export class AlreadyRunningError extends Error {}
  * process but `except` is healthy. On failure the supervisor is stopped and
  * the error names the process to blame, with the last lines of its log.
  */
-export async function bootDetached(platform: Platform, platformFile: string, runDir: RunDir, except: string[], timeoutMs = 30_000): Promise<void> {
+export async function bootDetached(platform: Platform, platformFile: string, runDir: RunDir, except: string[], timeoutMs = 90_000): Promise<void> {
   const running = supervisorPid(runDir);
   if (running) throw new AlreadyRunningError(`platform already running in ${runDir.root} (supervisor pid ${running}); lparlab down --run-dir ${runDir.root}`);
   // Checked before anything starts: a typo in --except fails here, not in the detached supervisor's log.

@@ -91,7 +91,8 @@ export class TestPlatform {
     const unique = uniquePlatform(yaml);
     fs.writeFileSync(file, unique.yaml);
     const p = new TestPlatform(root, new RunDir(path.join(root, 'run')), unique.name);
-    const r = await cli(['up', '--detach', '-c', file, '--run-dir', p.runDir.root, ...extra]);
+    // up waits up to 90 s for every process to be healthy (a loaded machine boots slowly).
+    const r = await cli(['up', '--detach', '-c', file, '--run-dir', p.runDir.root, ...extra], 120_000);
     if (r.code !== 0) {
       await p.down();
       throw new Error(`lparlab up failed (${r.code}):\n${r.stderr}\n${r.stdout}`);

@@ -57,7 +57,7 @@ const FOREGROUND: Foreground[] = [
 ];
 
 const SCRIPT_TIMEOUT_MS = 300_000;
-const READY_TIMEOUT_MS = 90_000;
+const READY_TIMEOUT_MS = 150_000;
 /** The README's TAP device: the test refuses to start if the host has one already (another run's). */
 const README_TAP = 'lpltap0';
 

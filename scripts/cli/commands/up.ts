@@ -6,6 +6,13 @@ import { command } from '../command.ts';
 import { CONFIG_WITH_SHORT } from './common.ts';
 import { printStatus } from './status.ts';
 
+/**
+ * Eleven Node processes loading TypeScript on two shared cores can take well
+ * over 30 s under load (measured: the whole test suite beside four others);
+ * only a process that stays unhealthy this long, not one that dies, waits it out.
+ */
+const BOOT_TIMEOUT_S = 90;
+
 export default command({
   name: 'up',
   usage: ['up [-c FILE] [--run-dir DIR] [--detach] [--except NAME]...'],
@@ -18,6 +25,7 @@ stops it). --except leaves a process out for you to run (lparlab svc ... --inspe
     ...CONFIG_WITH_SHORT,
     detach: { type: 'boolean', help: 'boot under a background supervisor and return once all are healthy' },
     except: { type: 'string', multiple: true, arg: 'NAME', help: 'a process not to start' },
+    timeout: { type: 'number', arg: 'S', min: 1, help: `how long every process may take to report healthy (default ${BOOT_TIMEOUT_S}; a process that dies fails the boot at once)` },
   },
   async run(ctx) {
     if (ctx.args.length) throw ctx.usage(`unexpected argument "${ctx.args[0]}"`);
@@ -25,9 +33,10 @@ stops it). --except leaves a process out for you to run (lparlab svc ... --inspe
     const platform = loadPlatformFile(file);
     const runDir = ctx.runDir();
     const except = ctx.values.except ?? [];
+    const timeoutMs = (ctx.values.timeout ?? BOOT_TIMEOUT_S) * 1000;
     if (ctx.values.detach) {
       try {
-        await bootDetached(platform, file, runDir, except);
+        await bootDetached(platform, file, runDir, except, timeoutMs);
       } catch (err) {
         process.stderr.write(`lparlab up: ${(err as Error).message}\n`);
         return 1;
@@ -45,7 +54,7 @@ stops it). --except leaves a process out for you to run (lparlab svc ... --inspe
     process.on('SIGTERM', () => void stop(0));
     await sup.start();
     try {
-      await sup.waitHealthy(30_000);
+      await sup.waitHealthy(timeoutMs);
     } catch (err) {
       const name = err instanceof HealthError ? err.processName : 'fabric-manager';
       process.stderr.write(`lparlab up: ${(err as Error).message}\n--- last lines of ${name}'s log ---\n${logTail(runDir, name)}\n`);
