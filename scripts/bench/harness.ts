@@ -10,7 +10,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { serviceEnv } from '../cli/process-plan.ts';
+import { serviceEnv } from '../../services/supervisor/process-plan.ts';
+import { UsageError, optionsHelp, parseOptions, type OptionsTable } from '../../shared/runtime/options.ts';
 
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const LPARLAB = path.join(REPO_ROOT, 'scripts', 'lparlab.mjs');
@@ -20,7 +21,7 @@ const CHILD_ENV = serviceEnv();
 // The admin client logs with pino to fd 1: keep this process's logging off stdout
 // (--json prints exactly one object). The platform gets the caller's environment.
 process.env.LPARLAB_LOG = 'silent';
-const { adminRequest, fmRequest } = await import('../cli/admin-client.ts');
+const { adminRequest, fmRequest } = await import('../../shared/runtime/admin-client.ts');
 const { RunDir } = await import('../../shared/runtime/run-dir.ts');
 const { readState } = await import('../../shared/runtime/state-file.ts');
 export { adminRequest, fmRequest };
@@ -328,31 +329,35 @@ function logTails(runDir: RunDirT, names: string[]): void {
 
 /**
  * The arguments every bench takes: --json, --quick, --reps N (default 1 quick,
- * 3 otherwise), --help (prints `usage` and exits); `num` reads a bench's own
- * numeric flags, each a whole number >= 0 when given (exit 2 otherwise).
+ * 3 otherwise), --help (prints `usage` and the options, and exits), plus the
+ * bench's own whole-number options (`own`, names without dashes), read with
+ * `num('--name')`. Parsed strictly with shared/runtime/options.ts: an unknown
+ * flag or a bad number is an error naming it (exit 2).
  */
-export function benchArgs(usage: string): { json: boolean; quick: boolean; reps: number; num: (name: string) => number | undefined } {
-  const argv = process.argv.slice(2);
-  if (argv.includes('--help') || argv.includes('-h')) {
-    process.stdout.write(`usage: ${usage}\n`);
-    process.exit(0);
-  }
-  const num = (name: string): number | undefined => {
-    if (!argv.includes(name)) return undefined;
-    const v = Number(argv[argv.indexOf(name) + 1]);
-    if (!(Number.isInteger(v) && v >= 0)) {
-      process.stderr.write(`${name} must be a whole number >= 0\n`);
-      process.exit(2);
-    }
-    return v;
+export function benchArgs(usage: string, own: Record<string, string> = {}): { json: boolean; quick: boolean; reps: number; num: (name: string) => number | undefined } {
+  const table: OptionsTable = {
+    json: { type: 'boolean', help: 'exactly one JSON object on stdout; progress on stderr' },
+    quick: { type: 'boolean', help: 'fewer and shorter runs (a smoke test, not a figure)' },
+    reps: { type: 'integer', arg: 'N', min: 1, help: 'repetitions (default 3, 1 with --quick)' },
+    help: { type: 'boolean', short: 'h', help: 'this help' },
+    ...Object.fromEntries(Object.entries(own).map(([name, help]) => [name, { type: 'integer', arg: 'N', min: 0, help }])),
   };
-  const quick = argv.includes('--quick');
-  const reps = num('--reps') ?? (quick ? 1 : 3);
-  if (reps < 1) {
-    process.stderr.write('--reps must be a whole number >= 1\n');
+  let values: Record<string, unknown>;
+  try {
+    const parsed = parseOptions(process.argv.slice(2), table);
+    if (parsed.positionals.length) throw new UsageError(`unexpected argument "${parsed.positionals[0]}"`);
+    values = parsed.values;
+  } catch (err) {
+    process.stderr.write(`${(err as Error).message}\nusage: ${usage}\n${optionsHelp(table)}\n`);
     process.exit(2);
   }
-  return { json: argv.includes('--json'), quick, reps, num };
+  if (values.help) {
+    process.stdout.write(`usage: ${usage}\n${optionsHelp(table)}\n`);
+    process.exit(0);
+  }
+  const num = (name: string): number | undefined => values[name.replace(/^--/, '')] as number | undefined;
+  const quick = values.quick === true;
+  return { json: values.json === true, quick, reps: (values.reps as number | undefined) ?? (quick ? 1 : 3), num };
 }
 
 /** The bench platform: one control node, two LPARs on different CECs, one virtual LAN (10.9.0.0/24); SMC off, so TCP is what is measured. */

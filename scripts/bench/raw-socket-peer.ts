@@ -252,7 +252,15 @@ async function client(o: Map<string, string>): Promise<void> {
   process.stdout.write(`${JSON.stringify({ role: 'client', mode, count, size, bytes, elapsedMs, mibps: bytes / 1048576 / (elapsedMs / 1000), gbps: (bytes * 8) / (elapsedMs * 1e6), msgsPerSec: (count * 1000) / elapsedMs, cpu, machinePct: machine })}\n`);
 }
 
-const { role, o } = opts(process.argv.slice(2));
+const int = (help: string) => ({ type: 'integer', arg: 'N', min: 0, help }) as const;
+const { role, o } = opts(process.argv.slice(2), {
+  socket: { type: 'string', arg: 'PATH', help: 'the UNIX socket' },
+  mode: { type: 'string', arg: 'MODE', help: 'server: sink|echo; client: stream|ping' },
+  warmup: int('untimed messages first'),
+  count: int('messages'),
+  size: int('bytes per message'),
+  hwm: int('client: bytes buffered before waiting for drain'),
+});
 if (!o.get('socket')) {
   process.stderr.write('usage: raw-socket-peer.ts server|client --socket PATH --mode sink|echo|stream|ping ...\n');
   process.exit(2);

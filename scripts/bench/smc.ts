@@ -33,7 +33,10 @@ import os from 'node:os';
 import { benchArgs, adminRequest, codeVersion, contention as contentionOf, CONTENDED_PCT, createBench, log, median, medianCpu, r1, r2, runRecord, waitFor, withCpu, type CpuSample } from './harness.ts';
 import { KernelBaseline, type KernelBulk, type KernelRr } from './kernel-baseline.ts';
 
-const { json: JSON_OUT, quick: QUICK, reps: REPS, num } = benchArgs('node --import tsx scripts/bench/smc.ts [--json] [--reps N] [--quick] [--poll-us N] [--ring-bytes N]');
+const { json: JSON_OUT, quick: QUICK, reps: REPS, num } = benchArgs('node --import tsx scripts/bench/smc.ts [--json] [--reps N] [--quick] [--poll-us N] [--ring-bytes N]', {
+  'poll-us': 'the platform’s smc.pollUs (µs a side busy-polls before it sleeps)',
+  'ring-bytes': 'the platform’s smc.ringBytes (each direction’s ring per connection)',
+});
 const POLL_US = num('--poll-us');
 const RING_BYTES = num('--ring-bytes');
 const SMC_SECTION = [POLL_US !== undefined ? `pollUs: ${POLL_US}` : '', RING_BYTES !== undefined ? `ringBytes: ${RING_BYTES}` : ''].filter(Boolean).join(', ');

@@ -282,7 +282,18 @@ async function httpClient(o: Map<string, string>, port: number): Promise<void> {
 
 // ---------------------------------------------------------------- main
 
-const { role, o } = opts(process.argv.slice(2));
+const int = (help: string) => ({ type: 'integer', arg: 'N', min: 0, help }) as const;
+const { role, o } = opts(process.argv.slice(2), {
+  mode: { type: 'string', arg: 'MODE', help: 'server: bulk-sink|count-sink|echo|http; client: bulk|rr|http' },
+  conns: int('server: connections to serve'),
+  port: int('client: the server port'),
+  bytes: int('bulk: bytes to send'),
+  warmup: int('untimed bytes or requests first'),
+  fill: { type: 'string', arg: 'pattern|count', help: 'bulk: what the bytes are' },
+  count: int('rr, http: requests'),
+  size: int('rr: bytes per request'),
+  path: { type: 'string', arg: 'PATH', help: 'http: the URL path' },
+});
 const mode = o.get('mode') ?? '';
 try {
   if (role === 'server' && mode === 'bulk-sink') bulkSinkServer(num(o, 'conns', 1));

@@ -31,7 +31,7 @@
  * Exit code: 0 when the bar is met, 1 when not, 2 on error, 130 when interrupted.
  */
 import os from 'node:os';
-import { adminRequest, codeVersion, contention as contentionOf, CONTENDED_PCT, createBench, cpuLine, fmRequest, latency, log, median, medianCpu, r1, r2, runRecord, sleep, withCpu, type CpuSample, type RunDirT, benchPlatformYaml, BENCH_PROCESSES, BENCH_DST, waitFor } from './harness.ts';
+import { adminRequest, benchArgs, codeVersion, contention as contentionOf, CONTENDED_PCT, createBench, cpuLine, fmRequest, latency, log, median, medianCpu, r1, r2, runRecord, sleep, withCpu, type CpuSample, type RunDirT, benchPlatformYaml, BENCH_PROCESSES, BENCH_DST, waitFor } from './harness.ts';
 
 const PLATFORM_YAML = benchPlatformYaml('vbench');
 const PROCESSES = BENCH_PROCESSES;
@@ -45,18 +45,12 @@ const STALL_MS = 500;
 
 // ---------------------------------------------------------------- arguments
 
-const argv = process.argv.slice(2);
-if (argv.includes('--help') || argv.includes('-h')) {
-  process.stdout.write('usage: node --import tsx scripts/bench/vlan.ts [--json] [--reps N] [--quick] [--window W]\n');
-  process.exit(0);
-}
-const JSON_OUT = argv.includes('--json');
-const QUICK = argv.includes('--quick');
-const numArg = (name: string): number | undefined => (argv.includes(name) ? Number(argv[argv.indexOf(name) + 1]) : undefined);
-const REPS = numArg('--reps') ?? (QUICK ? 1 : 3);
-const WINDOW_ARG = numArg('--window');
-if (!(Number.isInteger(REPS) && REPS >= 1) || (WINDOW_ARG !== undefined && !(Number.isInteger(WINDOW_ARG) && WINDOW_ARG >= 1))) {
-  process.stderr.write('--reps and --window must be whole numbers >= 1\n');
+const { json: JSON_OUT, quick: QUICK, reps: REPS, num } = benchArgs('node --import tsx scripts/bench/vlan.ts [--json] [--reps N] [--quick] [--window W]', {
+  window: 'UDP datagrams in flight (default: the best of 16, 64, 256 by one trial each)',
+});
+const WINDOW_ARG = num('--window');
+if (WINDOW_ARG !== undefined && WINDOW_ARG < 1) {
+  process.stderr.write('--window must be a whole number >= 1\n');
   process.exit(2);
 }
 

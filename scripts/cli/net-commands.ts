@@ -5,7 +5,7 @@ import type { RunDir } from '../../shared/runtime/run-dir.ts';
 import { processLogger } from '../../shared/runtime/log.ts';
 import { readState } from '../../shared/runtime/state-file.ts';
 import { PcapWriter } from '../../shared/wire/pcap.ts';
-import { adminRequest } from './admin-client.ts';
+import { adminRequest } from '../../shared/runtime/admin-client.ts';
 
 /** Current membership of each virtual LAN, from a live control node (join/leave change it), else the platform file. */
 export async function vlanMembers(runDir: RunDir, platform: Platform): Promise<Map<string, Array<{ lpar: string; ip: string }>>> {

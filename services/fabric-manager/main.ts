@@ -1,6 +1,5 @@
 import { listenLink } from '../../shared/link/transport.ts';
 import { fabricManagerRequests, registerVerbs } from '../../shared/protocol/admin.ts';
-import { requireFlag } from '../../shared/runtime/args.ts';
 import { runService } from '../../shared/runtime/service.ts';
 import { FabricManager } from './fabric-manager.ts';
 
@@ -9,8 +8,8 @@ import { FabricManager } from './fabric-manager.ts';
  */
 await runService('fabric-manager', async (ctx) => {
   const platform = ctx.runDir.readPlatform();
-  const listenUrl = requireFlag(ctx.args, 'listen');
-  const planeUrls = (ctx.args.flags.get('plane') ?? []).map((spec) => {
+  const listenUrl = ctx.option('listen');
+  const planeUrls = (ctx.options.plane ?? []).map((spec) => {
     const eq = spec.indexOf('=');
     if (eq < 1) throw new Error(`--plane wants NAME=URL, got "${spec}"`);
     return { name: spec.slice(0, eq), url: spec.slice(eq + 1) };

@@ -2,7 +2,6 @@ import { ControlChannel } from '../../shared/control/channel.ts';
 import { authenticateTo } from '../../shared/control/auth.ts';
 import { registerVerbs, switchRequests } from '../../shared/protocol/admin.ts';
 import { connectLink, listenLink } from '../../shared/link/transport.ts';
-import { requireFlag } from '../../shared/runtime/args.ts';
 import { runService, type ServiceContext } from '../../shared/runtime/service.ts';
 import { FabricSwitch, type ViEntry } from './fabric-switch.ts';
 
@@ -11,10 +10,10 @@ import { FabricSwitch, type ViEntry } from './fabric-switch.ts';
  *
  * Programs its table from the fabric manager first, then opens its ports.
  */
-await runService('fabric-switch', async (ctx: ServiceContext) => {
-  const plane = requireFlag(ctx.args, 'plane');
-  const listenUrl = requireFlag(ctx.args, 'listen');
-  const fmUrl = requireFlag(ctx.args, 'fm');
+await runService('fabric-switch', async (ctx: ServiceContext<'fabric-switch'>) => {
+  const plane = ctx.option('plane');
+  const listenUrl = ctx.option('listen');
+  const fmUrl = ctx.option('fm');
   const sw = new FabricSwitch(plane, ctx.runDir.readKey(), ctx.log.child({ component: 'switch' }));
   const credential = ctx.runDir.readCredential(ctx.name);
 

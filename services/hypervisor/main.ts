@@ -1,7 +1,6 @@
 import { listenLink } from '../../shared/link/transport.ts';
 import { hypervisorName } from '../../shared/platform/platform.ts';
 import { hypervisorRequests, registerVerbs } from '../../shared/protocol/admin.ts';
-import { requireFlag } from '../../shared/runtime/args.ts';
 import { runService } from '../../shared/runtime/service.ts';
 import { claimPool, poolDir, removePool } from '../../shared/shm/pool-dir.ts';
 import { Hypervisor } from './hypervisor.ts';
@@ -15,10 +14,10 @@ import { Hypervisor } from './hypervisor.ts';
  */
 await runService('hypervisor', async (ctx) => {
   const platform = ctx.runDir.readPlatform();
-  const cec = requireFlag(ctx.args, 'cec');
+  const cec = ctx.option('cec');
   if (!platform.cecs.some((c) => c.name === cec)) throw new Error(`"${cec}" is not a CEC of platform ${platform.name}`);
   if (ctx.name !== hypervisorName(cec)) throw new Error(`--id must be ${hypervisorName(cec)} for --cec ${cec}, got "${ctx.name}"`);
-  const listenUrl = requireFlag(ctx.args, 'listen');
+  const listenUrl = ctx.option('listen');
   const log = ctx.log.child({ component: 'hypervisor' });
   const dir = poolDir(platform.name, cec);
   const { stale } = claimPool(dir, { pid: process.pid, runDir: ctx.runDir.root, name: ctx.name });

@@ -3,10 +3,11 @@ import type { Logger } from 'pino';
 import { ControlChannel, type Handler } from '../control/channel.ts';
 import { listenLink } from '../link/transport.ts';
 import type { LinkServer } from '../link/link.ts';
-import { flag, parseArgs, requireFlag, type ParsedArgs } from './args.ts';
+import { UsageError, optionsHelp, parseOptions, required, type OptionValues } from './options.ts';
 import { processLogger } from './log.ts';
 import { RunDir } from './run-dir.ts';
 import { writeState, type Health } from './state-file.ts';
+import { SERVICE_OPTIONS, type ServiceOptions, type ServiceRole } from './service-options.ts';
 
 export type AdminVerb = Handler;
 
@@ -18,7 +19,7 @@ export type AdminVerb = Handler;
  * 0700): who can open it can drive the process, as with any daemon's control
  * socket. It answers `status` and whatever verbs the service adds.
  */
-export class ServiceContext {
+export class ServiceContext<R extends ServiceRole = ServiceRole> {
   readonly log: Logger;
   health: Health = 'starting';
   detail = '';
@@ -29,10 +30,11 @@ export class ServiceContext {
   readonly startedAt = Date.now();
 
   constructor(
-    readonly role: string,
+    readonly role: R,
     readonly name: string,
     readonly runDir: RunDir,
-    readonly args: ParsedArgs,
+    /** The process's command-line options, parsed with its role's table (shared/runtime/service-options.ts). */
+    readonly options: OptionValues<ServiceOptions[R]>,
   ) {
     this.log = processLogger(role, name);
     this.verb('status', () => this.status());
@@ -51,6 +53,11 @@ export class ServiceContext {
       detail,
       since: new Date().toISOString(),
     });
+  }
+
+  /** A required option of this service, or an error naming it (the process then fails to start). */
+  option<K extends keyof ServiceOptions[R] & string>(name: K): NonNullable<OptionValues<ServiceOptions[R]>[K]> {
+    return required(this.options, name);
   }
 
   verb(name: string, fn: AdminVerb): void {
@@ -94,17 +101,21 @@ export class ServiceContext {
 
 /**
  * Runs a service process: `--id NAME --run-dir DIR [--parent-pid PID]` plus
- * the service's own flags. With --parent-pid the process ends when its
- * launcher is gone, so a killed launcher leaves nothing behind.
+ * the role's own flags (SERVICE_OPTIONS). A command line that does not fit the
+ * table ends the process with exit code 2 before it touches the run directory.
+ * With --parent-pid the process ends when its launcher is gone, so a killed
+ * launcher leaves nothing behind.
  */
-export async function runService(role: string, main: (ctx: ServiceContext) => Promise<void>, booleans: string[] = []): Promise<void> {
-  let args: ParsedArgs;
-  let ctx: ServiceContext;
+export async function runService<R extends ServiceRole>(role: R, main: (ctx: ServiceContext<R>) => Promise<void>): Promise<void> {
+  const table = SERVICE_OPTIONS[role];
+  let ctx: ServiceContext<R>;
   try {
-    args = parseArgs(process.argv.slice(2), booleans);
-    ctx = new ServiceContext(role, requireFlag(args, 'id'), new RunDir(requireFlag(args, 'run-dir')), args);
+    const { values, positionals } = parseOptions(process.argv.slice(2), table);
+    if (positionals.length) throw new UsageError(`unexpected argument "${positionals[0]}"`);
+    const common = values as { id?: string; 'run-dir'?: string };
+    ctx = new ServiceContext(role, required(common, 'id'), new RunDir(required(common, 'run-dir')), values as OptionValues<ServiceOptions[R]>);
   } catch (err) {
-    process.stderr.write(`${role}: ${(err as Error).message}\n`);
+    process.stderr.write(`${role}: ${(err as Error).message}\noptions:\n${optionsHelp(table)}\n`);
     process.exit(2);
   }
   process.on('SIGTERM', () => void ctx.shutdown(0));
@@ -113,7 +124,7 @@ export async function runService(role: string, main: (ctx: ServiceContext) => Pr
     ctx.log.fatal({ err: err.stack }, 'uncaught exception');
     void ctx.shutdown(1);
   });
-  const parent = Number(flag(args, 'parent-pid') ?? 0);
+  const parent = (ctx.options as { 'parent-pid'?: number })['parent-pid'] ?? 0;
   if (parent > 0) {
     setInterval(() => {
       try {

@@ -7,8 +7,8 @@ import { RunDir } from '../../shared/runtime/run-dir.ts';
 import { platformPoolDir } from '../../shared/shm/pool-dir.ts';
 import { readState } from '../../shared/runtime/state-file.ts';
 import type { ControlMessage } from '../../shared/control/codec.ts';
-import { adminRequest, fmRequest } from '../../scripts/cli/admin-client.ts';
-import { REPO_ROOT } from '../../scripts/cli/process-plan.ts';
+import { adminRequest, fmRequest } from '../../shared/runtime/admin-client.ts';
+import { REPO_ROOT } from '../../services/supervisor/process-plan.ts';
 import { FAST_RCLAN, platformYaml } from './platform-yaml.ts';
 import { sleep } from './wait.ts';
 
@@ -23,14 +23,15 @@ export interface CliResult {
   stderr: string;
 }
 
-/** Runs the real `lparlab` command. */
-export function cli(args: string[], timeoutMs = 60_000): Promise<CliResult> {
+/** Runs the real `lparlab` command; `env` adds to this process's environment (e.g. LPARLAB_RUN_DIR), `input` is its stdin. */
+export function cli(args: string[], timeoutMs = 60_000, opts: { env?: NodeJS.ProcessEnv; input?: string | Buffer } = {}): Promise<CliResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [LPARLAB, ...args], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [LPARLAB, ...args], { cwd: REPO_ROOT, stdio: [opts.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'], env: { ...process.env, ...opts.env } });
+    if (opts.input !== undefined) child.stdin!.end(opts.input);
     let stdout = '';
     let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
+    child.stdout!.on('data', (d) => (stdout += d));
+    child.stderr!.on('data', (d) => (stderr += d));
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
       reject(new Error(`lparlab ${args.join(' ')} timed out; stderr: ${stderr}`));
@@ -83,7 +84,8 @@ export class TestPlatform {
     const unique = uniquePlatform(yaml);
     fs.writeFileSync(file, unique.yaml);
     const p = new TestPlatform(root, new RunDir(path.join(root, 'run')), unique.name);
-    const r = await cli(['up', '--detach', '-c', file, '--run-dir', p.runDir.root, ...extra]);
+    // up waits up to 90 s for every process to be healthy (a loaded machine boots slowly).
+    const r = await cli(['up', '--detach', '-c', file, '--run-dir', p.runDir.root, ...extra], 120_000);
     if (r.code !== 0) {
       await p.down();
       throw new Error(`lparlab up failed (${r.code}):\n${r.stderr}\n${r.stdout}`);
@@ -93,6 +95,11 @@ export class TestPlatform {
 
   cli(args: string[], timeoutMs?: number): Promise<CliResult> {
     return cli([...args, '--run-dir', this.runDir.root], timeoutMs);
+  }
+
+  /** `lparlab ARGS` as a person types it, without --run-dir: the run directory comes from $LPARLAB_RUN_DIR. */
+  cliByEnv(args: string[], timeoutMs?: number, input?: string | Buffer): Promise<CliResult> {
+    return cli(args, timeoutMs, { env: { LPARLAB_RUN_DIR: this.runDir.root }, input });
   }
 
   admin(name: string, msg: ControlMessage, timeoutMs = 60_000): Promise<ControlMessage> {

@@ -4,7 +4,7 @@ import { ControlChannel } from '../../shared/control/channel.ts';
 import { authenticateTo } from '../../shared/control/auth.ts';
 import { connectLink } from '../../shared/link/transport.ts';
 import { processLogger } from '../../shared/runtime/log.ts';
-import { fabricAddresses } from '../../scripts/cli/process-plan.ts';
+import { fabricAddresses } from '../../services/supervisor/process-plan.ts';
 import { TestPlatform } from '../helpers/platform.ts';
 import { sleep } from '../helpers/wait.ts';
 

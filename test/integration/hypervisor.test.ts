@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import pino from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { REPO_ROOT, hypervisorAddresses } from '../../scripts/cli/process-plan.ts';
+import { REPO_ROOT, hypervisorAddresses } from '../../services/supervisor/process-plan.ts';
 import { HypervisorClient, type SmbeGrant } from '../../services/lpar/hypervisor-client.ts';
 import { mapShared } from '../../shared/shm/shm-file.ts';
 import { CloseFlag, SmbView } from '../../shared/smc/smb.ts';

@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import crypto from 'node:crypto';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { REPO_ROOT } from '../../scripts/cli/process-plan.ts';
+import { REPO_ROOT } from '../../services/supervisor/process-plan.ts';
 import { LPARLAB, TestPlatform } from '../helpers/platform.ts';
 import { platformYaml } from '../helpers/platform-yaml.ts';
 import { waitFor } from '../helpers/wait.ts';

@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { REPO_ROOT } from '../../scripts/cli/process-plan.ts';
+import { REPO_ROOT } from '../../services/supervisor/process-plan.ts';
 import { waitFor } from '../helpers/wait.ts';
 import { createShared, mapShared } from '../../shared/shm/shm-file.ts';
 import {

@@ -1,11 +1,14 @@
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { hypervisorName, platformNodes, type Platform } from '../../shared/platform/platform.ts';
+import { fabricAddresses, hypervisorAddresses } from '../../shared/runtime/addresses.ts';
 import type { RunDir } from '../../shared/runtime/run-dir.ts';
+import type { ServiceRole } from '../../shared/runtime/service-options.ts';
+
+export { fabricAddresses, hypervisorAddresses };
+export type { ServiceRole };
 
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
-
-export type ServiceRole = 'fabric-manager' | 'fabric-switch' | 'hypervisor' | 'control-node' | 'lpar';
 
 /** One process of a platform and the exact command line that starts it. */
 export interface ProcessSpec {
@@ -13,29 +16,6 @@ export interface ProcessSpec {
   role: ServiceRole;
   script: string;
   args: string[];
-}
-
-/** Where each listener is: UNIX sockets in the run directory, or WebSocket ports from ws.basePort. */
-export function fabricAddresses(platform: Platform, runDir: RunDir): { fm: string; planes: Array<{ name: string; url: string }> } {
-  if (platform.transport === 'ws') {
-    const { host, basePort } = platform.ws;
-    return { fm: `ws://${host}:${basePort}`, planes: platform.planes.map((p, i) => ({ name: p, url: `ws://${host}:${basePort + 1 + i}` })) };
-  }
-  return { fm: `unix:${runDir.socket('fm')}`, planes: platform.planes.map((p) => ({ name: p, url: `unix:${runDir.socket(`plane-${p}`)}` })) };
-}
-
-/**
- * Where each CEC's hypervisor listens for its partitions: a UNIX socket, or
- * the WebSocket ports right after the fabric manager's and the planes'.
- */
-export function hypervisorAddresses(platform: Platform, runDir: RunDir): Map<string, string> {
-  const out = new Map<string, string>();
-  platform.cecs.forEach((c, i) => {
-    const name = hypervisorName(c.name);
-    if (platform.transport === 'ws') out.set(c.name, `ws://${platform.ws.host}:${platform.ws.basePort + 1 + platform.planes.length + i}`);
-    else out.set(c.name, `unix:${runDir.socket(name)}`);
-  });
-  return out;
 }
 
 /** Every process of the platform, in start order: fabric manager, planes, hypervisors, control nodes, LPARs. */

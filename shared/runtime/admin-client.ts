@@ -1,10 +1,11 @@
-import { ControlChannel } from '../../shared/control/channel.ts';
-import { authenticateTo } from '../../shared/control/auth.ts';
-import type { ControlMessage } from '../../shared/control/codec.ts';
-import { connectLink } from '../../shared/link/transport.ts';
-import type { RunDir } from '../../shared/runtime/run-dir.ts';
-import { processLogger } from '../../shared/runtime/log.ts';
-import { fabricAddresses } from './process-plan.ts';
+import { ControlChannel } from '../control/channel.ts';
+import { authenticateTo } from '../control/auth.ts';
+import type { ControlMessage } from '../control/codec.ts';
+import { connectLink } from '../link/transport.ts';
+import type { SupervisorRequest } from '../protocol/supervisor.ts';
+import { fabricAddresses } from './addresses.ts';
+import type { RunDir } from './run-dir.ts';
+import { processLogger } from './log.ts';
 
 const log = processLogger('cli', 'lparlab');
 
@@ -34,6 +35,19 @@ export async function fmRequest(runDir: RunDir, msg: ControlMessage): Promise<Co
   const ch = await fmSession(runDir);
   try {
     return await ch.request(msg);
+  } finally {
+    ch.close();
+  }
+}
+
+/** One request to the supervisor of a running platform (shared/protocol/supervisor.ts); the reply is the caller's to decode. */
+export async function supervisorRequest(runDir: RunDir, msg: SupervisorRequest, timeoutMs = 15_000): Promise<ControlMessage> {
+  const link = await connectLink(`unix:${runDir.socket('supervisor')}`).catch(() => {
+    throw new Error(`no supervisor for ${runDir.root}: is the platform up?`);
+  });
+  const ch = new ControlChannel(link, log);
+  try {
+    return await ch.request(msg, timeoutMs);
   } finally {
     ch.close();
   }

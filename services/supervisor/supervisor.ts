@@ -2,15 +2,17 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import dgram from 'node:dgram';
 import fs from 'node:fs';
 import { ControlChannel } from '../../shared/control/channel.ts';
+import type { ControlMessage } from '../../shared/control/codec.ts';
 import { listenLink } from '../../shared/link/transport.ts';
 import type { LinkServer } from '../../shared/link/link.ts';
 import type { Platform } from '../../shared/platform/platform.ts';
 import { processLogger } from '../../shared/runtime/log.ts';
 import { RunDir } from '../../shared/runtime/run-dir.ts';
-import { readState } from '../../shared/runtime/state-file.ts';
-import { sweepPools } from '../../shared/shm/pool-dir.ts';
+import { adminRequest } from '../../shared/runtime/admin-client.ts';
+import { SupervisorMsg, decodeSupervisorRequest, type SupervisorRequest } from '../../shared/protocol/supervisor.ts';
+import { cleanRunDir } from './clean.ts';
+import { waitHealthy } from './health.ts';
 import { nodeArgs, processPlan, REPO_ROOT, serviceEnv, type ProcessSpec } from './process-plan.ts';
-import { adminRequest } from './admin-client.ts';
 
 export interface SupervisorOptions {
   /** Processes not to start (a person starts them by hand, e.g. under a debugger). */
@@ -22,7 +24,7 @@ export interface SupervisorOptions {
  * Starts every process of a platform as a child, each with its log file, and
  * keeps them until told to stop. It never restarts a process on its own: chaos
  * runs kill things on purpose; `lparlab start NAME` brings one back.
- * Its control socket (sock/supervisor.sock) takes `start`, `ps` and `stop`.
+ * Its control socket (sock/supervisor.sock) speaks shared/protocol/supervisor.ts.
  */
 export class Supervisor {
   readonly plan: ProcessSpec[];
@@ -32,6 +34,8 @@ export class Supervisor {
   private server?: LinkServer;
   private stopping?: Promise<void>;
   private readonly log = processLogger('supervisor', 'supervisor');
+  /** Requests on the control socket refused as malformed (shared/protocol/supervisor.ts). */
+  malformed = 0;
 
   constructor(
     readonly platform: Platform,
@@ -53,16 +57,32 @@ export class Supervisor {
     fs.writeFileSync(this.runDir.supervisorPidFile, String(process.pid));
     this.server = await listenLink(`unix:${this.runDir.socket('supervisor')}`, (link) => {
       const ch = new ControlChannel(link, this.log);
-      ch.handle('start', (m) => this.startOne(String(m.name)));
-      ch.handle('ps', () => ({ children: [...this.children].map(([name, c]) => ({ name, pid: c.pid })), taps: [...this.taps].map(([dev, t]) => ({ dev, vlan: t.vlan, pid: t.child.pid })) }));
-      ch.handle('tap-attach', (m) => this.attachTap(String(m.vlan), String(m.dev), String(m.cidr)));
-      ch.handle('tap-detach', (m) => this.detachTap(String(m.dev)));
-      ch.handle('stop', () => {
-        setImmediate(() => void this.stop().then(() => process.exit(0)));
-        return {};
-      });
+      for (const t of Object.values(SupervisorMsg)) ch.handle(t, (m) => this.serve(m));
     });
     for (const spec of this.managed) this.spawn(spec);
+  }
+
+  /** One request on the control socket: decoded (a malformed one is counted and refused with the reason), then done. */
+  private serve(m: ControlMessage): unknown {
+    const d = decodeSupervisorRequest(m);
+    if (!d.ok) {
+      this.malformed++;
+      throw new Error(d.reason);
+    }
+    const rq: SupervisorRequest = d.value;
+    switch (rq.t) {
+      case SupervisorMsg.Start:
+        return this.startOne(rq.name);
+      case SupervisorMsg.Ps:
+        return { children: [...this.children].map(([name, c]) => ({ name, pid: c.pid })), taps: [...this.taps].map(([dev, t]) => ({ dev, vlan: t.vlan, pid: t.child.pid })) };
+      case SupervisorMsg.TapAttach:
+        return this.attachTap(rq.vlan, rq.dev, rq.cidr);
+      case SupervisorMsg.TapDetach:
+        return this.detachTap(rq.dev);
+      case SupervisorMsg.Stop:
+        setImmediate(() => void this.stop().then(() => process.exit(0)));
+        return {};
+    }
   }
 
   startOne(name: string): { name: string; pid: number } {
@@ -190,60 +210,3 @@ function freeUdpPort(): Promise<number> {
   });
 }
 
-/**
- * Removes what a stopped platform leaves: sockets, state, the supervisor's pid
- * file, and the shared-memory pools of hypervisors that could not remove their
- * own (killed with SIGKILL). Called once every process of the platform is gone.
- */
-export function cleanRunDir(runDir: RunDir): void {
-  for (const d of ['sock', 'state']) fs.rmSync(`${runDir.root}/${d}`, { recursive: true, force: true });
-  fs.rmSync(runDir.supervisorPidFile, { force: true });
-  if (fs.existsSync(runDir.platformFile)) {
-    const platform = runDir.readPlatform();
-    sweepPools(platform.name, platform.cecs.map((c) => c.name), runDir.root);
-  }
-}
-
-/**
- * Waits for every named process to report healthy. With processes left out on
- * purpose (`--except`), the others cannot all be whole — a node missing a
- * plane is degraded — so degraded counts as up.
- */
-export async function waitHealthy(runDir: RunDir, names: string[], timeoutMs: number, gone: (name: string) => boolean, degradedIsUp = false): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  const up = (h: string | undefined) => h === 'healthy' || (degradedIsUp && h === 'degraded');
-  for (;;) {
-    const pending = names.filter((n) => !up(readState(runDir.stateFile(n))?.health));
-    if (pending.length === 0) return;
-    const dead = pending.find(gone);
-    if (dead) throw new HealthError(dead, `${dead} exited before it was healthy`);
-    if (Date.now() > deadline) throw new HealthError(pending[0], `${pending.join(', ')} not healthy after ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
-export class HealthError extends Error {
-  constructor(
-    readonly processName: string,
-    message: string,
-  ) {
-    super(message);
-  }
-}
-
-export function logTail(runDir: RunDir, name: string, lines = 20): string {
-  try {
-    return fs.readFileSync(runDir.logFile(name), 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
-  } catch {
-    return '(no log)';
-  }
-}
-
-export function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}

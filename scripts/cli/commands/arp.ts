@@ -1,0 +1,18 @@
+import { adminRequest } from '../../../shared/runtime/admin-client.ts';
+import { command } from '../command.ts';
+import { JSON_OPTION, printJson } from './common.ts';
+
+export default command({
+  name: 'arp',
+  usage: ['arp LPAR [--json]'],
+  summary: "a partition's ARP cache (internal MACs, a3:…, name the RVI to each peer)",
+  options: { ...JSON_OPTION },
+  async run(ctx) {
+    const [lpar, extra] = ctx.args;
+    if (!lpar || extra !== undefined) throw ctx.usage('arp takes one LPAR name');
+    const entries = (await adminRequest(ctx.liveRunDir(), lpar, { t: 'arp' })).entries as Array<Record<string, unknown>>;
+    if (ctx.values.json) printJson(entries);
+    else for (const e of entries) process.stdout.write(`${String(e.ip).padEnd(16)} ${e.mac}  ${e.vlan}  expires in ${Math.round(Number(e.expiresInMs) / 1000)} s\n`);
+    return 0;
+  },
+});

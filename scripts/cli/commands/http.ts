@@ -1,0 +1,36 @@
+import { drained, openAdmin, writeOrPause } from '../admin-channel.ts';
+import { command } from '../command.ts';
+
+/** curl-like GET through the partition's TCP; the body streams to stdout, the status line and headers to stderr with -v. */
+export default command({
+  name: 'http',
+  usage: ['http [-v] [--fail] [--max-time S] LPAR URL'],
+  summary: "GET through a partition's TCP (as curl); the body to stdout, byte for byte",
+  options: {
+    verbose: { type: 'boolean', short: 'v', help: 'the status line and headers to stderr' },
+    fail: { type: 'boolean', help: 'exit 22 on an HTTP error status (as curl --fail)' },
+    'max-time': { type: 'number', arg: 'S', min: 0.001, help: 'give up after S seconds (default 600)' },
+  },
+  async run(ctx) {
+    const [lpar, url, extra] = ctx.args;
+    if (!lpar || !url || extra !== undefined) throw ctx.usage('http takes an LPAR and a URL');
+    const maxTimeMs = (ctx.values['max-time'] ?? 600) * 1000;
+    const ch = await openAdmin(ctx.liveRunDir(), lpar);
+    const stdout = process.stdout;
+    const out = { waiting: false };
+    ch.handle('http-body', (m) => writeOrPause(stdout, ch, Buffer.from(m.data as Uint8Array), out));
+    try {
+      const r = await ch.request({ t: 'http-fetch', url }, maxTimeMs);
+      if (ctx.values.verbose) {
+        const lines = [`< HTTP/${String(r.httpVersion)} ${String(r.status)} ${String(r.statusMessage)}`];
+        for (const [k, v] of Object.entries(r.headers as Record<string, string | string[]>)) for (const one of Array.isArray(v) ? v : [v]) lines.push(`< ${k}: ${one}`);
+        process.stderr.write(`${lines.join('\n')}\n<\n`);
+      }
+      await drained(stdout);
+      // As curl --fail: an HTTP error status is exit code 22.
+      return ctx.values.fail && Number(r.status) >= 400 ? 22 : 0;
+    } finally {
+      ch.close();
+    }
+  },
+});

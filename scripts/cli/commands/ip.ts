@@ -1,0 +1,18 @@
+import { adminRequest } from '../../../shared/runtime/admin-client.ts';
+import { command } from '../command.ts';
+import { JSON_OPTION, printJson } from './common.ts';
+
+export default command({
+  name: 'ip',
+  usage: ['ip LPAR [--json]'],
+  summary: "a partition's interfaces: virtual LAN, MAC, address, MTU",
+  options: { ...JSON_OPTION },
+  async run(ctx) {
+    const [lpar, extra] = ctx.args;
+    if (!lpar || extra !== undefined) throw ctx.usage('ip takes one LPAR name');
+    const r = await adminRequest(ctx.liveRunDir(), lpar, { t: 'ip' });
+    if (ctx.values.json) printJson(r);
+    else for (const i of r.interfaces as Array<Record<string, unknown>>) process.stdout.write(`${i.name}: vlan ${i.vlan} (${i.vlanId}) link/ether ${i.mac} inet ${i.ip} mtu ${i.mtu}${i.promiscuous ? ' PROMISC' : ''}\n`);
+    return 0;
+  },
+});

@@ -1,0 +1,20 @@
+import { adminRequest } from '../../../shared/runtime/admin-client.ts';
+import { command } from '../command.ts';
+
+export default command({
+  name: 'vlan',
+  usage: ['vlan join VLAN LPAR IP | vlan leave VLAN LPAR'],
+  summary: 'change virtual LAN membership at run time (on every control node)',
+  options: {},
+  async run(ctx) {
+    const [sub, vlan, lpar, ip, extra] = ctx.args;
+    if (sub === 'join' ? !vlan || !lpar || !ip || extra !== undefined : sub === 'leave' ? !vlan || !lpar || ip !== undefined : true) throw ctx.usage('vlan join VLAN LPAR IP, or vlan leave VLAN LPAR');
+    const runDir = ctx.liveRunDir();
+    // Every control node serves every virtual LAN: each is told.
+    for (const cn of runDir.readPlatform().controlNodes) {
+      const r = sub === 'join' ? await adminRequest(runDir, cn.name, { t: 'vlan-join', vlan, lpar, ip }) : await adminRequest(runDir, cn.name, { t: 'vlan-leave', vlan, lpar });
+      process.stdout.write(`${cn.name}: ${sub === 'join' ? `${lpar} joined ${vlan} (${JSON.stringify(r.interface)})` : `${lpar} left ${vlan}`}\n`);
+    }
+    return 0;
+  },
+});

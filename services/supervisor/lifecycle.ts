@@ -1,0 +1,104 @@
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import type { Platform } from '../../shared/platform/platform.ts';
+import type { RunDir } from '../../shared/runtime/run-dir.ts';
+import { readState } from '../../shared/runtime/state-file.ts';
+import { cleanRunDir } from './clean.ts';
+import { HealthError, isAlive, logTail, waitHealthy } from './health.ts';
+import { processPlan, REPO_ROOT } from './process-plan.ts';
+
+/**
+ * A platform's life as a whole, Mininet's net.start()/net.stop(): boot it
+ * under a detached supervisor, find that supervisor, tear everything down.
+ * The CLI's up/down verbs are these; tests and benches may call them directly.
+ */
+
+/** The live supervisor of a run directory, if any. */
+export function supervisorPid(runDir: RunDir): number | undefined {
+  try {
+    const pid = Number(fs.readFileSync(runDir.supervisorPidFile, 'utf8'));
+    return pid > 0 && isAlive(pid) ? pid : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+export class AlreadyRunningError extends Error {}
+
+/**
+ * Boots `platform` (read from `platformFile`) under a detached supervisor
+ * (`lparlab supervise`, its output in supervisor.log) and waits until every
+ * process but `except` is healthy. On failure the supervisor is stopped and
+ * the error names the process to blame, with the last lines of its log.
+ */
+export async function bootDetached(platform: Platform, platformFile: string, runDir: RunDir, except: string[], timeoutMs = 90_000): Promise<void> {
+  const running = supervisorPid(runDir);
+  if (running) throw new AlreadyRunningError(`platform already running in ${runDir.root} (supervisor pid ${running}); lparlab down --run-dir ${runDir.root}`);
+  // Checked before anything starts: a typo in --except fails here, not in the detached supervisor's log.
+  const names = processPlan(platform, runDir).map((p) => p.name);
+  for (const e of except) if (!names.includes(e)) throw new Error(`--except ${e}: no such process in platform ${platform.name}`);
+  fs.mkdirSync(runDir.root, { recursive: true });
+  const supArgs = ['supervise', '--run-dir', runDir.root, '--config', platformFile, ...except.flatMap((e) => ['--except', e])];
+  const logFile = path.join(runDir.root, 'supervisor.log');
+  const out = fs.openSync(logFile, 'a');
+  const child = spawn(process.execPath, [path.join(REPO_ROOT, 'scripts', 'lparlab.mjs'), ...supArgs], { detached: true, stdio: ['ignore', out, out], cwd: REPO_ROOT });
+  fs.closeSync(out);
+  child.unref();
+  try {
+    const deadline = Date.now() + 10_000;
+    while (!fs.existsSync(runDir.supervisorPidFile)) {
+      if (child.exitCode !== null || Date.now() > deadline) throw new HealthError('supervisor', `supervisor did not start: ${tailOf(logFile)}`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    await waitHealthy(
+      runDir,
+      names.filter((n) => !except.includes(n)),
+      timeoutMs,
+      (name) => {
+        const st = readState(runDir.stateFile(name));
+        return (st !== undefined && !isAlive(st.pid)) || !isAlive(child.pid!);
+      },
+      except.length > 0,
+    );
+  } catch (err) {
+    const name = err instanceof HealthError ? err.processName : 'supervisor';
+    try {
+      process.kill(child.pid!, 'SIGTERM');
+    } catch {
+      /* already gone */
+    }
+    throw new Error(`${(err as Error).message}\n--- last lines of ${name}'s log ---\n${name === 'supervisor' ? tailOf(logFile) : logTail(runDir, name)}`);
+  }
+}
+
+/**
+ * Stops the platform of a run directory: the supervisor first (it stops its
+ * children in order), then whatever is left (a supervisor that was killed, a
+ * process started by hand with `lparlab svc`) with SIGKILL, then the sockets,
+ * state and shared memory. Leaves platform.json, keys, logs and data.
+ */
+export async function stopPlatform(runDir: RunDir): Promise<void> {
+  const sup = supervisorPid(runDir);
+  if (sup) {
+    process.kill(sup, 'SIGTERM');
+    const deadline = Date.now() + 10_000;
+    while (isAlive(sup) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+  }
+  if (fs.existsSync(runDir.platformFile)) {
+    for (const spec of processPlan(runDir.readPlatform(), runDir)) {
+      const st = readState(runDir.stateFile(spec.name));
+      if (st && isAlive(st.pid)) process.kill(st.pid, 'SIGKILL');
+    }
+  }
+  if (sup && isAlive(sup)) process.kill(sup, 'SIGKILL');
+  cleanRunDir(runDir);
+}
+
+function tailOf(file: string): string {
+  try {
+    return fs.readFileSync(file, 'utf8').trim().split('\n').slice(-10).join('\n');
+  } catch {
+    return '(no log)';
+  }
+}
