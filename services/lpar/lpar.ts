@@ -8,8 +8,7 @@ import { SMCR_LINK_A, SMCR_LINK_B } from '../../shared/rclan/link-purpose.ts';
 import { RviState, type Rvi } from '../../shared/rclan/rvi.ts';
 import { macToString } from '../../shared/wire/mac.ts';
 import { ipToString, parseIp } from '../../shared/wire/ipv4-address.ts';
-import { NetStack, type InterfaceConfig } from './net/net-stack.ts';
-import type { Interface } from './net/virtual-ethernet.ts';
+import { NetStack, type InterfaceConfig, type VethInterface } from './net/net-stack.ts';
 
 export interface LparConfig {
   name: string;
@@ -144,11 +143,13 @@ export class Lpar {
         this.config = { name: this.name, cec: String(msg.cec), platform: String(msg.platform), apps: Array.isArray(msg.apps) ? (msg.apps as AppSpec[]) : [], smc: parseSmcConfig(msg.smc) };
         if (!this.stack) {
           this.stack = new NetStack(msg.ethernet as { heartbeatMs: number; arpCacheSeconds: number }, this.log);
-          this.stack.ip.onMembership = (ifc, group, join) => this.toControlNodes({ t: 'mcast', vlan: ifc.vlan, group, join });
+          this.stack.ip.onMembership = (ifc, group, join) => this.toControlNodes({ t: 'mcast', vlan: ifc.device.lan, group, join });
           this.onStack(this.stack);
         }
         // The first control node to answer names the MACs; another's configuration only adds what is missing.
         for (const c of msg.interfaces as InterfaceConfig[]) this.stack.addInterface(c);
+        // Routing from the platform file (`forwarding`, `routes`): after the interfaces, whose subnets the routes' next hops are on.
+        for (const why of this.stack.configureRouting(msg.forwarding, msg.routes)) this.log.warn(`platform route refused: ${why}`);
         this.configuredBy.add(rvi.peer);
         if (first) this.log.info({ controlNode: rvi.peer, cec: this.config.cec, interfaces: this.stack.describe(), smc: this.config.smc }, 'configuration received');
         this.registerAll(rvi);
@@ -173,7 +174,7 @@ export class Lpar {
         return;
       }
       case 'lan-peers':
-        this.stack?.driver.setPeers(msg.peers as Array<{ rvi: number; ip: string }>);
+        this.stack?.driver.setPeers(msg.peers as Array<{ rvi: number; ip: string; forwarding?: boolean }>);
         return;
       case 'promisc-listeners':
         this.stack?.driver.setListeners(String(msg.vlan), msg.listeners as Array<{ node: string; dev: number }>);
@@ -187,7 +188,7 @@ export class Lpar {
         return;
       }
       case 'vlan-removed':
-        this.stack?.driver.removeInterface(String(msg.vlan));
+        this.stack?.removeInterface(String(msg.vlan));
         for (const set of this.registered.values()) set.delete(String(msg.vlan));
         this.checkReady();
         this.onChange();
@@ -203,13 +204,14 @@ export class Lpar {
   /** Registers every interface with one control node, and tells it again what this node had joined. */
   private registerAll(rvi: Rvi): void {
     if (!this.stack) return;
-    for (const ifc of this.stack.driver.interfaces.values()) this.register(rvi, ifc);
+    for (const ifc of this.stack.interfaces()) this.register(rvi, ifc);
   }
 
-  private register(rvi: Rvi, ifc: Interface): void {
-    sendMgmt(rvi, { t: 'vlan-register', vlan: ifc.vlan, dev: ifc.dev, ip: ipToString(ifc.ip), mac: macToString(ifc.mac) });
-    for (const group of this.stack!.ip.groupMacs(ifc)) sendMgmt(rvi, { t: 'mcast', vlan: ifc.vlan, group, join: true });
-    if (ifc.promiscuous) sendMgmt(rvi, { t: 'promisc', vlan: ifc.vlan, on: true });
+  private register(rvi: Rvi, ifc: VethInterface): void {
+    const port = ifc.device;
+    sendMgmt(rvi, { t: 'vlan-register', vlan: port.vlan, dev: port.dev, ip: ipToString(ifc.ip), mac: macToString(port.mac) });
+    for (const group of this.stack!.ip.groupMacs(ifc)) sendMgmt(rvi, { t: 'mcast', vlan: port.vlan, group, join: true });
+    if (port.promiscuous) sendMgmt(rvi, { t: 'promisc', vlan: port.vlan, on: true });
   }
 
   /** Registration, multicast and promiscuous state go to every control node, so either can serve alone. */
@@ -340,8 +342,8 @@ export class Lpar {
   /** Healthy once configured and every interface is registered with at least one control node. */
   networkReady(): boolean {
     if (!this.stack) return false;
-    for (const ifc of this.stack.driver.interfaces.values()) {
-      if (![...this.registered.values()].some((s) => s.has(ifc.vlan))) return false;
+    for (const ifc of this.stack.interfaces()) {
+      if (![...this.registered.values()].some((s) => s.has(ifc.device.vlan))) return false;
     }
     return true;
   }

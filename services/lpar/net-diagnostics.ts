@@ -5,7 +5,7 @@ import { ipToString, parseIp } from '../../shared/wire/ipv4-address.ts';
 import type { Lpar } from './lpar.ts';
 import type { NetStack } from './net/net-stack.ts';
 import type { UdpSocket } from './net/udp.ts';
-import type { Socket } from './net/tcp/net-api.ts';
+import type { Socket } from './net/socket/net-api.ts';
 import type { AppSpec, BuiltinAppName } from '../../shared/platform/platform.ts';
 import { bulkSource, httpFetch, httpGet, requestResponse } from './apps/builtin.ts';
 import type { Workloads } from './apps/workloads.ts';
@@ -497,16 +497,13 @@ export class NetDiagnostics {
    */
   private capture(m: ControlMessage, ch: ControlChannel): Record<string, unknown> {
     const vlan = String(m.vlan);
-    const taps = this.stack.driver.taps;
-    if (!taps.has(vlan)) taps.set(vlan, new Set());
     let dropped = 0;
     // When the collector falls behind, frames are counted and dropped rather than queued without bound.
     const tap = (frame: Buffer) => {
       if (!ch.link.writable) dropped++;
       else ch.send({ t: 'capture-frame', ts: performance.timeOrigin + performance.now(), frame, dropped });
     };
-    taps.get(vlan)!.add(tap);
-    ch.onClose(() => taps.get(vlan)?.delete(tap));
+    ch.onClose(this.stack.tap(vlan, tap));
     return { vlan, node: this.lpar.name };
   }
 }

@@ -55,6 +55,10 @@ export class IcmpPacket {
   get seq(): number {
     return this.buffer.readUInt16BE(6);
   }
+  /** RFC 1191 4: the next-hop MTU of a "fragmentation needed" (type 3 code 4); 0 from a router older than RFC 1191. */
+  get nextHopMtu(): number {
+    return this.buffer.readUInt16BE(6);
+  }
   get data(): Buffer {
     return this.buffer.subarray(ICMP_HEADER);
   }

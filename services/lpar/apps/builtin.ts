@@ -2,7 +2,7 @@ import crypto from 'node:crypto';
 import http from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Socket as NodeSocket } from 'node:net';
-import type { Net, Server, Socket } from '../net/tcp/net-api.ts';
+import type { Net, Server, Socket } from '../net/socket/net-api.ts';
 
 /** A running workload: its server and what it has seen. */
 export interface App {
