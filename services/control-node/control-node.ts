@@ -64,7 +64,7 @@ export class ControlNode {
       const server = new VlanServer(
         v,
         platform.controlNodes.map((c) => c.serial),
-        { sendFrame: (lpar, frame) => this.sendFrame(lpar, frame), sendMgmt: (lpar, msg) => this.sendMgmt(lpar, msg), lanRvi: (vlan, a, b) => this.lanRvis.get(pairKey(vlan, a, b)) },
+        { sendFrame: (lpar, frame) => this.sendFrame(lpar, frame), sendMgmt: (lpar, msg) => this.sendMgmt(lpar, msg), lanRvi: (vlan, a, b) => this.lanRvis.get(pairKey(vlan, a, b)), forwards: (lpar) => this.forwards(lpar) },
         log.child({ component: 'vlan-server', vlan: v.name }),
       );
       for (const m of this.membership[v.name] ?? []) server.addMember(m.lpar, parseIp(m.ip), m.dev);
@@ -287,7 +287,8 @@ export class ControlNode {
       for (const o of members) {
         if (o === m) continue;
         const rvi = this.lanRvis.get(pairKey(v.name, m.lpar, o.lpar));
-        if (rvi !== undefined) peers.push({ rvi, ip: ipToString(o.ip), mac: o.mac ? macToString(o.mac) : null });
+        // forwarding: a router partition's datagrams carry other hosts' sources (the receiver's driver accepts them from it).
+        if (rvi !== undefined) peers.push({ rvi, ip: ipToString(o.ip), mac: o.mac ? macToString(o.mac) : null, forwarding: this.forwards(o.lpar) });
       }
       this.sendMgmt(m.lpar, { t: 'lan-peers', vlan: v.name, peers });
     }
@@ -312,9 +313,17 @@ export class ControlNode {
       interfaces,
       // The workloads the platform file names for this LPAR (module paths already absolute).
       apps: spec?.apps ?? [],
+      // IPv4 routing for this LPAR: whether it forwards, and its static routes (platform file, checked at load).
+      forwarding: spec?.forwarding ?? false,
+      routes: spec?.routes ?? [],
       // Shared Memory Communications for this LPAR (seed 002, Fig. 4 steps 403/415: SMC capable and enabled).
       smc: { enabled: spec ? spec.smc.d || spec.smc.r : true, d: spec?.smc.d ?? true, r: spec?.smc.r ?? true, ringBytes: this.platform.smc.ringBytes, pollUs: this.platform.smc.pollUs, clcTimeoutMs: this.platform.smc.clcTimeoutMs },
     };
+  }
+
+  /** Whether `lpar` routes for others (`forwarding: true`): its datagrams may carry any IPv4 source. */
+  private forwards(lpar: string): boolean {
+    return this.platform.lpars.find((l) => l.name === lpar)?.forwarding === true;
   }
 
   private interfaceOf(v: VlanSpec, m: { lpar: string; ip: string; dev: number }): Record<string, unknown> {

@@ -30,6 +30,8 @@ export interface VlanFabric {
   sendMgmt(lpar: string, msg: ControlMessage): void;
   /** Id of the unicast RVI of this virtual LAN between two members, if it exists. */
   lanRvi(vlan: string, a: string, b: string): number | undefined;
+  /** Whether a member routes for others (`forwarding: true`): it may relay datagrams whose IPv4 source is not its own. */
+  forwards(lpar: string): boolean;
 }
 
 /**
@@ -281,7 +283,7 @@ export class VlanServer {
         return;
       }
       // The IP bound to the sender at registration is the only source it may use (seed 004, "Virtual LAN Server" 1).
-      if (ip.src !== from.ip) {
+      if (ip.src !== from.ip && !this.fabric.forwards(from.lpar)) {
         this.stats.spoofed++;
         return;
       }

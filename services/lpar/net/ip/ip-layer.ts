@@ -254,7 +254,7 @@ export class IpLayer {
     }
     if (!ifc) {
       this.stats.noRoute++;
-      done(new NetError('ENETUNREACH', `no route to ${ipToString(dst)}`));
+      done(new NetError('ENETUNREACH', `no interface for ${ipToString(dst)}`));
       return;
     }
     let length = 0;
