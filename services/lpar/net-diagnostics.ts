@@ -11,6 +11,7 @@ import { bulkSource, httpFetch, httpGet, requestResponse } from './apps/builtin.
 import type { Workloads } from './apps/workloads.ts';
 import { hasSmcOption, smcSynOption } from '../../shared/wire/smc-clc.ts';
 import type { TcpErrorCode, TcpHost } from './net/tcp/tcp-connection.ts';
+import { pingIpOptions, routeVerb } from './net/ip/route-admin.ts';
 
 interface OpenSocket {
   socket: UdpSocket;
@@ -65,7 +66,10 @@ export class NetDiagnostics {
           size: Number(m.size ?? 56),
           intervalMs: Number(m.intervalMs ?? 0),
           timeoutMs: Number(m.timeoutMs ?? 1000),
+          // ping -t TTL and ping -M do (Don't Fragment): optional, so older callers are unchanged.
+          ...pingIpOptions(m),
         }),
+      route: (m) => routeVerb(this.stack.ip, m),
       'net-stats': () => ({ driver: this.stack.driver.stats, ip: this.stack.ip.stats, udp: this.stack.udp.stats, refusals: this.lpar.refusals, malformedMgmt: this.lpar.malformed }),
       'udp-open': (m) => this.open(m),
       'udp-send': (m) => this.send(m),

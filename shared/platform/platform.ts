@@ -69,10 +69,13 @@ export interface LparSpec {
   smc: LparSmc;
   /** Workloads, in the order the platform file lists them (empty when none). */
   apps: AppSpec[];
-  /** Whether it routes IPv4 between its virtual LANs (RFC 1812); its peers then accept others' sources from it. */
-  forwarding: boolean;
-  /** Static routes, as written (checked: each via on one of its subnets, each dev one of its LANs). */
-  routes: RouteSpec[];
+  /**
+   * Whether it routes IPv4 between its virtual LANs (RFC 1812); its peers then
+   * accept others' sources from it. Present only when the file says so (read it as `?? false`).
+   */
+  forwarding?: boolean;
+  /** Static routes, as written (checked: each via on one of its subnets, each dev one of its LANs). Present only when given. */
+  routes?: RouteSpec[];
 }
 
 /** One static route of an LPAR: `prefix` (A.B.C.D/N or "default") via a next hop and/or out of a virtual LAN. */
@@ -265,8 +268,8 @@ function applyDefaults(raw: RawPlatform): Platform {
       cec: l.cec,
       smc: lparSmc(l.smc),
       apps: (l.apps ?? []).map(appDefaults),
-      forwarding: l.forwarding === true,
-      routes: (l.routes ?? []).map((r) => ({ prefix: r.prefix, ...(r.via !== undefined ? { via: r.via } : {}), ...(r.dev !== undefined ? { dev: r.dev } : {}) })),
+      ...(l.forwarding !== undefined ? { forwarding: l.forwarding } : {}),
+      ...(l.routes !== undefined ? { routes: l.routes.map((r) => ({ prefix: r.prefix, ...(r.via !== undefined ? { via: r.via } : {}), ...(r.dev !== undefined ? { dev: r.dev } : {}) })) } : {}),
     })),
     ethernet: { heartbeatMs: 100, arpCacheSeconds: 60, ...raw.ethernet },
     smc: { ...DEFAULT_SMC, ...raw.smc },
@@ -342,7 +345,7 @@ function checkVlans(p: Platform, source: string): void {
 function checkRoutes(p: Platform, source: string): void {
   p.lpars.forEach((l, i) => {
     const ifcs = lparInterfaces(p, l.name);
-    l.routes.forEach((r, j) => {
+    (l.routes ?? []).forEach((r, j) => {
       const at = `/lpars/${i}/routes/${j}`;
       if (r.prefix !== 'default' && hostBitsSet(r.prefix)) throw new PlatformError(source, `${at}/prefix`, `"${r.prefix}" has host bits set`);
       if (r.via === undefined && r.dev === undefined) throw new PlatformError(source, at, 'give a next hop ("via") or a virtual LAN ("dev"), or both');

@@ -117,3 +117,15 @@ export function applyRouting(ip: IpLayer, forwarding: unknown, routes: unknown):
   }
   return refused;
 }
+
+/** The `ping` verb's IP options: `ttl` (1..255, ping -t) and `df` (ping -M do); absent ones are left out. */
+export function pingIpOptions(m: Record<string, unknown>): { ttl?: number; df?: boolean } {
+  const out: { ttl?: number; df?: boolean } = {};
+  if (m.ttl !== undefined) {
+    const ttl = Number(m.ttl);
+    if (!Number.isInteger(ttl) || ttl < 1 || ttl > 255) throw new RouteError(`ttl: ${String(m.ttl)} is not 1..255`);
+    out.ttl = ttl;
+  }
+  if (m.df !== undefined) out.df = m.df === true;
+  return out;
+}
