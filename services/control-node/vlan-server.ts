@@ -4,7 +4,7 @@ import type { VlanSpec } from '../../shared/platform/platform.ts';
 import { EthernetFrame, EtherType } from '../../shared/wire/ethernet.ts';
 import { Ipv4Packet } from '../../shared/wire/ipv4.ts';
 import { ipToString, parseIp } from '../../shared/wire/ipv4-address.ts';
-import { isBroadcastMac, isMulticastMac, macToString, parseMac } from '../../shared/wire/mac.ts';
+import { isBroadcastMac, isInternalMac, isMulticastMac, macToString, parseInternalMac, parseMac } from '../../shared/wire/mac.ts';
 import { Tlv, TlvType } from '../../shared/wire/tlv.ts';
 import { ArpServer } from './arp-server.ts';
 import type { VlanProxy } from './vlan-proxy.ts';
@@ -90,6 +90,12 @@ export class VlanServer {
 
   /** The link to the world outside the platform, when a TAP is attached to this LAN. */
   proxy?: VlanProxy;
+
+  /** The registered member at the other end of `from`'s unicast RVI `rvi` of this LAN. */
+  private memberOnRvi(from: VlanMember, rvi: number): VlanMember | undefined {
+    for (const m of this.members.values()) if (m !== from && m.registered && this.lanRvi(from.lpar, m.lpar) === rvi) return m;
+    return undefined;
+  }
 
   memberByIp(ip: number): VlanMember | undefined {
     for (const m of this.members.values()) if (m.ip === ip && m.registered) return m;
@@ -289,6 +295,9 @@ export class VlanServer {
       }
       to = this.memberByIp(ip.dst);
     }
+    // A forwarding member's datagram is for its next hop, not for the IP destination: the internal MAC it
+    // was sent to names the RVI between the two, so the next hop is the member at the other end of it.
+    if ((!to || to === from) && this.fabric.forwards(from.lpar) && isInternalMac(eth.dst)) to = this.memberOnRvi(from, parseInternalMac(eth.dst).rvi);
     to ??= this.memberByMac(eth.dst);
     if (!to && this.proxy && !isMulticastMac(eth.dst)) {
       this.proxy.send(Buffer.from(Tlv.parse(frame).value));
