@@ -189,7 +189,11 @@ export class IpLayer {
    * this partition is not on, is passed over for the next match).
    */
   nextHop(dst: number): NextHop | undefined {
-    for (const route of this.routes.matches(dst)) {
+    // A plain scan of the sorted list: this runs for every datagram sent, so no iterator is allocated.
+    const routes = this.routes.list();
+    for (let i = 0; i < routes.length; i++) {
+      const route = routes[i];
+      if (((dst ^ route.net) & route.mask) !== 0) continue;
       let ifc: IpInterface | undefined;
       if (route.dev !== undefined) ifc = this.byLan(route.dev);
       else if (route.via !== undefined) {

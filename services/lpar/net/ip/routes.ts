@@ -75,11 +75,6 @@ export class RoutingTable {
     return before - this.routes.length;
   }
 
-  /** Every route that matches `dst`, longest prefix first (the first usable one is the route). */
-  *matches(dst: number): Generator<Route> {
-    for (const r of this.routes) if (((dst ^ r.net) & r.mask) === 0) yield r;
-  }
-
   /** The longest-prefix match for `dst`, or undefined (no route to host). */
   lookup(dst: number): Route | undefined {
     for (const r of this.routes) if (((dst ^ r.net) & r.mask) === 0) return r;
@@ -92,6 +87,7 @@ export class RoutingTable {
     return undefined;
   }
 
+  /** Longest prefix first: the first that matches a destination (and whose egress resolves) is its route. */
   list(): readonly Route[] {
     return this.routes;
   }
