@@ -31,6 +31,19 @@
  *   again at once instead of waiting for the retry timer.
  * - **taps**: every frame the device transmits is offered to its PacketTaps
  *   (what `lparlab capture` records), without anyone editing the device's maps.
+ *
+ * Adding a device kind (HiperSockets next, QDIO after it): a file
+ * net/devices/<kind>.ts whose class implements NetDevice — its own headroom
+ * (0 when the queue element carries the frame bare), its MTU (an IQD chpid's
+ * frame size less the Ethernet header), `needsChecksums` (false for a
+ * HiperSockets LAN, which never leaves the CEC; true towards an OSA port),
+ * and `transmit` putting the frame on its queue (shared/ring's frame ring).
+ * The composition root (net-stack.ts) then makes the IP interface with
+ * `ipInterface(device, ip, prefix)` and hands it to `IpLayer.addInterface`;
+ * routing, forwarding, ARP, fragmentation and TCP's MSS work on it unchanged.
+ * IP resolves neighbours by ARP on every device today; a device that has
+ * no ARP (HiperSockets in layer-3 mode) will need a neighbour-resolution
+ * capability here (smoltcp's `Medium::Ip`), the one foreseeable addition.
  */
 import type { EthernetFrame } from '../../../../shared/wire/ethernet.ts';
 import type { PacketTaps } from './packet-tap.ts';
