@@ -175,6 +175,9 @@ describe('IPv4 routing across forwarding partitions', () => {
     }
     const nowhere = await ping('lpar1', '10.99.0.1');
     expect(nowhere.icmpErrors).toEqual([expect.objectContaining({ from: '10.91.0.254', type: 3, code: 0 })]);
+    // On the right LAN but nobody there: r2's ARP goes unanswered, and it says host unreachable.
+    const absent = await ping('lpar1', '10.93.0.99', { timeoutMs: 4000 });
+    expect(absent.icmpErrors).toEqual([expect.objectContaining({ from: '10.92.0.2', type: 3, code: 1, text: 'Destination Host Unreachable' })]);
   });
 
   it('a non-forwarding partition still cannot send others\u2019 addresses; a forwarding one can', async () => {

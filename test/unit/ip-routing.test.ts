@@ -304,6 +304,19 @@ describe('IP layer forwarding over NetDevices', () => {
     layer.close();
   });
 
+  it('answers with host unreachable when the next hop does not answer ARP', async () => {
+    const { layer, a, b } = router();
+    deliverEcho(a, PEER_A, '10.1.0.1', '10.2.0.99');
+    // The router asks (ARP on b), waits out its tries (4 x 250 ms), then tells the sender.
+    expect(b.sent.map((s) => s.kind)).toEqual([FrameKind.ArpRequest]);
+    await new Promise((r) => setTimeout(r, 1400));
+    const [err] = a.datagrams();
+    const icmp = IcmpPacket.parse(err.payload);
+    expect([icmp.type, icmp.code]).toEqual([3, 1]);
+    expect(Ipv4Packet.tryParseQuoted(icmp.data)?.dst).toBe(ip('10.2.0.99'));
+    layer.close();
+  });
+
   it('lowers the path MTU on frag-needed about its own datagram and tells TCP; MSS follows interface and path', () => {
     const layer = new IpLayer(60_000);
     const a = new LoopDevice('a0', 'a', MAC_A, 9000);
