@@ -296,6 +296,10 @@ describe('IP layer forwarding over NetDevices', () => {
     deliverEcho(a, PEER_A, '10.1.0.1', '10.9.0.4');
     expect(IcmpPacket.parse(a.datagrams()[0].payload).type).toBe(3);
     a.sent.length = 0;
+    // A directed broadcast of the other subnet is not forwarded (RFC 1812 5.3.5.2), and not answered.
+    deliverEcho(a, PEER_A, '10.1.0.1', '10.2.0.255');
+    expect(b.sent).toEqual([]);
+    expect(a.sent).toEqual([]);
     layer.forwarding = false;
     deliverEcho(a, PEER_A, '10.1.0.1', '10.2.0.4');
     expect(b.sent).toEqual([]);

@@ -488,7 +488,8 @@ export class IpLayer {
   /** A datagram for another host arrived on `inIfc`: forward it, answer with an ICMP error, or drop it. */
   private forward(inIfc: IpInterface, ip: Ipv4Packet, linkBroadcast: boolean): void {
     // RFC 1812 5.3.4: a datagram that arrived as link-layer broadcast is for this segment, not for forwarding.
-    if (linkBroadcast) return void this.stats.forwardDropped++;
+    // RFC 1812 5.3.5.2: forwarding directed broadcasts is off by default (a smurf amplifier otherwise).
+    if (linkBroadcast || this.isBroadcastAnywhere(ip.dst)) return void this.stats.forwardDropped++;
     const hop = this.nextHop(ip.dst);
     const verdict = forwardVerdict({ src: ip.src, dst: ip.dst, ttl: ip.ttl, dontFragment: ip.dontFragment, totalLength: ip.totalLength }, hop?.ifc.mtu);
     if (verdict.action === 'drop') return void this.stats.forwardDropped++;
