@@ -32,6 +32,15 @@ export class IcmpPacket {
     }
   }
 
+  /**
+   * The ICMP header quoted inside an ICMP error (RFC 792: the first 8 bytes
+   * of the offending datagram's payload): type, code, and an echo's id and
+   * seq can be read; the checksum covers bytes the quote cut, so it is not checked.
+   */
+  static tryParseQuoted(buf: Buffer): IcmpPacket | undefined {
+    return buf.length >= ICMP_HEADER ? new IcmpPacket(buf) : undefined;
+  }
+
   static parse(buf: Buffer): IcmpPacket {
     if (buf.length < ICMP_HEADER) throw new WireError(`ICMP message too short: ${buf.length} bytes`);
     if (internetChecksum(buf) !== 0) throw new WireError('bad ICMP checksum');

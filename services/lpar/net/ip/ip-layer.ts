@@ -13,6 +13,9 @@ import { IcmpRateLimit, UnreachableCode, forwardVerdict, mayAnswerWithError, quo
 import { Reassembler } from './fragments.ts';
 import type { IpInterface } from './ip-interface.ts';
 import { PathMtuCache, plateauBelow } from './path-mtu.ts';
+import { Pinger, type PingOptions, type PingResult } from './ping.ts';
+
+export type { PingResult };
 import { RoutingTable, makeRoute, type Route } from './routes.ts';
 
 export class NetError extends Error {
@@ -26,44 +29,12 @@ export class NetError extends Error {
 
 const ZERO_MAC = Buffer.alloc(6);
 
-export interface PingResult {
-  dst: string;
-  sent: number;
-  received: number;
-  rttsMs: number[];
-  errors: string[];
-  /** ICMP errors that came back for the requests (as ping(8) prints "From 10.1.0.3 icmp_seq=1 Time to live exceeded"). */
-  icmpErrors: Array<{ from: string; seq: number; type: number; code: number; text: string; nextHopMtu?: number }>;
-}
-
 /** Where a datagram for a destination leaves: the interface, the neighbour to resolve, the route that said so. */
 export interface NextHop {
   ifc: IpInterface;
   /** The destination itself when on-link, else the route's gateway. */
   via: number;
   route: Route;
-}
-
-/** RFC 792 / RFC 1812 wording, as ping(8) prints ICMP errors. */
-function icmpErrorText(type: number, code: number): string {
-  if (type === IcmpType.TimeExceeded) return code === 0 ? 'Time to live exceeded' : 'Frag reassembly time exceeded';
-  if (type === IcmpType.DestUnreachable) {
-    switch (code) {
-      case UnreachableCode.Net:
-        return 'Destination Net Unreachable';
-      case UnreachableCode.Host:
-        return 'Destination Host Unreachable';
-      case UnreachableCode.Protocol:
-        return 'Destination Protocol Unreachable';
-      case UnreachableCode.Port:
-        return 'Destination Port Unreachable';
-      case UnreachableCode.FragmentationNeeded:
-        return 'Frag needed and DF set';
-      default:
-        return `Destination Unreachable, code ${code}`;
-    }
-  }
-  return `ICMP type ${type} code ${code}`;
 }
 
 /**
@@ -116,8 +87,7 @@ export class IpLayer {
   private readonly reassembler = new Reassembler({ timeoutMs: 5000, maxDatagrams: 64, maxBytes: 8 * 1024 * 1024 });
   private readonly icmpLimit = new IcmpRateLimit();
   private nextId = crypto.randomInt(0xffff);
-  private readonly pings = new Map<number, (t: number) => void>();
-  private readonly pingErrors = new Map<number, (from: number, icmp: IcmpPacket) => void>();
+  private readonly pinger = new Pinger((dst, req, opts, done) => this.send(dst, IpProto.Icmp, [req], opts, done));
   private readonly timer: NodeJS.Timeout;
 
   constructor(
@@ -446,7 +416,7 @@ export class IpLayer {
         return;
       }
       case IcmpType.EchoReply:
-        this.pings.get((icmp.id << 16) | icmp.seq)?.(performance.now());
+        this.pinger.reply(icmp.id, icmp.seq, performance.now());
         return;
       case IcmpType.DestUnreachable:
       case IcmpType.TimeExceeded:
@@ -477,9 +447,9 @@ export class IpLayer {
         if (lowered !== undefined) this.onPathMtu(q.dst, lowered);
       }
     }
-    const inner = q.payload;
-    if (q.protocol === IpProto.Icmp && inner.length >= 8 && inner[0] === IcmpType.EchoRequest) {
-      this.pingErrors.get((inner.readUInt16BE(4) << 16) | inner.readUInt16BE(6))?.(from, icmp);
+    const echo = q.protocol === IpProto.Icmp ? IcmpPacket.tryParseQuoted(q.payload) : undefined;
+    if (echo?.type === IcmpType.EchoRequest) {
+      this.pinger.error(echo.id, echo.seq, from, icmp);
     }
   }
 
@@ -644,55 +614,9 @@ export class IpLayer {
 
   // ---- ping ------------------------------------------------------------
 
-  /**
-   * ICMP echo, as ping(8): `count` requests `intervalMs` apart, each waiting up
-   * to `timeoutMs`. With intervalMs 0 it is ping -f: the next request leaves as
-   * soon as the reply to the last one is back (or an ICMP error for it).
-   * `ttl` is ping -t, `df` ping -M do.
-   */
-  async ping(dst: number, opts: { count: number; size: number; intervalMs: number; timeoutMs: number; ttl?: number; df?: boolean }): Promise<PingResult> {
-    const id = crypto.randomInt(1, 0xffff);
-    const result: PingResult = { dst: ipToString(dst), sent: 0, received: 0, rttsMs: [], errors: [], icmpErrors: [] };
-    const data = Buffer.alloc(Math.max(0, opts.size));
-    for (let i = 0; i < data.length; i++) data[i] = i & 0xff;
-    const waits: Promise<void>[] = [];
-    for (let seq = 1; seq <= opts.count; seq++) {
-      const key = (id << 16) | seq;
-      const t0 = performance.now();
-      waits.push(
-        new Promise<void>((resolve) => {
-          const finish = () => {
-            clearTimeout(timer);
-            this.pings.delete(key);
-            this.pingErrors.delete(key);
-            resolve();
-          };
-          const timer = setTimeout(finish, opts.timeoutMs);
-          this.pings.set(key, (t) => {
-            result.received++;
-            result.rttsMs.push(t - t0);
-            finish();
-          });
-          this.pingErrors.set(key, (from, icmp) => {
-            const text = icmpErrorText(icmp.type, icmp.code);
-            const frag = icmp.type === IcmpType.DestUnreachable && icmp.code === UnreachableCode.FragmentationNeeded;
-            result.icmpErrors.push({ from: ipToString(from), seq, type: icmp.type, code: icmp.code, text, ...(frag ? { nextHopMtu: icmp.nextHopMtu } : {}) });
-            const line = `From ${ipToString(from)} icmp_seq=${seq} ${text}${frag ? ` (mtu = ${icmp.nextHopMtu})` : ''}`;
-            if (!result.errors.includes(line)) result.errors.push(line);
-            finish();
-          });
-        }),
-      );
-      const req = Buffer.allocUnsafe(8 + data.length);
-      emitIcmpEcho(req, 0, { type: IcmpType.EchoRequest, id, seq, data });
-      result.sent++;
-      this.send(dst, IpProto.Icmp, [req], { ttl: opts.ttl, df: opts.df }, (err) => {
-        if (err && !result.errors.includes(err.message)) result.errors.push(err.message);
-      });
-      if (seq < opts.count) await (opts.intervalMs > 0 ? new Promise((r) => setTimeout(r, opts.intervalMs)) : waits[waits.length - 1]);
-    }
-    await Promise.all(waits);
-    return result;
+  /** ICMP echo, as ping(8) (net/ip/ping.ts). */
+  ping(dst: number, opts: PingOptions): Promise<PingResult> {
+    return this.pinger.ping(dst, opts);
   }
 
   arpTable(): Array<{ vlan: string; ip: string; mac: string; expiresInMs: number }> {
