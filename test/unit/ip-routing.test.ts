@@ -348,6 +348,20 @@ describe('IP layer forwarding over NetDevices', () => {
     layer.close();
   });
 
+  it('refuses a DF datagram over its own interface MTU with EMSGSIZE, and lowers the path MTU after the send returns', async () => {
+    const layer = new IpLayer(60_000);
+    layer.addInterface(ipInterface(new LoopDevice('a0', 'a', MAC_A, 1500), ip('10.1.0.1'), 24));
+    const told: number[] = [];
+    layer.onPathMtu = (_dst, mtu) => told.push(mtu);
+    let err: Error | undefined;
+    layer.send(ip('10.1.0.9'), IpProto.Udp, [Buffer.alloc(2000)], { df: true }, (e) => (err = e));
+    expect(err?.message).toMatch(/EMSGSIZE|exceeds the MTU 1500/);
+    expect(told).toEqual([]);
+    await Promise.resolve();
+    expect(told).toEqual([1500]);
+    layer.close();
+  });
+
   it('the route verb shows, adds and deletes, and refuses a next hop on no subnet naming the field', () => {
     const layer = new IpLayer(60_000);
     layer.addInterface(ipInterface(new LoopDevice('a0', 'blue', MAC_A, 16896), ip('10.1.0.1'), 24));

@@ -248,6 +248,11 @@ export class IpLayer {
     const df = opts.df === true;
     if (df && length + IPV4_HEADER > ifc.mtu) {
       this.stats.tooBig++;
+      // Our own interface is the small hop (a route now leads over a smaller LAN): the path MTU says
+      // so, as Linux's does on a local EMSGSIZE, and TCP resends in the smaller size.
+      const lowered = this.pmtu.report(dst, ifc.mtu, length + IPV4_HEADER, performance.now());
+      // Told after this send returns: the sender (TCP) is in the middle of its output loop now.
+      if (lowered !== undefined) queueMicrotask(() => this.onPathMtu(dst, lowered));
       done(new NetError('EMSGSIZE', `datagram of ${length + IPV4_HEADER} bytes with DF set exceeds the MTU ${ifc.mtu} of ${ifc.device.lan}`));
       return;
     }
