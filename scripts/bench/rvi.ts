@@ -27,6 +27,7 @@ import type { ChildProcess } from 'node:child_process';
 import os from 'node:os';
 import path from 'node:path';
 import { benchArgs, adminRequest, codeVersion, contention as contentionOf, CONTENDED_PCT, createBench, cpuLine, fmRequest, log, median, medianCpu, medianOf, r1, r2, REPO_ROOT, runRecord, sleep, withCpu, type CpuSample, type RunDirT } from './harness.ts';
+import { Perf } from '../../shared/rclan/purpose.ts';
 
 const RAW_PEER = path.join(REPO_ROOT, 'scripts', 'bench', 'raw-socket-peer.ts');
 
@@ -152,12 +153,12 @@ async function rawPing(dir: string): Promise<Rtt & { machine: number }> {
 // ---------------------------------------------------------------- RVI
 
 async function createPerfRvi(runDir: RunDirT): Promise<Record<string, unknown>> {
-  const r = await fmRequest(runDir, { t: 'rvi-create', a: 'lpar1', b: 'lpar2', purpose: 'perf' });
+  const r = await fmRequest(runDir, { t: 'rvi-create', a: 'lpar1', b: 'lpar2', purpose: Perf });
   const deadline = Date.now() + 5000;
   for (;;) {
     const [s1, s2] = await Promise.all([adminRequest(runDir, 'lpar1', { t: 'rvis' }, 5000), adminRequest(runDir, 'lpar2', { t: 'rvis' }, 5000)]);
-    const perf1 = (s1.rvis as Array<Record<string, unknown>>).find((x) => x.purpose === 'perf');
-    const perf2 = (s2.rvis as Array<Record<string, unknown>>).find((x) => x.purpose === 'perf');
+    const perf1 = (s1.rvis as Array<Record<string, unknown>>).find((x) => x.purpose === Perf);
+    const perf2 = (s2.rvis as Array<Record<string, unknown>>).find((x) => x.purpose === Perf);
     if (perf1?.state === 'up' && perf2?.state === 'up') return (r.rvi as Record<string, unknown>) ?? perf1;
     if (Date.now() > deadline) throw new Error(`perf RVI not up within 5 s: lpar1 ${String(perf1?.state ?? 'absent')}, lpar2 ${String(perf2?.state ?? 'absent')}`);
     await sleep(50);

@@ -36,6 +36,7 @@
 import os from 'node:os';
 import { benchArgs, adminRequest, codeVersion, contention as contentionOf, CONTENDED_PCT, createBench, cpuLine, log, median, medianCpu, medianOf, r1, r2, runRecord, withCpu, type CpuSample, type RunDirT, benchPlatformYaml, BENCH_PROCESSES, BENCH_DST, waitFor } from './harness.ts';
 import { KernelBaseline, type PeerCpu } from './kernel-baseline.ts';
+import { lan } from '../../shared/rclan/purpose.ts';
 
 const PLATFORM_YAML = benchPlatformYaml('tbench');
 const PROCESSES = BENCH_PROCESSES;
@@ -135,7 +136,7 @@ async function lparRr(kind: RrKind, count: number): Promise<Rr & { cpu: CpuSampl
 
 const lanUp = (name: string) => async () => {
   const s = await admin<{ rvis: Array<Record<string, unknown>> }>(name, { t: 'rvis' });
-  return s.rvis.find((r) => r.purpose === 'lan:blue' && r.state === 'up');
+  return s.rvis.find((r) => r.purpose === lan('blue') && r.state === 'up');
 };
 
 /** Waits for the LAN, resolves ARP, starts the apps on lpar2; which request/response kind the LPAR offers. */

@@ -32,6 +32,7 @@
  */
 import os from 'node:os';
 import { adminRequest, benchArgs, codeVersion, contention as contentionOf, CONTENDED_PCT, createBench, cpuLine, fmRequest, latency, log, median, medianCpu, r1, r2, runRecord, sleep, withCpu, type CpuSample, type RunDirT, benchPlatformYaml, BENCH_PROCESSES, BENCH_DST, waitFor } from './harness.ts';
+import { Perf, lan } from '../../shared/rclan/purpose.ts';
 
 const PLATFORM_YAML = benchPlatformYaml('vbench');
 const PROCESSES = BENCH_PROCESSES;
@@ -192,9 +193,9 @@ async function setUp(): Promise<Record<string, unknown>> {
   for (const l of ['lpar1', 'lpar2']) {
     await waitFor(`${l}'s interface on blue`, 20_000, async () => ((await admin(l, { t: 'ip' })).interfaces as Array<{ vlan: string }>).find((i) => i.vlan === 'blue'));
   }
-  await waitFor('the lan:blue RVI up at both ends', 10_000, async () => ((await rviUp('lpar1', 'lan:blue')()) && (await rviUp('lpar2', 'lan:blue')())) || undefined);
-  await fmRequest(runDir, { t: 'rvi-create', a: 'lpar1', b: 'lpar2', purpose: 'perf' });
-  const perf = await waitFor('the perf RVI up at both ends', 5000, async () => ((await rviUp('lpar2', 'perf')()) ? rviUp('lpar1', 'perf')() : undefined));
+  await waitFor('the lan:blue RVI up at both ends', 10_000, async () => ((await rviUp('lpar1', lan('blue'))()) && (await rviUp('lpar2', lan('blue'))())) || undefined);
+  await fmRequest(runDir, { t: 'rvi-create', a: 'lpar1', b: 'lpar2', purpose: Perf });
+  const perf = await waitFor('the perf RVI up at both ends', 5000, async () => ((await rviUp('lpar2', Perf)()) ? rviUp('lpar1', Perf)() : undefined));
   // ARP: the first ping resolves lpar2's address.
   await waitFor('a reply to ping 10.9.0.2', 10_000, async () => (Number((await admin('lpar1', { t: 'ping', dst: DST, count: 1, size: 56, timeoutMs: 1000 })).received) > 0 ? true : undefined));
   const arp = (await admin('lpar1', { t: 'arp' })).entries;

@@ -42,6 +42,8 @@ export class ControlNode {
   private readonly nvram: Nvram;
   private readonly membership: Membership;
   private readonly mesh: RviMesh;
+  /** The LPARs with `forwarding: true`: routers whose datagrams carry other hosts' sources. */
+  private readonly forwarders: ReadonlySet<string>;
   private readonly boot: BootConfig;
   private readonly grants: SmcrGrants;
   private readonly locations: Locations;
@@ -67,8 +69,9 @@ export class ControlNode {
     this.intake = new FrameIntake((id) => this.vlanById.get(id), this.warn);
     this.taps = new TapBridge(log);
     const serials = platform.controlNodes.map((c) => c.serial);
+    this.forwarders = new Set(platform.lpars.filter((l) => l.forwarding).map((l) => l.name));
     for (const v of platform.vlans) {
-      const server = new VlanServer(v, serials, this.mesh, log.child({ component: 'vlan-server', vlan: v.name }));
+      const server = new VlanServer(v, serials, this.mesh, log.child({ component: 'vlan-server', vlan: v.name }), this.forwarders);
       for (const m of this.membership.members(v.name)) server.addMember(m.lpar, parseIp(m.ip), m.dev);
       this.vlans.set(v.name, server);
       this.vlanById.set(v.id, server);
@@ -178,7 +181,8 @@ export class ControlNode {
       for (const o of members) {
         if (o === m) continue;
         const rvi = this.mesh.lanRvi(v.name, m.lpar, o.lpar);
-        if (rvi !== undefined) peers.push({ rvi, ip: ipToString(o.ip), mac: o.mac ? macToString(o.mac) : null });
+        // forwarding: a router partition's datagrams carry other hosts' sources (the receiver's driver accepts them from it).
+        if (rvi !== undefined) peers.push({ rvi, ip: ipToString(o.ip), mac: o.mac ? macToString(o.mac) : null, forwarding: this.forwarders.has(o.lpar) });
       }
       this.mesh.sendMgmt(m.lpar, { t: 'lan-peers', vlan: v.name, peers });
     }

@@ -8,11 +8,10 @@ import { RviState, type Rvi } from '../../shared/rclan/rvi.ts';
 import { ipToString } from '../../shared/wire/ipv4-address.ts';
 import { macToString } from '../../shared/wire/mac.ts';
 import { BootState, bootTransition, type BootEvent } from './boot-state.ts';
-import { NetStack } from './net/net-stack.ts';
+import { NetStack, type VethInterface } from './net/net-stack.ts';
 import { SmcrLinkRequests } from './net/smc/link-requests.ts';
 import { LocationClient, type Location } from './net/smc/location-client.ts';
 import { partitionSmc } from './net/smc/smc-config.ts';
-import type { Interface } from './net/virtual-ethernet.ts';
 
 export type { Location };
 
@@ -135,7 +134,7 @@ export class Lpar {
         return;
       }
       case 'vlan-removed':
-        this.stack?.driver.removeInterface(msg.vlan);
+        this.stack?.removeInterface(msg.vlan);
         for (const set of this.registered.values()) set.delete(msg.vlan);
         this.registrationsChanged();
         this.onChange();
@@ -155,11 +154,13 @@ export class Lpar {
     this.config = { name: this.name, cec: msg.cec, platform: msg.platform, apps: msg.apps, smc: partitionSmc(msg.smc) };
     if (!this.stack) {
       this.stack = new NetStack(msg.ethernet, this.log);
-      this.stack.ip.onMembership = (ifc, group, join) => this.toControlNodes({ t: 'mcast', vlan: ifc.vlan, group, join });
+      this.stack.ip.onMembership = (ifc, group, join) => this.toControlNodes({ t: 'mcast', vlan: ifc.device.lan, group, join });
       this.onStack(this.stack);
     }
     // The first control node to answer names the MACs; another's configuration only adds what is missing.
     for (const c of msg.interfaces) this.stack.addInterface(c);
+    // Routing from the platform file (`forwarding`, `routes`): after the interfaces, whose subnets the routes' next hops are on.
+    for (const why of this.stack.configureRouting(msg.forwarding, msg.routes)) this.log.warn(`platform route refused: ${why}`);
     this.configuredBy.add(rvi.peer);
     if (first) this.log.info({ controlNode: rvi.peer, cec: this.config.cec, interfaces: this.stack.describe(), smc: this.config.smc }, 'configuration received');
     this.step({ type: 'configured' });
@@ -173,13 +174,14 @@ export class Lpar {
   /** Registers every interface with one control node, and tells it again what this node had joined. */
   private registerAll(rvi: Rvi): void {
     if (!this.stack) return;
-    for (const ifc of this.stack.driver.interfaces.values()) this.register(rvi, ifc);
+    for (const ifc of this.stack.interfaces()) this.register(rvi, ifc);
   }
 
-  private register(rvi: Rvi, ifc: Interface): void {
-    sendMgmt(rvi, { t: 'vlan-register', vlan: ifc.vlan, dev: ifc.dev, ip: ipToString(ifc.ip), mac: macToString(ifc.mac) });
-    for (const group of this.stack!.ip.groupMacs(ifc)) sendMgmt(rvi, { t: 'mcast', vlan: ifc.vlan, group, join: true });
-    if (ifc.promiscuous) sendMgmt(rvi, { t: 'promisc', vlan: ifc.vlan, on: true });
+  private register(rvi: Rvi, ifc: VethInterface): void {
+    const port = ifc.device;
+    sendMgmt(rvi, { t: 'vlan-register', vlan: port.vlan, dev: port.dev, ip: ipToString(ifc.ip), mac: macToString(port.mac) });
+    for (const group of this.stack!.ip.groupMacs(ifc)) sendMgmt(rvi, { t: 'mcast', vlan: port.vlan, group, join: true });
+    if (port.promiscuous) sendMgmt(rvi, { t: 'promisc', vlan: port.vlan, on: true });
   }
 
   private registrationsChanged(): void {
@@ -189,8 +191,8 @@ export class Lpar {
   /** Whether every interface is registered with at least one control node. */
   private allRegistered(): boolean {
     if (!this.stack) return false;
-    for (const ifc of this.stack.driver.interfaces.values()) {
-      if (![...this.registered.values()].some((s) => s.has(ifc.vlan))) return false;
+    for (const ifc of this.stack.interfaces()) {
+      if (![...this.registered.values()].some((s) => s.has(ifc.device.vlan))) return false;
     }
     return true;
   }

@@ -15,6 +15,7 @@ import { httpVerbs } from './admin/http.ts';
 import { interfaceVerbs } from './admin/interfaces.ts';
 import { ncVerbs } from './admin/nc-relay.ts';
 import { pingVerbs } from './admin/ping.ts';
+import { routeVerbs } from './admin/route.ts';
 import { RviPerf } from './admin/rvi-perf.ts';
 import { rviVerbs } from './admin/rvi.ts';
 import { smcProbeVerbs } from './admin/smc-probe.ts';
@@ -111,11 +112,12 @@ await runService('lpar', async (ctx) => {
   // The admin verbs (shared/protocol/admin.ts), one table per topic, each behind its request decoder.
   const stack = configuredStack(lpar);
   const hypervisor = hv && hvUrl ? { url: hvUrl, get connected() { return hv.connected; } } : undefined;
-  // Every lpar verb but `status` (the service's own) and `route` (the routing table's).
-  const verbs: LparVerbTable<Exclude<LparVerb, 'status' | 'route'>> = {
+  // Every lpar verb but `status` (the service's own).
+  const verbs: LparVerbTable<Exclude<LparVerb, 'status'>> = {
     ...statusVerbs(lpar, workloads, () => smc),
     ...interfaceVerbs(stack, lpar),
     ...pingVerbs(stack),
+    ...routeVerbs(stack),
     ...captureVerbs(stack, lpar, promiscuous),
     ...udpVerbs(stack),
     ...tcpVerbs(stack),

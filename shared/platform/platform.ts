@@ -7,6 +7,8 @@ import { parseDocument } from 'yaml';
 import { platformSchema } from './schema.ts';
 import { DEFAULT_SMC, type SmcSettings } from './smc-settings.ts';
 import type { RclanSettings } from '../rclan/rvi.ts';
+import { DEFAULT_VLAN_MTU } from './mtu.ts';
+import { inSubnet, parseCidr, parseIp, prefixMask } from '../wire/ipv4-address.ts';
 
 export { DEFAULT_SMC, type SmcSettings };
 
@@ -65,6 +67,20 @@ export interface LparSpec {
   smc: LparSmc;
   /** Workloads, in the order the platform file lists them (empty when none). */
   apps: AppSpec[];
+  /**
+   * Whether it routes IPv4 between its virtual LANs (RFC 1812); its peers then
+   * accept others' sources from it. Present only when the file says so (read it as `?? false`).
+   */
+  forwarding?: boolean;
+  /** Static routes, as written (checked: each via on one of its subnets, each dev one of its LANs). Present only when given. */
+  routes?: RouteSpec[];
+}
+
+/** One static route of an LPAR: `prefix` (A.B.C.D/N or "default") via a next hop and/or out of a virtual LAN. */
+export interface RouteSpec {
+  prefix: string;
+  via?: string;
+  dev?: string;
 }
 
 export interface EthernetSettings {
@@ -153,7 +169,7 @@ interface RawPlatform {
   planes: [string, string];
   controlNodes: ControlNodeSpec[];
   cecs: CecSpec[];
-  lpars: Array<{ name: string; cec: string; smc?: boolean | Partial<LparSmc>; apps?: RawApp[] }>;
+  lpars: Array<{ name: string; cec: string; smc?: boolean | Partial<LparSmc>; apps?: RawApp[]; forwarding?: boolean; routes?: RouteSpec[] }>;
   ethernet?: Partial<EthernetSettings>;
   smc?: Partial<SmcSettings>;
   vlans?: Array<{ name: string; id?: number; subnets: string[]; mtu?: number; members: VlanMemberSpec[]; promiscuous?: string[] }>;
@@ -245,7 +261,14 @@ function applyDefaults(raw: RawPlatform): Platform {
     planes: [raw.planes[0], raw.planes[1]],
     controlNodes: raw.controlNodes.map((c) => ({ name: c.name, serial: c.serial })),
     cecs: raw.cecs.map((c) => ({ name: c.name })),
-    lpars: raw.lpars.map((l) => ({ name: l.name, cec: l.cec, smc: lparSmc(l.smc), apps: (l.apps ?? []).map(appDefaults) })),
+    lpars: raw.lpars.map((l) => ({
+      name: l.name,
+      cec: l.cec,
+      smc: lparSmc(l.smc),
+      apps: (l.apps ?? []).map(appDefaults),
+      ...(l.forwarding !== undefined ? { forwarding: l.forwarding } : {}),
+      ...(l.routes !== undefined ? { routes: l.routes.map((r) => ({ prefix: r.prefix, ...(r.via !== undefined ? { via: r.via } : {}), ...(r.dev !== undefined ? { dev: r.dev } : {}) })) } : {}),
+    })),
     ethernet: { heartbeatMs: 100, arpCacheSeconds: 60, ...raw.ethernet },
     smc: { ...DEFAULT_SMC, ...raw.smc },
     // A virtual LAN without an explicit number takes the lowest one no other uses.
@@ -259,24 +282,21 @@ function applyDefaults(raw: RawPlatform): Platform {
           id = next;
           taken.add(id);
         }
-        return { name: v.name, id, subnets: [...v.subnets], mtu: v.mtu ?? 16896, members: v.members.map((m) => ({ lpar: m.lpar, ip: m.ip })), promiscuous: [...(v.promiscuous ?? [])] };
+        return { name: v.name, id, subnets: [...v.subnets], mtu: v.mtu ?? DEFAULT_VLAN_MTU, members: v.members.map((m) => ({ lpar: m.lpar, ip: m.ip })), promiscuous: [...(v.promiscuous ?? [])] };
       });
     })(),
   };
 }
 
-function ipNumber(ip: string): number {
-  return ip.split('.').reduce((acc, part) => acc * 256 + Number(part), 0);
-}
-
-function cidrMask(cidr: string): number {
-  const prefix = Number(cidr.split('/')[1]);
-  return prefix === 0 ? 0 : (0xffffffff << (32 - prefix)) >>> 0;
-}
-
+/** The schema's patterns admit only what ipv4-address.ts parses; a throw here would be a schema bug. */
 function inCidr(ip: string, cidr: string): boolean {
-  const mask = cidrMask(cidr);
-  return ((ipNumber(ip) & mask) >>> 0) === ((ipNumber(cidr.split('/')[0]) & mask) >>> 0);
+  const c = parseCidr(cidr);
+  return inSubnet(parseIp(ip), c.ip, c.prefix);
+}
+
+function hostBitsSet(cidr: string): boolean {
+  const c = parseCidr(cidr);
+  return ((c.ip & ~prefixMask(c.prefix)) >>> 0) !== 0;
 }
 
 function checkVlans(p: Platform, source: string): void {
@@ -292,7 +312,7 @@ function checkVlans(p: Platform, source: string): void {
     if (firstId !== undefined) throw new PlatformError(source, `${at}/id`, `duplicate virtual LAN number ${v.id} (also used by ${firstId})`);
     ids.set(v.id, `${at}`);
     v.subnets.forEach((cidr, j) => {
-      if ((ipNumber(cidr.split('/')[0]) & ~cidrMask(cidr)) !== 0) throw new PlatformError(source, `${at}/subnets/${j}`, `"${cidr}" has host bits set`);
+      if (hostBitsSet(cidr)) throw new PlatformError(source, `${at}/subnets/${j}`, `"${cidr}" has host bits set`);
     });
     const members = new Map<string, string>();
     const ips = new Map<string, string>();
@@ -309,6 +329,37 @@ function checkVlans(p: Platform, source: string): void {
     });
     v.promiscuous.forEach((name, j) => {
       if (!members.has(name)) throw new PlatformError(source, `${at}/promiscuous/${j}`, `"${name}" is not a member of virtual LAN "${v.name}"`);
+    });
+  });
+}
+
+/**
+ * Each LPAR's routes: a prefix without host bits, a next hop (via) on one
+ * of the subnets of the LPAR's virtual LANs and not its own address, a dev
+ * that is one of its LANs (and holds the via when both are given), and at
+ * least one of via and dev. `forwarding` needs two interfaces to mean anything,
+ * but one is not refused (a router with its second LAN joined at run time).
+ */
+function checkRoutes(p: Platform, source: string): void {
+  p.lpars.forEach((l, i) => {
+    const ifcs = lparInterfaces(p, l.name);
+    (l.routes ?? []).forEach((r, j) => {
+      const at = `/lpars/${i}/routes/${j}`;
+      if (r.prefix !== 'default' && hostBitsSet(r.prefix)) throw new PlatformError(source, `${at}/prefix`, `"${r.prefix}" has host bits set`);
+      if (r.via === undefined && r.dev === undefined) throw new PlatformError(source, at, 'give a next hop ("via") or a virtual LAN ("dev"), or both');
+      let lans = ifcs;
+      if (r.dev !== undefined) {
+        lans = ifcs.filter((x) => x.vlan.name === r.dev);
+        if (lans.length === 0) throw new PlatformError(source, `${at}/dev`, `${l.name} is not on virtual LAN "${r.dev}"${ifcs.length ? ` (it is on ${ifcs.map((x) => x.vlan.name).join(', ')})` : ''}`);
+      }
+      if (r.via !== undefined) {
+        const via = r.via;
+        if (ifcs.some((x) => x.ip === via)) throw new PlatformError(source, `${at}/via`, `${via} is ${l.name}'s own address`);
+        if (!lans.some((x) => x.vlan.subnets.some((cidr) => inCidr(via, cidr)))) {
+          const where = r.dev !== undefined ? `virtual LAN "${r.dev}"` : l.name;
+          throw new PlatformError(source, `${at}/via`, `${via} is not on any subnet of ${where}`);
+        }
+      }
     });
   });
 }
@@ -410,6 +461,7 @@ function checkSemantics(p: Platform, raw: RawPlatform, source: string, baseDir: 
   });
 
   checkVlans(p, source);
+  checkRoutes(p, source);
   checkApps(p, raw, source, baseDir);
 
   // A ring cursor is one 32-bit word counting bytes mod 2^32 (shared/smc/smb.ts): a ring's length must divide 2^32.

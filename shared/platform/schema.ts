@@ -2,6 +2,8 @@
 // cross-field rules (unique names, CEC references, timing order) live in
 // platform.ts because they need paths that point at the offending field.
 
+import { DEFAULT_VLAN_MTU, MAX_VLAN_MTU, MIN_VLAN_MTU } from './mtu.ts';
+
 const NODE_NAME = '^[a-z][a-z0-9-]{0,30}$';
 // Plane names end up inside node names ("plane-<p>") and interface names,
 // so they are kept short.
@@ -112,6 +114,25 @@ export const platformSchema = {
               { type: 'object', additionalProperties: false, properties: { d: { type: 'boolean' }, r: { type: 'boolean' } } },
             ],
           },
+          // true: the partition routes IPv4 between its virtual LANs (RFC 1812); its
+          // peers accept datagrams of other sources from it.
+          forwarding: { type: 'boolean' },
+          // Static routes: to a prefix (or "default") via a next hop on one of the
+          // partition's subnets, and/or out of one of its virtual LANs (dev). That
+          // via is on a subnet and dev is a LAN of this LPAR is checked in platform.ts.
+          routes: {
+            type: 'array',
+            items: {
+              type: 'object',
+              additionalProperties: false,
+              required: ['prefix'],
+              properties: {
+                prefix: { type: 'string', pattern: `${CIDR}|^default$` },
+                via: { type: 'string', pattern: IPV4 },
+                dev: { type: 'string', pattern: NODE_NAME },
+              },
+            },
+          },
           // Workloads the partition starts once its network is up: a built-in
           // (name) or a user ES module (module, relative to the platform file).
           // "Exactly one of name and module" and "a built-in needs a port" are
@@ -145,7 +166,7 @@ export const platformSchema = {
           // Carried in internal MAC addresses and TLV headers: one byte.
           id: { type: 'integer', minimum: 1, maximum: 255 },
           subnets: { type: 'array', minItems: 1, items: { type: 'string', pattern: CIDR } },
-          mtu: { type: 'integer', minimum: 576, maximum: 65000, default: 16896 },
+          mtu: { type: 'integer', minimum: MIN_VLAN_MTU, maximum: MAX_VLAN_MTU, default: DEFAULT_VLAN_MTU },
           members: {
             type: 'array',
             items: {

@@ -88,7 +88,7 @@ export const lparRequests = new MessageSet('lpar admin request', {
   arp: {},
   'arp-flush': {},
   /** ICMP echo as ping(8): `count` requests `intervalMs` apart, each waiting `timeoutMs`; `size` data bytes. */
-  ping: { dst: ipv4, count: opt(int(1, 1_000_000)), size: opt(int(0, 65507)), intervalMs: opt(ms), timeoutMs: opt(ms) },
+  ping: { dst: ipv4, count: opt(int(1, 1_000_000)), size: opt(int(0, 65507)), intervalMs: opt(ms), timeoutMs: opt(ms), ttl: opt(int(1, 255)), df: opt(bool) },
   'net-stats': {},
   /** The routing table (contract in /work/briefs/areas.md; `default` is 0.0.0.0/0 on the wire). */
   route: variant(

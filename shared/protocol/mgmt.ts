@@ -15,11 +15,11 @@
  *     smcr-links {peer}                   asks for an SMC-R link group to another LPAR (seed 002, Fig. 4 steps 407-409)
  *
  *   control node → lpar (ToLpar)
- *     config {name, cec, controlNode, serial, platform, ethernet, interfaces, apps, smc}
+ *     config {name, cec, controlNode, serial, platform, ethernet, interfaces, apps, forwarding, routes, smc}
  *                                         identity, one interface per virtual LAN (MACs from NVRAM),
  *                                         workloads, and the SMC grant (shared/platform/smc-settings.ts)
  *     vlan-registered {vlan, ok, reason?} the answer to vlan-register
- *     lan-peers {vlan, peers}             which IP (and MAC) is behind each unicast RVI of the LAN
+ *     lan-peers {vlan, peers}             which IP (and MAC) is behind each unicast RVI of the LAN, and whether it forwards
  *     promisc-listeners {vlan, listeners} the members that clone unicast traffic (node, dev)
  *     vlan-added {interface}              a membership joined at run time
  *     vlan-removed {vlan}                 a membership left at run time
@@ -32,7 +32,7 @@
  * decoders; an optional one (read with `opt…`) keeps older peers working.
  */
 import { decodeControl, encodeControl, type ControlMessage } from '../control/codec.ts';
-import { BUILTIN_APP_NAMES, type AppSpec, type EthernetSettings } from '../platform/platform.ts';
+import { BUILTIN_APP_NAMES, type AppSpec, type EthernetSettings, type RouteSpec } from '../platform/platform.ts';
 import { SMC_BOUNDS, type SmcGrant } from '../platform/smc-settings.ts';
 import type { Rvi } from '../rclan/rvi.ts';
 import { parseIp } from '../wire/ipv4-address.ts';
@@ -64,6 +64,8 @@ export interface LanPeer {
   ip: string;
   /** The MAC it registered, null until it has. */
   mac: string | null;
+  /** It routes for others (`forwarding: true`): its datagrams may carry any IPv4 source. */
+  forwarding: boolean;
 }
 
 export interface PromiscListener {
@@ -90,6 +92,10 @@ export interface ConfigMessage {
   interfaces: MgmtInterface[];
   /** The workloads the platform file names for this LPAR (module paths already absolute). */
   apps: AppSpec[];
+  /** Whether it routes IPv4 between its virtual LANs (RFC 1812). */
+  forwarding: boolean;
+  /** Its static routes from the platform file (the loader checked them). */
+  routes: RouteSpec[];
   /**
    * Shared Memory Communications for this LPAR (seed 002, Fig. 4 steps
    * 403/415: SMC capable and enabled). Partial on receipt: a control node of
@@ -130,7 +136,13 @@ export function readInterface(f: Fields): MgmtInterface {
 }
 
 function readLanPeer(f: Fields): LanPeer {
-  return { rvi: f.int('rvi', 0, 0xffffff), ip: ip(f, 'ip'), mac: f.has('mac') ? mac(f, 'mac') : null };
+  return { rvi: f.int('rvi', 0, 0xffffff), ip: ip(f, 'ip'), mac: f.has('mac') ? mac(f, 'mac') : null, forwarding: f.optBool('forwarding') ?? false };
+}
+
+function readRoute(f: Fields): RouteSpec {
+  const via = f.has('via') ? ip(f, 'via') : undefined;
+  const dev = f.has('dev') ? f.name('dev') : undefined;
+  return { prefix: f.str('prefix', 64), ...(via !== undefined ? { via } : {}), ...(dev !== undefined ? { dev } : {}) };
 }
 
 function readApp(f: Fields): AppSpec {
@@ -177,6 +189,8 @@ const TO_LPAR: DecoderTable<ToLpar> = {
     ethernet: f.obj('ethernet', (e) => ({ heartbeatMs: e.int('heartbeatMs', 1, 3_600_000), arpCacheSeconds: e.int('arpCacheSeconds', 1, 86_400 * 365) })),
     interfaces: f.list('interfaces', 255, readInterface),
     apps: f.list('apps', MAX_LIST, readApp),
+    forwarding: f.optBool('forwarding') ?? false,
+    routes: f.has('routes') ? f.list('routes', MAX_LIST, readRoute) : [],
     smc: f.has('smc') ? f.obj('smc', readSmcGrant) : {},
   }),
   'vlan-registered': (f) => ({ t: 'vlan-registered', vlan: f.name('vlan'), ok: f.bool('ok'), ...(f.has('reason') ? { reason: f.str('reason', 4 * TEXT_MAX) } : {}) }),

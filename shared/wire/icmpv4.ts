@@ -32,6 +32,15 @@ export class IcmpPacket {
     }
   }
 
+  /**
+   * The ICMP header quoted inside an ICMP error (RFC 792: the first 8 bytes
+   * of the offending datagram's payload): type, code, and an echo's id and
+   * seq can be read; the checksum covers bytes the quote cut, so it is not checked.
+   */
+  static tryParseQuoted(buf: Buffer): IcmpPacket | undefined {
+    return buf.length >= ICMP_HEADER ? new IcmpPacket(buf) : undefined;
+  }
+
   static parse(buf: Buffer): IcmpPacket {
     if (buf.length < ICMP_HEADER) throw new WireError(`ICMP message too short: ${buf.length} bytes`);
     if (internetChecksum(buf) !== 0) throw new WireError('bad ICMP checksum');
@@ -53,6 +62,10 @@ export class IcmpPacket {
   }
   /** Echo sequence number (meaningful for echo request/reply only). */
   get seq(): number {
+    return this.buffer.readUInt16BE(6);
+  }
+  /** RFC 1191 4: the next-hop MTU of a "fragmentation needed" (type 3 code 4); 0 from a router older than RFC 1191. */
+  get nextHopMtu(): number {
     return this.buffer.readUInt16BE(6);
   }
   get data(): Buffer {

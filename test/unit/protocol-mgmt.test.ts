@@ -15,6 +15,8 @@ const config: ConfigSent = {
   ethernet: { heartbeatMs: 50, arpCacheSeconds: 60 },
   interfaces: [ifc],
   apps: [{ name: 'echo', port: 7 }, { module: '/x/app.mjs', options: { a: 1 } }],
+  forwarding: true,
+  routes: [{ prefix: '10.9.0.0/16', via: '10.1.0.3' }, { prefix: '0.0.0.0/0', dev: 'blue' }],
   smc: { enabled: true, d: true, r: false, ringBytes: 65536, pollUs: 10, clcTimeoutMs: 500 },
 };
 
@@ -66,7 +68,7 @@ describe('management protocol: control node to LPAR', () => {
   const good: ToLpar[] = [
     { t: 'vlan-registered', vlan: 'blue', ok: true },
     { t: 'vlan-registered', vlan: 'blue', ok: false, reason: 'MAC taken' },
-    { t: 'lan-peers', vlan: 'blue', peers: [{ rvi: 7, ip: '10.1.0.3', mac: null }, { rvi: 8, ip: '10.1.0.4', mac: '02:00:02:00:00:01' }] },
+    { t: 'lan-peers', vlan: 'blue', peers: [{ rvi: 7, ip: '10.1.0.3', mac: null, forwarding: false }, { rvi: 8, ip: '10.1.0.4', mac: '02:00:02:00:00:01', forwarding: true }] },
     { t: 'promisc-listeners', vlan: 'blue', listeners: [{ node: 'lpar3', dev: 1 }] },
     { t: 'vlan-added', interface: ifc },
     { t: 'vlan-removed', vlan: 'blue' },

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { IPV4_HEADER, IpProto, Ipv4Packet, Reassembler, emitIpv4Header, fragmentPlan, parseIp } from '../../shared/wire/index.ts';
+import { IPV4_HEADER, IpProto, Ipv4Packet, emitIpv4Header, fragmentPlan, parseIp } from '../../shared/wire/index.ts';
+import { Reassembler } from '../../services/lpar/net/ip/fragments.ts';
 import { prng as rng, randomBytes, shuffle } from '../helpers/prng.ts';
 
 

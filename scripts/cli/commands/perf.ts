@@ -2,6 +2,7 @@ import { adminRequest, fmRequest } from '../../../shared/runtime/admin-client.ts
 import type { RunDir } from '../../../shared/runtime/run-dir.ts';
 import { command } from '../command.ts';
 import { JSON_OPTION, printJson } from './common.ts';
+import { Perf } from '../../../shared/rclan/purpose.ts';
 
 /**
  * Waits until RVI `id` is up at both ends: the fabric manager's reply to
@@ -36,7 +37,7 @@ export default command({
     const runDir = ctx.liveRunDir();
     const size = ctx.values.size ?? 65536;
     const count = ctx.values.count ?? 20000;
-    const created = (await fmRequest(runDir, { t: 'rvi-create', a, b, purpose: 'perf' })).rvi as { id: number };
+    const created = (await fmRequest(runDir, { t: 'rvi-create', a, b, purpose: Perf })).rvi as { id: number };
     await rviUpAtBothEnds(runDir, created.id, [a, b]);
     const sent = await adminRequest(runDir, a, { t: 'perf-send', peer: b, count, sizes: [size] }, 600_000);
     const got = await adminRequest(runDir, b, { t: 'perf-received', peer: a });

@@ -2,6 +2,7 @@ import { fmRequest } from '../../../shared/runtime/admin-client.ts';
 import { numberArg } from '../../../shared/runtime/options.ts';
 import { command } from '../command.ts';
 import { JSON_OPTION, printJson } from './common.ts';
+import { Data } from '../../../shared/rclan/purpose.ts';
 
 export default command({
   name: 'rvi',
@@ -24,7 +25,7 @@ export default command({
     }
     if (sub === 'create') {
       if (!a || !b || extra !== undefined) throw ctx.usage('rvi create takes two node names');
-      const r = await fmRequest(runDir, { t: 'rvi-create', a, b, purpose: ctx.values.purpose ?? 'data' });
+      const r = await fmRequest(runDir, { t: 'rvi-create', a, b, purpose: ctx.values.purpose ?? Data });
       process.stdout.write(`${JSON.stringify(r.rvi)}\n`);
       return 0;
     }

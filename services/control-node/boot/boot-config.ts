@@ -39,6 +39,9 @@ export class BootConfig {
       interfaces,
       // The workloads the platform file names for this LPAR (module paths already absolute).
       apps: spec?.apps ?? [],
+      // IPv4 routing for this LPAR: whether it forwards, and its static routes (platform file, checked at load).
+      forwarding: spec?.forwarding ?? false,
+      routes: spec?.routes ?? [],
       // Seed 002, Fig. 4 steps 403/415: SMC capable and enabled.
       smc: { enabled: spec ? spec.smc.d || spec.smc.r : true, d: spec?.smc.d ?? true, r: spec?.smc.r ?? true, ringBytes: smc.ringBytes, pollUs: smc.pollUs, clcTimeoutMs: smc.clcTimeoutMs },
     };

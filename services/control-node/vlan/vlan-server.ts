@@ -4,7 +4,7 @@ import type { ToLpar } from '../../../shared/protocol/mgmt.ts';
 import { EthernetFrame, EtherType } from '../../../shared/wire/ethernet.ts';
 import { Ipv4Packet } from '../../../shared/wire/ipv4.ts';
 import { ipToString, parseIp } from '../../../shared/wire/ipv4-address.ts';
-import { isBroadcastMac, isMulticastMac, macSerial, macToString, parseMac } from '../../../shared/wire/mac.ts';
+import { isBroadcastMac, isInternalMac, isMulticastMac, macSerial, macToString, parseInternalMac, parseMac } from '../../../shared/wire/mac.ts';
 import { Tlv, TlvType } from '../../../shared/wire/tlv.ts';
 import { ArpServer } from './arp-server.ts';
 import { isPromiscuous, isRegistered, memberTransition, MemberState, type MemberEvent, type Uplink, type VlanFabric, type VlanMember, type VlanMembers } from './members.ts';
@@ -44,6 +44,8 @@ export class VlanServer implements VlanMembers {
     serials: number[],
     private readonly fabric: VlanFabric,
     private readonly log: Logger,
+    /** The LPARs that route for others (`forwarding: true` in the platform file): their datagrams may carry any IPv4 source. */
+    private readonly forwarders: ReadonlySet<string> = new Set(),
   ) {
     this.serials = new Set(serials);
     this.name = spec.name;
@@ -84,6 +86,12 @@ export class VlanServer implements VlanMembers {
 
   /** The link to the world outside the platform, when a TAP is attached to this LAN. */
   uplink: Uplink | undefined = undefined;
+
+  /** The registered member at the other end of `from`'s unicast RVI `rvi` of this LAN. */
+  private memberOnRvi(from: VlanMember, rvi: number): VlanMember | undefined {
+    for (const m of this.members.values()) if (m !== from && isRegistered(m) && this.lanRvi(from.lpar, m.lpar) === rvi) return m;
+    return undefined;
+  }
 
   memberByIp(ip: number): VlanMember | undefined {
     for (const m of this.members.values()) if (m.ip === ip && isRegistered(m)) return m;
@@ -257,12 +265,15 @@ export class VlanServer implements VlanMembers {
         return;
       }
       // The IP bound to the sender at registration is the only source it may use (seed 004, "Virtual LAN Server" 1).
-      if (ip.src !== from.ip) {
+      if (ip.src !== from.ip && !this.forwarders.has(from.lpar)) {
         this.stats.spoofed++;
         return;
       }
       to = this.memberByIp(ip.dst);
     }
+    // A forwarding member's datagram is for its next hop, not for the IP destination: the internal MAC it
+    // was sent to names the RVI between the two, so the next hop is the member at the other end of it.
+    if ((!to || to === from) && this.forwarders.has(from.lpar) && isInternalMac(eth.dst)) to = this.memberOnRvi(from, parseInternalMac(eth.dst).rvi);
     to ??= this.memberByMac(eth.dst);
     if (!to && this.uplink && !isMulticastMac(eth.dst)) {
       this.uplink.send(Buffer.from(Tlv.parse(frame).value));

@@ -40,16 +40,13 @@ export function captureVerbs(stack: StackPort, lpar: CaptureFacts, log: Promiscu
   return {
     capture: (m, ch) => {
       const vlan = m.vlan;
-      const taps = stack().driver.taps;
-      if (!taps.has(vlan)) taps.set(vlan, new Set());
       let dropped = 0;
       // When the collector falls behind, frames are counted and dropped rather than queued without bound.
       const tap = (frame: Buffer) => {
         if (!ch.link.writable) dropped++;
         else ch.send({ t: 'capture-frame', ts: performance.timeOrigin + performance.now(), frame, dropped });
       };
-      taps.get(vlan)!.add(tap);
-      ch.onClose(() => taps.get(vlan)?.delete(tap));
+      ch.onClose(stack().tap(vlan, tap));
       return { vlan, node: lpar.name };
     },
     promisc: (m) => {

@@ -1,6 +1,6 @@
 import type { ControlChannel } from '../../../shared/control/channel.ts';
 import { decodeAdminStream, type LparVerbTable } from '../../../shared/protocol/admin.ts';
-import type { Socket } from '../net/tcp/net-api.ts';
+import type { Socket } from '../net/socket/net-api.ts';
 import type { StackPort } from './stack.ts';
 
 /**

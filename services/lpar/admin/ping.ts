@@ -11,6 +11,9 @@ export function pingVerbs(stack: StackPort): LparVerbTable<'ping'> {
         size: m.size ?? 56,
         intervalMs: m.intervalMs ?? 0,
         timeoutMs: m.timeoutMs ?? 1000,
+        // ping -t TTL and ping -M do (Don't Fragment): absent, the IP layer's defaults.
+        ...(m.ttl !== undefined ? { ttl: m.ttl } : {}),
+        ...(m.df !== undefined ? { df: m.df } : {}),
       }),
   };
 }

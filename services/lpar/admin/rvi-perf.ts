@@ -3,6 +3,7 @@ import type { NodeFabric } from '../../../shared/fabric/node-fabric.ts';
 import type { AdminReply, LparRequests, LparVerbTable } from '../../../shared/protocol/admin.ts';
 import type { Rvi } from '../../../shared/rclan/rvi.ts';
 import { PERF_HEADER, PERF_MAX, PerfMessage, PerfType, emitPerf } from '../../../shared/wire/perf-message.ts';
+import { Perf } from '../../../shared/rclan/purpose.ts';
 
 /**
  * RVI diagnostics in the manner of InfiniBand's perftest: streams of numbered
@@ -102,7 +103,7 @@ export class RviPerf {
   }
 
   private rviTo(peer: string): { rvi: Rvi; st: PerfState } {
-    const rvi = this.fabric.rclan.find(peer, 'perf');
+    const rvi = this.fabric.rclan.find(peer, Perf);
     const st = rvi && this.state.get(rvi);
     if (!rvi || !st) throw new Error(`no perf RVI to "${peer}" (create one: lparlab rvi create A B --purpose perf)`);
     return { rvi, st };

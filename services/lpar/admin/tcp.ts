@@ -1,6 +1,6 @@
 import type { AdminReply, LparVerbTable } from '../../../shared/protocol/admin.ts';
 import { bulkSource, requestResponse } from '../apps/builtin.ts';
-import type { Socket } from '../net/tcp/net-api.ts';
+import type { Socket } from '../net/socket/net-api.ts';
 import type { StackPort } from './stack.ts';
 
 interface HeldState {

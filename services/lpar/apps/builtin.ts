@@ -1,7 +1,7 @@
 import crypto from 'node:crypto';
 import http from 'node:http';
 import type { Socket as NodeSocket } from 'node:net';
-import type { Net, Server, Socket } from '../net/tcp/net-api.ts';
+import type { Net, Server, Socket } from '../net/socket/net-api.ts';
 import { fillPattern } from '../../../shared/workload/bulk.ts';
 
 // The bulk source is shared with the host-side benches, so it lives in shared/workload; re-exported

@@ -1,6 +1,6 @@
 import { pathToFileURL } from 'node:url';
 import type { Logger } from 'pino';
-import type { Net } from '../net/tcp/net-api.ts';
+import type { Net } from '../net/socket/net-api.ts';
 
 /**
  * The user module interface: how a partition runs a workload it was not built

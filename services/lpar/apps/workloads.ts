@@ -1,7 +1,7 @@
 import path from 'node:path';
 import type { Logger } from 'pino';
 import type { AppSpec } from '../../../shared/platform/platform.ts';
-import type { Net } from '../net/tcp/net-api.ts';
+import type { Net } from '../net/socket/net-api.ts';
 import { BUILTIN_APPS } from './builtin.ts';
 import { startUserModule, type AppHandle } from './user-module.ts';
 

@@ -2,8 +2,8 @@ import { EventEmitter } from 'node:events';
 import { IpProto } from '../../../shared/wire/ipv4.ts';
 import { LIMITED_BROADCAST, directedBroadcast, ipToString, isIpv4Multicast, parseIp } from '../../../shared/wire/ipv4-address.ts';
 import { UDP_HEADER, UdpDatagram, emitUdpHeader } from '../../../shared/wire/udp.ts';
-import { NetError, type IpLayer } from './ip-layer.ts';
-import type { Interface } from './virtual-ethernet.ts';
+import { NetError, type IpLayer } from './ip/ip-layer.ts';
+import type { IpInterface } from './ip/ip-interface.ts';
 
 export interface RemoteInfo {
   address: string;
@@ -141,28 +141,25 @@ export class Udp {
 
   unbind(s: UdpSocket): void {
     for (const m of [...s.memberships]) {
-      const [dev, group] = m.split('/').map(Number);
-      const ifc = this.ifcByDev(dev);
-      if (ifc) this.ip.leaveGroup(ifc, group);
+      const slash = m.lastIndexOf('/');
+      const ifc = this.ifcByName(m.slice(0, slash));
+      if (ifc) this.ip.leaveGroup(ifc, Number(m.slice(slash + 1)));
     }
     s.memberships.clear();
     this.ports.get(s.port)?.delete(s);
     if (this.ports.get(s.port)?.size === 0) this.ports.delete(s.port);
   }
 
-  private ifcByDev(dev: number): Interface | undefined {
-    return this.ifaces().find((ifc) => ifc.dev === dev);
+  private ifcByName(name: string): IpInterface | undefined {
+    return this.ip.interfaces().find((ifc) => ifc.device.name === name);
   }
-
-  /** Set by the stack: the current interfaces. */
-  ifaces: () => Interface[] = () => [];
 
   membership(s: UdpSocket, group: number, iface: number | undefined, join: boolean): void {
     if (!isIpv4Multicast(group)) throw new NetError('EACCES', `${ipToString(group)} is not a multicast address`);
     // Without an interface address the first interface is used, as Linux picks one by route.
-    const ifc = this.ifaces().find((i) => iface === undefined || i.ip === iface);
+    const ifc = this.ip.interfaces().find((i) => iface === undefined || i.ip === iface);
     if (!ifc) throw new NetError('ENETUNREACH', `no interface ${iface === undefined ? '' : ipToString(iface)}`);
-    const key = `${ifc.dev}/${group}`;
+    const key = `${ifc.device.name}/${group}`;
     if (join && !s.memberships.has(key)) {
       s.memberships.add(key);
       this.ip.joinGroup(ifc, group);
@@ -192,14 +189,9 @@ export class Udp {
     this.ip.send(dst, IpProto.Udp, [header, data], {}, (err) => done(err));
   }
 
-  private receive(ifc: Interface, src: number, dst: number, datagram: Buffer): void {
-    let udp: UdpDatagram;
-    try {
-      udp = UdpDatagram.parse(datagram, { src, dst });
-    } catch {
-      this.stats.malformed++;
-      return;
-    }
+  private receive(ifc: IpInterface, src: number, dst: number, datagram: Buffer): void {
+    const udp = UdpDatagram.tryParse(datagram, { src, dst });
+    if (!udp) return void this.stats.malformed++;
     const sockets = this.ports.get(udp.dstPort);
     if (!sockets?.size) {
       this.stats.noPort++;
@@ -210,7 +202,7 @@ export class Udp {
     const rinfo: RemoteInfo = { address: ipToString(src), family: 'IPv4', port: udp.srcPort, size: udp.payload.length };
     for (const s of sockets) {
       if (s.address_ !== 0 && s.address_ !== dst && s.address_ !== ifc.ip) continue;
-      if (multicast && !s.memberships.has(`${ifc.dev}/${dst}`)) continue;
+      if (multicast && !s.memberships.has(`${ifc.device.name}/${dst}`)) continue;
       s.emit('message', udp.payload, rinfo);
     }
   }

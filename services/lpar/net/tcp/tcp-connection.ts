@@ -19,6 +19,29 @@ export const TcpState = {
 } as const;
 export type TcpState = (typeof TcpState)[keyof typeof TcpState];
 
+/**
+ * The transitions RFC 9293 3.3.2 (Figure 5) draws, plus the aborts: any
+ * state may go to CLOSED (ABORT, RST, timeout, TIME-WAIT expiry). A change
+ * outside this table is a bug in the connection, not bad input.
+ */
+const TRANSITIONS: Record<TcpState, readonly TcpState[]> = {
+  [TcpState.Closed]: [TcpState.SynSent, TcpState.SynReceived],
+  [TcpState.SynSent]: [TcpState.SynReceived, TcpState.Established],
+  [TcpState.SynReceived]: [TcpState.Established, TcpState.FinWait1, TcpState.CloseWait],
+  [TcpState.Established]: [TcpState.FinWait1, TcpState.CloseWait],
+  [TcpState.FinWait1]: [TcpState.FinWait2, TcpState.Closing, TcpState.TimeWait],
+  [TcpState.FinWait2]: [TcpState.TimeWait],
+  [TcpState.CloseWait]: [TcpState.LastAck],
+  [TcpState.Closing]: [TcpState.TimeWait],
+  [TcpState.LastAck]: [],
+  [TcpState.TimeWait]: [],
+};
+
+/** Whether RFC 9293's state diagram has the edge `from` → `to` (CLOSED is reachable from anywhere). */
+export function tcpTransitionAllowed(from: TcpState, to: TcpState): boolean {
+  return to === TcpState.Closed || from === to || TRANSITIONS[from].includes(to);
+}
+
 /** Node's error codes for what ends a connection. */
 export type TcpErrorCode = 'ECONNREFUSED' | 'ECONNRESET' | 'ETIMEDOUT' | 'EPIPE';
 
@@ -94,7 +117,9 @@ const DEFAULT_MSS = 536;
  * keepalive.
  */
 export class TcpConnection {
-  state: TcpState = TcpState.Closed;
+  private state_: TcpState = TcpState.Closed;
+  /** Every state change, for tracing (smoltcp's set_state logs each one); set by whoever watches. */
+  onStateChange: (to: TcpState, from: TcpState) => void = () => {};
   readonly stats = { segmentsIn: 0, segmentsOut: 0, retransmits: 0, fastRetransmits: 0, timeouts: 0, bytesIn: 0, bytesOut: 0, dupAcks: 0 };
   noDelay = false;
 
@@ -157,8 +182,43 @@ export class TcpConnection {
     this.rcvWscale = scaleFor(settings.rcvBuf);
   }
 
+  get state(): TcpState {
+    return this.state_;
+  }
+
+  /**
+   * The one place the state changes (smoltcp's `set_state`): the change is
+   * checked against RFC 9293's diagram and reported to `onStateChange`.
+   */
+  private setState(to: TcpState): void {
+    const from = this.state_;
+    if (from === to) return;
+    if (!tcpTransitionAllowed(from, to)) throw new Error(`TCP state ${from} -> ${to} is not in RFC 9293's diagram`);
+    this.state_ = to;
+    this.onStateChange(to, from);
+  }
+
   get mss(): number {
     return this.effMss;
+  }
+
+  /**
+   * The path MTU towards the peer went down (an ICMP "fragmentation needed",
+   * RFC 1191 6.4): the send MSS follows it, never below 536 - what every
+   * IPv4 host must take - less what a smaller MTU leaves (RFC 8201 5.2 for
+   * the floor idea). What was in flight was dropped by the router: resent now
+   * in the new size, without counting as congestion (RFC 1191 6.4: "should
+   * not ... reduce the congestion window").
+   */
+  pathMtuChanged(mtu: number): void {
+    const mss = Math.max(mtu - 40, 8);
+    if (mss >= this.effMss) return;
+    this.effMss = mss;
+    if (!this.synchronized() || seqSub(this.sndMax, this.sndUna) === 0) return;
+    this.sndNxt = this.sndUna;
+    this.finSent = false;
+    this.retransmitFirst();
+    this.pushOut();
   }
 
   /** Bytes queued and not yet acknowledged (what `send` holds). */
@@ -199,7 +259,7 @@ export class TcpConnection {
     this.iss = this.chooseIss();
     this.sndUna = this.iss;
     this.sndNxt = this.sndMax = seqAdd(this.iss, 1);
-    this.state = TcpState.SynSent;
+    this.setState(TcpState.SynSent);
     this.sendSyn(false);
   }
 
@@ -214,7 +274,7 @@ export class TcpConnection {
     this.sndWnd = seg.window;
     this.sndWl1 = seg.seq;
     this.sndWl2 = this.iss;
-    this.state = TcpState.SynReceived;
+    this.setState(TcpState.SynReceived);
     this.sendSyn(true);
   }
 
@@ -285,12 +345,12 @@ export class TcpConnection {
         return;
       case TcpState.Established:
         this.finQueued = true;
-        this.state = TcpState.FinWait1;
+        this.setState(TcpState.FinWait1);
         this.pushOut();
         return;
       case TcpState.CloseWait:
         this.finQueued = true;
-        this.state = TcpState.LastAck;
+        this.setState(TcpState.LastAck);
         this.pushOut();
         return;
       default:
@@ -468,7 +528,7 @@ export class TcpConnection {
     if (!seg.isAck) return;
     if (this.state === TcpState.SynReceived) {
       if (seqGt(seg.ack, this.sndUna) && seqLeq(seg.ack, this.sndNxt)) {
-        this.state = TcpState.Established;
+        this.setState(TcpState.Established);
         this.sndWnd = seg.window << this.sndWscale;
         this.sndWl1 = seq;
         this.sndWl2 = seg.ack;
@@ -481,7 +541,8 @@ export class TcpConnection {
         this.host.connected();
         this.armKeepalive();
         // A CLOSE issued in SYN-RECEIVED (RFC 9293 3.10.4) takes effect now; processAck sends the FIN.
-        if (this.finQueued && this.state === TcpState.Established) this.state = TcpState.FinWait1;
+        // (The host's connected() may have closed or aborted it: read the state again.)
+        if (this.finQueued && (this.state as TcpState) === TcpState.Established) this.setState(TcpState.FinWait1);
       } else {
         this.output({ seq: seg.ack, ack: 0, flags: TcpFlag.Rst, window: 0, payload: [] });
         return;
@@ -529,7 +590,7 @@ export class TcpConnection {
       this.sampler.invalidate();
       this.clearRto();
       this.retransmits = 0;
-      this.state = TcpState.Established;
+      this.setState(TcpState.Established);
       // RFC 7323 2.2: the window of a <SYN,ACK> is never scaled.
       this.sndWnd = seg.window;
       this.sndWl1 = seg.seq;
@@ -540,7 +601,7 @@ export class TcpConnection {
       this.armKeepalive();
     } else {
       // Simultaneous open (RFC 9293 3.5, Figure 8).
-      this.state = TcpState.SynReceived;
+      this.setState(TcpState.SynReceived);
       this.sndWnd = seg.window;
       this.sendSyn(true);
     }
@@ -626,7 +687,7 @@ export class TcpConnection {
   private ourFinAcked(): void {
     switch (this.state) {
       case TcpState.FinWait1:
-        this.state = TcpState.FinWait2;
+        this.setState(TcpState.FinWait2);
         return;
       case TcpState.Closing:
         this.enterTimeWait();
@@ -666,10 +727,10 @@ export class TcpConnection {
     switch (this.state) {
       case TcpState.SynReceived:
       case TcpState.Established:
-        this.state = TcpState.CloseWait;
+        this.setState(TcpState.CloseWait);
         return;
       case TcpState.FinWait1:
-        this.state = TcpState.Closing;
+        this.setState(TcpState.Closing);
         return;
       case TcpState.FinWait2:
         this.enterTimeWait();
@@ -817,7 +878,7 @@ export class TcpConnection {
   }
 
   private enterTimeWait(): void {
-    this.state = TcpState.TimeWait;
+    this.setState(TcpState.TimeWait);
     this.clearRto();
     this.clearPersist();
     this.armKeepalive();
@@ -839,7 +900,7 @@ export class TcpConnection {
   private teardown(code?: TcpErrorCode): void {
     const wasClosed = this.state === TcpState.Closed;
     const wasTimeWait = this.state === TcpState.TimeWait;
-    this.state = TcpState.Closed;
+    this.setState(TcpState.Closed);
     for (const t of [this.rtoTimer, this.ackTimer, this.persistTimer, this.keepaliveTimer, this.timeWaitTimer]) if (t) clearTimeout(t);
     this.rtoTimer = this.ackTimer = this.persistTimer = this.keepaliveTimer = this.timeWaitTimer = undefined;
     this.sendQueue.length = 0;

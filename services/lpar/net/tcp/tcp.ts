@@ -1,7 +1,7 @@
 import { IpProto } from '../../../../shared/wire/ipv4.ts';
 import { ipToString } from '../../../../shared/wire/ipv4-address.ts';
 import { TCP_HEADER, TcpFlag, TcpSegment, emitTcpHeader, seqAdd, tcpOptionsLength } from '../../../../shared/wire/tcp.ts';
-import type { IpLayer } from '../ip-layer.ts';
+import type { IpLayer } from '../ip/ip-layer.ts';
 import { TcpConnection, type OutSegment, type TcpHost, type TcpSettings } from './tcp-connection.ts';
 
 export interface Quad {
@@ -25,6 +25,9 @@ export interface TcpListener {
 const EPHEMERAL_LOW = 49152;
 const EPHEMERAL_HIGH = 65535;
 
+/** Every segment goes with Don't Fragment: path-MTU discovery (RFC 1191 6.2), so a smaller hop answers with its MTU. */
+const SEGMENT_OPTS = { df: true } as const;
+
 function key(q: Quad): string {
   return `${q.localIp}:${q.localPort}>${q.remoteIp}:${q.remotePort}`;
 }
@@ -46,6 +49,12 @@ export class Tcp {
     readonly settings: TcpSettings,
   ) {
     ip.onTcp = (_ifc, src, dst, data) => this.receive(src, dst, data);
+    ip.onPathMtu = (dst, mtu) => this.pathMtuChanged(dst, mtu);
+  }
+
+  /** RFC 1191 6.4: a smaller path MTU towards `dst` lowers the MSS of every connection there. */
+  private pathMtuChanged(dst: number, mtu: number): void {
+    for (const { quad, conn } of this.connections.values()) if (quad.remoteIp === dst) conn.pathMtuChanged(mtu);
   }
 
   listen(l: TcpListener): void {
@@ -73,7 +82,9 @@ export class Tcp {
   /** Makes a connection for `quad` with `host` as its socket side. */
   open(quad: Quad, host: TcpHost): TcpConnection {
     const k = key(quad);
-    const conn = new TcpConnection(this.hostFor(quad, host), this.settings);
+    // Our MSS follows the interface (and path) towards the peer, capped by the stack's ceiling (RFC 9293 3.7.1).
+    const mss = Math.min(this.settings.mss, this.ip.mssFor(quad.remoteIp) ?? this.settings.mss);
+    const conn = new TcpConnection(this.hostFor(quad, host), mss === this.settings.mss ? this.settings : { ...this.settings, mss });
     conn.onRelease = () => {
       if (this.connections.get(k)?.conn === conn) this.connections.delete(k);
     };
@@ -92,17 +103,12 @@ export class Tcp {
     emitTcpHeader(header, 0, { srcPort: quad.localPort, dstPort: quad.remotePort, seq: seg.seq, ack: seg.ack, flags: seg.flags, window: seg.window, options: seg.options });
     this.stats.segmentsOut++;
     // Inside the platform the checksum is left zero: every hop checks and delivers reliably (seed 004, "IP Stack").
-    this.ip.send(quad.remoteIp, IpProto.Tcp, [header, ...seg.payload]);
+    this.ip.send(quad.remoteIp, IpProto.Tcp, [header, ...seg.payload], SEGMENT_OPTS);
   }
 
   private receive(src: number, dst: number, data: Buffer): void {
-    let seg: TcpSegment;
-    try {
-      seg = TcpSegment.parse(data, { src, dst });
-    } catch {
-      this.stats.malformed++;
-      return;
-    }
+    const seg = TcpSegment.tryParse(data, { src, dst });
+    if (!seg) return void this.stats.malformed++;
     this.stats.segmentsIn++;
     const quad: Quad = { localIp: dst, localPort: seg.dstPort, remoteIp: src, remotePort: seg.srcPort };
     const found = this.connections.get(key(quad));

@@ -2,11 +2,12 @@ import { EventEmitter } from 'node:events';
 import { Duplex } from 'node:stream';
 import { ipToString, parseIp } from '../../../../shared/wire/ipv4-address.ts';
 import type { TcpOptions } from '../../../../shared/wire/tcp.ts';
-import type { IpLayer } from '../ip-layer.ts';
+import type { IpLayer } from '../ip/ip-layer.ts';
 import type { Smc } from '../smc/smc.ts';
 import { SmcSession } from '../smc/smc-session.ts';
-import type { Quad, Tcp } from './tcp.ts';
-import { TcpState, type TcpConnection, type TcpErrorCode, type TcpHost } from './tcp-connection.ts';
+import type { Quad, Tcp } from '../tcp/tcp.ts';
+import { TcpState, type TcpConnection, type TcpErrorCode, type TcpHost } from '../tcp/tcp-connection.ts';
+import { normalizeArgs, validatePort } from './normalize-args.ts';
 
 const ERRNO: Record<string, number> = { ECONNREFUSED: -111, ECONNRESET: -104, ETIMEDOUT: -110, EPIPE: -32, EADDRINUSE: -98, ENETUNREACH: -101 };
 
@@ -85,8 +86,8 @@ export class Socket extends Duplex {
 
   /** connect(port[, host][, cb]) or connect(options[, cb]). */
   connect(...args: unknown[]): this {
-    const opts: ConnectOptions = typeof args[0] === 'object' ? (args[0] as ConnectOptions) : { port: Number(args[0]), host: typeof args[1] === 'string' ? args[1] : undefined };
-    const cb = args.find((a) => typeof a === 'function') as (() => void) | undefined;
+    const [raw, cb] = normalizeArgs(args);
+    const opts = { ...raw, port: validatePort(raw.port, false) } as ConnectOptions;
     if (cb) this.once('connect', cb);
     if (opts.noDelay) this.noDelayWanted = true;
     if (opts.keepAlive) this.keepAlive = [true, opts.keepAliveInitialDelay ?? 0];
@@ -388,8 +389,10 @@ export class Server extends EventEmitter {
 
   /** listen(port[, host][, backlog][, cb]) or listen(options[, cb]). */
   listen(...args: unknown[]): this {
-    const o: ListenOptions = typeof args[0] === 'object' && args[0] !== null ? (args[0] as ListenOptions) : { port: args[0] === undefined ? 0 : Number(args[0]), host: typeof args[1] === 'string' ? args[1] : undefined, backlog: typeof args[2] === 'number' ? args[2] : undefined };
-    const cb = args.find((a) => typeof a === 'function') as (() => void) | undefined;
+    const [raw, cb] = normalizeArgs(args);
+    // listen(port, host, backlog) or listen(port, backlog): Node takes the backlog from either place.
+    const positionalBacklog = typeof args[0] !== 'object' ? [args[1], args[2]].find((a) => typeof a === 'number') : undefined;
+    const o = { ...raw, port: raw.port === undefined ? 0 : validatePort(raw.port, true), backlog: (raw.backlog as number | undefined) ?? positionalBacklog } as ListenOptions;
     if (cb) this.once('listening', cb);
     const ip = o.host && o.host !== '0.0.0.0' && o.host !== '::' ? parseIp(o.host) : 0;
     const port = o.port || this.net.tcp.ephemeralPort(0, 0, ip);
@@ -501,6 +504,7 @@ export class Net {
     return this.ip.isLocal(ip) ? ip : undefined;
   }
 
+  /** createServer([options][, connectionListener]): the only form with no port, so read apart from normalizeArgs. */
   readonly createServer = (...args: unknown[]): Server => {
     const opts = typeof args[0] === 'object' && args[0] !== null ? (args[0] as { allowHalfOpen?: boolean }) : {};
     const listener = args.find((a) => typeof a === 'function') as ((s: Socket) => void) | undefined;
@@ -508,8 +512,8 @@ export class Net {
   };
 
   readonly connect = (...args: unknown[]): Socket => {
-    const opts = typeof args[0] === 'object' && args[0] !== null ? (args[0] as { allowHalfOpen?: boolean }) : {};
-    return new Socket(this, opts).connect(...args);
+    const [opts] = normalizeArgs(args);
+    return new Socket(this, { allowHalfOpen: opts.allowHalfOpen === true }).connect(...args);
   };
 
   readonly createConnection = this.connect;
