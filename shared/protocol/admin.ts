@@ -67,6 +67,8 @@ const host = name(253);
 const peer = name(256);
 /** An id the service handed out (a UDP socket, a held connection, a region). */
 const id = int(0, 0xffffffff);
+/** A route's destination: A.B.C.D/N, or `default` (0.0.0.0/0), as ip-route(8) writes it. */
+const routePrefix: Check<string> = either(literal('default'), cidr, 'an IPv4 prefix (a.b.c.d/n) or "default"');
 
 const BUILTIN_APPS = ['echo', 'discard', 'http', 'bulk-sink', 'count-sink'] as const satisfies readonly BuiltinAppName[];
 
@@ -95,8 +97,8 @@ export const lparRequests = new MessageSet('lpar admin request', {
     'op',
     {
       show: {},
-      add: { prefix: cidr, via: opt(ipv4), dev: opt(name(64)) },
-      del: { prefix: cidr, via: opt(ipv4) },
+      add: { prefix: routePrefix, via: opt(ipv4), dev: opt(name(64)) },
+      del: { prefix: routePrefix, via: opt(ipv4) },
     },
     (op) => `a route operation (show, add, del), not ${JSON.stringify(op)}`,
   ),
