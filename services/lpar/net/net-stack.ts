@@ -7,21 +7,13 @@ import { VirtualEthernet, type VethPort } from './devices/virtual-ethernet.ts';
 import { ipInterface, type IpInterface } from './ip/ip-interface.ts';
 import { IpLayer } from './ip/ip-layer.ts';
 import { applyRouting } from './ip/route-admin.ts';
+import type { MgmtInterface } from '../../../shared/protocol/mgmt.ts';
 import { Net } from './socket/net-api.ts';
 import { Tcp } from './tcp/tcp.ts';
 import { Udp } from './udp.ts';
 
-/** An interface as a control node describes it in the boot configuration. */
-export interface InterfaceConfig {
-  vlan: string;
-  vlanId: number;
-  dev: number;
-  ip: string;
-  prefix: number;
-  mac: string;
-  mtu: number;
-  promiscuousAllowed: boolean;
-}
+/** An interface as a control node describes it in the boot configuration: the mgmt protocol's one type. */
+export type InterfaceConfig = MgmtInterface;
 
 /** An IP interface on a virtual Ethernet port: what the partition's boot registers with the control nodes. */
 export type VethInterface = IpInterface<VethPort>;
