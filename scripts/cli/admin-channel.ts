@@ -1,4 +1,5 @@
 import { ControlChannel } from '../../shared/control/channel.ts';
+import { type AdminReplies, type AdminRequests, type AdminStreams, type AdminVerb, adminCall, decodeAdminStream } from '../../shared/protocol/admin.ts';
 import { connectLink } from '../../shared/link/transport.ts';
 import type { RunDir } from '../../shared/runtime/run-dir.ts';
 import { processLogger } from '../../shared/runtime/log.ts';
@@ -11,6 +12,25 @@ export async function openAdmin(runDir: RunDir, name: string): Promise<ControlCh
     throw new Error(`cannot reach ${name}'s admin socket (${err.message}): is it running?`);
   });
   return new ControlChannel(link, log);
+}
+
+/** A typed request on a long-lived admin channel, its reply decoded as its verb's (a malformed one rejects naming the field). */
+export function channelAsk<V extends AdminVerb>(ch: ControlChannel, request: AdminRequests[V] & { t: V }, timeoutMs?: number): Promise<AdminReplies[V]> {
+  return adminCall<V>((m) => ch.request(m, timeoutMs), request);
+}
+
+/**
+ * Handles the streamed messages `t` of a verb (shared/protocol/admin.ts
+ * adminStreams), each decoded first: `fn` gets the typed message, `bad` the
+ * reason a malformed one was refused (the command then fails, as on any
+ * other error).
+ */
+export function onStream<T extends keyof AdminStreams>(ch: ControlChannel, t: T, fn: (m: AdminStreams[T]) => void, bad: (reason: string) => void): void {
+  ch.handle(t, (raw) => {
+    const d = decodeAdminStream(t, raw);
+    if (d.ok) fn(d.value);
+    else bad(d.reason);
+  });
 }
 
 /** Writes to `stream`; while it is full, the channel's link stops reading (backpressure to the LPAR). */

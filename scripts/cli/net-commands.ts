@@ -5,15 +5,19 @@ import type { RunDir } from '../../shared/runtime/run-dir.ts';
 import { processLogger } from '../../shared/runtime/log.ts';
 import { readState } from '../../shared/runtime/state-file.ts';
 import { PcapWriter } from '../../shared/wire/pcap.ts';
-import { adminRequest } from '../../shared/runtime/admin-client.ts';
+import { decodeLooseView } from '../../shared/protocol/admin.ts';
+import { orThrow } from '../../shared/protocol/check.ts';
+import { adminAsk } from '../../shared/runtime/admin-client.ts';
+import { channelAsk, onStream } from './admin-channel.ts';
 
 /** Current membership of each virtual LAN, from a live control node (join/leave change it), else the platform file. */
 export async function vlanMembers(runDir: RunDir, platform: Platform): Promise<Map<string, Array<{ lpar: string; ip: string }>>> {
   for (const cn of platform.controlNodes) {
     try {
-      const s = await adminRequest(runDir, cn.name, { t: 'cn-status' }, 3000);
+      // cn-status is loosely produced (LooselyProducedVerb): its virtual LANs are checked against the view this reads.
+      const s = orThrow(decodeLooseView('cnVlans', 'cn-status reply', await adminAsk(runDir, cn.name, { t: 'cn-status' }, 3000)));
       const out = new Map<string, Array<{ lpar: string; ip: string }>>();
-      for (const v of s.vlans as Array<{ name: string; members: Array<{ lpar: string; ip: string }> }>) out.set(v.name, v.members.map((m) => ({ lpar: m.lpar, ip: m.ip })));
+      for (const v of s.vlans) out.set(v.name, v.members.map((m) => ({ lpar: m.lpar, ip: m.ip })));
       return out;
     } catch {
       /* try the other control node */
@@ -40,8 +44,9 @@ export async function pingall(runDir: RunDir, platform: Platform): Promise<PingP
       for (const to of list) {
         if (to.lpar === from.lpar) continue;
         jobs.push(
-          adminRequest(runDir, from.lpar, { t: 'ping', dst: to.ip, count: 1, timeoutMs: 2000 }, 10_000).then(
-            (r) => ({ from: from.lpar, to: to.lpar, ip: to.ip, vlan, ok: Number(r.received) === 1, rttMs: (r.rttsMs as number[])[0] ?? null }),
+          // A ping that fails, or whose reply does not decode, is an X in the table (as an unreachable LPAR is).
+          adminAsk(runDir, from.lpar, { t: 'ping', dst: to.ip, count: 1, timeoutMs: 2000 }, 10_000).then(
+            (r) => ({ from: from.lpar, to: to.lpar, ip: to.ip, vlan, ok: r.received === 1, rttMs: r.rttsMs[0] ?? null }),
             () => ({ from: from.lpar, to: to.lpar, ip: to.ip, vlan, ok: false, rttMs: null }),
           ),
         );
@@ -63,22 +68,33 @@ export async function capture(runDir: RunDir, platform: Platform, vlan: string, 
   const writer = new PcapWriter(file);
   const log = processLogger('cli', 'capture');
   const channels: ControlChannel[] = [];
+  let malformed: string | undefined;
   let done!: () => void;
   const finished = new Promise<void>((r) => (done = r));
   try {
     for (const lpar of members) {
       const ch = new ControlChannel(await connectLink(`unix:${runDir.adminSocket(lpar)}`), log);
-      ch.handle('capture-frame', (m) => {
-        if (opts.count !== undefined && writer.count >= opts.count) return;
-        writer.write(Number(m.ts), Buffer.from(m.frame as Uint8Array));
-        if (opts.count !== undefined && writer.count >= opts.count) done();
-      });
-      await ch.request({ t: 'capture', vlan });
+      onStream(
+        ch,
+        'capture-frame',
+        (m) => {
+          if (opts.count !== undefined && writer.count >= opts.count) return;
+          writer.write(m.ts, m.frame);
+          if (opts.count !== undefined && writer.count >= opts.count) done();
+        },
+        // A malformed frame message ends the capture as a failure, naming the field.
+        (reason) => {
+          malformed ??= `${lpar}: ${reason}`;
+          done();
+        },
+      );
+      await channelAsk(ch, { t: 'capture', vlan });
       channels.push(ch);
     }
     const timer = opts.durationMs !== undefined ? setTimeout(done, opts.durationMs) : undefined;
     await Promise.race([finished, opts.stop ?? new Promise(() => {})]);
     if (timer) clearTimeout(timer);
+    if (malformed !== undefined) throw new Error(malformed);
   } finally {
     for (const ch of channels) ch.close();
     await writer.close();

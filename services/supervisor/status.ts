@@ -1,6 +1,7 @@
 import pidusage from 'pidusage';
 import { hypervisorName } from '../../shared/platform/platform.ts';
-import { adminRequest } from '../../shared/runtime/admin-client.ts';
+import type { SmcStatusReply } from '../../shared/protocol/admin.ts';
+import { adminAsk } from '../../shared/runtime/admin-client.ts';
 import type { RunDir } from '../../shared/runtime/run-dir.ts';
 import { readState } from '../../shared/runtime/state-file.ts';
 import { isAlive, procState } from './health.ts';
@@ -11,7 +12,8 @@ import { processPlan } from './process-plan.ts';
  * directory (state files) and the processes' admin sockets: each process's
  * role, pid, health, CPU and memory; each plane's ports, VIs and faults; the
  * fabric manager's RVIs; each hypervisor's SMBs; each partition's SMC
- * counters. A process that does not answer shows as down, never as an error.
+ * counters. A process that does not answer shows as down, never as an error;
+ * so does one whose reply does not decode as its verb's (shared/protocol/admin.ts).
  * Importable without running the CLI (tests, benches, a dashboard).
  */
 export interface ProcessStatus {
@@ -49,7 +51,7 @@ export interface SmcStatus {
   lpar: string;
   up: boolean;
   enabled?: boolean | null;
-  stats?: Record<string, any> | null;
+  stats?: SmcStatusReply['stats'] | null;
 }
 
 export interface PlatformStatus {
@@ -90,9 +92,8 @@ export async function collectStatus(runDir: RunDir): Promise<PlatformStatus> {
   const planes = await Promise.all(
     platform.planes.map(async (p): Promise<PlaneStatus> => {
       try {
-        const s = await adminRequest(runDir, `plane-${p}`, { t: 'switch-status' }, 2000);
-        const ports = s.ports as Array<{ up: boolean }>;
-        return { plane: p, up: true, portsUp: ports.filter((x) => x.up).length, ports: ports.length, vis: s.vis, stats: s.stats, faults: s.faults as unknown[] };
+        const s = await adminAsk(runDir, `plane-${p}`, { t: 'switch-status' }, 2000);
+        return { plane: p, up: true, portsUp: s.ports.filter((x) => x.up).length, ports: s.ports.length, vis: s.vis, stats: s.stats, faults: s.faults };
       } catch {
         return { plane: p, up: false };
       }
@@ -100,15 +101,15 @@ export async function collectStatus(runDir: RunDir): Promise<PlatformStatus> {
   );
   let rvis: unknown[] = [];
   try {
-    rvis = (await adminRequest(runDir, 'fabric-manager', { t: 'fm-status' }, 2000)).rvis as unknown[];
+    rvis = (await adminAsk(runDir, 'fabric-manager', { t: 'fm-status' }, 2000)).rvis;
   } catch {
     /* fabric manager down: the table is unknown */
   }
   const hypervisors = await Promise.all(
     platform.cecs.map(async (c): Promise<HypervisorStatus> => {
       try {
-        const s = await adminRequest(runDir, hypervisorName(c.name), { t: 'hv-status' }, 2000);
-        return { cec: c.name, up: true, dir: s.dir, smbs: (s.smbs as unknown[]).length, elements: (s.elements as unknown[]).length, stats: s.stats };
+        const s = await adminAsk(runDir, hypervisorName(c.name), { t: 'hv-status' }, 2000);
+        return { cec: c.name, up: true, dir: s.dir, smbs: s.smbs.length, elements: s.elements.length, stats: s.stats };
       } catch {
         return { cec: c.name, up: false };
       }
@@ -118,7 +119,7 @@ export async function collectStatus(runDir: RunDir): Promise<PlatformStatus> {
   const smc = await Promise.all(
     platform.lpars.map(async (l): Promise<SmcStatus> => {
       try {
-        const r = (await adminRequest(runDir, l.name, { t: 'smc-status' }, 2000)).smc as { enabled: boolean; stats: Record<string, unknown> } | null;
+        const r = (await adminAsk(runDir, l.name, { t: 'smc-status' }, 2000)).smc;
         return { lpar: l.name, up: true, enabled: r?.enabled ?? null, stats: r?.stats ?? null };
       } catch {
         return { lpar: l.name, up: false };

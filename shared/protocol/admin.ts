@@ -370,6 +370,32 @@ export async function adminCall<V extends AdminVerb>(send: (msg: { t: string; [k
   return orThrow(decodeAdminReply(request.t, await send(request)));
 }
 
+// ---- the asker's view of loosely produced parts ---------------------------
+
+/**
+ * Parts of a reply whose producer hands back an open map (the verbs of
+ * LooselyProducedVerb, the `ip` reply's interface entries, an `ss`
+ * connection's TCP and SMC fields): the reply decoder passes them through
+ * as `unknown`, and an asker that reads a field checks it here instead of
+ * casting. Each view checks only what the CLI prints, and keeps the rest.
+ */
+const cursor = shape({ prod: num(), cons: num() });
+export const looseViews = {
+  /** An `ip` interface (services/lpar/net/net-stack.ts describe()). */
+  ipInterface: openShape({ name: str, vlan: str, vlanId: num(), mac: str, ip: str, mtu: num(), promiscuous: opt(bool) }),
+  /** cn-status's virtual LANs and their members (services/control-node/vlan/vlan-server.ts status()). */
+  cnVlans: openShape({ vlans: arrayOf(openShape({ name: str, members: arrayOf(openShape({ lpar: str, ip: str })) })) }),
+  /** An `ss` connection's TCP state and queues (services/lpar/net/tcp/tcp-connection.ts info()). */
+  ssConnection: openShape({ state: str, recvQueue: opt(num()), sendQueue: opt(num()), smc: opt(openShape({ token: opt(num()), link: opt(num()), tx: opt(cursor), rx: opt(cursor) })) }),
+} as const;
+
+export type LooseView<K extends keyof typeof looseViews> = ReturnType<(typeof looseViews)[K]>;
+
+/** Checks a loosely produced part against its view: the typed part, or why it is not one (`what` names it in the reason). */
+export function decodeLooseView<K extends keyof typeof looseViews>(view: K, what: string, raw: unknown): Decoded<LooseView<K>> {
+  return decodeWith(looseViews[view] as Check<LooseView<K>>, what, raw);
+}
+
 // ---- streams --------------------------------------------------------------
 
 /**

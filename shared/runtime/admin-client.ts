@@ -2,6 +2,9 @@ import { ControlChannel } from '../control/channel.ts';
 import { authenticateTo } from '../control/auth.ts';
 import type { ControlMessage } from '../control/codec.ts';
 import { connectLink } from '../link/transport.ts';
+import { type AdminReplies, type AdminRequests, type AdminVerb, adminCall } from '../protocol/admin.ts';
+import { MessageError } from '../protocol/check.ts';
+import { type FmReplies, type FmRequest, decodeFmReply } from '../protocol/fm.ts';
 import type { SupervisorRequest } from '../protocol/supervisor.ts';
 import { fabricAddresses } from './addresses.ts';
 import type { RunDir } from './run-dir.ts';
@@ -22,6 +25,16 @@ export async function adminRequest(runDir: RunDir, name: string, msg: ControlMes
   }
 }
 
+/**
+ * One typed request to a process's admin socket, its reply decoded as its
+ * verb's (shared/protocol/admin.ts): a reply that does not fit rejects with
+ * a MessageError naming the field, as an error reply or an unreachable
+ * socket rejects.
+ */
+export function adminAsk<V extends AdminVerb>(runDir: RunDir, name: string, request: AdminRequests[V] & { t: V }, timeoutMs = 10_000): Promise<AdminReplies[V]> {
+  return adminCall<V>((m) => adminRequest(runDir, name, m, timeoutMs), request);
+}
+
 /** A management session with the fabric manager, authenticated with the run directory's mgmt credential. */
 export async function fmSession(runDir: RunDir): Promise<ControlChannel> {
   const platform = runDir.readPlatform();
@@ -38,6 +51,13 @@ export async function fmRequest(runDir: RunDir, msg: ControlMessage): Promise<Co
   } finally {
     ch.close();
   }
+}
+
+/** One typed request to the fabric manager, its reply checked (shared/protocol/fm.ts): a reply that does not fit rejects naming the field. */
+export async function fmAsk<T extends FmRequest['t']>(runDir: RunDir, msg: Extract<FmRequest, { t: T }>): Promise<FmReplies[T]> {
+  const d = decodeFmReply<T>(msg.t, await fmRequest(runDir, msg));
+  if (!d.ok) throw new MessageError(d.reason);
+  return d.msg;
 }
 
 /** One request to the supervisor of a running platform (shared/protocol/supervisor.ts); the reply is the caller's to decode. */

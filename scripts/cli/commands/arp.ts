@@ -1,4 +1,4 @@
-import { adminRequest } from '../../../shared/runtime/admin-client.ts';
+import { adminAsk } from '../../../shared/runtime/admin-client.ts';
 import { command } from '../command.ts';
 import { JSON_OPTION, printJson } from './common.ts';
 
@@ -10,9 +10,9 @@ export default command({
   async run(ctx) {
     const [lpar, extra] = ctx.args;
     if (!lpar || extra !== undefined) throw ctx.usage('arp takes one LPAR name');
-    const entries = (await adminRequest(ctx.liveRunDir(), lpar, { t: 'arp' })).entries as Array<Record<string, unknown>>;
+    const { entries } = await adminAsk(ctx.liveRunDir(), lpar, { t: 'arp' });
     if (ctx.values.json) printJson(entries);
-    else for (const e of entries) process.stdout.write(`${String(e.ip).padEnd(16)} ${e.mac}  ${e.vlan}  expires in ${Math.round(Number(e.expiresInMs) / 1000)} s\n`);
+    else for (const e of entries) process.stdout.write(`${e.ip.padEnd(16)} ${e.mac}  ${e.vlan}  expires in ${Math.round(e.expiresInMs / 1000)} s\n`);
     return 0;
   },
 });

@@ -1,4 +1,6 @@
-import { adminRequest } from '../../../shared/runtime/admin-client.ts';
+import { switchRequests } from '../../../shared/protocol/admin.ts';
+import { orThrow } from '../../../shared/protocol/check.ts';
+import { adminAsk } from '../../../shared/runtime/admin-client.ts';
 import { numberArg } from '../../../shared/runtime/options.ts';
 import { command } from '../command.ts';
 
@@ -17,7 +19,7 @@ clear removes the faults of the target (all of the plane's without --port or --r
   async run(ctx) {
     const [plane, action, value, extra] = ctx.args;
     if (!plane || !action) throw ctx.usage('fault needs a plane and an action');
-    const msg: { t: 'fault'; action: string; [k: string]: unknown } = { t: 'fault', action };
+    const msg: Record<string, unknown> = { t: 'fault', action };
     // The switch knows the actions (and refuses an unknown one); the CLI checks the numbers it sends.
     if (action === 'drop') msg.pct = numberArg('drop PCT', value, { min: 0, max: 100 });
     else if (action === 'delay') {
@@ -27,7 +29,8 @@ clear removes the faults of the target (all of the plane's without --port or --r
     if (extra !== undefined) throw ctx.usage(`unexpected argument "${extra}"`);
     if (ctx.values.port !== undefined) msg.port = ctx.values.port;
     if (ctx.values.rvi !== undefined) msg.rvi = ctx.values.rvi;
-    const r = await adminRequest(ctx.liveRunDir(), `plane-${plane}`, msg);
+    // The request as the switch's decoder takes it: an unknown action is refused here with the switch's own words.
+    const r = await adminAsk(ctx.liveRunDir(), `plane-${plane}`, orThrow(switchRequests.decodeOf('fault', msg)));
     process.stdout.write(`plane ${plane} faults: ${JSON.stringify(r.faults)}\n`);
     return 0;
   },

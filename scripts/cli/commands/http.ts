@@ -1,4 +1,4 @@
-import { drained, openAdmin, writeOrPause } from '../admin-channel.ts';
+import { channelAsk, drained, onStream, openAdmin, writeOrPause } from '../admin-channel.ts';
 import { command } from '../command.ts';
 
 /** curl-like GET through the partition's TCP; the body streams to stdout, the status line and headers to stderr with -v. */
@@ -18,17 +18,25 @@ export default command({
     const ch = await openAdmin(ctx.liveRunDir(), lpar);
     const stdout = process.stdout;
     const out = { waiting: false };
-    ch.handle('http-body', (m) => writeOrPause(stdout, ch, Buffer.from(m.data as Uint8Array), out));
+    // A malformed body message ends the fetch: the channel closes, and the command fails with the reason.
+    let malformed: string | undefined;
+    onStream(ch, 'http-body', (m) => writeOrPause(stdout, ch, m.data, out), (reason) => {
+      malformed ??= reason;
+      ch.close();
+    });
     try {
-      const r = await ch.request({ t: 'http-fetch', url }, maxTimeMs);
+      const r = await channelAsk(ch, { t: 'http-fetch', url }, maxTimeMs).catch((err: Error) => {
+        throw malformed !== undefined ? new Error(malformed) : err;
+      });
       if (ctx.values.verbose) {
-        const lines = [`< HTTP/${String(r.httpVersion)} ${String(r.status)} ${String(r.statusMessage)}`];
-        for (const [k, v] of Object.entries(r.headers as Record<string, string | string[]>)) for (const one of Array.isArray(v) ? v : [v]) lines.push(`< ${k}: ${one}`);
+        const lines = [`< HTTP/${r.httpVersion} ${r.status} ${r.statusMessage}`];
+        for (const [k, v] of Object.entries(r.headers)) for (const one of Array.isArray(v) ? v : [v]) lines.push(`< ${k}: ${one}`);
         process.stderr.write(`${lines.join('\n')}\n<\n`);
       }
       await drained(stdout);
+      if (malformed !== undefined) throw new Error(malformed);
       // As curl --fail: an HTTP error status is exit code 22.
-      return ctx.values.fail && Number(r.status) >= 400 ? 22 : 0;
+      return ctx.values.fail && r.status >= 400 ? 22 : 0;
     } finally {
       ch.close();
     }

@@ -1,6 +1,6 @@
-import type { ControlMessage } from '../../../shared/control/codec.ts';
+import type { AdminStreams } from '../../../shared/protocol/admin.ts';
 import { numberArg } from '../../../shared/runtime/options.ts';
-import { drained, openAdmin, writeOrPause } from '../admin-channel.ts';
+import { channelAsk, drained, onStream, openAdmin, writeOrPause } from '../admin-channel.ts';
 import { command } from '../command.ts';
 
 /**
@@ -37,13 +37,23 @@ export default command({
 
     // From the LPAR: bytes to stdout (the link stops reading while stdout is full).
     const out = { waiting: false };
-    ch.handle('nc-data', (m) => writeOrPause(stdout, ch, Buffer.from(m.data as Uint8Array), out));
-    ch.handle('nc-end', () => say('remote end finished sending'));
-    ch.handle('nc-closed', (m) => {
-      if (m.error) process.stderr.write(`lparlab nc: ${String(m.error)}\n`);
-      else say('connection closed');
-      finish(m.error ? 1 : 0);
-    });
+    // A malformed message from the LPAR ends the relay as a failure, naming the field.
+    const malformed = (reason: string) => {
+      process.stderr.write(`lparlab nc: ${reason}\n`);
+      finish(1);
+    };
+    onStream(ch, 'nc-data', (m) => writeOrPause(stdout, ch, m.data, out), malformed);
+    onStream(ch, 'nc-end', () => say('remote end finished sending'), malformed);
+    onStream(
+      ch,
+      'nc-closed',
+      (m) => {
+        if (m.error) process.stderr.write(`lparlab nc: ${m.error}\n`);
+        else say('connection closed');
+        finish(m.error ? 1 : 0);
+      },
+      malformed,
+    );
     ch.onClose(() => finish(1));
 
     // To the LPAR: stdin (paused while the admin link is full); EOF half-closes.
@@ -63,17 +73,17 @@ export default command({
     process.once('SIGINT', stopSignal);
     try {
       if (listen) {
-        const connected = new Promise<ControlMessage>((resolve) => ch.handle('nc-connected', (m) => resolve(m)));
-        const r = await ch.request({ t: 'nc-listen', port, ...(host !== undefined ? { host } : {}) });
-        say(`${lpar} listening on ${String(r.local)}`);
+        const connected = new Promise<AdminStreams['nc-connected']>((resolve) => onStream(ch, 'nc-connected', resolve, malformed));
+        const r = await channelAsk(ch, { t: 'nc-listen', port, ...(host !== undefined ? { host } : {}) });
+        say(`${lpar} listening on ${r.local}`);
         const c = await Promise.race([connected, done.then(() => undefined)]);
         if (c) {
-          say(`connection from ${String(c.remote)} to ${String(c.local)}`);
+          say(`connection from ${c.remote} to ${c.local}`);
           pump();
         }
       } else {
-        const r = await ch.request({ t: 'nc-connect', host, port }, 30_000);
-        say(`${lpar} ${String(r.local)} connected to ${String(r.remote)}`);
+        const r = await channelAsk(ch, { t: 'nc-connect', host: pos[1], port }, 30_000);
+        say(`${lpar} ${r.local} connected to ${r.remote}`);
         pump();
       }
       const code = await done;

@@ -1,4 +1,4 @@
-import { adminRequest, fmRequest } from '../../../shared/runtime/admin-client.ts';
+import { adminAsk, fmAsk } from '../../../shared/runtime/admin-client.ts';
 import type { RunDir } from '../../../shared/runtime/run-dir.ts';
 import { command } from '../command.ts';
 import { JSON_OPTION, printJson } from './common.ts';
@@ -11,7 +11,7 @@ import { Perf } from '../../../shared/rclan/purpose.ts';
  */
 async function rviUpAtBothEnds(runDir: RunDir, id: number, ends: string[], timeoutMs = 10_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
-  const up = async (node: string) => ((await adminRequest(runDir, node, { t: 'rvis' })).rvis as Array<{ id: number; state: string }>).some((r) => r.id === id && r.state === 'up');
+  const up = async (node: string) => (await adminAsk(runDir, node, { t: 'rvis' })).rvis.some((r) => r.id === id && r.state === 'up');
   for (;;) {
     const states = await Promise.all(ends.map(up));
     if (states.every(Boolean)) return;
@@ -37,18 +37,18 @@ export default command({
     const runDir = ctx.liveRunDir();
     const size = ctx.values.size ?? 65536;
     const count = ctx.values.count ?? 20000;
-    const created = (await fmRequest(runDir, { t: 'rvi-create', a, b, purpose: Perf })).rvi as { id: number };
+    const created = (await fmAsk(runDir, { t: 'rvi-create', a, b, purpose: Perf })).rvi;
     await rviUpAtBothEnds(runDir, created.id, [a, b]);
-    const sent = await adminRequest(runDir, a, { t: 'perf-send', peer: b, count, sizes: [size] }, 600_000);
-    const got = await adminRequest(runDir, b, { t: 'perf-received', peer: a });
-    const ping = await adminRequest(runDir, a, { t: 'perf-ping', peer: b, count: ctx.values.ping ?? 1000, size: 64 }, 600_000);
+    const sent = await adminAsk(runDir, a, { t: 'perf-send', peer: b, count, sizes: [size] }, 600_000);
+    const got = await adminAsk(runDir, b, { t: 'perf-received', peer: a });
+    const ping = await adminAsk(runDir, a, { t: 'perf-ping', peer: b, count: ctx.values.ping ?? 1000, size: 64 }, 600_000);
     const result = { size, count, sender: sent, receiver: got, ping };
     if (ctx.values.json) printJson(result);
     else {
-      process.stdout.write(`${a} -> ${b}: ${count} x ${size} B in ${Number(sent.elapsedMs).toFixed(0)} ms = ${Number(sent.gbps).toFixed(2)} Gbit/s; received in order ${got.received}, missing ${got.missing}, duplicates ${got.duplicates}\n`);
-      process.stdout.write(`round trip (64 B): p50 ${Number(ping.p50Us).toFixed(0)} us, p99 ${Number(ping.p99Us).toFixed(0)} us\n`);
+      process.stdout.write(`${a} -> ${b}: ${count} x ${size} B in ${sent.elapsedMs.toFixed(0)} ms = ${sent.gbps.toFixed(2)} Gbit/s; received in order ${got.received}, missing ${got.missing}, duplicates ${got.duplicates}\n`);
+      process.stdout.write(`round trip (64 B): p50 ${ping.p50Us.toFixed(0)} us, p99 ${ping.p99Us.toFixed(0)} us\n`);
     }
     // RCLAN delivers in order, exactly once: anything else is a failure to report, not a figure.
-    return Number(got.missing) || Number(got.duplicates) || Number(got.corrupt ?? 0) || Number(got.received) !== count ? 1 : 0;
+    return got.missing || got.duplicates || got.corrupt || got.received !== count ? 1 : 0;
   },
 });

@@ -1,4 +1,4 @@
-import { adminRequest } from '../../../shared/runtime/admin-client.ts';
+import { adminAsk } from '../../../shared/runtime/admin-client.ts';
 import { command } from '../command.ts';
 import { JSON_OPTION, printJson } from './common.ts';
 
@@ -20,15 +20,15 @@ export default command({
     const count = ctx.values.count ?? 4;
     const intervalMs = Math.round((ctx.values.interval ?? 0.2) * 1000);
     const timeoutMs = Math.round((ctx.values.timeout ?? 1) * 1000);
-    const r = await adminRequest(ctx.liveRunDir(), lpar, { t: 'ping', dst, count, size: ctx.values.size ?? 56, intervalMs, timeoutMs }, count * (intervalMs + timeoutMs) + 10_000);
+    const r = await adminAsk(ctx.liveRunDir(), lpar, { t: 'ping', dst, count, size: ctx.values.size ?? 56, intervalMs, timeoutMs }, count * (intervalMs + timeoutMs) + 10_000);
     if (ctx.values.json) printJson(r);
     else {
-      const rtts = r.rttsMs as number[];
-      const loss = Math.round((1 - Number(r.received) / Number(r.sent)) * 100);
-      for (const e of r.errors as string[]) process.stdout.write(`${lpar}: ${e}\n`);
+      const rtts = r.rttsMs;
+      const loss = Math.round((1 - r.received / r.sent) * 100);
+      for (const e of r.errors) process.stdout.write(`${lpar}: ${e}\n`);
       process.stdout.write(`--- ${dst} ping statistics from ${lpar} ---\n${r.sent} packets transmitted, ${r.received} received, ${loss}% packet loss\n`);
       if (rtts.length) process.stdout.write(`rtt min/avg/max = ${Math.min(...rtts).toFixed(3)}/${(rtts.reduce((a, b) => a + b, 0) / rtts.length).toFixed(3)}/${Math.max(...rtts).toFixed(3)} ms\n`);
     }
-    return Number(r.received) > 0 ? 0 : 1;
+    return r.received > 0 ? 0 : 1;
   },
 });

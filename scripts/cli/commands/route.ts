@@ -1,4 +1,5 @@
-import { adminRequest } from '../../../shared/runtime/admin-client.ts';
+import type { RouteEntry, RouteRequest } from '../../../shared/protocol/admin.ts';
+import { adminAsk } from '../../../shared/runtime/admin-client.ts';
 import { UsageError } from '../../../shared/runtime/options.ts';
 import { ipToString, parseCidr, parseIp, prefixMask } from '../../../shared/wire/ipv4-address.ts';
 import { command } from '../command.ts';
@@ -8,18 +9,10 @@ import { JSON_OPTION, printJson } from './common.ts';
  * A partition's routing table (the lpar's `route` admin verb), with ip-route's
  * word syntax: `route LPAR show`, `route LPAR add PREFIX [via IP] [dev VLAN]`,
  * `route LPAR del PREFIX [via IP]`; `default` is 0.0.0.0/0 and a bare
- * address is a /32 host route, as in `ip route`.
+ * address is a /32 host route, as in `ip route`. The request and the reply's
+ * entries are the admin protocol's (shared/protocol/admin.ts).
  */
-export type RouteRequest = { t: 'route'; op: 'show' } | { t: 'route'; op: 'add'; prefix: string; via?: string; dev?: string } | { t: 'route'; op: 'del'; prefix: string; via?: string };
-
-/** One entry of the reply to `show` (the contract with the lpar's verb). */
-export interface RouteEntry {
-  prefix: string;
-  via?: string;
-  dev: string;
-  source: 'connected' | 'platform' | 'static';
-  mtu: number;
-}
+export type { RouteEntry, RouteRequest };
 
 /** `default`, `A.B.C.D/N` or `A.B.C.D` (a /32) as a canonical prefix; host bits set is an error, as ip route says "Invalid prefix". */
 export function routePrefix(word: string): string {
@@ -88,9 +81,9 @@ the interfaces (connected), the platform file (platform) and this command (stati
     const [lpar, ...words] = ctx.args;
     if (!lpar) throw ctx.usage('route needs an LPAR name');
     const rq = parseRouteWords(words);
-    const r = await adminRequest(ctx.liveRunDir(), lpar, rq);
+    const r = await adminAsk(ctx.liveRunDir(), lpar, rq);
     if (rq.op !== 'show') return 0;
-    const routes = (r.routes ?? []) as RouteEntry[];
+    const routes = r.routes ?? [];
     if (ctx.values.json) printJson(routes);
     else for (const e of routes) process.stdout.write(`${formatRoute(e)}\n`);
     return 0;

@@ -1,4 +1,4 @@
-import { fmRequest } from '../../../shared/runtime/admin-client.ts';
+import { fmAsk } from '../../../shared/runtime/admin-client.ts';
 import { numberArg } from '../../../shared/runtime/options.ts';
 import { command } from '../command.ts';
 import { JSON_OPTION, printJson } from './common.ts';
@@ -18,21 +18,21 @@ export default command({
     const runDir = ctx.liveRunDir();
     if (sub === 'list') {
       if (a !== undefined) throw ctx.usage(`unexpected argument "${a}"`);
-      const rvis = (await fmRequest(runDir, { t: 'rvi-list' })).rvis as Array<Record<string, unknown>>;
+      const { rvis } = await fmAsk(runDir, { t: 'rvi-list' });
       if (ctx.values.json) printJson(rvis);
       else for (const x of rvis) process.stdout.write(`${x.id}\t${x.a} (vi ${x.viA}) <-> ${x.b} (vi ${x.viB})\t${x.purpose}\n`);
       return 0;
     }
     if (sub === 'create') {
       if (!a || !b || extra !== undefined) throw ctx.usage('rvi create takes two node names');
-      const r = await fmRequest(runDir, { t: 'rvi-create', a, b, purpose: ctx.values.purpose ?? Data });
+      const r = await fmAsk(runDir, { t: 'rvi-create', a, b, purpose: ctx.values.purpose ?? Data });
       process.stdout.write(`${JSON.stringify(r.rvi)}\n`);
       return 0;
     }
     if (sub === 'destroy') {
       if (b !== undefined) throw ctx.usage(`unexpected argument "${b}"`);
       const id = numberArg('rvi destroy ID', a, { integer: true, min: 0 });
-      await fmRequest(runDir, { t: 'rvi-destroy', id });
+      await fmAsk(runDir, { t: 'rvi-destroy', id });
       process.stdout.write(`RVI ${id} destroyed\n`);
       return 0;
     }

@@ -18,7 +18,7 @@ export async function printStatus(runDir: RunDir, json: boolean): Promise<void> 
   for (const m of s.smc) {
     if (!m.up || !m.stats) continue;
     const st = m.stats;
-    const fb = Object.entries(st.fallbacks as Record<string, number>).map(([k, v]) => `${v} ${k}`).join('; ');
+    const fb = Object.entries(st.fallbacks).map(([k, v]) => `${v} ${k}`).join('; ');
     out.push(`SMC ${m.lpar}${m.enabled ? '' : ' (off)'}: connections SMC-D ${st.connections.smcd}, SMC-R ${st.connections.smcr}, TCP ${st.connections.tcp}; bytes out/in SMC-D ${st.bytes.smcdOut}/${st.bytes.smcdIn}, SMC-R ${st.bytes.smcrOut}/${st.bytes.smcrIn}; ring full ${st.ringFull}; link failovers ${st.linkFailovers}, TCP failbacks ${st.tcpFailbacks}${fb ? `; fallbacks: ${fb}` : ''}`);
   }
   process.stdout.write(`${out.join('\n')}\n`);

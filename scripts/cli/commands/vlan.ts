@@ -1,4 +1,4 @@
-import { adminRequest } from '../../../shared/runtime/admin-client.ts';
+import { adminAsk } from '../../../shared/runtime/admin-client.ts';
 import { command } from '../command.ts';
 
 export default command({
@@ -12,8 +12,13 @@ export default command({
     const runDir = ctx.liveRunDir();
     // Every control node serves every virtual LAN: each is told.
     for (const cn of runDir.readPlatform().controlNodes) {
-      const r = sub === 'join' ? await adminRequest(runDir, cn.name, { t: 'vlan-join', vlan, lpar, ip }) : await adminRequest(runDir, cn.name, { t: 'vlan-leave', vlan, lpar });
-      process.stdout.write(`${cn.name}: ${sub === 'join' ? `${lpar} joined ${vlan} (${JSON.stringify(r.interface)})` : `${lpar} left ${vlan}`}\n`);
+      if (sub === 'join') {
+        const r = await adminAsk(runDir, cn.name, { t: 'vlan-join', vlan, lpar, ip });
+        process.stdout.write(`${cn.name}: ${lpar} joined ${vlan} (${JSON.stringify(r.interface)})\n`);
+      } else {
+        await adminAsk(runDir, cn.name, { t: 'vlan-leave', vlan, lpar });
+        process.stdout.write(`${cn.name}: ${lpar} left ${vlan}\n`);
+      }
     }
     return 0;
   },
