@@ -118,10 +118,10 @@ export class ControlNode {
     }
     view.lastHeard = Date.now();
     try {
-      this.handleMgmt(view, rvi, d.msg);
+      this.handleMgmt(view, rvi, d.value);
     } catch (err) {
       this.stats.malformedMgmt++;
-      this.warn.warn(`${view.name}/mgmt/${d.msg.t}`, { lpar: view.name, t: d.msg.t, err: (err as Error).message }, 'management message rejected');
+      this.warn.warn(`${view.name}/mgmt/${d.value.t}`, { lpar: view.name, t: d.value.t, err: (err as Error).message }, 'management message rejected');
     }
   }
 

@@ -120,7 +120,7 @@ export class FabricManager {
         this.stats.malformed++;
         throw new Error(d.reason);
       }
-      const req = d.msg;
+      const req = d.value;
       const verb = PATH_VERBS[req.t];
       if (verb && !privileged) {
         this.stats.refused++;

@@ -83,7 +83,7 @@ export class Lpar {
         this.malformed++;
         return;
       }
-      this.onMgmt(rvi, d.msg);
+      this.onMgmt(rvi, d.value);
     };
     const ask = () => sendMgmt(rvi, { t: 'boot', name: this.name });
     rvi.onStateChange = (state, prev) => {

@@ -80,7 +80,7 @@ export class NodeFabric {
   /** A notification from the fabric manager, checked; undefined (counted, logged) when it does not decode. */
   private notice(msg: ControlMessage): NodeNotice | undefined {
     const d = decodeNodeNotice(msg);
-    if (d.ok) return d.msg;
+    if (d.ok) return d.value;
     this.malformedFm++;
     this.opts.log.warn({ reason: d.reason }, 'malformed fabric manager message dropped');
     return undefined;
@@ -166,7 +166,7 @@ export class NodeFabric {
   async request<R extends FmRequest>(msg: R, timeoutMs?: number): Promise<FmReplies[R['t']]> {
     if (!this.fm) throw new Error('not connected to the fabric manager');
     const d = decodeFmReply<R['t']>(msg.t, await this.fm.request(msg as unknown as ControlMessage, timeoutMs));
-    if (d.ok) return d.msg;
+    if (d.ok) return d.value;
     this.malformedFm++;
     throw new Error(d.reason);
   }

@@ -52,6 +52,18 @@ function describe(v: unknown): string {
   return typeof v === 'object' ? 'a map' : typeof v;
 }
 
+/** Bounds on strings a peer may send: names of nodes and virtual LANs, and free text. */
+export const NAME_MAX = 64;
+export const TEXT_MAX = 256;
+
+/** A string of at most `max` characters (empty allowed). */
+export function bounded(max: number): Check<string> {
+  return (v, f) => {
+    if (typeof v !== 'string' || v.length > max) throw new FieldError(f, `a string of at most ${max} characters`, v);
+    return v;
+  };
+}
+
 export const str: Check<string> = (v, f) => {
   if (typeof v !== 'string') throw new FieldError(f, 'a string', v);
   return v;
@@ -113,6 +125,38 @@ export const cidr: Check<string> = (v, f) => {
   return v as string;
 };
 
+/** A string of at most `max` characters that `parse` accepts (an address, say): `parse` throws on a bad one. */
+export function parsed(max: number, parse: (s: string) => unknown, want: string): Check<string> {
+  return (v, f) => {
+    if (typeof v !== 'string' || v.length > max) throw new FieldError(f, want, v);
+    try {
+      parse(v);
+    } catch {
+      throw new FieldError(f, want, v);
+    }
+    return v;
+  };
+}
+
+/**
+ * For a field a peer of another build may send differently: the value when
+ * it passes `c`, else nothing (the receiver's default applies).
+ */
+export function lenient<T>(c: Check<T>): OptionalCheck<T> {
+  return opt((v, f) => {
+    try {
+      return c(v, f);
+    } catch {
+      return undefined as unknown as T;
+    }
+  });
+}
+
+/** An optional field with the value it takes when absent (or nil): the decoded value always has it. */
+export function withDefault<T>(c: Check<T>, fallback: T): Check<T> {
+  return (v, f) => (v === undefined || v === null ? fallback : c(v, f));
+}
+
 export function oneOf<const T extends string>(values: readonly T[], want?: (got: unknown) => string): Check<T> {
   return (v, f) => {
     if (typeof v !== 'string' || !(values as readonly string[]).includes(v)) throw new FieldError(f, want ? want(v) : `one of ${values.join(', ')}`, v);
@@ -127,9 +171,10 @@ export function literal<const T extends string | number | boolean>(value: T): Ch
   };
 }
 
-export function arrayOf<T>(item: Check<T>, max = 1 << 20): Check<T[]> {
+export function arrayOf<T>(item: Check<T>, max = 1 << 20, min = 0): Check<T[]> {
+  const want = min === 0 ? `an array of at most ${max}` : min === max ? `an array of ${max}` : `an array of ${min}..${max}`;
   return (v, f) => {
-    if (!Array.isArray(v) || v.length > max) throw new FieldError(f, `an array of at most ${max}`, v);
+    if (!Array.isArray(v) || v.length > max || v.length < min) throw new FieldError(f, want, v);
     return v.map((x, i) => item(x, `${f}[${i}]`));
   };
 }

@@ -33,7 +33,7 @@ import type { ControlMessage } from '../control/codec.ts';
 import type { RclanSettings } from '../platform/platform.ts';
 import type { RviInfo } from '../rclan/rclan.ts';
 import { Data, type Purpose } from '../rclan/purpose.ts';
-import { decodeWith, Fields, NAME_MAX, readFields, type Decoded, type DecoderTable } from './fields.ts';
+import { type Check, type Decoded, FieldError, type MessageBody, MessageSet, NAME_MAX, arrayOf, bool, decodeWith, int, name, nullable, num, recordOf, shape, withDefault } from './check.ts';
 
 /** Purposes are labels, but a bounded one: it is stored, persisted and listed. */
 const PURPOSE_MAX = 64;
@@ -102,92 +102,93 @@ export type NodeNotice = NodeWelcome | { t: 'rvi-add'; rvi: RviInfo } | { t: 'rv
 
 export type SwitchNotice = { t: 'welcome'; ports: Array<[string, number]>; vis: ViEntry[] } | { t: 'vi-add'; entries: ViEntry[] } | { t: 'vi-del'; rvis: number[] };
 
-const purpose = (f: Fields) => f.name('purpose', PURPOSE_MAX);
+const purpose = name(PURPOSE_MAX);
+const rviId = int(1, ID_MAX);
+const node = name(NAME_MAX);
+const endpoint = name(ENDPOINT_MAX);
 
-function readRecord(f: Fields): RviRecord {
-  return { id: f.int('id', 1, ID_MAX), a: f.name('a'), b: f.name('b'), purpose: purpose(f), viA: f.int('viA', 1, ID_MAX), viB: f.int('viB', 1, ID_MAX) };
-}
+const rviRecord: Check<RviRecord> = shape({ id: rviId, a: node, b: node, purpose, viA: rviId, viB: rviId });
 
-export function readRviInfo(f: Fields): RviInfo {
-  return { id: f.int('id', 1, ID_MAX), vi: f.int('vi', 1, ID_MAX), peer: f.name('peer'), purpose: purpose(f) };
-}
+export const rviInfo: Check<RviInfo> = shape({ id: rviId, vi: rviId, peer: node, purpose });
 
 const isInt = (v: unknown, min: number, max: number): v is number => Number.isInteger(v) && (v as number) >= min && (v as number) <= max;
 
-function readEntries(f: Fields, name: string): ViEntry[] {
-  return f.rows(name, MAX_RVIS, (r, bad) => (r.length === 5 && isInt(r[0], 1, ID_MAX) && [1, 2, 3, 4].every((i) => isInt(r[i], 0, ID_MAX)) ? (r as ViEntry) : bad('[rvi, portA, viA, portB, viB]')));
+/** A row of a list (a tuple): refused whole, naming the row, when `ok` says it is not one. */
+function row<T>(ok: (r: unknown[]) => boolean, want: string): Check<T> {
+  return (v, f) => {
+    if (!Array.isArray(v) || !ok(v)) throw new FieldError(f, want, v);
+    return v as T;
+  };
 }
+
+const viEntry = row<ViEntry>((r) => r.length === 5 && isInt(r[0], 1, ID_MAX) && [1, 2, 3, 4].every((i) => isInt(r[i], 0, ID_MAX)), '[rvi, portA, viA, portB, viB]');
+const viEntries = arrayOf(viEntry, MAX_RVIS);
+const portRow = row<[string, number]>((r) => r.length === 2 && typeof r[0] === 'string' && r[0].length <= NAME_MAX && isInt(r[1], 0, 0xffff), '[name, port]');
 
 export const FM_REQUESTS = ['rvi-create', 'rvi-destroy', 'location-set', 'rvi-list', 'locate', 'fm-status'] as const satisfies ReadonlyArray<FmRequest['t']>;
 
-const REQUESTS: DecoderTable<FmRequest> = {
-  'rvi-create': (f) => ({ t: 'rvi-create', a: f.name('a'), b: f.name('b'), purpose: f.has('purpose') ? purpose(f) : Data }),
-  'rvi-destroy': (f) => ({ t: 'rvi-destroy', id: f.int('id', 0, ID_MAX) }),
-  'location-set': (f) => ({ t: 'location-set', endpoint: f.name('endpoint', ENDPOINT_MAX), node: f.name('node') }),
-  'rvi-list': () => ({ t: 'rvi-list' }),
-  locate: (f) => ({ t: 'locate', endpoint: f.name('endpoint', ENDPOINT_MAX) }),
-  'fm-status': () => ({ t: 'fm-status' }),
-};
+const requests = new MessageSet('fabric manager', {
+  'rvi-create': { a: node, b: node, purpose: withDefault(purpose, Data) },
+  'rvi-destroy': { id: int(0, ID_MAX) },
+  'location-set': { endpoint, node },
+  'rvi-list': {},
+  locate: { endpoint },
+  'fm-status': {},
+} satisfies { [T in FmRequest['t']]: MessageBody });
 
-type Reply<T extends FmRequest['t']> = (f: Fields) => FmReplies[T];
-
-const REPLIES: { [T in FmRequest['t']]: Reply<T> } = {
-  'rvi-create': (f) => ({ rvi: f.obj('rvi', readRecord) }),
-  'rvi-destroy': (f) => ({ destroyed: f.int('destroyed', 0, ID_MAX) }),
-  'location-set': (f) => ({ endpoint: f.name('endpoint', ENDPOINT_MAX), node: f.name('node') }),
-  'rvi-list': (f) => ({ rvis: f.list('rvis', MAX_RVIS, readRecord) }),
-  locate: (f) => ({ endpoint: f.name('endpoint', ENDPOINT_MAX), node: f.has('node') ? f.name('node') : null, cec: f.has('cec') ? f.name('cec') : null }),
-  'fm-status': (f) => ({
-    planes: f.list('planes', 2, (p) => ({ plane: p.name('plane'), switchConnected: p.bool('switchConnected') })),
-    nodes: f.list('nodes', MAX_RVIS, (n) => ({ name: n.name('name'), port: n.int('port', 0, 0xffff), role: n.name('role'), connected: n.bool('connected'), cec: n.has('cec') ? n.name('cec') : null })),
-    rvis: f.list('rvis', MAX_RVIS, readRecord),
-    stats: f.counters('stats'),
+const replies: { [T in FmRequest['t']]: Check<FmReplies[T]> } = {
+  'rvi-create': shape({ rvi: rviRecord }),
+  'rvi-destroy': shape({ destroyed: int(0, ID_MAX) }),
+  'location-set': shape({ endpoint, node }),
+  'rvi-list': shape({ rvis: arrayOf(rviRecord, MAX_RVIS) }),
+  locate: shape({ endpoint, node: nullable(node), cec: nullable(node) }),
+  'fm-status': shape({
+    planes: arrayOf(shape({ plane: node, switchConnected: bool }), 2),
+    nodes: arrayOf(shape({ name: node, port: int(0, 0xffff), role: node, connected: bool, cec: nullable(node) }), MAX_RVIS),
+    rvis: arrayOf(rviRecord, MAX_RVIS),
+    stats: recordOf(num()),
   }),
 };
 
-const NODE_NOTICES: DecoderTable<NodeNotice> = {
-  welcome: (f) => {
-    const planes = f.list('planes', 2, (p) => ({ name: p.name('name'), url: p.name('url', 4096) }), 2);
-    return {
-      t: 'welcome',
-      port: f.int('port', 0, 0xffff),
-      planes: [planes[0], planes[1]],
-      rclan: f.obj('rclan', (r) => ({ heartbeatMs: r.int('heartbeatMs', 1, 60_000), deadAfterMs: r.int('deadAfterMs', 1, 600_000), undeliverableAfterMs: r.int('undeliverableAfterMs', 1, 3_600_000), window: r.int('window', 1, 1 << 20) })),
-      rvis: f.list('rvis', MAX_RVIS, readRviInfo),
-    };
+const plane = shape({ name: node, url: name(4096) });
+const nodeNotices = new MessageSet('fabric manager', {
+  welcome: {
+    port: int(0, 0xffff),
+    planes: (v: unknown, f: string): NodeWelcome['planes'] => {
+      const [a, b] = arrayOf(plane, 2, 2)(v, f);
+      return [a, b];
+    },
+    rclan: shape({ heartbeatMs: int(1, 60_000), deadAfterMs: int(1, 600_000), undeliverableAfterMs: int(1, 3_600_000), window: int(1, 1 << 20) }),
+    rvis: arrayOf(rviInfo, MAX_RVIS),
   },
-  'rvi-add': (f) => ({ t: 'rvi-add', rvi: f.obj('rvi', readRviInfo) }),
-  'rvi-del': (f) => ({ t: 'rvi-del', vi: f.int('vi', 1, ID_MAX) }),
-};
+  'rvi-add': { rvi: rviInfo },
+  'rvi-del': { vi: rviId },
+} satisfies { [T in NodeNotice['t']]: MessageBody });
+
+const switchNotices = new MessageSet('fabric manager', {
+  welcome: { ports: arrayOf(portRow, MAX_RVIS), vis: viEntries },
+  'vi-add': { entries: viEntries },
+  'vi-del': { rvis: arrayOf(rviId, MAX_RVIS) },
+} satisfies { [T in SwitchNotice['t']]: MessageBody });
 
 /** A request to the fabric manager, checked (at the fabric manager). */
 export function decodeFmRequest(msg: ControlMessage): Decoded<FmRequest> {
-  return decodeWith('fabric manager', REQUESTS, msg);
+  return requests.decode(msg);
 }
 
 /** The fabric manager's reply to a request of type `t`, checked (at the caller). */
 export function decodeFmReply<T extends FmRequest['t']>(t: T, msg: ControlMessage): Decoded<FmReplies[T]> {
   if (msg.t !== `${t}-ok`) return { ok: false, reason: `fabric manager reply to "${t}" is "${msg.t.slice(0, NAME_MAX)}"` };
-  return readFields(`fabric manager reply to "${t}"`, msg, REPLIES[t] as Reply<T>);
+  return decodeWith(replies[t], `fabric manager reply to "${t}"`, msg);
 }
-
-const SWITCH_NOTICES: DecoderTable<SwitchNotice> = {
-  welcome: (f) => ({
-    t: 'welcome',
-    ports: f.rows('ports', MAX_RVIS, (r, bad) => (r.length === 2 && typeof r[0] === 'string' && r[0].length <= NAME_MAX && isInt(r[1], 0, 0xffff) ? [r[0], r[1] as number] : bad('[name, port]'))),
-    vis: readEntries(f, 'vis'),
-  }),
-  'vi-add': (f) => ({ t: 'vi-add', entries: readEntries(f, 'entries') }),
-  'vi-del': (f) => ({ t: 'vi-del', rvis: f.ints('rvis', { min: 0, max: MAX_RVIS }, 1, ID_MAX) }),
-};
 
 /** A notification from the fabric manager to a fabric switch, checked. */
 export function decodeSwitchNotice(msg: ControlMessage): Decoded<SwitchNotice> {
-  return decodeWith('fabric manager', SWITCH_NOTICES, msg);
+  return switchNotices.decode(msg);
 }
 
 /** A notification from the fabric manager to a node, checked. */
 export function decodeNodeNotice(msg: ControlMessage): Decoded<NodeNotice> {
-  return decodeWith('fabric manager', NODE_NOTICES, msg);
+  return nodeNotices.decode(msg);
 }
 

@@ -37,7 +37,7 @@ import { SMC_BOUNDS, type SmcGrant } from '../platform/smc-settings.ts';
 import type { Rvi } from '../rclan/rvi.ts';
 import { parseIp } from '../wire/ipv4-address.ts';
 import { parseMac } from '../wire/mac.ts';
-import { decodeWith, Fields, TEXT_MAX, type Decoded, type DecoderTable } from './fields.ts';
+import { type Check, type Decoded, type MessageBody, MessageSet, NAME_MAX, TEXT_MAX, anything, arrayOf, bool, bounded, int, lenient, name, nullable, oneOf, opt, parsed, recordOf, shape, withDefault } from './check.ts';
 
 /** Interfaces, peers, groups and apps a message may carry at most: far above any platform, low enough to bound memory. */
 const MAX_LIST = 4096;
@@ -119,113 +119,109 @@ export type ToLpar =
   | { t: 'vlan-removed'; vlan: string }
   | SmcrLinksAnswer;
 
-const ip = (f: Fields, name: string) => f.parsed(name, IP_MAX, parseIp, 'a dotted IPv4 address');
-const mac = (f: Fields, name: string) => f.parsed(name, MAC_MAX, parseMac, 'a MAC address');
+const ip = parsed(IP_MAX, parseIp, 'a dotted IPv4 address');
+const mac = parsed(MAC_MAX, parseMac, 'a MAC address');
+const vlan = name(NAME_MAX);
+const dev = int(0, 255);
+const rviId = int(0, 0xffffff);
 
-export function readInterface(f: Fields): MgmtInterface {
-  return {
-    vlan: f.name('vlan'),
-    vlanId: f.int('vlanId', 1, 255),
-    dev: f.int('dev', 0, 255),
-    ip: ip(f, 'ip'),
-    prefix: f.int('prefix', 0, 32),
-    mac: mac(f, 'mac'),
-    mtu: f.int('mtu', 68, 65535),
-    promiscuousAllowed: f.bool('promiscuousAllowed'),
-  };
-}
+export const mgmtInterface: Check<MgmtInterface> = shape({
+  vlan,
+  vlanId: int(1, 255),
+  dev,
+  ip,
+  prefix: int(0, 32),
+  mac,
+  mtu: int(68, 65535),
+  promiscuousAllowed: bool,
+});
 
-function readLanPeer(f: Fields): LanPeer {
-  return { rvi: f.int('rvi', 0, 0xffffff), ip: ip(f, 'ip'), mac: f.has('mac') ? mac(f, 'mac') : null, forwarding: f.optBool('forwarding') ?? false };
-}
+const lanPeer: Check<LanPeer> = shape({ rvi: rviId, ip, mac: nullable(mac), forwarding: withDefault(bool, false) });
 
-function readRoute(f: Fields): RouteSpec {
-  const via = f.has('via') ? ip(f, 'via') : undefined;
-  const dev = f.has('dev') ? f.name('dev') : undefined;
-  return { prefix: f.str('prefix', 64), ...(via !== undefined ? { via } : {}), ...(dev !== undefined ? { dev } : {}) };
-}
+const route: Check<RouteSpec> = shape({ prefix: bounded(64), via: opt(ip), dev: opt(name(NAME_MAX)) });
 
-function readApp(f: Fields): AppSpec {
-  if (f.has('module')) return { module: f.str('module', 4096), ...(f.has('port') ? { port: f.int('port', 1, 65535) } : {}), options: f.record('options') };
-  return { name: f.oneOf('name', BUILTIN_APP_NAMES), port: f.int('port', 1, 65535) };
-}
+const builtinApp = shape({ name: oneOf(BUILTIN_APP_NAMES), port: int(1, 65535) });
+const moduleApp = shape({ module: bounded(4096), port: opt(int(1, 65535)), options: recordOf(anything) });
+/** A user module when it names one, else a built-in app. */
+const app: Check<AppSpec> = (v, f) => (typeof v === 'object' && v !== null && (v as { module?: unknown }).module != null ? moduleApp(v, f) : builtinApp(v, f));
 
 /** The SMC grant: each setting that is present, of its type and within its bounds; the others are left to the partition's defaults. */
-export function readSmcGrant(f: Fields): Partial<SmcGrant> {
-  const g: Partial<SmcGrant> = {};
-  const enabled = f.maybeBool('enabled');
-  const d = f.maybeBool('d');
-  const r = f.maybeBool('r');
-  const ringBytes = f.maybeInt('ringBytes', ...SMC_BOUNDS.ringBytes);
-  const pollUs = f.maybeInt('pollUs', ...SMC_BOUNDS.pollUs);
-  const clcTimeoutMs = f.maybeInt('clcTimeoutMs', ...SMC_BOUNDS.clcTimeoutMs);
-  if (enabled !== undefined) g.enabled = enabled;
-  if (d !== undefined) g.d = d;
-  if (r !== undefined) g.r = r;
+const smcGrantFields = shape({
+  enabled: lenient(bool),
+  d: lenient(bool),
+  r: lenient(bool),
+  ringBytes: lenient(int(...SMC_BOUNDS.ringBytes)),
+  pollUs: lenient(int(...SMC_BOUNDS.pollUs)),
+  clcTimeoutMs: lenient(int(...SMC_BOUNDS.clcTimeoutMs)),
+});
+export const smcGrant: Check<Partial<SmcGrant>> = (v, f) => {
+  const g: Partial<SmcGrant> = smcGrantFields(v, f);
   // A ring cursor counts bytes mod 2^32 (shared/smc/smb.ts): only a power of two divides it.
-  if (ringBytes !== undefined && (ringBytes & (ringBytes - 1)) === 0) g.ringBytes = ringBytes;
-  if (pollUs !== undefined) g.pollUs = pollUs;
-  if (clcTimeoutMs !== undefined) g.clcTimeoutMs = clcTimeoutMs;
+  if (g.ringBytes !== undefined && (g.ringBytes & (g.ringBytes - 1)) !== 0) delete g.ringBytes;
   return g;
-}
-
-const TO_CONTROL_NODE: DecoderTable<ToControlNode> = {
-  boot: (f) => ({ t: 'boot', name: f.name('name') }),
-  health: (f) => ({ t: 'health', state: f.str('state', 32), detail: f.optStr('detail', TEXT_MAX) ?? '' }),
-  'vlan-register': (f) => ({ t: 'vlan-register', vlan: f.name('vlan'), dev: f.int('dev', 0, 255), ip: ip(f, 'ip'), mac: mac(f, 'mac') }),
-  mcast: (f) => ({ t: 'mcast', vlan: f.name('vlan'), group: mac(f, 'group'), join: f.bool('join') }),
-  promisc: (f) => ({ t: 'promisc', vlan: f.name('vlan'), on: f.bool('on') }),
-  'smcr-links': (f) => ({ t: 'smcr-links', peer: f.name('peer') }),
 };
 
-const TO_LPAR: DecoderTable<ToLpar> = {
-  config: (f) => ({
-    t: 'config',
-    name: f.name('name'),
-    cec: f.name('cec'),
-    controlNode: f.name('controlNode'),
-    serial: f.int('serial', 1, 0xffff),
-    platform: f.name('platform'),
-    ethernet: f.obj('ethernet', (e) => ({ heartbeatMs: e.int('heartbeatMs', 1, 3_600_000), arpCacheSeconds: e.int('arpCacheSeconds', 1, 86_400 * 365) })),
-    interfaces: f.list('interfaces', 255, readInterface),
-    apps: f.list('apps', MAX_LIST, readApp),
-    forwarding: f.optBool('forwarding') ?? false,
-    routes: f.has('routes') ? f.list('routes', MAX_LIST, readRoute) : [],
-    smc: f.has('smc') ? f.obj('smc', readSmcGrant) : {},
-  }),
-  'vlan-registered': (f) => ({ t: 'vlan-registered', vlan: f.name('vlan'), ok: f.bool('ok'), ...(f.has('reason') ? { reason: f.str('reason', 4 * TEXT_MAX) } : {}) }),
-  'lan-peers': (f) => ({ t: 'lan-peers', vlan: f.name('vlan'), peers: f.list('peers', MAX_LIST, readLanPeer) }),
-  'promisc-listeners': (f) => ({ t: 'promisc-listeners', vlan: f.name('vlan'), listeners: f.list('listeners', MAX_LIST, (l) => ({ node: l.name('node'), dev: l.int('dev', 0, 255) })) }),
-  'vlan-added': (f) => ({ t: 'vlan-added', interface: f.obj('interface', readInterface) }),
-  'vlan-removed': (f) => ({ t: 'vlan-removed', vlan: f.name('vlan') }),
-  'smcr-links': (f) => {
-    const peer = f.name('peer');
-    if (f.bool('ok')) {
-      const [a, b] = f.ints('rvis', { min: 2, max: 2 }, 0, 0xffffff);
-      return { t: 'smcr-links', peer, ok: true, rvis: [a, b] };
-    }
-    return { t: 'smcr-links', peer, ok: false, reason: f.optStr('reason', 4 * TEXT_MAX) ?? 'no reason given' };
+const toControlNode = new MessageSet('management', {
+  boot: { name: vlan },
+  health: { state: bounded(32), detail: withDefault(bounded(TEXT_MAX), '') },
+  'vlan-register': { vlan, dev, ip, mac },
+  mcast: { vlan, group: mac, join: bool },
+  promisc: { vlan, on: bool },
+  'smcr-links': { peer: vlan },
+} satisfies { [T in ToControlNode['t']]: MessageBody });
+
+type Untagged<U> = U extends unknown ? Omit<U, 't'> : never;
+
+/** ok selects the answer's other field: the two RVIs, or why not. */
+const smcrLinksAnswer: Check<Untagged<SmcrLinksAnswer>> = (v, f) => {
+  const { peer, ok } = shape({ peer: name(NAME_MAX), ok: bool })(v, f);
+  if (ok) {
+    const [a, b] = shape({ rvis: arrayOf(rviId, 2, 2) })(v, f).rvis;
+    return { peer, ok: true, rvis: [a, b] };
+  }
+  return { peer, ok: false, reason: withDefault(bounded(4 * TEXT_MAX), 'no reason given')((v as Record<string, unknown>).reason, 'reason') };
+};
+
+const toLpar = new MessageSet('management', {
+  config: {
+    name: vlan,
+    cec: vlan,
+    controlNode: vlan,
+    serial: int(1, 0xffff),
+    platform: vlan,
+    ethernet: shape({ heartbeatMs: int(1, 3_600_000), arpCacheSeconds: int(1, 86_400 * 365) }),
+    interfaces: arrayOf(mgmtInterface, 255),
+    apps: arrayOf(app, MAX_LIST),
+    forwarding: withDefault(bool, false),
+    routes: withDefault(arrayOf(route, MAX_LIST), []),
+    smc: withDefault(smcGrant, {}),
   },
-};
+  'vlan-registered': { vlan, ok: bool, reason: opt(bounded(4 * TEXT_MAX)) },
+  'lan-peers': { vlan, peers: arrayOf(lanPeer, MAX_LIST) },
+  'promisc-listeners': { vlan, listeners: arrayOf(shape({ node: vlan, dev }), MAX_LIST) },
+  'vlan-added': { interface: mgmtInterface },
+  'vlan-removed': { vlan },
+  'smcr-links': smcrLinksAnswer,
+} satisfies { [T in ToLpar['t']]: MessageBody });
 
-function decodeBody<U extends { t: string }>(channel: string, table: DecoderTable<U>, payload: Buffer): Decoded<U> {
+function decodeBody<T>(set: { decode(raw: unknown): Decoded<T> }, payload: Buffer): Decoded<T> {
   let msg: ControlMessage;
   try {
     msg = decodeControl(payload);
   } catch (err) {
     return { ok: false, reason: (err as Error).message };
   }
-  return decodeWith(channel, table, msg);
+  return set.decode(msg);
 }
 
 /** A management message from an LPAR, checked (at a control node). */
 export function decodeToControlNode(payload: Buffer): Decoded<ToControlNode> {
-  return decodeBody('management', TO_CONTROL_NODE, payload);
+  return decodeBody<ToControlNode>(toControlNode, payload);
 }
 
 /** A management message from a control node, checked (at an LPAR). */
 export function decodeToLpar(payload: Buffer): Decoded<ToLpar> {
-  return decodeBody('management', TO_LPAR, payload);
+  return decodeBody<ToLpar>(toLpar, payload);
 }
 
 /** Sends one management message; false when the RVI's send queue is full. */

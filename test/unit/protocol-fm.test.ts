@@ -13,18 +13,18 @@ describe('fabric manager protocol', () => {
       { t: 'locate', endpoint: '10.1.0.2' },
       { t: 'fm-status' },
     ];
-    for (const m of good) expect(decodeFmRequest({ ...m, rq: 1 })).toEqual({ ok: true, msg: m });
-    expect(decodeFmRequest({ t: 'rvi-create', a: 'lpar1', b: 'lpar2' })).toEqual({ ok: true, msg: { t: 'rvi-create', a: 'lpar1', b: 'lpar2', purpose: 'data' } });
+    for (const m of good) expect(decodeFmRequest({ ...m, rq: 1 })).toEqual({ ok: true, value: m });
+    expect(decodeFmRequest({ t: 'rvi-create', a: 'lpar1', b: 'lpar2' })).toEqual({ ok: true, value: { t: 'rvi-create', a: 'lpar1', b: 'lpar2', purpose: 'data' } });
   });
 
   it('refuses a malformed request with the reason', () => {
     const cases: Array<[Record<string, unknown> & { t: string }, RegExp]> = [
-      [{ t: 'rvi-create', a: 'lpar1', b: 7, purpose: 'x' }, /"b" must be a string/],
-      [{ t: 'rvi-create', a: 'lpar1', b: 'lpar2', purpose: 'p'.repeat(65) }, /"purpose" must be a string of at most 64/],
-      [{ t: 'rvi-create', a: '', b: 'lpar2', purpose: 'x' }, /"a" must be a non-empty string/],
-      [{ t: 'rvi-destroy', id: '3' }, /"id" must be an integer/],
+      [{ t: 'rvi-create', a: 'lpar1', b: 7, purpose: 'x' }, /field "b": a string/],
+      [{ t: 'rvi-create', a: 'lpar1', b: 'lpar2', purpose: 'p'.repeat(65) }, /field "purpose": a string of 1\.\.64/],
+      [{ t: 'rvi-create', a: '', b: 'lpar2', purpose: 'x' }, /field "a": a string of 1\.\.64 characters \(got ""\)/],
+      [{ t: 'rvi-destroy', id: '3' }, /field "id": an integer/],
       [{ t: 'locate' }, /"endpoint"/],
-      [{ t: 'rvi-add' }, /no fabric manager message "rvi-add"/],
+      [{ t: 'rvi-add' }, /fabric manager: field "t": .*\(got "rvi-add"\)/],
     ];
     for (const [m, reason] of cases) {
       const d = decodeFmRequest(m);
@@ -34,9 +34,9 @@ describe('fabric manager protocol', () => {
   });
 
   it('checks replies against the request they answer', () => {
-    expect(decodeFmReply('rvi-create', { t: 'rvi-create-ok', re: 1, rvi: rec })).toEqual({ ok: true, msg: { rvi: rec } });
-    expect(decodeFmReply('locate', { t: 'locate-ok', endpoint: '10.9.9.9', node: null, cec: null })).toEqual({ ok: true, msg: { endpoint: '10.9.9.9', node: null, cec: null } });
-    expect(decodeFmReply('rvi-list', { t: 'rvi-list-ok', rvis: [rec] })).toEqual({ ok: true, msg: { rvis: [rec] } });
+    expect(decodeFmReply('rvi-create', { t: 'rvi-create-ok', re: 1, rvi: rec })).toEqual({ ok: true, value: { rvi: rec } });
+    expect(decodeFmReply('locate', { t: 'locate-ok', endpoint: '10.9.9.9', node: null, cec: null })).toEqual({ ok: true, value: { endpoint: '10.9.9.9', node: null, cec: null } });
+    expect(decodeFmReply('rvi-list', { t: 'rvi-list-ok', rvis: [rec] })).toEqual({ ok: true, value: { rvis: [rec] } });
     const wrong = decodeFmReply('rvi-create', { t: 'rvi-list-ok', rvis: [] });
     expect(wrong.ok === false && wrong.reason).toMatch(/reply to "rvi-create" is "rvi-list-ok"/);
     const bad = decodeFmReply('rvi-list', { t: 'rvi-list-ok', rvis: [{ ...rec, viA: 'x' }] });
@@ -45,13 +45,13 @@ describe('fabric manager protocol', () => {
 
   it('checks what a node and a switch are told', () => {
     const welcome = { t: 'welcome', port: 3, planes: [{ name: 'a', url: 'unix:/a' }, { name: 'b', url: 'unix:/b' }], rclan: { heartbeatMs: 50, deadAfterMs: 200, undeliverableAfterMs: 2000, window: 64 }, rvis: [{ id: 1, vi: 2, peer: 'cn1', purpose: 'mgmt' }] };
-    expect(decodeNodeNotice(welcome)).toEqual({ ok: true, msg: welcome });
+    expect(decodeNodeNotice(welcome)).toEqual({ ok: true, value: welcome });
     const onePlane = decodeNodeNotice({ ...welcome, planes: [welcome.planes[0]] });
-    expect(onePlane.ok === false && onePlane.reason).toMatch(/"planes" must be a list of 2 entries/);
+    expect(onePlane.ok === false && onePlane.reason).toMatch(/field "planes": an array of 2 /);
     expect(decodeNodeNotice({ t: 'rvi-del', vi: 0 }).ok).toBe(false);
-    expect(decodeSwitchNotice({ t: 'vi-add', entries: [[1, 2, 3, 4, 5]] })).toEqual({ ok: true, msg: { t: 'vi-add', entries: [[1, 2, 3, 4, 5]] } });
+    expect(decodeSwitchNotice({ t: 'vi-add', entries: [[1, 2, 3, 4, 5]] })).toEqual({ ok: true, value: { t: 'vi-add', entries: [[1, 2, 3, 4, 5]] } });
     const short = decodeSwitchNotice({ t: 'vi-add', entries: [[1, 2, 3]] });
-    expect(short.ok === false && short.reason).toMatch(/"entries\[0\]" must be \[rvi, portA, viA, portB, viB\]/);
+    expect(short.ok === false && short.reason).toMatch(/field "entries\[0\]": \[rvi, portA, viA, portB, viB\]/);
     expect(decodeSwitchNotice({ t: 'welcome', ports: [['lpar1', 1]], vis: [] }).ok).toBe(true);
     expect(decodeSwitchNotice({ t: 'welcome', ports: [['lpar1', 'one']], vis: [] }).ok).toBe(false);
   });

@@ -36,21 +36,21 @@ describe('management protocol: LPAR to control node', () => {
     { t: 'smcr-links', peer: 'lpar2' },
   ];
   for (const m of good) {
-    it(`round-trips ${m.t}`, () => expect(decodeToControlNode(sent(m))).toEqual({ ok: true, msg: m }));
+    it(`round-trips ${m.t}`, () => expect(decodeToControlNode(sent(m))).toEqual({ ok: true, value: m }));
   }
 
   it('refuses malformed messages with a reason naming the field', () => {
     const cases: Array<[Record<string, unknown>, RegExp]> = [
-      [{ t: 'smcr-links', peer: 42 }, /"peer" must be a string/],
-      [{ t: 'smcr-links', peer: 'x'.repeat(100_000) }, /"peer" must be a string of at most 64/],
+      [{ t: 'smcr-links', peer: 42 }, /field "peer": a string/],
+      [{ t: 'smcr-links', peer: 'x'.repeat(100_000) }, /field "peer": a string of 1\.\.64/],
       [{ t: 'health', state: { toString: 0 } }, /"state"/],
-      [{ t: 'vlan-register', vlan: 'green', dev: { valueOf: 0 }, ip: '10.2.0.4', mac: '02:00:0b:00:00:03' }, /"dev" must be an integer/],
-      [{ t: 'vlan-register', vlan: 'green', dev: 1, ip: '10.2.0', mac: '02:00:0b:00:00:03' }, /"ip" must be a dotted IPv4 address/],
+      [{ t: 'vlan-register', vlan: 'green', dev: { valueOf: 0 }, ip: '10.2.0.4', mac: '02:00:0b:00:00:03' }, /field "dev": an integer/],
+      [{ t: 'vlan-register', vlan: 'green', dev: 1, ip: '10.2.0', mac: '02:00:0b:00:00:03' }, /field "ip": a dotted IPv4 address/],
       [{ t: 'mcast', vlan: 'green', group: 'x'.repeat(100_000), join: true }, /"group"/],
-      [{ t: 'mcast', vlan: 'green', group: '01:00:5e:01:02:03', join: 'yes' }, /"join" must be true or false/],
-      [{ t: 'config', name: 'lpar1' }, /no management message "config"/],
-      [{ t: 'nonsense' }, /no management message "nonsense"/],
-      [{ t: 'toString' }, /no management message "toString"/],
+      [{ t: 'mcast', vlan: 'green', group: '01:00:5e:01:02:03', join: 'yes' }, /field "join": true or false/],
+      [{ t: 'config', name: 'lpar1' }, /management: field "t": .*\(got "config"\)/],
+      [{ t: 'nonsense' }, /management: field "t": .*\(got "nonsense"\)/],
+      [{ t: 'toString' }, /management: field "t": .*\(got "toString"\)/],
     ];
     for (const [m, reason] of cases) {
       const d = decodeToControlNode(enc(m));
@@ -76,32 +76,32 @@ describe('management protocol: control node to LPAR', () => {
     { t: 'smcr-links', peer: 'lpar2', ok: false, reason: 'share no virtual LAN' },
   ];
   for (const m of good) {
-    it(`round-trips ${m.t}${'ok' in m ? ` ok=${m.ok}` : ''}`, () => expect(decodeToLpar(sent(m))).toEqual({ ok: true, msg: m }));
+    it(`round-trips ${m.t}${'ok' in m ? ` ok=${m.ok}` : ''}`, () => expect(decodeToLpar(sent(m))).toEqual({ ok: true, value: m }));
   }
 
   it('round-trips a full config', () => {
-    expect(decodeToLpar(sent(config))).toEqual({ ok: true, msg: config });
+    expect(decodeToLpar(sent(config))).toEqual({ ok: true, value: config });
   });
 
   it('takes an older control node\'s partial or out-of-bounds SMC grant as far as it is valid', () => {
     const d = decodeToLpar(enc({ ...config, smc: { enabled: false, ringBytes: 100000, pollUs: -1, clcTimeoutMs: 'x' } }));
-    expect(d.ok && d.msg.t === 'config' && d.msg.smc).toEqual({ enabled: false });
+    expect(d.ok && d.value.t === 'config' && d.value.smc).toEqual({ enabled: false });
     const none = decodeToLpar(enc({ ...config, smc: undefined }));
-    expect(none.ok && none.msg.t === 'config' && none.msg.smc).toEqual({});
+    expect(none.ok && none.value.t === 'config' && none.value.smc).toEqual({});
   });
 
   it('refuses malformed messages with a reason naming the field', () => {
     const cases: Array<[Record<string, unknown>, RegExp]> = [
-      [{ ...config, interfaces: [{ ...ifc, mac: 'nope' }] }, /"interfaces\[0\]\.mac" must be a MAC address/],
-      [{ ...config, interfaces: 'all' }, /"interfaces" must be a list/],
+      [{ ...config, interfaces: [{ ...ifc, mac: 'nope' }] }, /field "interfaces\[0\]\.mac": a MAC address/],
+      [{ ...config, interfaces: 'all' }, /field "interfaces": an array/],
       [{ ...config, ethernet: { heartbeatMs: 0, arpCacheSeconds: 60 } }, /"ethernet\.heartbeatMs"/],
-      [{ ...config, apps: [{ name: 'rm -rf', port: 1 }] }, /"apps\[0\]\.name" must be one of/],
+      [{ ...config, apps: [{ name: 'rm -rf', port: 1 }] }, /field "apps\[0\]\.name": one of/],
       [{ ...config, serial: 0x10000 }, /"serial"/],
       [{ t: 'lan-peers', vlan: 'blue', peers: [{ rvi: -1, ip: '10.1.0.3' }] }, /"peers\[0\]\.rvi"/],
-      [{ t: 'lan-peers', vlan: 'blue', peers: [7] }, /"peers\[0\]" must be a map/],
-      [{ t: 'smcr-links', peer: 'lpar2', ok: true, rvis: [1] }, /"rvis" must be a list of 2 integers/],
-      [{ t: 'vlan-registered', vlan: 'blue' }, /"ok" must be true or false/],
-      [{ t: 'boot', name: 'lpar1' }, /no management message "boot"/],
+      [{ t: 'lan-peers', vlan: 'blue', peers: [7] }, /field "peers\[0\]": a map/],
+      [{ t: 'smcr-links', peer: 'lpar2', ok: true, rvis: [1] }, /field "rvis": an array of 2 /],
+      [{ t: 'vlan-registered', vlan: 'blue' }, /field "ok": true or false/],
+      [{ t: 'boot', name: 'lpar1' }, /management: field "t": .*\(got "boot"\)/],
     ];
     for (const [m, reason] of cases) {
       const d = decodeToLpar(enc(m));

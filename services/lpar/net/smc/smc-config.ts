@@ -5,8 +5,8 @@
  * differently (a control node of another build), and the partition's own
  * environment, which can only turn SMC off, never on.
  */
-import { readSmcGrant } from '../../../../shared/protocol/mgmt.ts';
-import { readFields } from '../../../../shared/protocol/fields.ts';
+import { smcGrant } from '../../../../shared/protocol/mgmt.ts';
+import { decodeWith } from '../../../../shared/protocol/check.ts';
 import { DEFAULT_SMC, type PartitionSmc, type SmcGrant } from '../../../../shared/platform/smc-settings.ts';
 
 /** `LPARLAB_SMC=off` (or 0, false) in a partition's environment turns SMC off whatever the platform file says. */
@@ -33,6 +33,6 @@ export function partitionSmc(grant: Partial<SmcGrant>, env: NodeJS.ProcessEnv = 
 
 /** The same from the raw `smc` map of a config message (anything else: every default). */
 export function parseSmcConfig(raw: unknown, env: NodeJS.ProcessEnv = process.env): PartitionSmc {
-  const read = raw !== null && typeof raw === 'object' && !Array.isArray(raw) ? readFields('smc', raw as Record<string, unknown>, readSmcGrant) : undefined;
-  return partitionSmc(read?.ok ? read.msg : {}, env);
+  const read = raw !== null && typeof raw === 'object' && !Array.isArray(raw) ? decodeWith(smcGrant, 'smc', raw) : undefined;
+  return partitionSmc(read?.ok ? read.value : {}, env);
 }
