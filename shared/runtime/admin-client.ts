@@ -57,7 +57,7 @@ export async function fmRequest(runDir: RunDir, msg: ControlMessage): Promise<Co
 export async function fmAsk<T extends FmRequest['t']>(runDir: RunDir, msg: Extract<FmRequest, { t: T }>): Promise<FmReplies[T]> {
   const d = decodeFmReply<T>(msg.t, await fmRequest(runDir, msg));
   if (!d.ok) throw new MessageError(d.reason);
-  return d.msg;
+  return d.value;
 }
 
 /** One request to the supervisor of a running platform (shared/protocol/supervisor.ts); the reply is the caller's to decode. */
