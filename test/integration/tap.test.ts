@@ -7,7 +7,7 @@ import { spawn } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TestPlatform } from '../helpers/platform.ts';
 import { platformYaml } from '../helpers/platform-yaml.ts';
-import { sleep } from '../helpers/wait.ts';
+import { waitFor } from '../helpers/wait.ts';
 
 /**
  * Linux's own TCP/IP as a peer: a virtual LAN bridged to a TAP device on the
@@ -98,8 +98,11 @@ describe('Linux as a peer through a TAP device', () => {
 
   it('leaves the platform with correct checksums: tshark on the TAP finds no malformed packet and no bad checksum', async () => {
     const file = path.join(p.root, 'tap.pcap');
-    const capture = spawn('tshark', ['-i', DEV, '-w', file, '-a', 'duration:6'], { stdio: 'ignore' });
-    await sleep(1500);
+    // tshark takes seconds to start on a loaded box: the traffic starts once it says it is capturing, not after a guess.
+    const capture = spawn('tshark', ['-i', DEV, '-w', file, '-a', 'duration:8'], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let said = '';
+    capture.stderr!.on('data', (d: Buffer) => (said += d.toString()));
+    await waitFor('tshark capturing on the TAP', () => said.includes('Capturing on'), 30_000);
     const sink = await hostSink(`${NET}.100`, 9101);
     try {
       execFileSync('curl', ['-s', '-m', '30', '-o', '/dev/null', `http://${NET}.2/bytes/1000000`]);
