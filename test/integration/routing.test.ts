@@ -10,6 +10,7 @@ import { parseIp } from '../../shared/wire/ipv4-address.ts';
 import { emitInternalMac } from '../../shared/wire/mac.ts';
 import { TLV_HEADER, TlvType, emitTlv } from '../../shared/wire/tlv.ts';
 import { TestPlatform, waitFor } from '../helpers/platform.ts';
+import { missingForTap } from '../helpers/tap-needs.ts';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 type Rec = Record<string, any>;
@@ -249,24 +250,11 @@ vlans:
     members: [{ lpar: gw, ip: ${INNER}.1 }, { lpar: lpar2, ip: ${INNER}.2 }]
 `;
 
-function missing(): string[] {
-  const out: string[] = [];
-  if (process.getuid?.() !== 0) out.push('root (CAP_NET_ADMIN)');
-  if (!fs.existsSync('/dev/net/tun')) out.push('/dev/net/tun');
-  for (const tool of ['socat', 'curl', 'ip']) {
-    try {
-      execFileSync('which', [tool]);
-    } catch {
-      out.push(`${tool} (apt-get install ${tool === 'ip' ? 'iproute2' : tool})`);
-    }
-  }
-  return out;
-}
 
 describe('a Linux host on a TAP routes through a router partition', () => {
   let p: TestPlatform;
   beforeAll(async () => {
-    const lacking = missing();
+    const lacking = missingForTap(['socat', 'curl', 'ip']);
     if (lacking.length) throw new Error(`this test needs ${lacking.join(', ')}`);
     p = await TestPlatform.boot(GATEWAY_PLATFORM);
     const r = await p.cli(['tap', 'attach', 'outer', '--dev', DEV, '--ip', `${OUTER}.100/24`]);

@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TestPlatform } from '../helpers/platform.ts';
 import { platformYaml } from '../helpers/platform-yaml.ts';
 import { waitFor } from '../helpers/wait.ts';
+import { missingForTap } from '../helpers/tap-needs.ts';
 
 /**
  * Linux's own TCP/IP as a peer: a virtual LAN bridged to a TAP device on the
@@ -24,19 +25,6 @@ const PLATFORM = platformYaml({
   vlans: [{ name: 'blue', subnet: `${NET}.0/24`, members: ['lpar1', 'lpar2'] }],
 });
 
-function missing(): string[] {
-  const out: string[] = [];
-  if (process.getuid?.() !== 0) out.push('root (CAP_NET_ADMIN)');
-  if (!fs.existsSync('/dev/net/tun')) out.push('/dev/net/tun');
-  for (const tool of ['socat', 'curl', 'tshark']) {
-    try {
-      execFileSync('which', [tool]);
-    } catch {
-      out.push(`${tool} (apt-get install ${tool})`);
-    }
-  }
-  return out;
-}
 
 /** A listener on the host: hashes what each connection sends and answers with the digest. */
 function hostSink(host: string, port: number): Promise<{ server: net.Server; got: Array<{ bytes: number; sha256: string }> }> {
@@ -60,7 +48,7 @@ function hostSink(host: string, port: number): Promise<{ server: net.Server; got
 describe('Linux as a peer through a TAP device', () => {
   let p: TestPlatform;
   beforeAll(async () => {
-    const lacking = missing();
+    const lacking = missingForTap(['socat', 'curl', 'tshark']);
     if (lacking.length) throw new Error(`this test needs ${lacking.join(', ')}`);
     p = await TestPlatform.boot(PLATFORM);
     const r = await p.cli(['tap', 'attach', 'blue', '--dev', DEV, '--ip', `${NET}.100/24`]);
