@@ -28,6 +28,8 @@ export interface VethPortConfig {
 export class VethPort implements NetDevice {
   readonly name: string;
   readonly lan: string;
+  /** The purpose of this LAN's unicast RVIs (`lan:<vlan>`), made once: every frame sent and received is checked against it. */
+  readonly rviPurpose: string;
   readonly headroom = TLV_HEADER;
   readonly taps = new PacketTaps();
   promiscuous = false;
@@ -45,6 +47,7 @@ export class VethPort implements NetDevice {
   ) {
     this.name = `veth${dev}`;
     this.lan = vlan;
+    this.rviPurpose = lan(vlan);
   }
 
   /**
@@ -339,7 +342,7 @@ export class VirtualEthernet {
           const to = parseInternalMac(dst);
           dstDev = to.dev;
           const direct = this.lans.get(to.rvi);
-          if (direct && direct.purpose === lan(port.vlan) && to.vlan === port.vlanId) {
+          if (direct && direct.purpose === port.rviPurpose && to.vlan === port.vlanId) {
             this.clonePromiscuous(port, buf, direct.peer);
             if (direct.state === RviState.Up || direct.state === RviState.Degraded) rvi = direct;
           }
@@ -362,7 +365,7 @@ export class VirtualEthernet {
     for (const l of listeners) {
       if (l.node === dstNode) continue;
       let path: Rvi | undefined;
-      for (const r of this.lans.values()) if (r.peer === l.node && r.purpose === lan(port.vlan)) path = r;
+      for (const r of this.lans.values()) if (r.peer === l.node && r.purpose === port.rviPurpose) path = r;
       if (!path) continue;
       const copy = Buffer.from(buf);
       emitTlv(copy, 0, { type: TlvType.Promiscuous, length: buf.length - TLV_HEADER, srcDev: port.dev, dstDev: l.dev, vlan: port.vlanId });
@@ -415,7 +418,7 @@ export class VirtualEthernet {
       return;
     }
     const port = this.byVlanId(tlv.vlan);
-    if (!port || tlv.dstDev !== port.dev || (!fromControlNode && rvi.purpose !== lan(port.vlan))) {
+    if (!port || tlv.dstDev !== port.dev || (!fromControlNode && rvi.purpose !== port.rviPurpose)) {
       this.stats.foreign++;
       return;
     }
