@@ -454,9 +454,7 @@ describe('TcpConnection: data', () => {
     p.a.feed(randomBytes(200_000, 36));
     await waitForFast('zero window', () => p.a.info().sndWnd === 0);
     p.vanished[1] = true;
-    // Six RTO expiries with doubling (RFC 6298 5.5) from an RTO measured on a loaded box can pass 10 s: the
-    // bound is the wait's, the behaviour checked is the count of expiries below.
-    await waitForFast('given up', () => p.a.closedWith.length > 0, 30_000);
+    await waitForFast('given up', () => p.a.closedWith.length > 0, 10_000);
     expect(p.a.closedWith).toEqual(['ETIMEDOUT']);
     expect(p.a.state).toBe('CLOSED');
   });
@@ -524,13 +522,13 @@ describe('TcpConnection: keepalive and giving up', () => {
   it('a peer that vanishes mid-stream is given up on after maxRetransmits: ETIMEDOUT', async () => {
     const p = make(51);
     await p.open();
-    p.a.feed(randomBytes(300_000, 51));
+    // Far more than can be acknowledged before the peer vanishes: on a loaded box the 'flowing' poll can
+    // come late, and a transfer already acknowledged in full leaves nothing to retransmit, so nothing to give up on.
+    p.a.feed(randomBytes(8_000_000, 51));
     await waitForFast('flowing', () => p.b.bytesReceived > 50_000);
     p.vanished[1] = true;
     const timeouts0 = p.a.c.stats.timeouts;
-    // Six RTO expiries with doubling (RFC 6298 5.5) from an RTO measured on a loaded box can pass 10 s: the
-    // bound is the wait's, the behaviour checked is the count of expiries below.
-    await waitForFast('given up', () => p.a.closedWith.length > 0, 30_000);
+    await waitForFast('given up', () => p.a.closedWith.length > 0, 10_000);
     expect(p.a.closedWith).toEqual(['ETIMEDOUT']);
     expect(p.a.state).toBe('CLOSED');
     // maxRetransmits retransmissions, then the next expiry gives up.
