@@ -6,9 +6,11 @@ import { PRIVILEGED, authenticatePeer, type Peer, type Role } from '../../shared
 import type { ControlMessage } from '../../shared/control/codec.ts';
 import type { Link } from '../../shared/link/link.ts';
 import { platformNodes, type Platform } from '../../shared/platform/platform.ts';
-import { FM_REQUESTS, decodeFmRequest, type FmReplies, type FmRequest, type FmStatus, type Location, type NodeNotice, type NodeWelcome, type SwitchNotice, type RviRecord, type ViEntry } from '../../shared/protocol/fm.ts';
+import { FM_REQUESTS, VI_MAX, decodeFmRequest, rviRecord, type FmReplies, type FmRequest, type FmStatus, type Location, type NodeNotice, type NodeWelcome, type SwitchNotice, type RviRecord, type ViEntry } from '../../shared/protocol/fm.ts';
+import { type Check, FieldError, arrayOf, int, recordOf, shape } from '../../shared/protocol/check.ts';
 import type { Purpose } from '../../shared/rclan/purpose.ts';
 import type { RviInfo } from '../../shared/rclan/rclan.ts';
+import { StateFileError, readStateFile, writeStateFile } from '../../shared/runtime/state-file.ts';
 
 export type { RviRecord };
 
@@ -24,6 +26,23 @@ interface Persisted {
   nextVi: Record<string, number>;
   rvis: RviRecord[];
 }
+
+/** The persisted tables, checked field by field when read back (issue 11 item 8: a corrupt file is refused, not taken for a first start). */
+const persisted: Check<Persisted> = (v, f) => {
+  const p = shape({ nextRvi: int(1, ID_LIMIT), nextVi: recordOf(int(1, VI_MAX + 1)), rvis: arrayOf(rviRecord, 1 << 20) })(v, f);
+  const ids = new Set<number>();
+  const vis = new Set<string>();
+  p.rvis.forEach((r, i) => {
+    if (ids.has(r.id) || r.id >= p.nextRvi) throw new FieldError(`rvis[${i}].id`, `an RVI number below nextRvi (${p.nextRvi}) and not used twice`, r.id);
+    ids.add(r.id);
+    for (const [node, vi] of [[r.a, r.viA], [r.b, r.viB]] as const) {
+      if (vis.has(`${node}/${vi}`)) throw new FieldError(`rvis[${i}]`, `VI ${vi} of ${node} used once`, r.id);
+      vis.add(`${node}/${vi}`);
+    }
+  });
+  return p;
+};
+const ID_LIMIT = 0x1000000;
 
 /**
  * The switch manager (seed 004, "2. RVI Mapping And Management": the virtual
@@ -65,20 +84,22 @@ export class FabricManager {
     }
     for (const p of platform.planes) this.roles.set(`plane-${p}`, 'fabric-switch');
     this.roles.set('mgmt', 'mgmt');
-    fs.mkdirSync(dataDir, { recursive: true });
+    fs.mkdirSync(dataDir, { recursive: true, mode: 0o700 });
     this.stateFile = path.join(dataDir, 'fabric.json');
-    try {
-      this.state = JSON.parse(fs.readFileSync(this.stateFile, 'utf8')) as Persisted;
+    // Absent: a first start. Corrupt: the constructor throws naming the file, so the process fails
+    // at start and the supervisor shows why (issue 11 item 8) instead of pushing empty tables.
+    const restored = readStateFile(this.stateFile, persisted);
+    if (restored) {
+      for (const r of restored.rvis) {
+        if (!this.ports.has(r.a) || !this.ports.has(r.b)) throw new StateFileError(this.stateFile, `RVI ${r.id} joins ${r.a} and ${r.b}, not both nodes of this platform`);
+      }
+      this.state = restored;
       this.log.info({ rvis: this.state.rvis.length }, 'fabric tables restored');
-    } catch {
-      /* first start */
     }
   }
 
   private persist(): void {
-    const tmp = `${this.stateFile}.tmp`;
-    fs.writeFileSync(tmp, JSON.stringify(this.state));
-    fs.renameSync(tmp, this.stateFile);
+    writeStateFile(this.stateFile, this.state);
   }
 
   async accept(link: Link): Promise<void> {
@@ -170,8 +191,21 @@ export class FabricManager {
     return this.state.rvis.filter((r) => r.a === node || r.b === node).map((r) => this.infoFor(r, node));
   }
 
+  /**
+   * The node's next VI number: counting up from 1, and past VI_MAX (the
+   * switch's 20-bit key, issue 11 item 13) round again to the lowest number
+   * that none of the node's RVIs holds; when every one is held the RVI is refused.
+   */
   private allocVi(node: string): number {
-    const vi = this.state.nextVi[node] ?? 1;
+    let vi = this.state.nextVi[node] ?? 1;
+    if (vi > VI_MAX) {
+      const held = new Set(this.state.rvis.flatMap((r) => (r.a === node ? [r.viA] : r.b === node ? [r.viB] : [])));
+      vi = 1;
+      while (held.has(vi) && vi <= VI_MAX) vi++;
+      if (vi > VI_MAX) throw new Error(`${node} has no free VI number: all ${VI_MAX} are held by its RVIs`);
+      this.state.nextVi[node] = VI_MAX + 1;
+      return vi;
+    }
     this.state.nextVi[node] = vi + 1;
     return vi;
   }
@@ -185,7 +219,9 @@ export class FabricManager {
     if (a === b) throw new Error('an RVI needs two different nodes');
     const existing = this.state.rvis.find((r) => r.purpose === purpose && ((r.a === a && r.b === b) || (r.a === b && r.b === a)));
     if (existing) return existing;
-    const r: RviRecord = { id: this.state.nextRvi++, a, b, purpose, viA: this.allocVi(a), viB: this.allocVi(b) };
+    const viA = this.allocVi(a);
+    const viB = this.allocVi(b);
+    const r: RviRecord = { id: this.state.nextRvi++, a, b, purpose, viA, viB };
     this.state.rvis.push(r);
     this.persist();
     for (const sw of this.switches.values()) sw.send({ t: 'vi-add', entries: [this.entry(r)] } satisfies SwitchNotice);

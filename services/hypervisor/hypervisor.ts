@@ -1,4 +1,3 @@
-import fs from 'node:fs';
 import type { Logger } from 'pino';
 import { ControlChannel } from '../../shared/control/channel.ts';
 import { authenticatePeer, type Role } from '../../shared/control/auth.ts';
@@ -6,6 +5,8 @@ import type { ControlMessage } from '../../shared/control/codec.ts';
 import type { Link } from '../../shared/link/link.ts';
 import type { Platform } from '../../shared/platform/platform.ts';
 import { HvError, HvErrorCode, HvMsg, decodeHvSignal, hvRequests, type HvRequest, type HvRequestOf, type HvStatus, type SmbeGrant } from '../../shared/protocol/hv.ts';
+import { int } from '../../shared/protocol/check.ts';
+import { readStateFile, writeStateFile } from '../../shared/runtime/state-file.ts';
 import type { SmbGeometry } from '../../shared/smc/smb.ts';
 import { PoolRefusal, SmbPool } from './smb-pool.ts';
 
@@ -70,9 +71,7 @@ export class Hypervisor {
 
   private nextSmbId(): number {
     this.lastSmbId = (this.lastSmbId % 0x7fffffff) + 1;
-    const tmp = `${this.opts.seqFile}.tmp`;
-    fs.writeFileSync(tmp, String(this.lastSmbId));
-    fs.renameSync(tmp, this.opts.seqFile);
+    writeStateFile(this.opts.seqFile, this.lastSmbId);
     return this.lastSmbId;
   }
 
@@ -261,11 +260,7 @@ export class Hypervisor {
   }
 }
 
+/** The last SMB id handed out; none yet is 0. A corrupt file stops the hypervisor naming it (issue 11 item 8): starting again at 0 would reuse ids. */
 function readSeq(file: string): number {
-  try {
-    const n = Number(fs.readFileSync(file, 'utf8'));
-    return Number.isSafeInteger(n) && n > 0 ? n : 0;
-  } catch {
-    return 0;
-  }
+  return readStateFile(file, int(0, 0x7fffffff)) ?? 0;
 }

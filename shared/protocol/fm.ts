@@ -41,6 +41,13 @@ const PURPOSE_MAX = 64;
 const ENDPOINT_MAX = 64;
 const MAX_RVIS = 1 << 20;
 const ID_MAX = 0xffffff;
+/**
+ * A VI number is 20 bits: a switch keys its routes by port * 2^20 + VI, so a
+ * larger one would alias the next port's VIs (issue 11 item 13). The fabric
+ * manager allocates within this, and every decoder of VI numbers refuses more.
+ */
+export const VI_BITS = 20;
+export const VI_MAX = (1 << VI_BITS) - 1;
 
 /** One RVI as the fabric manager keeps it: the two nodes and each one's VI number (the same on both planes). */
 export interface RviRecord {
@@ -107,9 +114,12 @@ const rviId = int(1, ID_MAX);
 const node = name(NAME_MAX);
 const endpoint = name(ENDPOINT_MAX);
 
-const rviRecord: Check<RviRecord> = shape({ id: rviId, a: node, b: node, purpose, viA: rviId, viB: rviId });
+const viNumber = int(1, VI_MAX);
 
-export const rviInfo: Check<RviInfo> = shape({ id: rviId, vi: rviId, peer: node, purpose });
+/** An RVI record as the fabric manager keeps and sends it (also the check of its persisted tables). */
+export const rviRecord: Check<RviRecord> = shape({ id: rviId, a: node, b: node, purpose, viA: viNumber, viB: viNumber });
+
+export const rviInfo: Check<RviInfo> = shape({ id: rviId, vi: viNumber, peer: node, purpose });
 
 const isInt = (v: unknown, min: number, max: number): v is number => Number.isInteger(v) && (v as number) >= min && (v as number) <= max;
 
@@ -121,7 +131,7 @@ function row<T>(ok: (r: unknown[]) => boolean, want: string): Check<T> {
   };
 }
 
-const viEntry = row<ViEntry>((r) => r.length === 5 && isInt(r[0], 1, ID_MAX) && [1, 2, 3, 4].every((i) => isInt(r[i], 0, ID_MAX)), '[rvi, portA, viA, portB, viB]');
+const viEntry = row<ViEntry>((r) => r.length === 5 && isInt(r[0], 1, ID_MAX) && isInt(r[1], 0, 0xffff) && isInt(r[2], 1, VI_MAX) && isInt(r[3], 0, 0xffff) && isInt(r[4], 1, VI_MAX), `[rvi, portA, viA, portB, viB] (VIs 1..${VI_MAX})`);
 const viEntries = arrayOf(viEntry, MAX_RVIS);
 const portRow = row<[string, number]>((r) => r.length === 2 && typeof r[0] === 'string' && r[0].length <= NAME_MAX && isInt(r[1], 0, 0xffff), '[name, port]');
 
@@ -162,7 +172,7 @@ const nodeNotices = new MessageSet('fabric manager', {
     rvis: arrayOf(rviInfo, MAX_RVIS),
   },
   'rvi-add': { rvi: rviInfo },
-  'rvi-del': { vi: rviId },
+  'rvi-del': { vi: viNumber },
 } satisfies { [T in NodeNotice['t']]: MessageBody });
 
 const switchNotices = new MessageSet('fabric manager', {

@@ -4,7 +4,8 @@
  * first, then join and leave at run time. It survives a restart of this
  * control node within a run (kept with the run's state), not a new boot.
  */
-import fs from 'node:fs';
+import { arrayOf, int, ipv4, name, recordOf, shape } from '../../../shared/protocol/check.ts';
+import { readStateFile, writeStateFile } from '../../../shared/runtime/state-file.ts';
 import { lparInterfaces, type Platform, type VlanSpec } from '../../../shared/platform/platform.ts';
 import { inSubnet, parseCidr, parseIp } from '../../../shared/wire/ipv4-address.ts';
 
@@ -16,6 +17,9 @@ export interface MemberEntry {
 }
 
 type Table = Record<string, MemberEntry[]>;
+
+/** The table as read back: a corrupt one stops the control node naming the file (issue 11 item 8). */
+const table = recordOf(arrayOf(shape({ lpar: name(), ip: ipv4, dev: int(1, 0xffff) })));
 
 /** The key of the unicast RVI of virtual LAN `vlan` between two members, whichever way round they are named. */
 export function pairKey(vlan: string, a: string, b: string): string {
@@ -33,21 +37,17 @@ export class Membership {
   }
 
   private load(): Table {
-    try {
-      // The control node's own state file, written by save() below.
-      return JSON.parse(fs.readFileSync(this.file, 'utf8')) as Table;
-    } catch {
-      const m: Table = {};
-      for (const v of this.platform.vlans) m[v.name] = [];
-      for (const l of this.platform.lpars) for (const i of lparInterfaces(this.platform, l.name)) m[i.vlan.name].push({ lpar: l.name, ip: i.ip, dev: i.dev });
-      return m;
-    }
+    // The control node's own state file, written by save() below; none yet: the platform file's members.
+    const stored = readStateFile(this.file, table);
+    if (stored) return stored;
+    const m: Table = {};
+    for (const v of this.platform.vlans) m[v.name] = [];
+    for (const l of this.platform.lpars) for (const i of lparInterfaces(this.platform, l.name)) m[i.vlan.name].push({ lpar: l.name, ip: i.ip, dev: i.dev });
+    return m;
   }
 
   private save(): void {
-    const tmp = `${this.file}.tmp`;
-    fs.writeFileSync(tmp, JSON.stringify(this.table));
-    fs.renameSync(tmp, this.file);
+    writeStateFile(this.file, this.table);
   }
 
   /** Every virtual LAN with its members. */
