@@ -38,7 +38,7 @@ export async function bootDetached(platform: Platform, platformFile: string, run
   // Checked before anything starts: a typo in --except fails here, not in the detached supervisor's log.
   const names = processPlan(platform, runDir).map((p) => p.name);
   for (const e of except) if (!names.includes(e)) throw new Error(`--except ${e}: no such process in platform ${platform.name}`);
-  fs.mkdirSync(runDir.root, { recursive: true });
+  runDir.prepare(); // issue 11 item 9: made 0700, or refused when another user could have planted it or its files
   const supArgs = ['supervise', '--run-dir', runDir.root, '--config', platformFile, ...except.flatMap((e) => ['--except', e])];
   const logFile = path.join(runDir.root, 'supervisor.log');
   const out = fs.openSync(logFile, 'a');

@@ -2,6 +2,97 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Platform } from '../platform/platform.ts';
 import { credentialFor, generateKey } from '../control/auth.ts';
+import { syncDir, writeFileAtomic } from './state-file.ts';
+
+const { O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW, O_RDONLY } = fs.constants;
+
+/** A run directory, or a file in it, that another user could have put there or can change (issue 11 item 9). */
+export class UnsafeRunDirError extends Error {
+  constructor(
+    readonly file: string,
+    reason: string,
+  ) {
+    super(`unsafe run directory: ${file} ${reason}; refusing to use it (choose another with --run-dir or $LPARLAB_RUN_DIR)`);
+    this.name = 'UnsafeRunDirError';
+  }
+}
+
+function callerUid(): number {
+  return process.getuid?.() ?? 0;
+}
+
+function modeText(mode: number): string {
+  return `mode ${(mode & 0o7777).toString(8).padStart(4, '0')}`;
+}
+
+/**
+ * Throws unless `dir` is safe to keep a platform's key and credentials in
+ * (issue 11 item 9): a real directory (not a symlink) owned by the caller and
+ * writable by no one else, under directories that only the caller or root can
+ * change — a directory others may write to is allowed above it only with the
+ * sticky bit (/tmp), where they cannot rename what is not theirs. A symlink
+ * on the way is followed only when root or the caller made it.
+ */
+export function checkRunDirPath(dir: string): void {
+  const me = callerUid();
+  const abs = path.resolve(dir);
+  const parts = abs.split(path.sep).filter(Boolean);
+  let cur: string = path.sep;
+  for (let i = 0; i <= parts.length; i++) {
+    if (i > 0) cur = path.join(cur, parts[i - 1]);
+    const last = i === parts.length;
+    const l = fs.lstatSync(cur);
+    if (l.isSymbolicLink()) {
+      if (last) throw new UnsafeRunDirError(cur, 'is a symlink');
+      if (l.uid !== 0 && l.uid !== me) throw new UnsafeRunDirError(cur, `is a symlink owned by uid ${l.uid}`);
+    }
+    const st = last ? l : fs.statSync(cur);
+    if (!st.isDirectory()) throw new UnsafeRunDirError(cur, 'is not a directory');
+    if (last) {
+      if (st.uid !== me) throw new UnsafeRunDirError(cur, `is owned by uid ${st.uid}, not by this user (uid ${me})`);
+      if (st.mode & 0o022) throw new UnsafeRunDirError(cur, `is group- or world-writable (${modeText(st.mode)})`);
+    } else {
+      if (st.uid !== 0 && st.uid !== me) throw new UnsafeRunDirError(cur, `(above the run directory) is owned by uid ${st.uid}, neither root nor this user (uid ${me})`);
+      if (st.mode & 0o022 && !(st.mode & 0o1000)) throw new UnsafeRunDirError(cur, `(above the run directory) is group- or world-writable without the sticky bit (${modeText(st.mode)})`);
+    }
+  }
+}
+
+/**
+ * The contents of `file`, read only if it is a regular file (O_NOFOLLOW: not
+ * through a symlink) owned by the caller and writable by no one else; a
+ * `secret` one (a key, a credential) must be readable by no one else either.
+ */
+function readOwnFile(file: string, secret: boolean): Buffer {
+  let fd: number;
+  try {
+    fd = fs.openSync(file, O_RDONLY | O_NOFOLLOW);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ELOOP') throw new UnsafeRunDirError(file, 'is a symlink');
+    throw err;
+  }
+  try {
+    const st = fs.fstatSync(fd);
+    const me = callerUid();
+    if (!st.isFile()) throw new UnsafeRunDirError(file, 'is not a regular file');
+    if (st.uid !== me) throw new UnsafeRunDirError(file, `is owned by uid ${st.uid}, not by this user (uid ${me})`);
+    if (st.mode & (secret ? 0o077 : 0o022)) throw new UnsafeRunDirError(file, `is ${secret ? 'open to' : 'writable by'} other users (${modeText(st.mode)})`);
+    return fs.readFileSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/** Creates `file` with `data`, mode 0600; fails if anything (a file, a symlink) is there already. */
+function createExclusive(file: string, data: string | Uint8Array): void {
+  const fd = fs.openSync(file, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o600);
+  try {
+    fs.writeFileSync(fd, data);
+    fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
 
 /**
  * Everything a running platform keeps on disk lives under one run directory,
@@ -10,6 +101,7 @@ import { credentialFor, generateKey } from '../control/auth.ts';
  *   platform.json           the validated platform file
  *   keys/platform.key       the platform key (fabric manager and switches only)
  *   keys/<name>.cred        one credential per process, and mgmt.cred for the CLI
+ *                           (both made anew by each boot and removed by down)
  *   sock/                   UNIX sockets: fm, plane-<p>, admin-<name>, supervisor
  *   state/<name>.json       each process's pid, role and health
  *   state/<name>.<what>     runtime state that outlives a process restart but not a new boot
@@ -54,29 +146,60 @@ export class RunDir {
     return path.join(this.root, 'supervisor.pid');
   }
 
+  /** The platform file; refused unless the run directory and the file are this user's alone (issue 11 item 9). */
   readPlatform(): Platform {
-    return JSON.parse(fs.readFileSync(this.platformFile, 'utf8')) as Platform;
+    checkRunDirPath(this.root);
+    return JSON.parse(readOwnFile(this.platformFile, false).toString('utf8')) as Platform;
   }
   readKey(): Buffer {
-    return fs.readFileSync(this.keyFile);
+    checkRunDirPath(this.root);
+    return readOwnFile(this.keyFile, true);
   }
   readCredential(name: string): Buffer {
-    return fs.readFileSync(this.credFile(name));
+    checkRunDirPath(this.root);
+    return readOwnFile(this.credFile(name), true);
+  }
+
+  /**
+   * Makes the run directory (mode 0700, and any missing parent) if it is not
+   * there, and refuses one that is not safe (checkRunDirPath): another user's,
+   * writable by others, or a symlink. Everything that writes into it first
+   * calls this.
+   */
+  prepare(): void {
+    fs.mkdirSync(this.root, { recursive: true, mode: 0o700 });
+    checkRunDirPath(this.root);
   }
 
   /**
    * Lays out a fresh run directory for `platform`: the platform file, a new
-   * key and every process's credential. Data (NVRAM) is kept if present.
+   * key and every process's credential. Data (NVRAM) and logs are kept if present.
+   * Each subdirectory is checked as the run directory is; the keys directory is
+   * made anew and every key file created exclusively (O_EXCL | O_NOFOLLOW, mode 0600),
+   * so nothing planted there beforehand is written through.
    */
   initialise(platform: Platform, processNames: string[]): void {
-    for (const d of ['keys', 'sock', 'state', 'logs', 'data']) fs.mkdirSync(path.join(this.root, d), { recursive: true, mode: 0o700 });
+    this.prepare();
+    fs.rmSync(path.join(this.root, 'keys'), { recursive: true, force: true });
+    for (const d of ['keys', 'sock', 'state', 'logs', 'data']) {
+      const dir = path.join(this.root, d);
+      fs.mkdirSync(dir, { mode: 0o700, recursive: true });
+      checkRunDirPath(dir);
+      fs.chmodSync(dir, 0o700);
+    }
     for (const f of fs.readdirSync(path.join(this.root, 'state'))) fs.rmSync(path.join(this.root, 'state', f), { force: true });
     // The fabric tables are runtime state (they survive a fabric-manager restart, not a new boot); NVRAM is kept.
     fs.rmSync(this.dataDir('fabric-manager'), { recursive: true, force: true });
-    fs.writeFileSync(this.platformFile, JSON.stringify(platform, null, 2));
+    writeFileAtomic(this.platformFile, JSON.stringify(platform, null, 2), 0o600);
     const key = generateKey();
-    fs.writeFileSync(this.keyFile, key, { mode: 0o600 });
-    for (const name of [...processNames, 'mgmt']) fs.writeFileSync(this.credFile(name), credentialFor(key, name), { mode: 0o600 });
+    createExclusive(this.keyFile, key);
+    for (const name of [...processNames, 'mgmt']) createExclusive(this.credFile(name), credentialFor(key, name));
+    syncDir(path.join(this.root, 'keys'));
+  }
+
+  /** What `down` removes beside sockets and state: the keys, valid for one boot only (issue 11 item 14). */
+  removeKeys(): void {
+    fs.rmSync(path.join(this.root, 'keys'), { recursive: true, force: true });
   }
 }
 
