@@ -76,7 +76,7 @@ export async function bootDetached(platform: Platform, platformFile: string, run
  * Stops the platform of a run directory: the supervisor first (it stops its
  * children in order), then whatever is left (a supervisor that was killed, a
  * process started by hand with `lparlab svc`) with SIGKILL, then the sockets,
- * state and shared memory. Leaves platform.json, keys, logs and data.
+ * state, keys and shared memory. Leaves platform.json, logs and data (clean.ts, KEPT_AFTER_DOWN).
  */
 export async function stopPlatform(runDir: RunDir): Promise<void> {
   const sup = supervisorPid(runDir);

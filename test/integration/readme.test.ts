@@ -4,6 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { COMMANDS } from '../../scripts/cli/commands/index.ts';
+import { KEPT_AFTER_DOWN } from '../../services/supervisor/clean.ts';
 import { processPlan, REPO_ROOT } from '../../services/supervisor/process-plan.ts';
 import { RunDir } from '../../shared/runtime/run-dir.ts';
 import { readState } from '../../shared/runtime/state-file.ts';
@@ -192,6 +193,9 @@ describe.sequential('README.md, every sh block as written', () => {
     }
     const down = await cli(['down'], 60_000, { env: { LPARLAB_RUN_DIR: runDir.root } });
     if (down.code !== 0) errors.push(`lparlab down: ${down.stderr}`);
+    // What the README says down keeps, and nothing else (no keys, sockets or state; issue 11 item 14).
+    const left = fs.existsSync(runDir.root) ? fs.readdirSync(runDir.root).filter((f) => !(KEPT_AFTER_DOWN as readonly string[]).includes(f)) : [];
+    if (left.length) errors.push(`left in the run directory after down: ${left.join(', ')}`);
     const platform = fs.existsSync(runDir.platformFile) ? runDir.readPlatform().name : undefined;
     fs.rmSync(work, { recursive: true, force: true });
     fs.rmSync(root, { recursive: true, force: true });

@@ -7,6 +7,7 @@ import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { loadPlatformFile, defaultPlatformFile } from '../../shared/platform/platform.ts';
 import { RunDir, UnsafeRunDirError, checkRunDirPath } from '../../shared/runtime/run-dir.ts';
+import { KEPT_AFTER_DOWN, cleanRunDir } from '../../services/supervisor/clean.ts';
 import { cli } from '../helpers/platform.ts';
 
 const NOBODY = 65534;
@@ -105,5 +106,27 @@ describe('run directories', () => {
     fs.rmSync(rd.keyFile);
     fs.symlinkSync(rd.credFile('lpar1'), rd.keyFile);
     expect(() => rd.readKey()).toThrow(`${rd.keyFile} is a symlink`);
+  });
+});
+
+describe('down', () => {
+  // issue 11 item 14: the README promises no state left; the keys go, NVRAM (data/) and logs stay, as it says.
+  it('removes keys, credentials, sockets and state, and keeps only what the README names', () => {
+    const base = fs.mkdtempSync(path.join(os.tmpdir(), 'lparlab-rundir-'));
+    dirs.push(base);
+    const rd = new RunDir(path.join(base, 'run'));
+    rd.initialise({ ...platform, name: `down-${process.pid}` }, names);
+    fs.mkdirSync(rd.dataDir('cn1'), { recursive: true });
+    fs.writeFileSync(path.join(rd.dataDir('cn1'), 'nvram.json'), '{}');
+    fs.writeFileSync(rd.logFile('lpar1'), 'log\n');
+    fs.writeFileSync(rd.stateFile('lpar1'), '{}');
+    fs.writeFileSync(path.join(rd.root, 'supervisor.log'), '');
+    fs.writeFileSync(rd.supervisorPidFile, '1');
+    cleanRunDir(rd);
+    expect(fs.existsSync(path.dirname(rd.keyFile))).toBe(false);
+    expect(fs.readdirSync(rd.root).sort()).toEqual([...KEPT_AFTER_DOWN].sort());
+    expect(fs.readFileSync(path.join(rd.dataDir('cn1'), 'nvram.json'), 'utf8')).toBe('{}');
+    const readme = fs.readFileSync(path.join(import.meta.dirname, '../../README.md'), 'utf8');
+    for (const kept of KEPT_AFTER_DOWN) expect(readme, `README names ${kept} as kept after down`).toContain(`\`${kept === 'logs' || kept === 'data' ? `${kept}/` : kept}\``);
   });
 });
