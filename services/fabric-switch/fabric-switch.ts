@@ -4,6 +4,7 @@ import { authenticatePeer } from '../../shared/control/auth.ts';
 import type { ControlMessage } from '../../shared/control/codec.ts';
 import { ViFrame } from '../../shared/link/frame.ts';
 import type { Link } from '../../shared/link/link.ts';
+import { VI_MAX } from '../../shared/protocol/fm.ts';
 import { FaultInjector, type FaultTarget, type RandomSource } from './fault-injector.ts';
 
 /** One VI path through this plane, as the fabric manager programs it: [rvi, portA, viA, portB, viB]. */
@@ -19,7 +20,16 @@ interface Port {
   framesOut: number;
 }
 
-const VI_BITS = 0x100000;
+const VI_BITS = VI_MAX + 1;
+
+/**
+ * The key of (port, VI) in the route table, port * 2^20 + VI, or -1 when the
+ * VI does not fit in 20 bits: VI 2^20 + k of port p would be port p+1's VI k
+ * (issue 11 item 13), so a frame or an entry with one is refused.
+ */
+export function routeKey(port: number, vi: number): number {
+  return Number.isInteger(vi) && vi >= 0 && vi <= VI_MAX ? port * VI_BITS + vi : -1;
+}
 
 /**
  * One switch plane (seed 004, "Overview": two switch fabrics with NBMA
@@ -68,8 +78,13 @@ export class FabricSwitch {
 
   addVi(e: ViEntry): void {
     const [rvi, pa, va, pb, vb] = e;
-    const a = pa * VI_BITS + va;
-    const b = pb * VI_BITS + vb;
+    const a = routeKey(pa, va);
+    const b = routeKey(pb, vb);
+    if (a < 0 || b < 0) {
+      this.stats.malformed++;
+      this.log.warn({ entry: e }, `VI entry refused: VI numbers are 0..${VI_MAX}`);
+      return;
+    }
     this.routes.set(a, b);
     this.routes.set(b, a);
     this.rviOfRoute.set(a, rvi);
@@ -80,7 +95,7 @@ export class FabricSwitch {
   removeVi(rvi: number): void {
     const e = this.entries.get(rvi);
     if (!e) return;
-    for (const k of [e[1] * VI_BITS + e[2], e[3] * VI_BITS + e[4]]) {
+    for (const k of [routeKey(e[1], e[2]), routeKey(e[3], e[4])]) {
       this.routes.delete(k);
       this.rviOfRoute.delete(k);
     }
@@ -121,13 +136,13 @@ export class FabricSwitch {
   }
 
   private forward(inPort: Port, frame: Buffer): void {
-    const vi = ViFrame.viOf(frame);
-    if (vi < 0) {
+    const key = routeKey(inPort.number, ViFrame.viOf(frame));
+    if (key < 0) {
       this.stats.malformed++;
       return;
     }
     inPort.framesIn++;
-    const dest = this.routes.get(inPort.number * VI_BITS + vi);
+    const dest = this.routes.get(key);
     if (dest === undefined) {
       this.stats.noRoute++;
       return;

@@ -8,7 +8,8 @@ import { platformSchema } from './schema.ts';
 import { DEFAULT_SMC, type SmcSettings } from './smc-settings.ts';
 import type { RclanSettings } from '../rclan/rvi.ts';
 import { DEFAULT_VLAN_MTU } from './mtu.ts';
-import { inSubnet, parseCidr, parseIp, prefixMask } from '../wire/ipv4-address.ts';
+import { hostAddressProblem, inSubnet, isIpv4Loopback, isIpv4Multicast, parseCidr, parseIp, prefixMask, subnetsOverlap } from '../wire/ipv4-address.ts';
+import { smbBytes } from '../smc/smb.ts';
 
 export { DEFAULT_SMC, type SmcSettings };
 
@@ -148,6 +149,18 @@ const DEFAULT_RCLAN: RclanSettings = {
   undeliverableAfterMs: 1500,
   window: 256,
 };
+
+/**
+ * The largest shared memory buffer a platform may ask for (issue 11 item 13):
+ * each is RAM in /dev/shm, one per pair of partitions of a CEC, and 1 GiB is
+ * 16 times the default (32 elements of 2 x 1 MiB) — past it a few pairs fill
+ * a lab machine's memory.
+ */
+export const MAX_SMB_BYTES = 1 << 30;
+
+function mib(bytes: number): string {
+  return (bytes / 1048576).toFixed(bytes % 1048576 === 0 ? 0 : 1);
+}
 
 // Names taken by infrastructure processes that share the node namespace.
 const RESERVED_NAMES = ['fabric-manager', 'supervisor', 'mgmt'];
@@ -313,6 +326,13 @@ function checkVlans(p: Platform, source: string): void {
     ids.set(v.id, `${at}`);
     v.subnets.forEach((cidr, j) => {
       if (hostBitsSet(cidr)) throw new PlatformError(source, `${at}/subnets/${j}`, `"${cidr}" has host bits set`);
+      const c = parseCidr(cidr);
+      if (c.prefix < 8 || c.ip >>> 24 === 0 || isIpv4Loopback(c.ip) || isIpv4Multicast(c.ip) || c.ip >>> 28 === 0xf) {
+        throw new PlatformError(source, `${at}/subnets/${j}`, `"${cidr}" is not a subnet hosts can be on (shorter than /8, or in 0/8, loopback 127/8, multicast 224/4 or reserved 240/4)`);
+      }
+      // issue 11 item 13: overlapping subnets on one LAN make the connected route of an address ambiguous.
+      const k = v.subnets.slice(0, j).findIndex((other) => subnetsOverlap(parseCidr(other), c));
+      if (k >= 0) throw new PlatformError(source, `${at}/subnets/${j}`, `"${cidr}" overlaps "${v.subnets[k]}" (at ${at}/subnets/${k})`);
     });
     const members = new Map<string, string>();
     const ips = new Map<string, string>();
@@ -322,7 +342,8 @@ function checkVlans(p: Platform, source: string): void {
       const dup = members.get(m.lpar);
       if (dup !== undefined) throw new PlatformError(source, `${mat}/lpar`, `"${m.lpar}" is already a member (at ${dup})`);
       members.set(m.lpar, mat);
-      if (!v.subnets.some((cidr) => inCidr(m.ip, cidr))) throw new PlatformError(source, `${mat}/ip`, `${m.ip} is in none of the subnets ${v.subnets.join(', ')}`);
+      const problem = memberAddressProblem(v, m.ip);
+      if (problem) throw new PlatformError(source, `${mat}/ip`, problem);
       const dupIp = ips.get(m.ip);
       if (dupIp !== undefined) throw new PlatformError(source, `${mat}/ip`, `${m.ip} is already used (at ${dupIp})`);
       ips.set(m.ip, `${mat}/ip`);
@@ -331,6 +352,47 @@ function checkVlans(p: Platform, source: string): void {
       if (!members.has(name)) throw new PlatformError(source, `${at}/promiscuous/${j}`, `"${name}" is not a member of virtual LAN "${v.name}"`);
     });
   });
+  p.vlans.forEach((v, i) => {
+    v.members.forEach((m, j) => {
+      const problem = lanOverlapProblem(p.vlans.slice(0, i).filter((o) => o.members.some((x) => x.lpar === m.lpar)), v, m.lpar);
+      if (problem) throw new PlatformError(source, `/vlans/${i}/members/${j}/lpar`, problem);
+    });
+  });
+}
+
+/**
+ * Why `ip` cannot be a member's address on virtual LAN `vlan`, or undefined:
+ * it must be a host address (not network, broadcast, loopback, multicast...)
+ * of one of the LAN's subnets (issue 11 item 13). The loader and a control
+ * node's `vlan join` ask the same question.
+ */
+export function memberAddressProblem(vlan: Pick<VlanSpec, 'name' | 'subnets'>, ipText: string): string | undefined {
+  let ip: number;
+  try {
+    ip = parseIp(ipText);
+  } catch {
+    return `"${ipText}" is not an IPv4 address`;
+  }
+  const subnet = vlan.subnets.map(parseCidr).find((c) => inSubnet(ip, c.ip, c.prefix));
+  if (!subnet) return hostAddressProblem(ip, 0, 0) ?? `${ipText} is in none of ${vlan.name}'s subnets ${vlan.subnets.join(', ')}`;
+  return hostAddressProblem(ip, subnet.ip, subnet.prefix);
+}
+
+/**
+ * Why `lpar` cannot be on `vlan` beside its other virtual LANs `others`, or
+ * undefined: two of its LANs with overlapping subnets would give one address
+ * two connected routes (issue 11 item 13).
+ */
+export function lanOverlapProblem(others: ReadonlyArray<Pick<VlanSpec, 'name' | 'subnets'>>, vlan: Pick<VlanSpec, 'name' | 'subnets'>, lpar: string): string | undefined {
+  for (const o of others) {
+    if (o.name === vlan.name) continue;
+    for (const a of o.subnets) {
+      for (const b of vlan.subnets) {
+        if (subnetsOverlap(parseCidr(a), parseCidr(b))) return `${lpar} would be on "${o.name}" (${a}) and "${vlan.name}" (${b}), whose subnets overlap`;
+      }
+    }
+  }
+  return undefined;
 }
 
 /**
@@ -468,6 +530,13 @@ function checkSemantics(p: Platform, raw: RawPlatform, source: string, baseDir: 
   const ring = p.smc.ringBytes;
   if ((ring & (ring - 1)) !== 0) {
     throw new PlatformError(source, '/smc/ringBytes', `${ring} is not a power of two (4096, 8192, ... 16777216)`);
+  }
+  // An SMB is one tmpfs file (RAM) per pair of partitions of a CEC (issue 11 item 13): the schema's
+  // bounds alone allow 1024 elements of 2 x 16 MiB rings, 32 GiB per pair.
+  const smb = smbBytes({ elements: p.smc.elementsPerSmb, ringBytes: ring });
+  if (smb > MAX_SMB_BYTES) {
+    const field = raw.smc?.elementsPerSmb !== undefined ? '/smc/elementsPerSmb' : '/smc/ringBytes';
+    throw new PlatformError(source, field, `an SMB of ${p.smc.elementsPerSmb} elements with ${ring}-byte rings is ${mib(smb)} MiB of shared memory per pair of partitions, more than ${mib(MAX_SMB_BYTES)} MiB (lower elementsPerSmb or ringBytes)`);
   }
 
   // Blame a field the user actually wrote: when the later timing was left at

@@ -10,6 +10,25 @@ const NODE_NAME = '^[a-z][a-z0-9-]{0,30}$';
 const PLANE_NAME = '^[a-z][a-z0-9]{0,7}$';
 const IPV4 = '^((25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\\.){3}(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])$';
 const CIDR = IPV4.slice(0, -1) + '/([0-9]|[12][0-9]|3[0-2])$';
+// ws.host goes into every ws:// URL a process listens on or dials: a dotted
+// quad or a DNS name (RFC 1123 labels), nothing that could bend the URL (issue 11 item 13).
+const HOST = `^(${IPV4.slice(1, -1)}|([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\\.)*[A-Za-z]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)$`;
+
+/**
+ * Sizes the loader refuses beyond (issue 11 item 13). Every LPAR is an OS
+ * process with its own network stack (tens of MB each) and a member of every
+ * control node's tables: 256 is what the scale bench drives and beyond what
+ * one machine boots. A CEC is a hypervisor process; a virtual LAN's number is
+ * one byte. The rest bound tables that are walked per packet or per boot.
+ */
+export const LIMITS = Object.freeze({
+  lpars: 256,
+  cecs: 64,
+  vlans: 255,
+  subnetsPerVlan: 16,
+  routesPerLpar: 64,
+  appsPerLpar: 16,
+});
 
 export const platformSchema = {
   $schema: 'http://json-schema.org/draft-07/schema#',
@@ -24,7 +43,7 @@ export const platformSchema = {
       type: 'object',
       additionalProperties: false,
       properties: {
-        host: { type: 'string', minLength: 1, default: '127.0.0.1' },
+        host: { type: 'string', minLength: 1, maxLength: 253, pattern: HOST, default: '127.0.0.1' },
         basePort: { type: 'integer', minimum: 1024, maximum: 65000, default: 7400 },
       },
     },
@@ -87,6 +106,7 @@ export const platformSchema = {
     cecs: {
       type: 'array',
       minItems: 1,
+      maxItems: LIMITS.cecs,
       items: {
         type: 'object',
         additionalProperties: false,
@@ -99,6 +119,7 @@ export const platformSchema = {
     lpars: {
       type: 'array',
       minItems: 1,
+      maxItems: LIMITS.lpars,
       items: {
         type: 'object',
         additionalProperties: false,
@@ -122,6 +143,7 @@ export const platformSchema = {
           // via is on a subnet and dev is a LAN of this LPAR is checked in platform.ts.
           routes: {
             type: 'array',
+            maxItems: LIMITS.routesPerLpar,
             items: {
               type: 'object',
               additionalProperties: false,
@@ -139,6 +161,7 @@ export const platformSchema = {
           // checked in platform.ts, which can name the field.
           apps: {
             type: 'array',
+            maxItems: LIMITS.appsPerLpar,
             items: {
               type: 'object',
               additionalProperties: false,
@@ -157,6 +180,7 @@ export const platformSchema = {
     // each, any number of IP subnets on it, membership set by the administrator).
     vlans: {
       type: 'array',
+      maxItems: LIMITS.vlans,
       items: {
         type: 'object',
         additionalProperties: false,
@@ -165,10 +189,11 @@ export const platformSchema = {
           name: { type: 'string', pattern: NODE_NAME },
           // Carried in internal MAC addresses and TLV headers: one byte.
           id: { type: 'integer', minimum: 1, maximum: 255 },
-          subnets: { type: 'array', minItems: 1, items: { type: 'string', pattern: CIDR } },
+          subnets: { type: 'array', minItems: 1, maxItems: LIMITS.subnetsPerVlan, items: { type: 'string', pattern: CIDR } },
           mtu: { type: 'integer', minimum: MIN_VLAN_MTU, maximum: MAX_VLAN_MTU, default: DEFAULT_VLAN_MTU },
           members: {
             type: 'array',
+            maxItems: LIMITS.lpars,
             items: {
               type: 'object',
               additionalProperties: false,

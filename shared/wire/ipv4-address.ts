@@ -57,3 +57,37 @@ export function isIpv4Multicast(ip: number): boolean {
 export function directedBroadcast(net: number, prefix: number): number {
   return (net | ~prefixMask(prefix)) >>> 0;
 }
+
+/** 127.0.0.0/8 (RFC 1122 3.2.1.3): never on a wire. */
+export function isIpv4Loopback(ip: number): boolean {
+  return ip >>> 24 === 127;
+}
+
+/**
+ * Why `ip` cannot be a host's address on subnet `net`/`prefix`, or undefined
+ * when it can (issue 11 item 13): it must be in the subnet, not its network
+ * or broadcast address (both exist below /31, RFC 3021), and not "this
+ * network" (0/8), loopback (127/8), multicast (224/4), reserved (240/4) or the
+ * limited broadcast (RFC 1122 3.2.1.3, RFC 1112).
+ */
+export function hostAddressProblem(ip: number, net: number, prefix: number): string | undefined {
+  const text = ipToString(ip);
+  const cidr = `${ipToString(net)}/${prefix}`;
+  if (ip === LIMITED_BROADCAST) return `${text} is the limited broadcast address`;
+  if (ip >>> 24 === 0) return `${text} is in 0.0.0.0/8 ("this network"), no host's address`;
+  if (isIpv4Loopback(ip)) return `${text} is a loopback address (127.0.0.0/8)`;
+  if (isIpv4Multicast(ip)) return `${text} is a multicast address (224.0.0.0/4)`;
+  if (ip >>> 28 === 0xf) return `${text} is a reserved address (240.0.0.0/4)`;
+  if (!inSubnet(ip, net, prefix)) return `${text} is not in ${cidr}`;
+  if (prefix < 31) {
+    const network = (net & prefixMask(prefix)) >>> 0;
+    if (ip === network) return `${text} is the network address of ${cidr}`;
+    if (ip === directedBroadcast(network, prefix)) return `${text} is the broadcast address of ${cidr}`;
+  }
+  return undefined;
+}
+
+/** Whether two prefixes share any address (one contains the other). */
+export function subnetsOverlap(a: { ip: number; prefix: number }, b: { ip: number; prefix: number }): boolean {
+  return inSubnet(a.ip, b.ip, Math.min(a.prefix, b.prefix));
+}

@@ -6,8 +6,7 @@
  */
 import { arrayOf, int, ipv4, name, recordOf, shape } from '../../../shared/protocol/check.ts';
 import { readStateFile, writeStateFile } from '../../../shared/runtime/state-file.ts';
-import { lparInterfaces, type Platform, type VlanSpec } from '../../../shared/platform/platform.ts';
-import { inSubnet, parseCidr, parseIp } from '../../../shared/wire/ipv4-address.ts';
+import { lanOverlapProblem, lparInterfaces, memberAddressProblem, type Platform, type VlanSpec } from '../../../shared/platform/platform.ts';
 
 export interface MemberEntry {
   lpar: string;
@@ -75,8 +74,13 @@ export class Membership {
    * `add` it once its paths exist.
    */
   admit(vlan: VlanSpec, lpar: string, ipText: string): MemberEntry {
-    const ip = parseIp(ipText);
-    if (!vlan.subnets.map(parseCidr).some((s) => inSubnet(ip, s.ip, s.prefix))) throw new Error(`${ipText} is in none of ${vlan.name}'s subnets ${vlan.subnets.join(', ')}`);
+    // The loader's own rules (issue 11 item 13): a host address of one of the LAN's subnets, not .0 or .255 of a /24,
+    // loopback or multicast; and no LAN of the LPAR's whose subnets overlap this one's.
+    const problem = memberAddressProblem(vlan, ipText);
+    if (problem) throw new Error(problem);
+    const others = this.platform.vlans.filter((v) => v.name !== vlan.name && this.members(v.name).some((m) => m.lpar === lpar));
+    const overlap = lanOverlapProblem(others, vlan, lpar);
+    if (overlap) throw new Error(overlap);
     const members = this.members(vlan.name);
     if (members.some((m) => m.lpar === lpar)) throw new Error(`${lpar} is already a member of ${vlan.name}`);
     if (members.some((m) => m.ip === ipText)) throw new Error(`${ipText} is already used on ${vlan.name}`);
