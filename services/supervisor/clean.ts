@@ -11,9 +11,9 @@ import { sweepPools } from '../../shared/shm/pool-dir.ts';
 export const KEPT_AFTER_DOWN = ['platform.json', 'logs', 'data', 'supervisor.log'] as const;
 
 /**
- * Removes what a stopped platform leaves: sockets, state, the keys and
- * credentials (made anew by every boot, so keeping them only leaves a secret
- * on disk; issue 11 item 14), the supervisor's pid file, and the shared-memory
+ * Removes what a stopped platform leaves: sockets, state, the fabric
+ * manager's tables, the keys and credentials (made anew by every boot, so
+ * keeping them only leaves a secret on disk; issue 11 item 14), the supervisor's pid file, and the shared-memory
  * pools of hypervisors that could not remove their own (killed with SIGKILL).
  * Called once every process of the platform is gone.
  */
@@ -24,5 +24,6 @@ export function cleanRunDir(runDir: RunDir): void {
   }
   for (const d of ['sock', 'state']) fs.rmSync(`${runDir.root}/${d}`, { recursive: true, force: true });
   runDir.removeKeys();
+  runDir.removeBootData();
   fs.rmSync(runDir.supervisorPidFile, { force: true });
 }

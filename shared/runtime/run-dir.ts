@@ -106,7 +106,8 @@ function createExclusive(file: string, data: string | Uint8Array): void {
  *   state/<name>.json       each process's pid, role and health
  *   state/<name>.<what>     runtime state that outlives a process restart but not a new boot
  *   logs/<name>.log         each process's pino log
- *   data/<name>/            control-node NVRAM that survives restarts
+ *   data/<name>/            control-node NVRAM, which survives restarts and boots (kept by down);
+ *                           the fabric manager's tables, which survive its restarts, not a boot
  */
 export class RunDir {
   readonly root: string;
@@ -188,8 +189,7 @@ export class RunDir {
       fs.chmodSync(dir, 0o700);
     }
     for (const f of fs.readdirSync(path.join(this.root, 'state'))) fs.rmSync(path.join(this.root, 'state', f), { force: true });
-    // The fabric tables are runtime state (they survive a fabric-manager restart, not a new boot); NVRAM is kept.
-    fs.rmSync(this.dataDir('fabric-manager'), { recursive: true, force: true });
+    this.removeBootData();
     writeFileAtomic(this.platformFile, JSON.stringify(platform, null, 2), 0o600);
     const key = generateKey();
     createExclusive(this.keyFile, key);
@@ -197,9 +197,17 @@ export class RunDir {
     syncDir(path.join(this.root, 'keys'));
   }
 
-  /** What `down` removes beside sockets and state: the keys, valid for one boot only (issue 11 item 14). */
+  /**
+   * What `down` removes beside sockets and state (issue 11 item 14): the keys,
+   * valid for one boot only, and the data that lasts a boot, not longer.
+   */
   removeKeys(): void {
     fs.rmSync(path.join(this.root, 'keys'), { recursive: true, force: true });
+  }
+
+  /** The fabric tables are runtime state (they survive a fabric-manager restart, not a new boot); NVRAM is kept. */
+  removeBootData(): void {
+    fs.rmSync(this.dataDir('fabric-manager'), { recursive: true, force: true });
   }
 }
 

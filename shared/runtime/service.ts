@@ -81,7 +81,13 @@ export class ServiceContext<R extends ServiceRole = ServiceRole> {
     fs.chmodSync(path, 0o600);
   }
 
-  async shutdown(code = 0): Promise<never> {
+  /**
+   * Stops the process. `failure` (why it could not start) is left in its
+   * state file instead of removing it, so `lparlab status` shows the reason
+   * beside the dead process (issue 11 item 8: a corrupt state file is refused
+   * naming the file, where the operator looks).
+   */
+  async shutdown(code = 0, failure?: string): Promise<never> {
     if (!this.stopping) {
       this.stopping = true;
       this.log.info({ code }, 'shutting down');
@@ -93,7 +99,14 @@ export class ServiceContext<R extends ServiceRole = ServiceRole> {
         }
       }
       await this.adminServer?.close();
-      fs.rmSync(this.runDir.stateFile(this.name), { force: true });
+      if (failure === undefined) fs.rmSync(this.runDir.stateFile(this.name), { force: true });
+      else {
+        try {
+          this.setHealth('stopping', `failed to start: ${failure}`);
+        } catch {
+          /* the run directory is gone: the log has the reason */
+        }
+      }
     }
     process.exit(code);
   }
@@ -141,6 +154,6 @@ export async function runService<R extends ServiceRole>(role: R, main: (ctx: Ser
     await main(ctx);
   } catch (err) {
     ctx.log.fatal({ err: (err as Error).stack }, 'failed to start');
-    await ctx.shutdown(1);
+    await ctx.shutdown(1, (err as Error).message);
   }
 }

@@ -22,7 +22,7 @@ export class StateFileError extends Error {
     readonly file: string,
     readonly reason: string,
   ) {
-    super(`state file ${file} is corrupt (${reason}): refusing to start from it; restore it, or remove it to start afresh`);
+    super(`state file ${file} is corrupt (${reason}): refusing to start from it (restore it; removing it starts from nothing)`);
     this.name = 'StateFileError';
   }
 }

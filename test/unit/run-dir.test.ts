@@ -118,6 +118,8 @@ describe('down', () => {
     rd.initialise({ ...platform, name: `down-${process.pid}` }, names);
     fs.mkdirSync(rd.dataDir('cn1'), { recursive: true });
     fs.writeFileSync(path.join(rd.dataDir('cn1'), 'nvram.json'), '{}');
+    fs.mkdirSync(rd.dataDir('fabric-manager'));
+    fs.writeFileSync(path.join(rd.dataDir('fabric-manager'), 'fabric.json'), '{}');
     fs.writeFileSync(rd.logFile('lpar1'), 'log\n');
     fs.writeFileSync(rd.stateFile('lpar1'), '{}');
     fs.writeFileSync(path.join(rd.root, 'supervisor.log'), '');
@@ -126,6 +128,7 @@ describe('down', () => {
     expect(fs.existsSync(path.dirname(rd.keyFile))).toBe(false);
     expect(fs.readdirSync(rd.root).sort()).toEqual([...KEPT_AFTER_DOWN].sort());
     expect(fs.readFileSync(path.join(rd.dataDir('cn1'), 'nvram.json'), 'utf8')).toBe('{}');
+    expect(fs.readdirSync(path.join(rd.root, 'data'))).toEqual(['cn1']);
     const readme = fs.readFileSync(path.join(import.meta.dirname, '../../README.md'), 'utf8');
     for (const kept of KEPT_AFTER_DOWN) expect(readme, `README names ${kept} as kept after down`).toContain(`\`${kept === 'logs' || kept === 'data' ? `${kept}/` : kept}\``);
   });
