@@ -2,60 +2,16 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Platform } from '../platform/platform.ts';
 import { credentialFor, generateKey } from '../control/auth.ts';
+import { UnsafeRunDirError, callerUid, checkPrivateDir, modeText } from './private-dir.ts';
 import { syncDir, writeFileAtomic } from './state-file.ts';
+
+export { UnsafeRunDirError };
 
 const { O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW, O_RDONLY } = fs.constants;
 
-/** A run directory, or a file in it, that another user could have put there or can change (issue 11 item 9). */
-export class UnsafeRunDirError extends Error {
-  constructor(
-    readonly file: string,
-    reason: string,
-  ) {
-    super(`unsafe run directory: ${file} ${reason}; refusing to use it (choose another with --run-dir or $LPARLAB_RUN_DIR)`);
-    this.name = 'UnsafeRunDirError';
-  }
-}
-
-function callerUid(): number {
-  return process.getuid?.() ?? 0;
-}
-
-function modeText(mode: number): string {
-  return `mode ${(mode & 0o7777).toString(8).padStart(4, '0')}`;
-}
-
-/**
- * Throws unless `dir` is safe to keep a platform's key and credentials in
- * (issue 11 item 9): a real directory (not a symlink) owned by the caller and
- * writable by no one else, under directories that only the caller or root can
- * change — a directory others may write to is allowed above it only with the
- * sticky bit (/tmp), where they cannot rename what is not theirs. A symlink
- * on the way is followed only when root or the caller made it.
- */
+/** Throws unless `dir` is safe to keep a platform's key and credentials in (private-dir.ts; issue 11 item 9). */
 export function checkRunDirPath(dir: string): void {
-  const me = callerUid();
-  const abs = path.resolve(dir);
-  const parts = abs.split(path.sep).filter(Boolean);
-  let cur: string = path.sep;
-  for (let i = 0; i <= parts.length; i++) {
-    if (i > 0) cur = path.join(cur, parts[i - 1]);
-    const last = i === parts.length;
-    const l = fs.lstatSync(cur);
-    if (l.isSymbolicLink()) {
-      if (last) throw new UnsafeRunDirError(cur, 'is a symlink');
-      if (l.uid !== 0 && l.uid !== me) throw new UnsafeRunDirError(cur, `is a symlink owned by uid ${l.uid}`);
-    }
-    const st = last ? l : fs.statSync(cur);
-    if (!st.isDirectory()) throw new UnsafeRunDirError(cur, 'is not a directory');
-    if (last) {
-      if (st.uid !== me) throw new UnsafeRunDirError(cur, `is owned by uid ${st.uid}, not by this user (uid ${me})`);
-      if (st.mode & 0o022) throw new UnsafeRunDirError(cur, `is group- or world-writable (${modeText(st.mode)})`);
-    } else {
-      if (st.uid !== 0 && st.uid !== me) throw new UnsafeRunDirError(cur, `(above the run directory) is owned by uid ${st.uid}, neither root nor this user (uid ${me})`);
-      if (st.mode & 0o022 && !(st.mode & 0o1000)) throw new UnsafeRunDirError(cur, `(above the run directory) is group- or world-writable without the sticky bit (${modeText(st.mode)})`);
-    }
-  }
+  checkPrivateDir(dir, 'run directory');
 }
 
 /**

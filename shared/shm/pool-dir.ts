@@ -1,5 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
+import { checkPrivateDir } from '../runtime/private-dir.ts';
+import { writeStateFile } from '../runtime/state-file.ts';
 
 /**
  * Where a CEC's shared-memory pool lives: /dev/shm/lparlab/<platform>/<cec>/
@@ -71,11 +73,11 @@ export function claimPool(dir: string, owner: PoolOwner): { stale: string[] } {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT' || attempt >= 5) throw err;
     }
   }
+  // issue 11 item 9: a pool another user pre-created (or can write to) would hand them the partitions' memory.
+  checkPrivateDir(dir, 'shared-memory pool');
   const stale = fs.readdirSync(dir).filter((f) => f !== OWNER_FILE);
   for (const f of stale) fs.rmSync(path.join(dir, f), { recursive: true, force: true });
-  const tmp = path.join(dir, `.${OWNER_FILE}.${process.pid}`);
-  fs.writeFileSync(tmp, JSON.stringify(owner), { mode: 0o600 });
-  fs.renameSync(tmp, path.join(dir, OWNER_FILE));
+  writeStateFile(path.join(dir, OWNER_FILE), owner);
   return { stale };
 }
 

@@ -8,6 +8,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { loadPlatformFile, defaultPlatformFile } from '../../shared/platform/platform.ts';
 import { RunDir, UnsafeRunDirError, checkRunDirPath } from '../../shared/runtime/run-dir.ts';
 import { KEPT_AFTER_DOWN, cleanRunDir } from '../../services/supervisor/clean.ts';
+import { claimPool } from '../../shared/shm/pool-dir.ts';
 import { cli } from '../helpers/platform.ts';
 
 const NOBODY = 65534;
@@ -51,6 +52,13 @@ describe('run directories', () => {
     asNobody(['mkdir', '-m', '0755', parent]);
     const rd = new RunDir(path.join(parent, 'default'));
     expect(() => rd.prepare()).toThrow(`unsafe run directory: ${parent} (above the run directory) is owned by uid ${NOBODY}`);
+  });
+
+  it('as shared-memory pools, pre-created by another user, are refused too', () => {
+    const base = stickyBase();
+    const pool = path.join(base, 'cec1');
+    asNobody(['mkdir', '-m', '0700', pool]);
+    expect(() => claimPool(pool, { pid: process.pid, runDir: '/r', name: 'hypervisor-cec1' })).toThrow(`unsafe shared-memory pool: ${pool} is owned by uid ${NOBODY}`);
   });
 
   it('that others can write to, or that are symlinks, are refused', () => {
