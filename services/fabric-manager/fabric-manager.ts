@@ -6,7 +6,7 @@ import { PRIVILEGED, authenticatePeer, type Peer, type Role } from '../../shared
 import type { ControlMessage } from '../../shared/control/codec.ts';
 import type { Link } from '../../shared/link/link.ts';
 import { platformNodes, type Platform } from '../../shared/platform/platform.ts';
-import { FM_REQUESTS, VI_MAX, decodeFmRequest, rviRecord, type FmReplies, type FmRequest, type FmStatus, type Location, type NodeNotice, type NodeWelcome, type SwitchNotice, type RviRecord, type ViEntry } from '../../shared/protocol/fm.ts';
+import { FM_REQUESTS, RVI_ID_MAX, VI_MAX, decodeFmRequest, rviRecord, type FmReplies, type FmRequest, type FmStatus, type Location, type NodeNotice, type NodeWelcome, type SwitchNotice, type RviRecord, type ViEntry } from '../../shared/protocol/fm.ts';
 import { type Check, FieldError, arrayOf, int, recordOf, shape } from '../../shared/protocol/check.ts';
 import type { Purpose } from '../../shared/rclan/purpose.ts';
 import type { RviInfo } from '../../shared/rclan/rclan.ts';
@@ -29,7 +29,7 @@ interface Persisted {
 
 /** The persisted tables, checked field by field when read back (issue 11 item 8: a corrupt file is refused, not taken for a first start). */
 const persisted: Check<Persisted> = (v, f) => {
-  const p = shape({ nextRvi: int(1, ID_LIMIT), nextVi: recordOf(int(1, VI_MAX + 1)), rvis: arrayOf(rviRecord, 1 << 20) })(v, f);
+  const p = shape({ nextRvi: int(1, RVI_ID_MAX + 1), nextVi: recordOf(int(1, VI_MAX + 1)), rvis: arrayOf(rviRecord, 1 << 20) })(v, f);
   const ids = new Set<number>();
   const vis = new Set<string>();
   p.rvis.forEach((r, i) => {
@@ -42,7 +42,6 @@ const persisted: Check<Persisted> = (v, f) => {
   });
   return p;
 };
-const ID_LIMIT = 0x1000000;
 
 /**
  * The switch manager (seed 004, "2. RVI Mapping And Management": the virtual
@@ -219,6 +218,7 @@ export class FabricManager {
     if (a === b) throw new Error('an RVI needs two different nodes');
     const existing = this.state.rvis.find((r) => r.purpose === purpose && ((r.a === a && r.b === b) || (r.a === b && r.b === a)));
     if (existing) return existing;
+    if (this.state.nextRvi > RVI_ID_MAX) throw new Error(`no RVI number left: all ${RVI_ID_MAX} have been handed out this boot`);
     const viA = this.allocVi(a);
     const viB = this.allocVi(b);
     const r: RviRecord = { id: this.state.nextRvi++, a, b, purpose, viA, viB };

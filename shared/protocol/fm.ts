@@ -41,6 +41,8 @@ const PURPOSE_MAX = 64;
 const ENDPOINT_MAX = 64;
 const MAX_RVIS = 1 << 20;
 const ID_MAX = 0xffffff;
+/** The largest RVI number: decoders refuse more, so the fabric manager hands out no more. */
+export const RVI_ID_MAX = ID_MAX;
 /**
  * A VI number is 20 bits: a switch keys its routes by port * 2^20 + VI, so a
  * larger one would alias the next port's VIs (issue 11 item 13). The fabric
