@@ -153,10 +153,7 @@ export class RunDir {
     syncDir(path.join(this.root, 'keys'));
   }
 
-  /**
-   * What `down` removes beside sockets and state (issue 11 item 14): the keys,
-   * valid for one boot only, and the data that lasts a boot, not longer.
-   */
+  /** What `down` removes beside sockets and state (issue 11 item 14): the keys, valid for one boot only. */
   removeKeys(): void {
     fs.rmSync(path.join(this.root, 'keys'), { recursive: true, force: true });
   }
