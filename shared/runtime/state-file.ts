@@ -103,7 +103,9 @@ export function readStateFile<T>(file: string, check: Check<T>): T | undefined {
   }
 }
 
-export type Health = 'starting' | 'healthy' | 'degraded' | 'stopping';
+/** A process's health as its state file carries it: one list, which the type and the check both come from. */
+export const HEALTHS = ['starting', 'healthy', 'degraded', 'stopping'] as const;
+export type Health = (typeof HEALTHS)[number];
 
 export interface ProcessState {
   name: string;
@@ -118,7 +120,7 @@ const processState: Check<ProcessState> = shape({
   name: name(),
   role: name(),
   pid: int(1, 0x7fffffff),
-  health: oneOf(['starting', 'healthy', 'degraded', 'stopping'] as const),
+  health: oneOf(HEALTHS),
   detail: bounded(1 << 16),
   since: name(),
 });
