@@ -4,6 +4,7 @@ import type { Logger } from 'pino';
 import { ControlChannel } from '../../shared/control/channel.ts';
 import { PRIVILEGED, authenticatePeer, type Peer, type Role } from '../../shared/control/auth.ts';
 import type { ControlMessage } from '../../shared/control/codec.ts';
+import { refusals } from '../../shared/runtime/refusal-log.ts';
 import type { Link } from '../../shared/link/link.ts';
 import { platformNodes, type Platform } from '../../shared/platform/platform.ts';
 import { FM_REQUESTS, decodeFmRequest, type FmReplies, type FmRequest, type FmStatus, type Location, type NodeNotice, type NodeWelcome, type SwitchNotice, type RviRecord, type ViEntry } from '../../shared/protocol/fm.ts';
@@ -88,7 +89,7 @@ export class FabricManager {
       peer = await authenticatePeer(ch, this.key, (name) => this.roles.get(name));
     } catch (err) {
       this.stats.authFailures++;
-      this.log.warn({ remote: link.remote, err: (err as Error).message }, 'authentication failed');
+      refusals.warn(this.log, { remote: link.remote, err: (err as Error).message.slice(0, 200) }, 'authentication failed');
       ch.send({ t: 'refused', reason: (err as Error).message });
       setTimeout(() => link.close(), 50);
       return;
@@ -125,7 +126,7 @@ export class FabricManager {
       if (verb && !privileged) {
         this.stats.refused++;
         const request = req.t === 'rvi-create' ? { a: req.a, b: req.b, purpose: req.purpose } : req;
-        this.log.warn({ node: name, role, verb, request }, 'refused: processing nodes may not establish paths');
+        refusals.warn(this.log, { node: name, role, verb, request }, 'refused: processing nodes may not establish paths');
         throw new Error(`permission denied: ${role} "${name}" may not ${verb} (only control nodes and management may)`);
       }
       return this.answer(req, name, privileged);

@@ -1,6 +1,7 @@
 import crypto from 'node:crypto';
 import type { ControlChannel } from './channel.ts';
 import type { ControlMessage } from './codec.ts';
+import { guardPreAuth } from '../link/pre-auth.ts';
 
 /**
  * Who may do what on the fabric. Seed 004 ("Network Architecture"): paths are
@@ -41,7 +42,9 @@ export interface Peer {
 
 /**
  * Server side: challenge, then check the hello's proof. `roleOf` maps a name to
- * its role (undefined: unknown name, refused).
+ * its role (undefined: unknown name, refused). Until the proof checks out the
+ * link is under the pre-authentication limits (shared/link/pre-auth.ts, issue
+ * 11 item 10); a peer that breaks them is cut off and this rejects saying why.
  */
 export async function authenticatePeer(
   ch: ControlChannel,
@@ -49,6 +52,24 @@ export async function authenticatePeer(
   roleOf: (name: string) => Role | undefined,
   timeoutMs = 5000,
 ): Promise<Peer> {
+  let cutOff: (reason: string) => void = () => {};
+  const refusedByGuard = new Promise<never>((_, reject) => {
+    cutOff = (reason) => reject(new AuthError(reason));
+  });
+  refusedByGuard.catch(() => {});
+  const guard = guardPreAuth(ch.link, (reason) => cutOff(reason));
+  ch.onClose(() => cutOff('link closed before authentication'));
+  try {
+    const peer = await Promise.race([checkHello(ch, key, roleOf, timeoutMs), refusedByGuard]);
+    guard.lift();
+    return peer;
+  } catch (err) {
+    const wsCut = (ch.link as { preAuthRefused?: string }).preAuthRefused;
+    throw wsCut ? new AuthError(wsCut) : err;
+  }
+}
+
+async function checkHello(ch: ControlChannel, key: Buffer, roleOf: (name: string) => Role | undefined, timeoutMs: number): Promise<Peer> {
   const nonce = crypto.randomBytes(16);
   const helloP = ch.next('hello', timeoutMs);
   ch.send({ t: 'challenge', nonce });
