@@ -141,7 +141,7 @@ export class ControlNode {
         const result = v ? v.register(view.name, msg) : { ok: false, reason: `no virtual LAN "${msg.vlan}"` };
         if (!v) this.warn.warn(`${view.name}/register/${msg.vlan}`, { lpar: view.name, vlan: msg.vlan }, 'registration refused: no such virtual LAN');
         // Sent before the reply, so the fabric manager normally knows the address by the time the partition learns it is registered.
-        if (v && result.ok) this.locations.publish(msg.ip, view.name);
+        if (v && result.ok) this.locations.publish(msg.ip, view.name, msg.vlan);
         sendMgmt(rvi, { t: 'vlan-registered', vlan: msg.vlan, ...result });
         if (v && result.ok) {
           v.announcePromiscuous(view.name);
@@ -165,8 +165,8 @@ export class ControlNode {
   }
 
   /** Every address a virtual LAN server accepted, with its LPAR. */
-  private registeredAddresses(): Array<{ endpoint: string; lpar: string }> {
-    return [...this.vlans.values()].flatMap((v) => v.registeredMembers().map((m) => ({ endpoint: ipToString(m.ip), lpar: m.lpar })));
+  private registeredAddresses(): Array<{ endpoint: string; lpar: string; vlan: string }> {
+    return [...this.vlans.values()].flatMap((v) => v.registeredMembers().map((m) => ({ endpoint: ipToString(m.ip), lpar: m.lpar, vlan: v.name })));
   }
 
   /**

@@ -9,7 +9,7 @@ await runService('control-node', async (ctx) => {
   const platform = ctx.runDir.readPlatform();
   const spec = platform.controlNodes.find((c) => c.name === ctx.name);
   if (!spec) throw new Error(`"${ctx.name}" is not a control node of platform ${platform.name}`);
-  const fabric = new NodeFabric({ name: ctx.name, credential: ctx.runDir.readCredential(ctx.name), fmUrl: ctx.option('fm'), log: ctx.log });
+  const fabric = new NodeFabric({ name: ctx.name, credential: ctx.secrets.credential, fmUrl: ctx.option('fm'), log: ctx.log });
   await fabric.start();
   const cn = new ControlNode(spec, platform, fabric, ctx.runDir.dataDir(ctx.name), ctx.runDir.runtimeFile(ctx.name, 'membership'), ctx.log.child({ component: 'control-node' }));
   ctx.onShutdown(() => fabric.stop());

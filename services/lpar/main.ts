@@ -32,14 +32,14 @@ import { udpVerbs } from './admin/udp.ts';
  * rest comes from the control nodes at boot.
  */
 await runService('lpar', async (ctx) => {
-  const fabric = new NodeFabric({ name: ctx.name, credential: ctx.runDir.readCredential(ctx.name), fmUrl: ctx.option('fm'), log: ctx.log });
+  const fabric = new NodeFabric({ name: ctx.name, credential: ctx.secrets.credential, fmUrl: ctx.option('fm'), log: ctx.log });
   const lpar = new Lpar(ctx.name, fabric, ctx.log.child({ component: 'lpar' }));
   const perf = new RviPerf(fabric);
   const workloads = new Workloads(ctx.name, ctx.log.child({ component: 'apps' }));
   const promiscuous = new PromiscuousLog();
   // The CEC's hypervisor hands out SMC-D buffers; without one (--hv absent) the partition does SMC-R only.
   const hvUrl = ctx.options.hv;
-  const hv = hvUrl ? new HypervisorClient({ name: ctx.name, credential: ctx.runDir.readCredential(ctx.name), url: hvUrl, log: ctx.log }) : undefined;
+  const hv = hvUrl ? new HypervisorClient({ name: ctx.name, credential: ctx.secrets.credential, url: hvUrl, log: ctx.log }) : undefined;
   void hv?.start().catch((err: Error) => ctx.log.warn({ err: err.message }, 'no hypervisor session: SMC-D unavailable'));
   let smc: Smc | undefined;
   const links: Rvi[] = [];

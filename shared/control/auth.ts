@@ -46,10 +46,22 @@ export interface Peer {
  * link is under the pre-authentication limits (shared/link/pre-auth.ts, issue
  * 11 item 10); a peer that breaks them is cut off and this rejects saying why.
  */
-export async function authenticatePeer(
+export function authenticatePeer(ch: ControlChannel, key: Buffer, roleOf: (name: string) => Role | undefined, timeoutMs = 5000): Promise<Peer> {
+  return authenticateWith(ch, (name) => {
+    const role = roleOf(name);
+    return role && { role, credential: credentialFor(key, name) };
+  }, timeoutMs);
+}
+
+/**
+ * The challenge and proof check of authenticatePeer with the credentials
+ * given by `lookup` (a name it does not know is refused): the platform key
+ * derives them at the fabric manager and the switches, an admin socket knows
+ * the one operator verifier it was handed (shared/control/admin-auth.ts).
+ */
+export async function authenticateWith(
   ch: ControlChannel,
-  key: Buffer,
-  roleOf: (name: string) => Role | undefined,
+  lookup: (name: string) => { role: Role; credential: Buffer } | undefined,
   timeoutMs = 5000,
 ): Promise<Peer> {
   let cutOff: (reason: string) => void = () => {};
@@ -60,7 +72,7 @@ export async function authenticatePeer(
   const guard = guardPreAuth(ch.link, (reason) => cutOff(reason));
   ch.onClose(() => cutOff('link closed before authentication'));
   try {
-    const peer = await Promise.race([checkHello(ch, key, roleOf, timeoutMs), refusedByGuard]);
+    const peer = await Promise.race([checkHello(ch, lookup, timeoutMs), refusedByGuard]);
     guard.lift();
     return peer;
   } catch (err) {
@@ -69,7 +81,7 @@ export async function authenticatePeer(
   }
 }
 
-async function checkHello(ch: ControlChannel, key: Buffer, roleOf: (name: string) => Role | undefined, timeoutMs: number): Promise<Peer> {
+async function checkHello(ch: ControlChannel, lookup: (name: string) => { role: Role; credential: Buffer } | undefined, timeoutMs: number): Promise<Peer> {
   const nonce = crypto.randomBytes(16);
   const helloP = ch.next('hello', timeoutMs);
   ch.send({ t: 'challenge', nonce });
@@ -78,9 +90,10 @@ async function checkHello(ch: ControlChannel, key: Buffer, roleOf: (name: string
   if (typeof name !== 'string' || !Buffer.isBuffer(hello.proof) && !(hello.proof instanceof Uint8Array)) {
     throw new AuthError('hello without name and proof');
   }
-  const role = roleOf(name);
-  if (!role) throw new AuthError(`unknown node "${name}"`);
-  const expected = proofFor(credentialFor(key, name), nonce);
+  const known = lookup(name);
+  if (!known) throw new AuthError(`unknown node "${name.slice(0, 64)}"`);
+  const { role } = known;
+  const expected = proofFor(known.credential, nonce);
   const given = Buffer.from(hello.proof as Uint8Array);
   if (given.length !== expected.length || !crypto.timingSafeEqual(given, expected)) {
     throw new AuthError(`bad credential for "${name}"`);

@@ -1,6 +1,7 @@
 import { loadPlatformFile } from '../../../shared/platform/platform.ts';
 import { processPlan } from '../../../services/supervisor/process-plan.ts';
 import { command } from '../command.ts';
+import { writeAdminVerifiers } from '../../../shared/control/admin-auth.ts';
 import { CONFIG_WITH_SHORT } from './common.ts';
 
 export default command({
@@ -13,7 +14,9 @@ export default command({
     if (ctx.args.length) throw ctx.usage(`unexpected argument "${ctx.args[0]}"`);
     const platform = loadPlatformFile(ctx.platformFile());
     const runDir = ctx.runDir();
-    runDir.initialise(platform, processPlan(platform, runDir).map((p) => p.name));
+    const names = processPlan(platform, runDir).map((p) => p.name);
+    runDir.initialise(platform, names);
+    writeAdminVerifiers(runDir, [...names, 'supervisor']);
     process.stdout.write(`run directory ${runDir.root} ready for platform ${platform.name}\n`);
     return 0;
   },
