@@ -52,3 +52,23 @@ export function authenticateOperator(ch: ControlChannel, verifier: Buffer): Prom
 export async function operatorLogin(ch: ControlChannel, runDir: RunDir, target: string): Promise<void> {
   await authenticateTo(ch, OPERATOR, adminVerifierFor(runDir.readCredential(OPERATOR), target));
 }
+
+/** Roles that check others' proofs with the platform key. */
+const KEY_HOLDERS = new Set(['fabric-manager', 'fabric-switch', 'hypervisor']);
+
+/**
+ * Copies each process's own key files into `dir/<name>/` (compose.yaml: one
+ * volume per container, mounted as that container's keys/, issue 11 item 11):
+ * its credential and admin verifier, and the platform key where its role
+ * checks proofs. Each directory is emptied first; files are created new, 0600.
+ */
+export function handOutKeys(runDir: RunDir, processes: ReadonlyArray<{ name: string; role: string }>, dir: string): void {
+  const keys = path.dirname(runDir.keyFile);
+  for (const p of processes) {
+    const own = path.join(dir, p.name);
+    fs.mkdirSync(own, { recursive: true, mode: 0o700 });
+    for (const f of fs.readdirSync(own)) fs.rmSync(path.join(own, f), { force: true, recursive: true });
+    const files = [`${p.name}.cred`, `${p.name}.admin`, ...(KEY_HOLDERS.has(p.role) ? [path.basename(runDir.keyFile)] : [])];
+    for (const f of files) fs.writeFileSync(path.join(own, f), fs.readFileSync(path.join(keys, f)), { mode: 0o600, flag: 'wx' });
+  }
+}
