@@ -61,5 +61,12 @@ export function readOwnSecrets(runDir: RunDir, name: string): ProcessSecrets {
     if (all.length !== 2 * PART) throw new Error(`secrets on descriptor ${fd}: ${all.length} bytes, expected ${2 * PART}`);
     return { credential: all.subarray(0, PART), adminVerifier: all.subarray(PART) };
   }
-  return { credential: runDir.readCredential(name), adminVerifier: fs.readFileSync(adminVerifierFile(runDir, name)) };
+  const own = (file: string) => {
+    try {
+      return fs.readFileSync(file);
+    } catch (err) {
+      throw new Error(`${name}'s own key file ${file} cannot be read (${(err as NodeJS.ErrnoException).code}): lay out the run directory with lparlab init or lparlab up`);
+    }
+  };
+  return { credential: own(runDir.credFile(name)), adminVerifier: own(adminVerifierFile(runDir, name)) };
 }

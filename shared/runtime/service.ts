@@ -35,8 +35,7 @@ export class ServiceContext<R extends ServiceRole = ServiceRole> {
   /** Admin connections refused for want of the operator's proof. */
   adminRefused = 0;
   readonly startedAt = Date.now();
-  /** This process's own credential and admin verifier, and no one else's (shared/control/process-secrets.ts). */
-  readonly secrets: ProcessSecrets;
+  private ownSecrets?: ProcessSecrets;
 
   constructor(
     readonly role: R,
@@ -46,8 +45,13 @@ export class ServiceContext<R extends ServiceRole = ServiceRole> {
     readonly options: OptionValues<ServiceOptions[R]>,
   ) {
     this.log = processLogger(role, name);
-    this.secrets = readOwnSecrets(runDir, name);
     this.verb('status', () => this.status());
+  }
+
+  /** This process's own credential and admin verifier, and no one else's (shared/control/process-secrets.ts); read once, at the admin socket's start. */
+  get secrets(): ProcessSecrets {
+    this.ownSecrets ??= readOwnSecrets(this.runDir, this.name);
+    return this.ownSecrets;
   }
 
   setHealth(health: Health, detail = ''): void {
@@ -84,9 +88,10 @@ export class ServiceContext<R extends ServiceRole = ServiceRole> {
 
   async startAdmin(): Promise<void> {
     const path = this.runDir.adminSocket(this.name);
+    const verifier = this.secrets.adminVerifier;
     this.adminServer = await listenLink(`unix:${path}`, (link) => {
       const ch = new ControlChannel(link, this.log.child({ component: 'admin' }));
-      authenticateOperator(ch, this.secrets.adminVerifier).then(
+      authenticateOperator(ch, verifier).then(
         () => {
           for (const [name, fn] of this.verbs) ch.handle(name, fn);
           ch.send({ t: 'welcome' });
