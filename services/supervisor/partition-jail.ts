@@ -1,3 +1,4 @@
+import fs from 'node:fs';
 import path from 'node:path';
 import type { RunDir } from '../../shared/runtime/run-dir.ts';
 import type { ProcessSpec } from './process-plan.ts';
@@ -26,8 +27,22 @@ import type { ProcessSpec } from './process-plan.ts';
  * supervisor says so in its log.
  */
 export function partitionCommand(spec: ProcessSpec, runDir: RunDir, command: string, args: string[]): { command: string; args: string[]; jailed: boolean } {
-  if (spec.role !== 'lpar' || process.getuid?.() !== 0) return { command, args, jailed: false };
+  if (spec.role !== 'lpar' || !canJail()) return { command, args, jailed: false };
+  const missing = JAIL_TOOLS.filter((t) => !onPath(t));
+  // Fails closed: a root platform whose partitions could read every key is what issue 11 item 11 is about.
+  if (missing.length) throw new Error(`cannot start partition ${spec.name} jailed away from keys/: ${missing.join(' and ')} not found (install util-linux)`);
   const keys = path.dirname(runDir.keyFile);
   const script = 'mount -t tmpfs -o size=16k,mode=0700 lparlab-no-keys "$0" && exec setpriv --inh-caps=-all --bounding-set=-all --no-new-privs -- "$@"';
   return { command: 'unshare', args: ['--mount', '--propagation', 'private', '--', '/bin/sh', '-c', script, keys, command, ...args], jailed: true };
+}
+
+const JAIL_TOOLS = ['unshare', 'setpriv', 'mount'];
+
+/** Whether this supervisor can jail its partitions (it needs a mount namespace: root). */
+export function canJail(): boolean {
+  return process.getuid?.() === 0;
+}
+
+function onPath(tool: string): boolean {
+  return (process.env.PATH ?? '/usr/bin:/bin').split(':').some((d) => d !== '' && fs.existsSync(path.join(d, tool)));
 }

@@ -13,7 +13,7 @@ import { SupervisorMsg, decodeSupervisorRequest, type SupervisorRequest } from '
 import { cleanRunDir } from './clean.ts';
 import { OPERATOR, adminVerifierFor, authenticateOperator, writeAdminVerifiers } from '../../shared/control/admin-auth.ts';
 import { refusals } from '../../shared/runtime/refusal-log.ts';
-import { partitionCommand } from './partition-jail.ts';
+import { canJail, partitionCommand } from './partition-jail.ts';
 import { SECRETS_FD, SECRETS_FD_ENV, secretsFor } from '../../shared/control/process-secrets.ts';
 import { waitHealthy } from './health.ts';
 import { nodeArgs, processPlan, REPO_ROOT, serviceEnv, type ProcessSpec } from './process-plan.ts';
@@ -76,6 +76,9 @@ export class Supervisor {
         },
       );
     });
+    if (!canJail() && this.managed.some((p) => p.role === 'lpar')) {
+      this.log.warn('not root: partitions run with this user’s authority, and code they run can read keys/ (services/supervisor/partition-jail.ts)');
+    }
     for (const spec of this.managed) this.spawn(spec);
   }
 
@@ -122,7 +125,11 @@ export class Supervisor {
       env: { ...serviceEnv(), NODE_OPTIONS: '', [SECRETS_FD_ENV]: String(SECRETS_FD) },
     });
     fs.closeSync(out);
-    (child.stdio[SECRETS_FD] as NodeJS.WritableStream).end(secretsFor(this.runDir, spec.name));
+    const secrets = child.stdio[SECRETS_FD] as NodeJS.WritableStream;
+    // A child that dies before reading them closes the descriptor: that is its exit to report, not a supervisor crash.
+    secrets.on('error', () => {});
+    secrets.end(secretsFor(this.runDir, spec.name));
+    child.on('error', (err) => this.opts.onEvent?.(`${spec.name} could not be started: ${err.message}`));
     this.children.set(spec.name, child);
     child.on('exit', (code, signal) => {
       if (this.children.get(spec.name) === child) this.children.delete(spec.name);
