@@ -35,10 +35,12 @@ describe('tenant code against the authority model', () => {
 
   it('an app module in lpar1 reads no key, and no admin socket, fabric login or supervisor does its bidding', async () => {
     const keys = path.join(p.runDir.root, 'keys');
-    const options = { repo: REPO_ROOT, keys, fm: p.runDir.socket('fm'), cnAdmin: p.runDir.adminSocket('cn1'), supervisor: p.runDir.socket('supervisor') };
+    const options = { repo: REPO_ROOT, keys, run: p.runDir.root, fm: p.runDir.socket('fm'), cnAdmin: p.runDir.adminSocket('cn1'), supervisor: p.runDir.socket('supervisor') };
     await p.admin('lpar1', { t: 'app-start', module: path.join(FIXTURES, 'tenant-app.mjs'), port: 9999, options });
     const r = (await p.admin('lpar1', { t: 'app-report', port: 9999 })) as unknown as Record<string, string>;
     for (const f of ['mgmt.cred', 'platform.key', 'lpar2.cred', 'cn1.cred', 'cn1.admin', 'supervisor.admin']) expect(r[`read ${f}`], f).not.toBe('read');
+    // Nor can it rewrite what the platform reads at its next start.
+    for (const f of ['platform.json', 'data/fabric-manager/fabric.json', 'data/cn1/tenant']) expect(r[`write ${f}`], f).not.toBe('written');
     expect(r['fm as mgmt']).toMatch(/^refused: bad credential/);
     expect(r['cn1 vlan-join']).toMatch(/^refused/);
     expect(r['cn1 vlan-join as mgmt']).toMatch(/^refused: bad credential/);
@@ -52,6 +54,8 @@ describe('tenant code against the authority model', () => {
   }, 60_000);
 
   it('shows a partition only its own RVIs and locates only addresses on its own virtual LANs', async () => {
+    // A session as lpar1 (the real one stopped meanwhile: its session would take the name back).
+    await p.kill('lpar1', 'STOP');
     const ch = new ControlChannel(await connectLink(fabricAddresses(p.runDir.readPlatform(), p.runDir).fm), log);
     try {
       await authenticateTo(ch, 'lpar1', p.runDir.readCredential('lpar1'));
@@ -67,6 +71,7 @@ describe('tenant code against the authority model', () => {
       expect((await ch.request({ t: 'locate', endpoint: 'lpar2' })).node).toBe('lpar2');
     } finally {
       ch.close();
+      await p.kill('lpar1', 'CONT');
     }
     // The operator still sees everything.
     expect((await p.fm({ t: 'locate', endpoint: '10.2.0.3' })).node).toBe('lpar3');
