@@ -1,18 +1,8 @@
-import { ControlChannel } from '../../shared/control/channel.ts';
+import type { ControlChannel } from '../../shared/control/channel.ts';
 import { type AdminReplies, type AdminRequests, type AdminStreams, type AdminVerb, adminCall, decodeAdminStream } from '../../shared/protocol/admin.ts';
-import { connectLink } from '../../shared/link/transport.ts';
-import type { RunDir } from '../../shared/runtime/run-dir.ts';
-import { processLogger } from '../../shared/runtime/log.ts';
 
-const log = processLogger('cli', 'lparlab');
-
-/** A long-lived channel to a process's admin socket, for verbs that stream (nc, http). */
-export async function openAdmin(runDir: RunDir, name: string): Promise<ControlChannel> {
-  const link = await connectLink(`unix:${runDir.adminSocket(name)}`).catch((err: Error) => {
-    throw new Error(`cannot reach ${name}'s admin socket (${err.message}): is it running?`);
-  });
-  return new ControlChannel(link, log);
-}
+/** A long-lived channel to a process's admin socket, for verbs that stream (nc, http): logged in as the operator. */
+export { openAdmin } from '../../shared/runtime/admin-client.ts';
 
 /** A typed request on a long-lived admin channel, its reply decoded as its verb's (a malformed one rejects naming the field). */
 export function channelAsk<V extends AdminVerb>(ch: ControlChannel, request: AdminRequests[V] & { t: V }, timeoutMs?: number): Promise<AdminReplies[V]> {

@@ -1,13 +1,11 @@
-import { ControlChannel } from '../../shared/control/channel.ts';
-import { connectLink } from '../../shared/link/transport.ts';
+import type { ControlChannel } from '../../shared/control/channel.ts';
 import type { Platform } from '../../shared/platform/platform.ts';
 import type { RunDir } from '../../shared/runtime/run-dir.ts';
-import { processLogger } from '../../shared/runtime/log.ts';
 import { readState } from '../../shared/runtime/state-file.ts';
 import { PcapWriter } from '../../shared/wire/pcap.ts';
 import { decodeLooseView } from '../../shared/protocol/admin.ts';
 import { orThrow } from '../../shared/protocol/check.ts';
-import { adminAsk } from '../../shared/runtime/admin-client.ts';
+import { adminAsk, openAdmin } from '../../shared/runtime/admin-client.ts';
 import { channelAsk, onStream } from './admin-channel.ts';
 
 /** Current membership of each virtual LAN, from a live control node (join/leave change it), else the platform file. */
@@ -66,14 +64,13 @@ export async function capture(runDir: RunDir, platform: Platform, vlan: string, 
   if (!platform.vlans.some((v) => v.name === vlan)) throw new Error(`no virtual LAN "${vlan}" in platform ${platform.name}`);
   const members = ((await vlanMembers(runDir, platform)).get(vlan) ?? []).map((m) => m.lpar).filter((n) => readState(runDir.stateFile(n)));
   const writer = new PcapWriter(file);
-  const log = processLogger('cli', 'capture');
   const channels: ControlChannel[] = [];
   let malformed: string | undefined;
   let done!: () => void;
   const finished = new Promise<void>((r) => (done = r));
   try {
     for (const lpar of members) {
-      const ch = new ControlChannel(await connectLink(`unix:${runDir.adminSocket(lpar)}`), log);
+      const ch = await openAdmin(runDir, lpar);
       onStream(
         ch,
         'capture-frame',

@@ -11,6 +11,7 @@ import { applyLparEvent, LparBoot, newLparView, type LparView } from './boot/lpa
 import { Membership } from './boot/membership.ts';
 import { Nvram } from './boot/nvram.ts';
 import { RviMesh } from './boot/rvi-mesh.ts';
+import { RviRepair } from './boot/rvi-repair.ts';
 import { Locations } from './location/locations.ts';
 import { SmcrGrants } from './smc/smcr-grants.ts';
 import { forLog, LogOnce } from './untrusted.ts';
@@ -49,6 +50,8 @@ export class ControlNode {
   private readonly locations: Locations;
   private readonly intake: FrameIntake;
   private readonly taps: TapBridge;
+  /** Re-makes the management and virtual-LAN RVIs when they vanish (issue 11 item 12). */
+  readonly repair: RviRepair;
 
   constructor(
     readonly spec: ControlNodeSpec,
@@ -77,15 +80,19 @@ export class ControlNode {
       this.vlanById.set(v.id, server);
     }
     fabric.onRviAdded = (rvi) => this.attach(rvi);
+    this.repair = new RviRepair(spec.name, platform.lpars.map((l) => l.name), fabric, (peer, purpose) => fabric.rclan.find(peer, purpose) !== undefined, log.child({ component: 'rvi-repair' }));
+    fabric.onRviRemoved = (rvi) => this.repair.removed(rvi.peer, rvi.purpose);
     // The fabric manager keeps the location table in memory: a restarted one learns it again from here.
     fabric.onFmState = (connected) => {
       if (connected) this.locations.publishAll(this.registeredAddresses());
+      if (connected) this.repair.reconcile();
     };
   }
 
   async start(): Promise<void> {
     for (const rvi of this.fabric.rclan.rvis.values()) this.attach(rvi);
     await this.mesh.connectLpars(this.platform.lpars.map((l) => l.name));
+    this.repair.start();
     for (const [vlan, members] of this.membership.entries()) {
       for (let i = 0; i < members.length; i++) for (let j = i + 1; j < members.length; j++) await this.mesh.connectLan(vlan, members[i].lpar, members[j].lpar);
     }
@@ -141,7 +148,7 @@ export class ControlNode {
         const result = v ? v.register(view.name, msg) : { ok: false, reason: `no virtual LAN "${msg.vlan}"` };
         if (!v) this.warn.warn(`${view.name}/register/${msg.vlan}`, { lpar: view.name, vlan: msg.vlan }, 'registration refused: no such virtual LAN');
         // Sent before the reply, so the fabric manager normally knows the address by the time the partition learns it is registered.
-        if (v && result.ok) this.locations.publish(msg.ip, view.name);
+        if (v && result.ok) this.locations.publish(msg.ip, view.name, msg.vlan);
         sendMgmt(rvi, { t: 'vlan-registered', vlan: msg.vlan, ...result });
         if (v && result.ok) {
           v.announcePromiscuous(view.name);
@@ -165,8 +172,8 @@ export class ControlNode {
   }
 
   /** Every address a virtual LAN server accepted, with its LPAR. */
-  private registeredAddresses(): Array<{ endpoint: string; lpar: string }> {
-    return [...this.vlans.values()].flatMap((v) => v.registeredMembers().map((m) => ({ endpoint: ipToString(m.ip), lpar: m.lpar })));
+  private registeredAddresses(): Array<{ endpoint: string; lpar: string; vlan: string }> {
+    return [...this.vlans.values()].flatMap((v) => v.registeredMembers().map((m) => ({ endpoint: ipToString(m.ip), lpar: m.lpar, vlan: v.name })));
   }
 
   /**

@@ -3,13 +3,15 @@ import { controlNodeRequests, registerVerbs } from '../../shared/protocol/admin.
 import { runService } from '../../shared/runtime/service.ts';
 import { rviStatus } from '../../shared/fabric/rvi-status.ts';
 import { ControlNode } from './control-node.ts';
+import { OWNED_PURPOSES } from './boot/rvi-repair.ts';
+import { controlNodeHealth } from './health-report.ts';
 
 /** control-node --id cn1 --run-dir DIR --fm URL */
 await runService('control-node', async (ctx) => {
   const platform = ctx.runDir.readPlatform();
   const spec = platform.controlNodes.find((c) => c.name === ctx.name);
   if (!spec) throw new Error(`"${ctx.name}" is not a control node of platform ${platform.name}`);
-  const fabric = new NodeFabric({ name: ctx.name, credential: ctx.runDir.readCredential(ctx.name), fmUrl: ctx.option('fm'), log: ctx.log });
+  const fabric = new NodeFabric({ name: ctx.name, credential: ctx.secrets.credential, fmUrl: ctx.option('fm'), log: ctx.log });
   await fabric.start();
   const cn = new ControlNode(spec, platform, fabric, ctx.runDir.dataDir(ctx.name), ctx.runDir.runtimeFile(ctx.name, 'membership'), ctx.log.child({ component: 'control-node' }));
   ctx.onShutdown(() => fabric.stop());
@@ -34,10 +36,16 @@ await runService('control-node', async (ctx) => {
     (verb, fn) => ctx.verb(verb, fn),
   );
   await cn.start();
+  // Health is reachability: planes, the fabric manager and every RVI it owns (services/control-node/health-report.ts).
+  const owned = new Set<string>(OWNED_PURPOSES);
   const report = () => {
-    const planes = fabric.nics.filter((n) => n.attached).map((n) => n.plane);
-    if (planes.length === 2) ctx.setHealth('healthy', `planes ${planes.join('+')}`);
-    else ctx.setHealth(planes.length === 1 ? 'degraded' : 'starting', planes.length ? `only plane ${planes[0]}` : 'no plane attached');
+    const h = controlNodeHealth({
+      planes: fabric.nics.filter((n) => n.attached).map((n) => n.plane),
+      fmConnected: fabric.fmConnected,
+      missing: cn.repair.missing(),
+      owned: [...fabric.rclan.rvis.values()].filter((r) => owned.has(r.purpose) && cn.lpars.has(r.peer)),
+    });
+    ctx.setHealth(h.health, h.detail);
   };
   setInterval(report, 200).unref();
   report();

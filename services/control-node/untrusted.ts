@@ -5,6 +5,7 @@
  * the control node or flood its log.
  */
 import type { Logger } from 'pino';
+import { refusals } from '../../shared/runtime/refusal-log.ts';
 
 /** Causes remembered for once-only logging; beyond this, warnings are only counted by their callers. */
 const CAUSES_REMEMBERED = 10_000;
@@ -18,7 +19,7 @@ export class LogOnce {
   warn(key: string, obj: Record<string, unknown>, msg: string): void {
     if (this.warned.has(key) || this.warned.size > CAUSES_REMEMBERED) return;
     this.warned.add(key);
-    this.log.warn(obj, `${msg} (further ones counted, not logged)`);
+    refusals.warn(this.log, obj, `${msg} (further ones counted, not logged)`);
   }
 }
 

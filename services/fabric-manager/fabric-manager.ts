@@ -4,6 +4,7 @@ import type { Logger } from 'pino';
 import { ControlChannel } from '../../shared/control/channel.ts';
 import { PRIVILEGED, authenticatePeer, type Peer, type Role } from '../../shared/control/auth.ts';
 import type { ControlMessage } from '../../shared/control/codec.ts';
+import { refusals } from '../../shared/runtime/refusal-log.ts';
 import type { Link } from '../../shared/link/link.ts';
 import { platformNodes, type Platform } from '../../shared/platform/platform.ts';
 import { FM_REQUESTS, RVI_ID_MAX, VI_MAX, decodeFmRequest, rviRecord, type FmReplies, type FmRequest, type FmStatus, type Location, type NodeNotice, type NodeWelcome, type SwitchNotice, type RviRecord, type ViEntry } from '../../shared/protocol/fm.ts';
@@ -61,6 +62,8 @@ export class FabricManager {
   private readonly ports = new Map<string, number>();
   private readonly cecOf = new Map<string, string>();
   private readonly location = new Map<string, string>();
+  /** The virtual LANs each registered address is on, as control nodes published them (locate's scope, issue 11 item 11). */
+  private readonly vlansOfEndpoint = new Map<string, Set<string>>();
   private readonly sessions = new Map<string, ControlChannel>();
   private readonly switches = new Map<string, ControlChannel>();
   private state: Persisted = { nextRvi: 1, nextVi: {}, rvis: [] };
@@ -108,7 +111,7 @@ export class FabricManager {
       peer = await authenticatePeer(ch, this.key, (name) => this.roles.get(name));
     } catch (err) {
       this.stats.authFailures++;
-      this.log.warn({ remote: link.remote, err: (err as Error).message }, 'authentication failed');
+      refusals.warn(this.log, { remote: link.remote, err: (err as Error).message.slice(0, 200) }, 'authentication failed');
       ch.send({ t: 'refused', reason: (err as Error).message });
       setTimeout(() => link.close(), 50);
       return;
@@ -145,7 +148,7 @@ export class FabricManager {
       if (verb && !privileged) {
         this.stats.refused++;
         const request = req.t === 'rvi-create' ? { a: req.a, b: req.b, purpose: req.purpose } : req;
-        this.log.warn({ node: name, role, verb, request }, 'refused: processing nodes may not establish paths');
+        refusals.warn(this.log, { node: name, role, verb, request }, 'refused: processing nodes may not establish paths');
         throw new Error(`permission denied: ${role} "${name}" may not ${verb} (only control nodes and management may)`);
       }
       return this.answer(req, name, privileged);
@@ -168,13 +171,13 @@ export class FabricManager {
       case 'rvi-destroy':
         return this.destroy(req.id);
       case 'location-set':
-        return this.setLocation(req.endpoint, req.node);
+        return this.setLocation(req.endpoint, req.node, req.vlan);
       case 'rvi-list':
-        return { rvis: privileged ? this.state.rvis : this.state.rvis.filter((r) => r.a === caller || r.b === caller) };
+        return { rvis: privileged ? this.state.rvis : this.ownRvis(caller) };
       case 'locate':
-        return this.locate(req.endpoint);
+        return privileged || this.sharesVlan(caller, req.endpoint) ? this.locate(req.endpoint) : { endpoint: req.endpoint, node: null, cec: null };
       case 'fm-status':
-        return this.status();
+        return privileged ? this.status() : { ...this.status(), rvis: this.ownRvis(caller) };
     }
   }
 
@@ -245,10 +248,42 @@ export class FabricManager {
     return { destroyed: id };
   }
 
-  private setLocation(endpoint: string, node: string): { endpoint: string; node: string } {
+  private setLocation(endpoint: string, node: string, vlan?: string): { endpoint: string; node: string } {
     if (!this.roles.has(node)) throw new Error(`"${node}" is not a node of this platform`);
+    if (this.location.get(endpoint) !== node) this.vlansOfEndpoint.delete(endpoint);
     this.location.set(endpoint, node);
+    if (vlan !== undefined) {
+      const set = this.vlansOfEndpoint.get(endpoint) ?? new Set<string>();
+      set.add(vlan);
+      this.vlansOfEndpoint.set(endpoint, set);
+    }
     return { endpoint, node };
+  }
+
+  /** A partition sees the RVIs it is an end of, no others (issue 11 item 11). */
+  private ownRvis(caller: string): RviRecord[] {
+    return this.state.rvis.filter((r) => r.a === caller || r.b === caller);
+  }
+
+  /** The virtual LANs `node` has an address registered on. */
+  private vlansOf(node: string): Set<string> {
+    const out = new Set<string>();
+    for (const [endpoint, n] of this.location) if (n === node) for (const v of this.vlansOfEndpoint.get(endpoint) ?? []) out.add(v);
+    return out;
+  }
+
+  /**
+   * Whether a partition may learn where `endpoint` lives: only an address on a
+   * virtual LAN it is on itself, or a node it shares one with, or itself (seed
+   * 003 asks where a peer of a connection lives; issue 11 item 11: no map of
+   * the whole platform for any partition).
+   */
+  private sharesVlan(caller: string, endpoint: string): boolean {
+    if (endpoint === caller) return true;
+    const mine = this.vlansOf(caller);
+    const theirs = this.roles.has(endpoint) ? this.vlansOf(endpoint) : (this.vlansOfEndpoint.get(endpoint) ?? new Set<string>());
+    for (const v of theirs) if (mine.has(v)) return true;
+    return false;
   }
 
   /** Which node and CEC an endpoint (node name, or an address a control node registered) lives on. */

@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import { ControlChannel } from '../../shared/control/channel.ts';
+import { refusals } from '../../shared/runtime/refusal-log.ts';
 import { authenticatePeer } from '../../shared/control/auth.ts';
 import type { ControlMessage } from '../../shared/control/codec.ts';
 import { ViFrame } from '../../shared/link/frame.ts';
@@ -111,7 +112,7 @@ export class FabricSwitch {
       port = this.portByName.get(peer.name)!;
     } catch (err) {
       this.stats.refusedAttach++;
-      this.log.warn({ remote: link.remote, err: (err as Error).message }, 'port attach refused');
+      refusals.warn(this.log, { remote: link.remote, err: (err as Error).message.slice(0, 200) }, 'port attach refused');
       ch.send({ t: 'refused', reason: (err as Error).message });
       setTimeout(() => link.close(), 50);
       return;

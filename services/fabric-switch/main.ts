@@ -15,7 +15,7 @@ await runService('fabric-switch', async (ctx: ServiceContext<'fabric-switch'>) =
   const listenUrl = ctx.option('listen');
   const fmUrl = ctx.option('fm');
   const sw = new FabricSwitch(plane, ctx.runDir.readKey(), ctx.log.child({ component: 'switch' }));
-  const credential = ctx.runDir.readCredential(ctx.name);
+  const credential = ctx.secrets.credential;
 
   // The admin verbs, each behind its request decoder (shared/protocol/admin.ts: an unknown action is refused there).
   registerVerbs(

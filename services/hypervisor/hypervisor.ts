@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import { ControlChannel } from '../../shared/control/channel.ts';
+import { refusals } from '../../shared/runtime/refusal-log.ts';
 import { authenticatePeer, type Role } from '../../shared/control/auth.ts';
 import type { ControlMessage } from '../../shared/control/codec.ts';
 import type { Link } from '../../shared/link/link.ts';
@@ -224,7 +225,7 @@ export class Hypervisor {
   private logRefusal(key: string, fields: Record<string, unknown>, msg: string): void {
     if (this.refusalsLogged.has(key)) return;
     if (this.refusalsLogged.size < REFUSALS_REMEMBERED) this.refusalsLogged.add(key);
-    this.log.warn(fields, `${msg} (further refusals of this kind are only counted)`);
+    refusals.warn(this.log, fields, `${msg} (further refusals of this kind are only counted)`);
   }
 
   private sessionEnded(lpar: string, ch: ControlChannel): void {

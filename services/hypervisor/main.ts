@@ -31,7 +31,13 @@ await runService('hypervisor', async (ctx) => {
     hv.close();
     await server.close();
   });
-  const lpars = platform.lpars.filter((l) => l.cec === cec).length;
+  // The partitions it counts are those with a live session, not the platform file's (issue 11 item 12: it counted one that died).
+  const lpars = platform.lpars.filter((l) => l.cec === cec).map((l) => l.name);
   const g = hv.pool.geometry;
-  ctx.setHealth('healthy', `pool ${dir}; ${lpars} partitions; ${g.elements} elements x ${g.ringBytes} B rings per SMB`);
+  const report = () => {
+    const attached = lpars.filter((l) => hv.status().sessions?.includes(l));
+    ctx.setHealth('healthy', `pool ${dir}; ${attached.length} of ${lpars.length} partitions attached${attached.length ? ` (${attached.join(',')})` : ''}; ${g.elements} elements x ${g.ringBytes} B rings per SMB`);
+  };
+  report();
+  setInterval(report, 500).unref();
 });

@@ -8,6 +8,9 @@ import { Workloads } from './apps/workloads.ts';
 import { HypervisorClient } from './hypervisor-client.ts';
 import { Smc } from './net/smc/smc.ts';
 import { bootHealth } from './boot-state.ts';
+import { lparHealth } from './health-report.ts';
+import { Vlan } from '../../shared/rclan/purpose.ts';
+import { RviState } from '../../shared/rclan/rvi.ts';
 import { Lpar } from './lpar.ts';
 import { appVerbs } from './admin/apps.ts';
 import { PromiscuousLog, captureVerbs } from './admin/capture.ts';
@@ -32,14 +35,14 @@ import { udpVerbs } from './admin/udp.ts';
  * rest comes from the control nodes at boot.
  */
 await runService('lpar', async (ctx) => {
-  const fabric = new NodeFabric({ name: ctx.name, credential: ctx.runDir.readCredential(ctx.name), fmUrl: ctx.option('fm'), log: ctx.log });
+  const fabric = new NodeFabric({ name: ctx.name, credential: ctx.secrets.credential, fmUrl: ctx.option('fm'), log: ctx.log });
   const lpar = new Lpar(ctx.name, fabric, ctx.log.child({ component: 'lpar' }));
   const perf = new RviPerf(fabric);
   const workloads = new Workloads(ctx.name, ctx.log.child({ component: 'apps' }));
   const promiscuous = new PromiscuousLog();
   // The CEC's hypervisor hands out SMC-D buffers; without one (--hv absent) the partition does SMC-R only.
   const hvUrl = ctx.options.hv;
-  const hv = hvUrl ? new HypervisorClient({ name: ctx.name, credential: ctx.runDir.readCredential(ctx.name), url: hvUrl, log: ctx.log }) : undefined;
+  const hv = hvUrl ? new HypervisorClient({ name: ctx.name, credential: ctx.secrets.credential, url: hvUrl, log: ctx.log }) : undefined;
   void hv?.start().catch((err: Error) => ctx.log.warn({ err: err.message }, 'no hypervisor session: SMC-D unavailable'));
   let smc: Smc | undefined;
   const links: Rvi[] = [];
@@ -96,14 +99,16 @@ await runService('lpar', async (ctx) => {
     fabric.stop();
   });
 
-  const apps = () => (workloads.summary() ? `; ${workloads.summary()}` : '');
+  // Health is reachability: management and virtual-LAN paths to the control nodes (services/lpar/health-report.ts).
+  const liveVlanPaths = () => [...fabric.rclan.rvis.values()].filter((r) => r.purpose === Vlan && (r.state === RviState.Up || r.state === RviState.Degraded)).map((r) => r.peer);
   const report = () => {
-    const reach = lpar.reachable();
     const booting = bootHealth(lpar.boot);
     if (booting) ctx.setHealth(booting.state, booting.detail);
     else if (!workloads.settled) ctx.setHealth('starting', 'starting apps');
-    else if (reach.length === 0) ctx.setHealth('degraded', `no control node reachable${apps()}`);
-    else ctx.setHealth('healthy', `cec ${lpar.config?.cec}; control nodes ${reach.join(',')}${apps()}`);
+    else {
+      const h = lparHealth({ mgmt: lpar.reachable(), vlan: liveVlanPaths(), hasInterfaces: (lpar.stack?.interfaces().length ?? 0) > 0, cec: lpar.config?.cec, apps: workloads.summary() });
+      ctx.setHealth(h.health, h.detail);
+    }
   };
   lpar.onChange = report;
   workloads.onChange = report;

@@ -1,6 +1,20 @@
 import fs from 'node:fs';
 import type { RunDir } from '../../shared/runtime/run-dir.ts';
-import { readState } from '../../shared/runtime/state-file.ts';
+import { readState, type ProcessState } from '../../shared/runtime/state-file.ts';
+
+/**
+ * A process's health as seen from outside (issue 11 item 12): what it last
+ * reported, unless it cannot be true any more. A state file outlives a
+ * SIGKILL, and a SIGSTOPped process cannot change its report: `dead` when
+ * its pid is gone, `stopped` when it is stopped, `not running` without a
+ * state file.
+ */
+export function observedHealth(st: ProcessState | undefined): string {
+  if (!st) return 'not running';
+  if (!isAlive(st.pid)) return 'dead';
+  if (procState(st.pid) === 'T') return 'stopped';
+  return st.health;
+}
 
 /**
  * Waits for every named process to report healthy. With processes left out on
@@ -11,7 +25,7 @@ export async function waitHealthy(runDir: RunDir, names: string[], timeoutMs: nu
   const deadline = Date.now() + timeoutMs;
   const up = (h: string | undefined) => h === 'healthy' || (degradedIsUp && h === 'degraded');
   for (;;) {
-    const pending = names.filter((n) => !up(readState(runDir.stateFile(n))?.health));
+    const pending = names.filter((n) => !up(observedHealth(readState(runDir.stateFile(n)))));
     if (pending.length === 0) return;
     const dead = pending.find(gone);
     if (dead) throw new HealthError(dead, `${dead} exited before it was healthy`);

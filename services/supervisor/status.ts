@@ -4,7 +4,7 @@ import type { SmcStatusReply } from '../../shared/protocol/admin.ts';
 import { adminAsk } from '../../shared/runtime/admin-client.ts';
 import type { RunDir } from '../../shared/runtime/run-dir.ts';
 import { readState } from '../../shared/runtime/state-file.ts';
-import { isAlive, procState } from './health.ts';
+import { isAlive, observedHealth } from './health.ts';
 import { processPlan } from './process-plan.ts';
 
 /**
@@ -83,9 +83,7 @@ export async function collectStatus(runDir: RunDir): Promise<PlatformStatus> {
   }
   const processes = states.map(({ spec, st }): ProcessStatus => {
     const alive = st !== undefined && isAlive(st.pid);
-    let health: string = st?.health ?? 'not running';
-    if (st && !alive) health = 'dead';
-    else if (st && procState(st.pid) === 'T') health = 'stopped';
+    const health = observedHealth(st);
     const u = alive ? usage[st!.pid] : undefined;
     return { name: spec.name, role: spec.role, pid: alive ? st!.pid : null, health, detail: st?.detail ?? '', cpu: u ? Math.round(u.cpu * 10) / 10 : null, memory: u?.memory ?? null };
   });

@@ -11,6 +11,10 @@ import { RunDir } from '../../shared/runtime/run-dir.ts';
 import { adminRequest } from '../../shared/runtime/admin-client.ts';
 import { SupervisorMsg, decodeSupervisorRequest, type SupervisorRequest } from '../../shared/protocol/supervisor.ts';
 import { cleanRunDir } from './clean.ts';
+import { OPERATOR, adminVerifierFor, authenticateOperator, writeAdminVerifiers } from '../../shared/control/admin-auth.ts';
+import { refusals } from '../../shared/runtime/refusal-log.ts';
+import { canJail, partitionCommand } from './partition-jail.ts';
+import { SECRETS_FD, SECRETS_FD_ENV, secretsFor } from '../../shared/control/process-secrets.ts';
 import { waitHealthy } from './health.ts';
 import { nodeArgs, processPlan, REPO_ROOT, serviceEnv, type ProcessSpec } from './process-plan.ts';
 
@@ -54,11 +58,27 @@ export class Supervisor {
 
   async start(): Promise<void> {
     this.runDir.initialise(this.platform, this.plan.map((p) => p.name));
+    writeAdminVerifiers(this.runDir, [...this.plan.map((p) => p.name), 'supervisor']);
+    const verifier = adminVerifierFor(this.runDir.readCredential(OPERATOR), 'supervisor');
     fs.writeFileSync(this.runDir.supervisorPidFile, String(process.pid));
+    // Only the operator may start, stop or bridge anything (issue 11 item 11): a partition's code could reach this socket.
     this.server = await listenLink(`unix:${this.runDir.socket('supervisor')}`, (link) => {
       const ch = new ControlChannel(link, this.log);
-      for (const t of Object.values(SupervisorMsg)) ch.handle(t, (m) => this.serve(m));
+      authenticateOperator(ch, verifier).then(
+        () => {
+          for (const t of Object.values(SupervisorMsg)) ch.handle(t, (m) => this.serve(m));
+          ch.send({ t: 'welcome' });
+        },
+        (err: Error) => {
+          refusals.warn(this.log, { err: err.message.slice(0, 200) }, 'control connection refused: not the operator');
+          ch.send({ t: 'refused', reason: err.message });
+          setTimeout(() => link.close(), 50);
+        },
+      );
     });
+    if (!canJail() && this.managed.some((p) => p.role === 'lpar')) {
+      this.log.warn('not root: partitions run with this user’s authority, and code they run can read keys/ (services/supervisor/partition-jail.ts)');
+    }
     for (const spec of this.managed) this.spawn(spec);
   }
 
@@ -97,12 +117,19 @@ export class Supervisor {
     // A killed process leaves its last state behind; the new one must not be taken for healthy before it says so.
     fs.rmSync(this.runDir.stateFile(spec.name), { force: true });
     const out = fs.openSync(this.runDir.logFile(spec.name), 'a');
-    const child = spawn(process.execPath, [...nodeArgs(spec), '--parent-pid', String(process.pid)], {
+    // Each child gets its own secrets on a descriptor, a partition under a jail that hides keys/ (issue 11 item 11).
+    const cmd = partitionCommand(spec, this.runDir, process.execPath, [...nodeArgs(spec), '--parent-pid', String(process.pid)]);
+    const child = spawn(cmd.command, cmd.args, {
       cwd: REPO_ROOT,
-      stdio: ['ignore', out, out],
-      env: { ...serviceEnv(), NODE_OPTIONS: '' },
+      stdio: ['ignore', out, out, 'pipe'],
+      env: { ...serviceEnv(), NODE_OPTIONS: '', [SECRETS_FD_ENV]: String(SECRETS_FD) },
     });
     fs.closeSync(out);
+    const secrets = child.stdio[SECRETS_FD] as NodeJS.WritableStream;
+    // A child that dies before reading them closes the descriptor: that is its exit to report, not a supervisor crash.
+    secrets.on('error', () => {});
+    secrets.end(secretsFor(this.runDir, spec.name));
+    child.on('error', (err) => this.opts.onEvent?.(`${spec.name} could not be started: ${err.message}`));
     this.children.set(spec.name, child);
     child.on('exit', (code, signal) => {
       if (this.children.get(spec.name) === child) this.children.delete(spec.name);

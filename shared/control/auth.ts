@@ -1,6 +1,7 @@
 import crypto from 'node:crypto';
 import type { ControlChannel } from './channel.ts';
 import type { ControlMessage } from './codec.ts';
+import { guardPreAuth } from '../link/pre-auth.ts';
 
 /**
  * Who may do what on the fabric. Seed 004 ("Network Architecture"): paths are
@@ -41,14 +42,46 @@ export interface Peer {
 
 /**
  * Server side: challenge, then check the hello's proof. `roleOf` maps a name to
- * its role (undefined: unknown name, refused).
+ * its role (undefined: unknown name, refused). Until the proof checks out the
+ * link is under the pre-authentication limits (shared/link/pre-auth.ts, issue
+ * 11 item 10); a peer that breaks them is cut off and this rejects saying why.
  */
-export async function authenticatePeer(
+export function authenticatePeer(ch: ControlChannel, key: Buffer, roleOf: (name: string) => Role | undefined, timeoutMs = 5000): Promise<Peer> {
+  return authenticateWith(ch, (name) => {
+    const role = roleOf(name);
+    return role && { role, credential: credentialFor(key, name) };
+  }, timeoutMs);
+}
+
+/**
+ * The challenge and proof check of authenticatePeer with the credentials
+ * given by `lookup` (a name it does not know is refused): the platform key
+ * derives them at the fabric manager and the switches, an admin socket knows
+ * the one operator verifier it was handed (shared/control/admin-auth.ts).
+ */
+export async function authenticateWith(
   ch: ControlChannel,
-  key: Buffer,
-  roleOf: (name: string) => Role | undefined,
+  lookup: (name: string) => { role: Role; credential: Buffer } | undefined,
   timeoutMs = 5000,
 ): Promise<Peer> {
+  let cutOff: (reason: string) => void = () => {};
+  const refusedByGuard = new Promise<never>((_, reject) => {
+    cutOff = (reason) => reject(new AuthError(reason));
+  });
+  refusedByGuard.catch(() => {});
+  const guard = guardPreAuth(ch.link, (reason) => cutOff(reason));
+  ch.onClose(() => cutOff('link closed before authentication'));
+  try {
+    const peer = await Promise.race([checkHello(ch, lookup, timeoutMs), refusedByGuard]);
+    guard.lift();
+    return peer;
+  } catch (err) {
+    const wsCut = (ch.link as { preAuthRefused?: string }).preAuthRefused;
+    throw wsCut ? new AuthError(wsCut) : err;
+  }
+}
+
+async function checkHello(ch: ControlChannel, lookup: (name: string) => { role: Role; credential: Buffer } | undefined, timeoutMs: number): Promise<Peer> {
   const nonce = crypto.randomBytes(16);
   const helloP = ch.next('hello', timeoutMs);
   ch.send({ t: 'challenge', nonce });
@@ -57,9 +90,10 @@ export async function authenticatePeer(
   if (typeof name !== 'string' || !Buffer.isBuffer(hello.proof) && !(hello.proof instanceof Uint8Array)) {
     throw new AuthError('hello without name and proof');
   }
-  const role = roleOf(name);
-  if (!role) throw new AuthError(`unknown node "${name}"`);
-  const expected = proofFor(credentialFor(key, name), nonce);
+  const known = lookup(name);
+  if (!known) throw new AuthError(`unknown node "${name.slice(0, 64)}"`);
+  const { role } = known;
+  const expected = proofFor(known.credential, nonce);
   const given = Buffer.from(hello.proof as Uint8Array);
   if (given.length !== expected.length || !crypto.timingSafeEqual(given, expected)) {
     throw new AuthError(`bad credential for "${name}"`);

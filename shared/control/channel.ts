@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import type { Link } from '../link/link.ts';
 import { FrameType, controlBody, emitControlFrame, frameType } from '../link/frame.ts';
 import { decodeControl, encodeControl, type ControlMessage } from './codec.ts';
+import { refusals } from '../runtime/refusal-log.ts';
 
 /** A request or notification handler; `ch` lets a long-lived verb (a capture) keep sending on the channel. */
 export type Handler = (msg: ControlMessage, ch: ControlChannel) => unknown | Promise<unknown>;
@@ -112,7 +113,8 @@ export class ControlChannel {
       msg = decodeControl(controlBody(frame));
     } catch (err) {
       this.malformed++;
-      this.log.warn({ err: (err as Error).message, remote: this.link.remote }, 'malformed control message dropped');
+      // Rate-limited: a peer decides how many it sends (issue 11 item 10).
+      refusals.warn(this.log, { err: (err as Error).message.slice(0, 200), remote: this.link.remote }, 'malformed control message dropped');
       return;
     }
     if (msg.re !== undefined) {
@@ -147,7 +149,7 @@ export class ControlChannel {
         },
         (err: Error) => {
           if (id !== undefined) this.send({ t: 'error', re: id, err: err.message });
-          else this.log.warn({ t: msg.t, err: err.message }, 'control message handler failed');
+          else refusals.warn(this.log, { t: String(msg.t).slice(0, 64), err: err.message.slice(0, 200) }, 'control message handler failed');
         },
       );
   }

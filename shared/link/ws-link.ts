@@ -1,6 +1,13 @@
 import { WebSocket, WebSocketServer } from 'ws';
 import { FrameDelivery, HIGH_WATER, noop, type Link, type LinkServer } from './link.ts';
-import { LENGTH_PREFIX } from './frame.ts';
+import { LENGTH_PREFIX, MAX_FRAME } from './frame.ts';
+import { PRE_AUTH, registerTransportGuard } from './pre-auth.ts';
+
+/**
+ * Largest WebSocket message: one frame of MAX_FRAME behind its length prefix,
+ * as on a UNIX socket (issue 11 item 10: ws took 64 MB messages).
+ */
+const MAX_MESSAGE = LENGTH_PREFIX + MAX_FRAME;
 
 /**
  * A link over a WebSocket: one binary message per frame, the length prefix
@@ -23,7 +30,7 @@ export class WsLink extends FrameDelivery implements Link {
     super();
     ws.binaryType = 'nodebuffer';
     ws.on('message', (data: Buffer) => {
-      if (data.length <= LENGTH_PREFIX || data.readUInt32BE(0) !== data.length - LENGTH_PREFIX) {
+      if (data.length <= LENGTH_PREFIX || data.length > MAX_MESSAGE || data.readUInt32BE(0) !== data.length - LENGTH_PREFIX) {
         this.malformed++;
         return;
       }
@@ -81,11 +88,45 @@ export class WsLink extends FrameDelivery implements Link {
   close(): void {
     this.ws.terminate();
   }
+
+  /**
+   * An accepted connection's limits until its peer authenticates (PRE_AUTH):
+   * bytes are counted as they come off the socket, since the ws library
+   * assembles a whole message (up to MAX_MESSAGE) before anyone sees it, and
+   * a peer that does not authenticate in time is cut off even if no
+   * listener code ever looks at it. Lifted by guardPreAuth's lift().
+   */
+  guardUntilAuthenticated(socket: { on(e: 'data', fn: (chunk: Buffer) => void): unknown; off(e: 'data', fn: (chunk: Buffer) => void): unknown }): void {
+    let bytes = 0;
+    const count = (chunk: Buffer) => {
+      bytes += chunk.length;
+      if (bytes > PRE_AUTH.budget) {
+        this.preAuthRefused = `more than ${PRE_AUTH.budget} bytes before authentication`;
+        lift();
+        this.close();
+      }
+    };
+    const timer = setTimeout(() => {
+      this.preAuthRefused = `not authenticated within ${PRE_AUTH.deadlineMs} ms`;
+      this.close();
+    }, PRE_AUTH.deadlineMs);
+    timer.unref?.();
+    const lift = () => {
+      clearTimeout(timer);
+      socket.off('data', count);
+    };
+    socket.on('data', count);
+    this.ws.once('close', lift);
+    registerTransportGuard(this, lift);
+  }
+
+  /** Why the pre-authentication guard cut this link off, if it did. */
+  preAuthRefused?: string;
 }
 
 export function connectWs(url: string): Promise<Link> {
   return new Promise((resolve, reject) => {
-    const ws = new WebSocket(url, { perMessageDeflate: false, maxPayload: 64 * 1024 * 1024 });
+    const ws = new WebSocket(url, { perMessageDeflate: false, maxPayload: MAX_MESSAGE });
     ws.once('open', () => {
       ws.removeListener('error', reject);
       resolve(new WsLink(ws, url));
@@ -96,12 +137,16 @@ export function connectWs(url: string): Promise<Link> {
 
 export async function listenWs(url: string, onLink: (link: Link) => void): Promise<LinkServer> {
   const u = new URL(url);
-  const wss = new WebSocketServer({ host: u.hostname, port: Number(u.port), perMessageDeflate: false, maxPayload: 64 * 1024 * 1024 });
+  const wss = new WebSocketServer({ host: u.hostname, port: Number(u.port), perMessageDeflate: false, maxPayload: MAX_MESSAGE });
   await new Promise<void>((resolve, reject) => {
     wss.once('listening', resolve);
     wss.once('error', reject);
   });
-  wss.on('connection', (ws, req) => onLink(new WsLink(ws, `ws:${req.socket.remoteAddress}:${req.socket.remotePort}`)));
+  wss.on('connection', (ws, req) => {
+    const link = new WsLink(ws, `ws:${req.socket.remoteAddress}:${req.socket.remotePort}`);
+    link.guardUntilAuthenticated(req.socket);
+    onLink(link);
+  });
   return {
     url,
     close: () =>

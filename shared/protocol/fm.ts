@@ -9,10 +9,11 @@
  *   node or management → fabric manager (FmRequest; the reply is `<t>-ok` with FmReplies[t], or an error)
  *     rvi-create {a, b, purpose}    privileged: the RVI (existing one for the same pair and purpose) → {rvi: RviRecord}
  *     rvi-destroy {id}              privileged → {destroyed: id}
- *     location-set {endpoint, node} privileged: an address a control node registered lives on `node` → {endpoint, node}
+ *     location-set {endpoint, node, vlan?} privileged: an address a control node registered on `vlan` lives on `node` → {endpoint, node}
  *     rvi-list {}                   every RVI (privileged) or the caller's own → {rvis: RviRecord[]}
- *     locate {endpoint}             a node name or registered address → {endpoint, node, cec} (null: unknown)
- *     fm-status {}                  planes, nodes, RVIs and counters → FmStatus
+ *     locate {endpoint}             a node name or registered address → {endpoint, node, cec} (null: unknown,
+ *                                   or, to a partition, not on a virtual LAN it is on: issue 11 item 11)
+ *     fm-status {}                  planes, nodes, RVIs and counters → FmStatus (a partition sees only its own RVIs)
  *
  *   fabric manager → node (NodeNotice)
  *     welcome {port, planes, rclan, rvis}  after authentication: fabric port, the planes' addresses
@@ -33,7 +34,7 @@ import type { ControlMessage } from '../control/codec.ts';
 import type { RclanSettings } from '../platform/platform.ts';
 import type { RviInfo } from '../rclan/rclan.ts';
 import { Data, type Purpose } from '../rclan/purpose.ts';
-import { type Check, type Decoded, FieldError, type MessageBody, MessageSet, NAME_MAX, arrayOf, bool, decodeWith, int, name, nullable, num, recordOf, shape, withDefault } from './check.ts';
+import { opt, type Check, type Decoded, FieldError, type MessageBody, MessageSet, NAME_MAX, arrayOf, bool, decodeWith, int, name, nullable, num, recordOf, shape, withDefault } from './check.ts';
 
 /** Purposes are labels, but a bounded one: it is stored, persisted and listed. */
 const PURPOSE_MAX = 64;
@@ -80,7 +81,7 @@ export interface FmStatus {
 export type FmRequest =
   | { t: 'rvi-create'; a: string; b: string; purpose: Purpose }
   | { t: 'rvi-destroy'; id: number }
-  | { t: 'location-set'; endpoint: string; node: string }
+  | { t: 'location-set'; endpoint: string; node: string; vlan?: string }
   | { t: 'rvi-list' }
   | { t: 'locate'; endpoint: string }
   | { t: 'fm-status' };
@@ -142,7 +143,7 @@ export const FM_REQUESTS = ['rvi-create', 'rvi-destroy', 'location-set', 'rvi-li
 const requests = new MessageSet('fabric manager', {
   'rvi-create': { a: node, b: node, purpose: withDefault(purpose, Data) },
   'rvi-destroy': { id: int(0, ID_MAX) },
-  'location-set': { endpoint, node },
+  'location-set': { endpoint, node, vlan: opt(node) },
   'rvi-list': {},
   locate: { endpoint },
   'fm-status': {},

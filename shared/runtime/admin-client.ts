@@ -1,5 +1,6 @@
 import { ControlChannel } from '../control/channel.ts';
 import { authenticateTo } from '../control/auth.ts';
+import { operatorLogin } from '../control/admin-auth.ts';
 import type { ControlMessage } from '../control/codec.ts';
 import { connectLink } from '../link/transport.ts';
 import { type AdminReplies, type AdminRequests, type AdminVerb, adminCall } from '../protocol/admin.ts';
@@ -12,12 +13,32 @@ import { processLogger } from './log.ts';
 
 const log = processLogger('cli', 'lparlab');
 
-/** One request to a process's admin socket. */
-export async function adminRequest(runDir: RunDir, name: string, msg: ControlMessage, timeoutMs = 10_000): Promise<ControlMessage> {
-  const link = await connectLink(`unix:${runDir.adminSocket(name)}`).catch((err: Error) => {
-    throw new Error(`cannot reach ${name}'s admin socket (${err.message}): is it running?`);
+/**
+ * A channel to a process's admin socket, logged in as the operator (the run
+ * directory's management credential: shared/control/admin-auth.ts). Every
+ * admin socket and the supervisor's take only the operator.
+ */
+export async function openAdmin(runDir: RunDir, name: string): Promise<ControlChannel> {
+  return operatorChannel(runDir, runDir.adminSocket(name), name, `cannot reach ${name}'s admin socket`, 'is it running?');
+}
+
+async function operatorChannel(runDir: RunDir, socket: string, name: string, unreachable: string, hint: string): Promise<ControlChannel> {
+  const link = await connectLink(`unix:${socket}`).catch((err: Error) => {
+    throw new Error(`${unreachable} (${err.message}): ${hint}`);
   });
   const ch = new ControlChannel(link, log);
+  try {
+    await operatorLogin(ch, runDir, name);
+  } catch (err) {
+    ch.close();
+    throw new Error(`${name} refused the operator's login: ${(err as Error).message}`);
+  }
+  return ch;
+}
+
+/** One request to a process's admin socket. */
+export async function adminRequest(runDir: RunDir, name: string, msg: ControlMessage, timeoutMs = 10_000): Promise<ControlMessage> {
+  const ch = await openAdmin(runDir, name);
   try {
     return await ch.request(msg, timeoutMs);
   } finally {
@@ -62,10 +83,7 @@ export async function fmAsk<T extends FmRequest['t']>(runDir: RunDir, msg: Extra
 
 /** One request to the supervisor of a running platform (shared/protocol/supervisor.ts); the reply is the caller's to decode. */
 export async function supervisorRequest(runDir: RunDir, msg: SupervisorRequest, timeoutMs = 15_000): Promise<ControlMessage> {
-  const link = await connectLink(`unix:${runDir.socket('supervisor')}`).catch(() => {
-    throw new Error(`no supervisor for ${runDir.root}: is the platform up?`);
-  });
-  const ch = new ControlChannel(link, log);
+  const ch = await operatorChannel(runDir, runDir.socket('supervisor'), 'supervisor', `no supervisor for ${runDir.root}`, 'is the platform up?');
   try {
     return await ch.request(msg, timeoutMs);
   } finally {

@@ -1,6 +1,9 @@
 import fs from 'node:fs';
 import type { Logger } from 'pino';
 import { ControlChannel, type Handler } from '../control/channel.ts';
+import { authenticateOperator } from '../control/admin-auth.ts';
+import { readOwnSecrets, type ProcessSecrets } from '../control/process-secrets.ts';
+import { refusals } from './refusal-log.ts';
 import { listenLink } from '../link/transport.ts';
 import type { LinkServer } from '../link/link.ts';
 import { UsageError, optionsHelp, parseOptions, required, type OptionValues } from './options.ts';
@@ -16,8 +19,10 @@ export type AdminVerb = Handler;
  * file with its health, an admin socket, and an orderly shutdown.
  *
  * The admin socket is a UNIX socket in the run directory's sock/ folder (mode
- * 0700): who can open it can drive the process, as with any daemon's control
- * socket. It answers `status` and whatever verbs the service adds.
+ * 0700). It answers `status` and whatever verbs the service adds, to the
+ * operator only: a caller proves it holds the management credential first
+ * (shared/control/admin-auth.ts, issue 11 item 11: a partition's own code
+ * could open a control node's socket and join itself to a virtual LAN).
  */
 export class ServiceContext<R extends ServiceRole = ServiceRole> {
   readonly log: Logger;
@@ -27,7 +32,10 @@ export class ServiceContext<R extends ServiceRole = ServiceRole> {
   private readonly shutdownHooks: Array<() => void | Promise<void>> = [];
   private adminServer?: LinkServer;
   private stopping = false;
+  /** Admin connections refused for want of the operator's proof. */
+  adminRefused = 0;
   readonly startedAt = Date.now();
+  private ownSecrets?: ProcessSecrets;
 
   constructor(
     readonly role: R,
@@ -38,6 +46,12 @@ export class ServiceContext<R extends ServiceRole = ServiceRole> {
   ) {
     this.log = processLogger(role, name);
     this.verb('status', () => this.status());
+  }
+
+  /** This process's own credential and admin verifier, and no one else's (shared/control/process-secrets.ts); read once, at the admin socket's start. */
+  get secrets(): ProcessSecrets {
+    this.ownSecrets ??= readOwnSecrets(this.runDir, this.name);
+    return this.ownSecrets;
   }
 
   setHealth(health: Health, detail = ''): void {
@@ -74,9 +88,21 @@ export class ServiceContext<R extends ServiceRole = ServiceRole> {
 
   async startAdmin(): Promise<void> {
     const path = this.runDir.adminSocket(this.name);
+    const verifier = this.secrets.adminVerifier;
     this.adminServer = await listenLink(`unix:${path}`, (link) => {
       const ch = new ControlChannel(link, this.log.child({ component: 'admin' }));
-      for (const [name, fn] of this.verbs) ch.handle(name, fn);
+      authenticateOperator(ch, verifier).then(
+        () => {
+          for (const [name, fn] of this.verbs) ch.handle(name, fn);
+          ch.send({ t: 'welcome' });
+        },
+        (err: Error) => {
+          this.adminRefused++;
+          refusals.warn(this.log, { err: err.message.slice(0, 200) }, 'admin connection refused: not the operator');
+          ch.send({ t: 'refused', reason: err.message });
+          setTimeout(() => link.close(), 50);
+        },
+      );
     });
     fs.chmodSync(path, 0o600);
   }

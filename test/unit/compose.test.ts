@@ -1,4 +1,6 @@
 import fs from 'node:fs';
+import os from 'node:os';
+import { handOutKeys, writeAdminVerifiers } from '../../shared/control/admin-auth.ts';
 import path from 'node:path';
 import { createRequire } from 'node:module';
 import { describe, expect, it } from 'vitest';
@@ -116,12 +118,39 @@ describe('compose.yaml', () => {
     const volumeName = Object.keys(compose.volumes ?? {})[0];
     expect(volumeName).toBeDefined();
     for (const [name, s] of services) {
-      expect(s.volumes, name).toEqual([`${volumeName}:${RUN_DIR}`]);
+      expect(s.volumes?.[0], name).toBe(`${volumeName}:${RUN_DIR}`);
       expect(s.restart, name).toBe('no');
       expect(s.environment?.GLIBC_TUNABLES, name).toBe(MALLOC_TUNABLES);
     }
     for (const [name, s] of processServices) {
       expect(s.depends_on, name).toEqual({ init: { condition: 'service_completed_successfully' } });
+    }
+  });
+
+  it('mounts in each container only its own keys, and all of them only in init (issue 11 item 11)', () => {
+    const declared = Object.keys(compose.volumes ?? {});
+    for (const [name, s] of processServices) {
+      expect(s.volumes, name).toEqual([`run:${RUN_DIR}`, `keys-${name}:${RUN_DIR}/keys`]);
+      expect(declared, name).toContain(`keys-${name}`);
+    }
+    const init = compose.services.init;
+    expect(init.volumes).toEqual([`run:${RUN_DIR}`, `keys:${RUN_DIR}/keys`, ...plan.map((p) => `keys-${p.name}:/var/lib/lparlab/keys/${p.name}`)]);
+    const args = parseArgs(commandOf('init').slice(3), optionsOf(findCommand('init')!));
+    expect(args.flags.get('hand-out-keys')).toEqual(['/var/lib/lparlab/keys']);
+    // What init hands out: a process's own two files, plus the platform key where its role checks proofs.
+    const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'lpl-keys-'));
+    try {
+      const runDir = new RunDir(path.join(tmp, 'run'));
+      const platform = loadPlatformFile(path.join(REPO_ROOT, PLATFORM_FILE));
+      const procs = processPlan(platform, runDir);
+      runDir.initialise(platform, procs.map((p) => p.name));
+      writeAdminVerifiers(runDir, procs.map((p) => p.name));
+      handOutKeys(runDir, procs, path.join(tmp, 'out'));
+      expect(fs.readdirSync(path.join(tmp, 'out', 'lpar1')).sort()).toEqual(['lpar1.admin', 'lpar1.cred']);
+      expect(fs.readdirSync(path.join(tmp, 'out', 'plane-a')).sort()).toEqual(['plane-a.admin', 'plane-a.cred', 'platform.key']);
+      expect(fs.readFileSync(path.join(tmp, 'out', 'lpar1', 'lpar1.cred'))).toEqual(runDir.readCredential('lpar1'));
+    } finally {
+      fs.rmSync(tmp, { recursive: true, force: true });
     }
   });
 

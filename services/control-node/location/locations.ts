@@ -17,14 +17,15 @@ export class Locations {
     private readonly warn: LogOnce,
   ) {}
 
-  publish(endpoint: string, lpar: string): void {
-    this.fm.request({ t: 'location-set', endpoint, node: lpar }).catch((err: Error) => {
+  /** `vlan` scopes who may ask for the address (the fabric manager answers only members of it: issue 11 item 11). */
+  publish(endpoint: string, lpar: string, vlan: string): void {
+    this.fm.request({ t: 'location-set', endpoint, node: lpar, vlan }).catch((err: Error) => {
       this.stats.locationFailures++;
       this.warn.warn(`location/${endpoint}`, { lpar, endpoint, err: err.message }, 'location not recorded');
     });
   }
 
-  publishAll(entries: Iterable<{ endpoint: string; lpar: string }>): void {
-    for (const e of entries) this.publish(e.endpoint, e.lpar);
+  publishAll(entries: Iterable<{ endpoint: string; lpar: string; vlan: string }>): void {
+    for (const e of entries) this.publish(e.endpoint, e.lpar, e.vlan);
   }
 }

@@ -1,3 +1,4 @@
+import { refusals } from '../../../../shared/runtime/refusal-log.ts';
 import crypto from 'node:crypto';
 import type { TcpOptions } from '../../../../shared/wire/tcp.ts';
 import { WireError } from '../../../../shared/wire/wire-error.ts';
@@ -229,7 +230,7 @@ export class SmcSession implements SmcSocketSide {
       } catch (err) {
         if (!(err instanceof WireError)) throw err;
         this.smc.stats.malformedClc++;
-        this.smc.log.warn({ peer: this.remoteIp, err: err.message, state: this.state }, 'malformed CLC message: connection reset');
+        refusals.warn(this.smc.log, { peer: this.remoteIp, err: err.message.slice(0, 200), state: this.state }, 'malformed CLC message: connection reset');
         this.abort('ECONNRESET', `malformed CLC message: ${err.message}`);
         return;
       }
