@@ -2,9 +2,9 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Logger } from 'pino';
-import { createShared } from '../../shared/shm/shm-file.ts';
+import { SharedFile } from '../../shared/shm/shm-file.ts';
 import { HvError, HvErrorCode, type HvStatus, type SmbeGrant } from '../../shared/protocol/hv.ts';
-import { CloseFlag, SmbView, checkGeometry, smbBytes, smbFileName, smbInstanceFileName, type SmbGeometry } from '../../shared/smc/smb.ts';
+import { CloseFlag, SMB_HEADER_BYTES, SmbView, checkGeometry, smbBytes, smbFileName, smbInstanceFileName, type SmbGeometry } from '../../shared/smc/smb.ts';
 
 /** One SMB file: the shared memory buffer of one pair of partitions (seed 002, Fig. 2 item 221, Fig. 5). */
 export interface SmbFile {
@@ -12,8 +12,12 @@ export interface SmbFile {
   path: string;
   /** The pair as [side 0, side 1]: side 0 is the name that sorts first. */
   pair: [string, string];
+  /** The file, kept open to reserve each element's pages before its first use. */
+  file: SharedFile;
   view: SmbView;
   slots: Array<SmbElement | undefined>;
+  /** Elements whose pages are reserved (they stay so for the life of the file). */
+  reserved: boolean[];
   inUse: number;
 }
 
@@ -93,6 +97,12 @@ export class SmbPool {
     }
     const index = smb.slots.findIndex((s) => s === undefined);
     if (index < 0) throw new PoolRefusal(HvErrorCode.NoBuffers, 'full', `the SMB of ${pair[0]} and ${pair[1]} has all ${smb.slots.length} elements in use`);
+    try {
+      this.reserve(smb, index);
+    } catch (err) {
+      if (created) this.remove(smb);
+      throw err;
+    }
     const token = this.newToken();
     // seed 002, Fig. 5: a fresh SMBE has both directions' cursors at zero; the token marks whose it is now.
     smb.view.resetElement(index, token);
@@ -199,6 +209,7 @@ export class SmbPool {
 
   /** Forgets every SMB (shutdown; the caller removes the directory). */
   clear(): void {
+    for (const smb of this.smbs.values()) smb.file.close();
     this.byToken.clear();
     this.smbs.clear();
   }
@@ -207,9 +218,41 @@ export class SmbPool {
     const id = this.nextSmbId();
     const file = path.join(this.dir, smbInstanceFileName(pair[0], pair[1], id));
     // seed 002, Fig. 3 step 303: the hypervisor sets up the buffer and its header before anyone maps it.
-    const view = SmbView.format(createShared(file, this.bytes), this.geometry);
+    // Only the header's pages are reserved now, each element's when it is first handed out (issue 11 item 6):
+    // the file is sized for every element, but costs memory only for those in use.
+    let shared: SharedFile;
+    try {
+      shared = SharedFile.create(file, this.bytes, SMB_HEADER_BYTES);
+    } catch (err) {
+      throw this.noRoom(err, `the SMB of ${pair[0]} and ${pair[1]}`);
+    }
+    const view = SmbView.format(shared.buffer, this.geometry);
     this.log.info({ smbId: id, path: file, pair, bytes: this.bytes }, 'SMB created');
-    return { id, path: file, pair, view, slots: new Array<SmbElement | undefined>(this.geometry.elements).fill(undefined), inUse: 0 };
+    const n = this.geometry.elements;
+    return { id, path: file, pair, file: shared, view, slots: new Array<SmbElement | undefined>(n).fill(undefined), reserved: new Array<boolean>(n).fill(false), inUse: 0 };
+  }
+
+  /**
+   * Makes element `index`'s pages real before anyone touches them through a
+   * mapping: on a full tmpfs the touch would be a SIGBUS in whichever process
+   * made it; here it is ENOMEM to the requester, whose connection goes on over
+   * TCP (seed 002, Fig. 4 step 405: SMC falls back when the fast path cannot be set up).
+   */
+  private reserve(smb: SmbFile, index: number): void {
+    if (smb.reserved[index]) return;
+    try {
+      smb.file.reserve(smb.view.elementOffset(index), smb.view.elementBytes);
+    } catch (err) {
+      throw this.noRoom(err, `element ${index} of SMB ${smb.id}`);
+    }
+    smb.reserved[index] = true;
+  }
+
+  /** A failed reservation as the refusal it is: ENOMEM for a full tmpfs, else the error itself. */
+  private noRoom(err: unknown, what: string): Error {
+    const e = err as NodeJS.ErrnoException;
+    if (e.code === 'ENOSPC' || e.code === 'EDQUOT') return new PoolRefusal(HvErrorCode.NoMemory, 'no-space', `no room in ${this.dir} for ${what}: ${e.message}`);
+    return e;
   }
 
   private free(e: SmbElement): void {
@@ -220,7 +263,12 @@ export class SmbPool {
     this.byToken.delete(e.token);
     this.log.info({ token: e.token, smbId: smb.id, element: e.index }, 'SMBE freed');
     if (smb.inUse > 0) return;
-    // No connection uses the file: unlink it now. Partitions that still map it keep their pages until they unmap.
+    this.remove(smb);
+  }
+
+  /** No connection uses the file: unlink it now. Partitions that still map it keep their pages until they unmap. */
+  private remove(smb: SmbFile): void {
+    smb.file.close();
     fs.rmSync(smb.path, { force: true });
     this.smbs.delete(smbFileName(smb.pair[0], smb.pair[1]));
     this.log.info({ smbId: smb.id, path: smb.path }, 'SMB removed');

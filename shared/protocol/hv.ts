@@ -62,6 +62,8 @@ export const HvErrorCode = {
   NoSuchPeer: 'ENOENT',
   /** The peer is a partition of another CEC: no shared memory with it (seed 002, Fig. 4 step 421). */
   OtherCec: 'EXDEV',
+  /** The pool's tmpfs has no room for the element's pages (issue 11 item 6: refused, never a SIGBUS later). */
+  NoMemory: 'ENOMEM',
   /** A malformed request, or a partition asking for an element with itself. */
   Invalid: 'EINVAL',
   /** The peer (or, client side, this partition) has no session with the hypervisor. */

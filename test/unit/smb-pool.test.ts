@@ -7,7 +7,8 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { PoolRefusal, SmbPool } from '../../services/hypervisor/smb-pool.ts';
 import { claimPool, platformPoolDir, poolDir, removePool, sweepPools } from '../../shared/shm/pool-dir.ts';
 import { mapShared } from '../../shared/shm/shm-file.ts';
-import { CloseFlag, SmbView } from '../../shared/smc/smb.ts';
+import { CloseFlag, SMB_HEADER_BYTES, SmbView, elementBytes } from '../../shared/smc/smb.ts';
+import { mountSmallTmpfs, tmpfsUsed } from '../helpers/small-tmpfs.ts';
 
 // The hypervisor's books (services/hypervisor/smb-pool.ts) and the pool
 // directory's ownership (shared/shm/pool-dir.ts), without a platform.
@@ -66,6 +67,42 @@ describe('SmbPool', () => {
     expect(refusal(() => pool.alloc('lpar1', 'lpar2'))).toMatchObject({ code: 'ENOBUFS', cause: 'full' });
     // Another pair has its own SMB.
     expect(pool.grant(pool.alloc('lpar1', 'lpar3'), 'lpar1').smbId).toBe(2);
+  });
+
+  it('reserves an element’s pages before granting it: on a full tmpfs the next one is ENOMEM, and every granted page can be touched', () => {
+    const tmpfs = mountSmallTmpfs(256 * 1024);
+    try {
+      // 64 KiB rings: the header and one element (~136 KiB) fit in 256 KiB, a second does not.
+      const small = new SmbPool(tmpfs.dir, { elements: 8, ringBytes: 65536 }, () => ++seq, log);
+      const e = small.alloc('lpar1', 'lpar2');
+      const used = tmpfsUsed(tmpfs.dir);
+      expect(used).toBeGreaterThanOrEqual(SMB_HEADER_BYTES + elementBytes(65536));
+      const r = refusal(() => small.alloc('lpar1', 'lpar2'));
+      expect(r.code).toBe('ENOMEM');
+      expect(r.message).toMatch(/no room in .* for element 1/);
+      // Refused before a byte was written: the attempt took no room.
+      expect(tmpfsUsed(tmpfs.dir)).toBe(used);
+      // Issue 11 item 6: what was granted is real memory, so filling both rings is no SIGBUS (it was, sparse).
+      const g = small.grant(e, 'lpar1');
+      const view = SmbView.open(mapShared(g.path, g.bytes));
+      view.ring(g.element, 0).fill(1);
+      view.ring(g.element, 1).fill(2);
+      small.clear();
+    } finally {
+      tmpfs.unmount();
+    }
+  });
+
+  it('refuses a new SMB whose header does not fit, leaving no file', () => {
+    const tmpfs = mountSmallTmpfs(4096);
+    try {
+      fs.writeFileSync(path.join(tmpfs.dir, 'filler'), Buffer.alloc(4096));
+      const small = new SmbPool(tmpfs.dir, G, () => ++seq, log);
+      expect(refusal(() => small.alloc('lpar1', 'lpar2')).code).toBe('ENOMEM');
+      expect(fs.readdirSync(tmpfs.dir)).toEqual(['filler']);
+    } finally {
+      tmpfs.unmount();
+    }
   });
 
   it('lets only the peer attach: not the allocator, not a third partition, not a made-up token', () => {
