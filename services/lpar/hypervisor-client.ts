@@ -39,6 +39,8 @@ export class HypervisorClient {
   welcome?: HvWelcome;
   private ch?: ControlChannel;
   private stopped = false;
+  /** Tokens granted in the open session and not released: a grant outlives its session in no one's books. */
+  private readonly granted = new Set<number>();
   private readonly log: Logger;
 
   constructor(private readonly opts: HypervisorClientOptions) {
@@ -82,8 +84,13 @@ export class HypervisorClient {
     return d.value;
   }
 
+  holds(token: number): boolean {
+    return this.granted.has(token >>> 0);
+  }
+
   /** Lets go of an element; fire-and-forget (a partition without a session holds no elements anyway). */
   release(token: number): void {
+    this.granted.delete(token >>> 0);
     if (this.connected) this.ch!.send({ t: HvMsg.Release, token });
   }
 
@@ -124,6 +131,7 @@ export class HypervisorClient {
     ch.onClose(() => {
       if (this.ch !== ch) return;
       this.ch = undefined;
+      this.granted.clear();
       if (this.stopped) return;
       this.log.warn({ url: this.opts.url }, 'hypervisor session lost; its elements are released');
       this.onSessionLost();
@@ -168,6 +176,9 @@ export class HypervisorClient {
       this.malformed++;
       throw new HvError(HvErrorCode.Protocol, grant.reason);
     }
+    // Granted by a session that has ended while the reply was on its way: the hypervisor that made it is gone.
+    if (this.ch !== ch) throw new HvError(HvErrorCode.NotConnected, `${msg.t}: the hypervisor session ended`);
+    this.granted.add(grant.value.token >>> 0);
     return grant.value;
   }
 }

@@ -16,6 +16,8 @@ export interface HvPort {
   alloc(peer: string): Promise<SmbeGrant>;
   /** This partition's side of the element `token`, which its peer allocated. */
   attach(token: number): Promise<SmbeGrant>;
+  /** Whether `token` was granted in the session open now (false once that session ended). */
+  holds(token: number): boolean;
   /** Lets go of an element (fire-and-forget). */
   release(token: number): void;
   /** Rings the doorbell of the element's other partition. */
