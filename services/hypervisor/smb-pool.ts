@@ -18,6 +18,10 @@ export interface SmbFile {
   slots: Array<SmbElement | undefined>;
   /** Elements whose pages are reserved (they stay so for the life of the file). */
   reserved: boolean[];
+  /** Per side: that partition said it maps the file (smb-mapped), and keeps it mapped until smb-gone. */
+  mapped: [boolean, boolean];
+  /** The file still has its name in the pool directory (until both sides map it). */
+  linked: boolean;
   inUse: number;
 }
 
@@ -67,8 +71,13 @@ export interface Abandoned {
  */
 export class SmbPool {
   readonly bytes: number;
+  /** The SMB that new elements of a pair come from, by pair. */
   private readonly smbs = new Map<string, SmbFile>();
+  /** Every SMB alive, by id: those of `smbs`, and retired ones whose elements are still in use. */
+  private readonly byId = new Map<number, SmbFile>();
   private readonly byToken = new Map<number, SmbElement>();
+  /** An SMB was removed: its partitions may drop their mappings (the hypervisor tells them, smb-gone). */
+  onRemoved: (smb: SmbFile) => void = () => {};
 
   constructor(
     readonly dir: string,
@@ -93,6 +102,7 @@ export class SmbPool {
     if (!smb) {
       smb = this.create(pair);
       this.smbs.set(key, smb);
+      this.byId.set(smb.id, smb);
       created = true;
     }
     const index = smb.slots.findIndex((s) => s === undefined);
@@ -191,12 +201,41 @@ export class SmbPool {
       e.smb.view.markPending(peerSide, e.index);
       out.push({ element: e, freed: false, notify: this.peerIn(e, lpar) });
     }
+    // The partition's mappings went with its session, and a file with no name cannot be mapped again: the
+    // pair's next element comes from a new SMB, and this one goes once the survivor lets go of its elements.
+    for (const smb of [...this.byId.values()]) {
+      if (!smb.pair.includes(lpar)) continue;
+      smb.mapped[smb.pair[0] === lpar ? 0 : 1] = false;
+      if (smb.inUse === 0) this.remove(smb);
+      else this.retire(smb);
+    }
     return out;
+  }
+
+  /**
+   * `lpar` maps SMB `smbId` and keeps it mapped until told it is gone. Once
+   * both partitions do, the file's name is removed (issue 11 item 6): a
+   * shrink of a mapped file is a SIGBUS in every process that touches the lost
+   * pages, and a file with no name that no partition holds a descriptor of
+   * cannot be opened, let alone truncated, by a partition, its tenant code or
+   * anyone else. The hypervisor keeps its own descriptor (it reserves later
+   * elements' pages through it); the mappings keep the pages.
+   */
+  mapped(lpar: string, smbId: number): void {
+    const smb = this.byId.get(smbId);
+    if (!smb) throw new PoolRefusal(HvErrorCode.Access, 'unknown-smb', `SMB ${smbId} does not exist`);
+    const side = lpar === smb.pair[0] ? 0 : lpar === smb.pair[1] ? 1 : undefined;
+    if (side === undefined) throw new PoolRefusal(HvErrorCode.Access, 'not-party', `${lpar} is not a partition of SMB ${smbId}`);
+    smb.mapped[side] = true;
+    if (!smb.linked || !smb.mapped[1 - side]) return;
+    fs.rmSync(smb.path, { force: true });
+    smb.linked = false;
+    this.log.info({ smbId, path: smb.path }, 'SMB unlinked: both partitions map it');
   }
 
   /** SMB files and elements; with `lpar`, only those it is a partition of. */
   status(lpar?: string): Pick<HvStatus, 'smbs' | 'elements'> {
-    const smbs = [...this.smbs.values()].filter((s) => lpar === undefined || s.pair.includes(lpar));
+    const smbs = [...this.byId.values()].filter((s) => lpar === undefined || s.pair.includes(lpar));
     return {
       smbs: smbs.map((s) => ({ smbId: s.id, path: s.path, pair: s.pair, elementsInUse: s.inUse, elements: s.slots.length })),
       elements: smbs.flatMap((s) =>
@@ -209,9 +248,10 @@ export class SmbPool {
 
   /** Forgets every SMB (shutdown; the caller removes the directory). */
   clear(): void {
-    for (const smb of this.smbs.values()) smb.file.close();
+    for (const smb of this.byId.values()) smb.file.close();
     this.byToken.clear();
     this.smbs.clear();
+    this.byId.clear();
   }
 
   private create(pair: [string, string]): SmbFile {
@@ -229,7 +269,18 @@ export class SmbPool {
     const view = SmbView.format(shared.buffer, this.geometry);
     this.log.info({ smbId: id, path: file, pair, bytes: this.bytes }, 'SMB created');
     const n = this.geometry.elements;
-    return { id, path: file, pair, file: shared, view, slots: new Array<SmbElement | undefined>(n).fill(undefined), reserved: new Array<boolean>(n).fill(false), inUse: 0 };
+    return {
+      id,
+      path: file,
+      pair,
+      file: shared,
+      view,
+      slots: new Array<SmbElement | undefined>(n).fill(undefined),
+      reserved: new Array<boolean>(n).fill(false),
+      mapped: [false, false],
+      linked: true,
+      inUse: 0,
+    };
   }
 
   /**
@@ -268,10 +319,22 @@ export class SmbPool {
 
   /** No connection uses the file: unlink it now. Partitions that still map it keep their pages until they unmap. */
   private remove(smb: SmbFile): void {
+    // Every element is free (both sides let go), so no partition touches the file again: its pages go back to
+    // the tmpfs now, not once every mapping of it is garbage-collected (issue 11 item 6).
+    smb.file.discard();
     smb.file.close();
-    fs.rmSync(smb.path, { force: true });
-    this.smbs.delete(smbFileName(smb.pair[0], smb.pair[1]));
+    if (smb.linked) fs.rmSync(smb.path, { force: true });
+    smb.linked = false;
+    this.retire(smb);
+    this.byId.delete(smb.id);
     this.log.info({ smbId: smb.id, path: smb.path }, 'SMB removed');
+    this.onRemoved(smb);
+  }
+
+  /** No new element comes from `smb`: the pair's next one gets a new SMB. */
+  private retire(smb: SmbFile): void {
+    const key = smbFileName(smb.pair[0], smb.pair[1]);
+    if (this.smbs.get(key) === smb) this.smbs.delete(key);
   }
 
   private newToken(): number {

@@ -3,7 +3,7 @@ import { AuthError, authenticateTo } from '../../shared/control/auth.ts';
 import { ControlChannel, RemoteError } from '../../shared/control/channel.ts';
 import type { ControlMessage } from '../../shared/control/codec.ts';
 import { connectLink } from '../../shared/link/transport.ts';
-import { HvError, HvErrorCode, HvMsg, decodeHvSignal, decodeHvStatus, decodeHvWelcome, decodeSmbeGrant, hvErrorFrom, type HvRequest, type HvStatus, type HvWelcome, type SmbeGrant } from '../../shared/protocol/hv.ts';
+import { HvError, HvErrorCode, HvMsg, decodeHvSignal, decodeHvSmbGone, decodeHvStatus, decodeHvWelcome, decodeSmbeGrant, hvErrorFrom, type HvRequest, type HvStatus, type HvWelcome, type SmbeGrant } from '../../shared/protocol/hv.ts';
 
 export type { SmbeGrant } from '../../shared/protocol/hv.ts';
 
@@ -33,6 +33,8 @@ export class HypervisorClient {
   onSignal: (token: number) => void = () => {};
   /** The session ended: every element this partition held is aborted towards its peer and released. */
   onSessionLost: () => void = () => {};
+  /** The hypervisor removed an SMB: its mapping may go once no element of it is in use here. */
+  onSmbGone: (smbId: number) => void = () => {};
   /** Malformed messages from the hypervisor: counted and dropped (a malformed reply fails its request EPROTO). */
   malformed = 0;
   /** The CEC and SMB geometry of the open session. */
@@ -94,6 +96,11 @@ export class HypervisorClient {
     if (this.connected) this.ch!.send({ t: HvMsg.Release, token });
   }
 
+  /** Says this partition maps SMB `smbId` and keeps it mapped until onSmbGone (fire-and-forget). */
+  mapped(smbId: number): void {
+    if (this.connected) this.ch!.send({ t: HvMsg.Mapped, smbId });
+  }
+
   /** Rings the doorbell of the element's other partition. */
   signal(token: number): void {
     if (this.connected) this.ch!.send({ t: HvMsg.Signal, token });
@@ -110,6 +117,11 @@ export class HypervisorClient {
     ch.handle(HvMsg.Signal, (m) => {
       const d = decodeHvSignal(m);
       if (d.ok) this.onSignal(d.value.token);
+      else this.malformed++;
+    });
+    ch.handle(HvMsg.Gone, (m) => {
+      const d = decodeHvSmbGone(m);
+      if (d.ok) this.onSmbGone(d.value.smbId);
       else this.malformed++;
     });
     let welcome: HvWelcome;

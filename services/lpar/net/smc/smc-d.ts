@@ -19,6 +19,8 @@ interface MappedSmb {
   side: 0 | 1;
   paths: Array<SmcdPath | undefined>;
   inUse: number;
+  /** The hypervisor removed it (smb-gone): the mapping goes with its last element here. */
+  gone: boolean;
 }
 
 /**
@@ -49,6 +51,7 @@ export class SmcdDevice {
   ) {
     hv.onSignal = (token) => this.signalled(token);
     hv.onSessionLost = () => this.sessionLost();
+    hv.onSmbGone = (smbId) => this.smbGone(smbId);
   }
 
   /** Maps the element of `grant` (once per SMB file) and makes the data path of the connection. */
@@ -60,8 +63,11 @@ export class SmcdDevice {
     if (!smb) {
       const buf = mapShared(grant.path, grant.bytes);
       const view = SmbView.open(buf);
-      smb = { id: grant.smbId, path: grant.path, view, side: grant.side, paths: new Array(view.elements), inUse: 0 };
+      smb = { id: grant.smbId, path: grant.path, view, side: grant.side, paths: new Array(view.elements), inUse: 0, gone: false };
       this.smbs.set(grant.smbId, smb);
+      // Kept mapped from now until the hypervisor says the SMB is gone: once both sides map it, its file has no
+      // name (so nothing can truncate it under us: issue 11 item 6), and the pair's later elements come from it.
+      this.hv.mapped(grant.smbId);
     }
     if (smb.side !== grant.side) throw new Error(`hypervisor granted side ${grant.side} of SMB ${grant.smbId}, mapped here as side ${smb.side}`);
     if (smb.view.token(grant.element) !== grant.token >>> 0) throw new Error(`element ${grant.element} of ${grant.path} does not carry token ${grant.token}`);
@@ -79,8 +85,15 @@ export class SmcdDevice {
     this.waiters.delete(path);
     const smb = path.smb;
     smb.paths[path.element] = undefined;
-    if (--smb.inUse === 0) this.smbs.delete(smb.id);
+    if (--smb.inUse === 0 && smb.gone) this.smbs.delete(smb.id);
     this.hv.release(path.token);
+  }
+
+  private smbGone(smbId: number): void {
+    const smb = this.smbs.get(smbId);
+    if (!smb) return;
+    smb.gone = true;
+    if (smb.inUse === 0) this.smbs.delete(smbId);
   }
 
   /** Seed 002 Fig. 6 step 608: interrupt the peer, only when it sleeps. */
@@ -110,7 +123,9 @@ export class SmcdDevice {
       // A connection this side has closed since: the peer took our asleep word of that SMB to send this signal
       // (Fig. 6 step 608), so nothing signals us for the SMB's other connections until we poll again. Wake up as
       // for any signal, in every SMB (which one the token was in is forgotten with it); ignoring it lost wake-ups.
+      // Only SMBs with connections here: an idle one may be removed already, its pages given back (SmbPool.remove).
       for (const smb of this.smbs.values()) {
+        if (smb.inUse === 0) continue;
         smb.view.setAsleep(smb.side, false);
         this.scan(smb);
       }
