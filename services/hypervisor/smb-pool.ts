@@ -61,9 +61,11 @@ export interface Abandoned {
 /**
  * The shared memory pool of one CEC (seed 002, "a shared memory pool is
  * memory shared among one or more LPARs in a CEC"): one SMB file per pair of
- * partitions that have connections, one element per connection. The file
- * exists while an element in it is in use and is unlinked as soon as none is,
- * so what is under the pool directory is exactly what partitions use.
+ * partitions that have connections, one element per connection. The SMB
+ * lives while an element in it is in use; its file keeps its name only until
+ * both partitions map it (then nothing can open and truncate it: issue 11
+ * item 6), and its pages are reserved element by element before each is
+ * first granted, so a full tmpfs is a refusal here, never a SIGBUS there.
  *
  * The pool only keeps the books and the files' headers; who may ask is the
  * hypervisor's concern, except that an element is only ever granted to the

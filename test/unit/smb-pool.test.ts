@@ -140,6 +140,45 @@ describe('SmbPool', () => {
     expect(pool.grant(pool.alloc('lpar1', 'lpar2'), 'lpar1').smbId).toBe(2);
   });
 
+  it('takes the file’s name away once both partitions map it; the pair’s elements keep coming from it, and smb-gone goes with the last', () => {
+    const removed: number[] = [];
+    pool.onRemoved = (smb) => removed.push(smb.id);
+    const a = pool.alloc('lpar1', 'lpar2');
+    pool.attach('lpar2', a.token);
+    const file = a.smb.path;
+    pool.mapped('lpar1', a.smb.id);
+    expect(fs.existsSync(file)).toBe(true);
+    expect(refusal(() => pool.mapped('lpar3', a.smb.id)).cause).toBe('not-party');
+    expect(refusal(() => pool.mapped('lpar1', 99)).cause).toBe('unknown-smb');
+    // Issue 11 item 6: with no name, nothing can open the file to truncate it under the mappings.
+    pool.mapped('lpar2', a.smb.id);
+    expect(fs.existsSync(file)).toBe(false);
+    expect(smbFiles()).toEqual([]);
+    const b = pool.alloc('lpar2', 'lpar1');
+    expect(b.smb).toBe(a.smb);
+    expect(pool.status().smbs).toEqual([expect.objectContaining({ smbId: a.smb.id, elementsInUse: 2 })]);
+    for (const e of [a, b]) {
+      pool.release('lpar1', e.token);
+      pool.release('lpar2', e.token);
+    }
+    expect(removed).toEqual([a.smb.id]);
+    expect(pool.status().smbs).toEqual([]);
+  });
+
+  it('gives a pair a new SMB once one of its partitions’ sessions ended (that partition’s mapping went with it)', () => {
+    const a = pool.alloc('lpar1', 'lpar2');
+    pool.attach('lpar2', a.token);
+    pool.mapped('lpar1', a.smb.id);
+    pool.mapped('lpar2', a.smb.id);
+    pool.abandon('lpar2');
+    const b = pool.alloc('lpar1', 'lpar2');
+    expect(b.smb.id).not.toBe(a.smb.id);
+    expect(fs.existsSync(b.smb.path)).toBe(true);
+    expect(pool.status().smbs.map((x) => x.smbId)).toEqual([a.smb.id, b.smb.id]);
+    pool.release('lpar1', a.token);
+    expect(pool.status().smbs.map((x) => x.smbId)).toEqual([b.smb.id]);
+  });
+
   it('frees at once what the allocator lets go before its peer attached', () => {
     const e = pool.alloc('lpar1', 'lpar2');
     expect(pool.release('lpar1', e.token)).toBe('freed');
