@@ -22,6 +22,8 @@ export interface SmbFile {
   mapped: [boolean, boolean];
   /** The file still has its name in the pool directory (until both sides map it). */
   linked: boolean;
+  /** A partition's session ended while it held this SMB: that process may still touch it (it is not known dead). */
+  abandoned: boolean;
   inUse: number;
 }
 
@@ -208,6 +210,7 @@ export class SmbPool {
     for (const smb of [...this.byId.values()]) {
       if (!smb.pair.includes(lpar)) continue;
       smb.mapped[smb.pair[0] === lpar ? 0 : 1] = false;
+      smb.abandoned = true;
       if (smb.inUse === 0) this.remove(smb);
       else this.retire(smb);
     }
@@ -281,6 +284,7 @@ export class SmbPool {
       reserved: new Array<boolean>(n).fill(false),
       mapped: [false, false],
       linked: true,
+      abandoned: false,
       inUse: 0,
     };
   }
@@ -322,8 +326,10 @@ export class SmbPool {
   /** No connection uses the file: unlink it now. Partitions that still map it keep their pages until they unmap. */
   private remove(smb: SmbFile): void {
     // Every element is free (both sides let go), so no partition touches the file again: its pages go back to
-    // the tmpfs now, not once every mapping of it is garbage-collected (issue 11 item 6).
-    smb.file.discard();
+    // the tmpfs now, not once every mapping of it is garbage-collected (issue 11 item 6). Not when a session
+    // ended: that partition's process may be alive and a step behind (a fresh page faulted into a hole of a full
+    // tmpfs would be the very SIGBUS this avoids), so those pages wait for the mappings to go.
+    if (!smb.abandoned) smb.file.discard();
     smb.file.close();
     if (smb.linked) fs.rmSync(smb.path, { force: true });
     smb.linked = false;
