@@ -223,8 +223,13 @@ export class SmbPool {
    * shrink of a mapped file is a SIGBUS in every process that touches the lost
    * pages, and a file with no name that no partition holds a descriptor of
    * cannot be opened, let alone truncated, by a partition, its tenant code or
-   * anyone else. The hypervisor keeps its own descriptor (it reserves later
-   * elements' pages through it); the mappings keep the pages.
+   * anyone else. The mappings keep the pages; the hypervisor reserves later
+   * elements through its own (SharedFile keeps no descriptor where
+   * MADV_POPULATE_WRITE works). What this cannot stop: a process that opened
+   * the file while it still had its name (between creation and the second
+   * mapping, or a peer partition's own code) and keeps that descriptor; only
+   * file seals (memfd_create with F_SEAL_SHRINK, out of Node's reach without a
+   * native addon) would.
    */
   mapped(lpar: string, smbId: number): void {
     const smb = this.byId.get(smbId);
