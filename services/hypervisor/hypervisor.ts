@@ -60,6 +60,10 @@ export class Hypervisor {
     for (const l of opts.platform.lpars) this.lpars.set(l.name, l.cec);
     this.lastSmbId = readSeq(opts.seqFile);
     this.pool = new SmbPool(opts.dir, smbGeometry(opts.platform), () => this.nextSmbId(), opts.log);
+    // Each partition keeps an SMB mapped until told it is gone (its file may have no name to map it by again).
+    this.pool.onRemoved = (smb) => {
+      for (const lpar of smb.pair) this.sessions.get(lpar)?.send({ t: HvMsg.Gone, smbId: smb.id });
+    };
   }
 
   get cec(): string {
@@ -131,6 +135,15 @@ export class Hypervisor {
       }
       return {};
     });
+    ch.handle(HvMsg.Mapped, (m) => {
+      try {
+        this.mapped(name, this.decoded(name, HvMsg.Mapped, m));
+      } catch (err) {
+        // A notification, as release: refusals are counted and logged, answered only to a request.
+        if (m.rq !== undefined) throw err;
+      }
+      return {};
+    });
     ch.handle(HvMsg.Signal, (m) => this.signal(name, m));
     ch.handle(HvMsg.Status, () => this.status(name));
     const g = this.pool.geometry;
@@ -181,6 +194,14 @@ export class Hypervisor {
       if (r !== 'already') this.stats.released++;
     } catch (err) {
       throw this.refused(lpar, HvMsg.Release, err);
+    }
+  }
+
+  private mapped(lpar: string, m: HvRequestOf<'smb-mapped'>): void {
+    try {
+      this.pool.mapped(lpar, m.smbId);
+    } catch (err) {
+      throw this.refused(lpar, HvMsg.Mapped, err);
     }
   }
 

@@ -3,7 +3,7 @@ import { AuthError, authenticateTo } from '../../shared/control/auth.ts';
 import { ControlChannel, RemoteError } from '../../shared/control/channel.ts';
 import type { ControlMessage } from '../../shared/control/codec.ts';
 import { connectLink } from '../../shared/link/transport.ts';
-import { HvError, HvErrorCode, HvMsg, decodeHvSignal, decodeHvStatus, decodeHvWelcome, decodeSmbeGrant, hvErrorFrom, type HvRequest, type HvStatus, type HvWelcome, type SmbeGrant } from '../../shared/protocol/hv.ts';
+import { HvError, HvErrorCode, HvMsg, decodeHvSignal, decodeHvSmbGone, decodeHvStatus, decodeHvWelcome, decodeSmbeGrant, hvErrorFrom, type HvRequest, type HvStatus, type HvWelcome, type SmbeGrant } from '../../shared/protocol/hv.ts';
 
 export type { SmbeGrant } from '../../shared/protocol/hv.ts';
 
@@ -33,12 +33,16 @@ export class HypervisorClient {
   onSignal: (token: number) => void = () => {};
   /** The session ended: every element this partition held is aborted towards its peer and released. */
   onSessionLost: () => void = () => {};
+  /** The hypervisor removed an SMB: its mapping may go once no element of it is in use here. */
+  onSmbGone: (smbId: number) => void = () => {};
   /** Malformed messages from the hypervisor: counted and dropped (a malformed reply fails its request EPROTO). */
   malformed = 0;
   /** The CEC and SMB geometry of the open session. */
   welcome?: HvWelcome;
   private ch?: ControlChannel;
   private stopped = false;
+  /** Tokens granted in the open session and not released: a grant outlives its session in no one's books. */
+  private readonly granted = new Set<number>();
   private readonly log: Logger;
 
   constructor(private readonly opts: HypervisorClientOptions) {
@@ -82,9 +86,19 @@ export class HypervisorClient {
     return d.value;
   }
 
+  holds(token: number): boolean {
+    return this.granted.has(token >>> 0);
+  }
+
   /** Lets go of an element; fire-and-forget (a partition without a session holds no elements anyway). */
   release(token: number): void {
+    this.granted.delete(token >>> 0);
     if (this.connected) this.ch!.send({ t: HvMsg.Release, token });
+  }
+
+  /** Says this partition maps SMB `smbId` and keeps it mapped until onSmbGone (fire-and-forget). */
+  mapped(smbId: number): void {
+    if (this.connected) this.ch!.send({ t: HvMsg.Mapped, smbId });
   }
 
   /** Rings the doorbell of the element's other partition. */
@@ -103,6 +117,11 @@ export class HypervisorClient {
     ch.handle(HvMsg.Signal, (m) => {
       const d = decodeHvSignal(m);
       if (d.ok) this.onSignal(d.value.token);
+      else this.malformed++;
+    });
+    ch.handle(HvMsg.Gone, (m) => {
+      const d = decodeHvSmbGone(m);
+      if (d.ok) this.onSmbGone(d.value.smbId);
       else this.malformed++;
     });
     let welcome: HvWelcome;
@@ -124,6 +143,7 @@ export class HypervisorClient {
     ch.onClose(() => {
       if (this.ch !== ch) return;
       this.ch = undefined;
+      this.granted.clear();
       if (this.stopped) return;
       this.log.warn({ url: this.opts.url }, 'hypervisor session lost; its elements are released');
       this.onSessionLost();
@@ -168,6 +188,9 @@ export class HypervisorClient {
       this.malformed++;
       throw new HvError(HvErrorCode.Protocol, grant.reason);
     }
+    // Granted by a session that has ended while the reply was on its way: the hypervisor that made it is gone.
+    if (this.ch !== ch) throw new HvError(HvErrorCode.NotConnected, `${msg.t}: the hypervisor session ended`);
+    this.granted.add(grant.value.token >>> 0);
     return grant.value;
   }
 }

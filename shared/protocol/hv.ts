@@ -9,6 +9,8 @@
  *     smbe-alloc {peer}      request; reply SmbeGrant for the requester's side
  *     smbe-attach {token}    request (the peer named in the element); reply SmbeGrant
  *     smbe-release {token}   notification; the element is freed once both sides let go
+ *     smb-mapped {smbId}     notification; this partition maps the SMB (and keeps it
+ *                            mapped until smb-gone): once both have, its file is unlinked
  *     signal {token}         notification; forwarded to the other partition of the element
  *     hv-status {}           request; the requester's own SMBs and elements
  *   hypervisor → partition
@@ -16,6 +18,7 @@
  *     refused {reason}                     instead of welcome; the link then closes
  *     signal {token}         a doorbell from the peer, or the hypervisor's own when
  *                            the peer's session ended (its flags word then has Abort)
+ *     smb-gone {smbId}       the SMB is removed: no element of it will be granted again
  *
  * A refused request's error text starts with an errno-style code and a colon
  * ("EACCES: ..."): the control channel carries only the text, and the client
@@ -36,6 +39,8 @@ export const HvMsg = {
   Release: 'smbe-release',
   Signal: 'signal',
   Status: 'hv-status',
+  Mapped: 'smb-mapped',
+  Gone: 'smb-gone',
 } as const;
 
 /** What a partition needs to map and use one element: its side's view of it. */
@@ -62,6 +67,8 @@ export const HvErrorCode = {
   NoSuchPeer: 'ENOENT',
   /** The peer is a partition of another CEC: no shared memory with it (seed 002, Fig. 4 step 421). */
   OtherCec: 'EXDEV',
+  /** The pool's tmpfs has no room for the element's pages (issue 11 item 6: refused, never a SIGBUS later). */
+  NoMemory: 'ENOMEM',
   /** A malformed request, or a partition asking for an element with itself. */
   Invalid: 'EINVAL',
   /** The peer (or, client side, this partition) has no session with the hypervisor. */
@@ -100,6 +107,7 @@ export const hvRequests = new MessageSet('hypervisor request', {
   [HvMsg.Release]: { token },
   [HvMsg.Signal]: { token },
   [HvMsg.Status]: {},
+  [HvMsg.Mapped]: { smbId: int(0) },
 });
 
 type HvRequests = MessagesOf<typeof hvRequests>;
@@ -135,6 +143,13 @@ const smbeGrant: Check<SmbeGrant> = shape({
 /** The reply to smbe-alloc and smbe-attach. */
 export function decodeSmbeGrant(raw: unknown): Decoded<SmbeGrant> {
   return decodeWith(smbeGrant, 'SMBE grant', raw);
+}
+
+const hvSmbGone = shape({ smbId: int(0) });
+
+/** smb-gone, from the hypervisor: the SMB whose mapping this partition may now drop. */
+export function decodeHvSmbGone(raw: unknown): Decoded<ReturnType<typeof hvSmbGone>> {
+  return decodeWith(hvSmbGone, 'smb-gone', raw);
 }
 
 const hvWelcome = shape({ cec: name(256), ringBytes: int(1), elements: int(1) });

@@ -17,6 +17,15 @@ import { writeStateFile } from '../runtime/state-file.ts';
 export const SHM_ROOT = '/dev/shm/lparlab';
 const OWNER_FILE = 'owner.json';
 
+/**
+ * SHM_ROOT, or $LPARLAB_SHM_ROOT where set: a test points the pools at a
+ * small tmpfs of its own this way (issue 11 item 6), and every process of the
+ * platform, `down`'s sweep included, inherits it.
+ */
+export function shmRoot(): string {
+  return process.env.LPARLAB_SHM_ROOT || SHM_ROOT;
+}
+
 export interface PoolOwner {
   pid: number;
   runDir: string;
@@ -24,7 +33,7 @@ export interface PoolOwner {
 }
 
 export function platformPoolDir(platform: string): string {
-  return path.join(SHM_ROOT, platform);
+  return path.join(shmRoot(), platform);
 }
 
 export function poolDir(platform: string, cec: string): string {

@@ -7,7 +7,8 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { PoolRefusal, SmbPool } from '../../services/hypervisor/smb-pool.ts';
 import { claimPool, platformPoolDir, poolDir, removePool, sweepPools } from '../../shared/shm/pool-dir.ts';
 import { mapShared } from '../../shared/shm/shm-file.ts';
-import { CloseFlag, SmbView } from '../../shared/smc/smb.ts';
+import { CloseFlag, SMB_HEADER_BYTES, SmbView, elementBytes } from '../../shared/smc/smb.ts';
+import { mountSmallTmpfs, tmpfsUsed } from '../helpers/small-tmpfs.ts';
 
 // The hypervisor's books (services/hypervisor/smb-pool.ts) and the pool
 // directory's ownership (shared/shm/pool-dir.ts), without a platform.
@@ -68,6 +69,49 @@ describe('SmbPool', () => {
     expect(pool.grant(pool.alloc('lpar1', 'lpar3'), 'lpar1').smbId).toBe(2);
   });
 
+  it('reserves an element’s pages before granting it: on a full tmpfs the next one is ENOMEM, and every granted page can be touched', () => {
+    const tmpfs = mountSmallTmpfs(256 * 1024);
+    try {
+      // 64 KiB rings: the header and one element (~136 KiB) fit in 256 KiB, a second does not.
+      const small = new SmbPool(tmpfs.dir, { elements: 8, ringBytes: 65536 }, () => ++seq, log);
+      const e = small.alloc('lpar1', 'lpar2');
+      const used = tmpfsUsed(tmpfs.dir);
+      expect(used).toBeGreaterThanOrEqual(SMB_HEADER_BYTES + elementBytes(65536));
+      const r = refusal(() => small.alloc('lpar1', 'lpar2'));
+      expect(r.code).toBe('ENOMEM');
+      expect(r.message).toMatch(/no room in .* for element 1/);
+      // Refused before a byte was written: the attempt took no room.
+      expect(tmpfsUsed(tmpfs.dir)).toBe(used);
+      // Issue 11 item 6: what was granted is real memory, so filling both rings is no SIGBUS (it was, sparse).
+      const g = small.grant(e, 'lpar1');
+      const view = SmbView.open(mapShared(g.path, g.bytes));
+      view.ring(g.element, 0).fill(1);
+      view.ring(g.element, 1).fill(2);
+      // Both sides let go: the pages go back to the tmpfs at once although this test still maps the file,
+      // and the room is there for the pair's next element.
+      small.attach('lpar2', e.token);
+      small.release('lpar1', e.token);
+      expect(small.release('lpar2', e.token)).toBe('freed');
+      expect(tmpfsUsed(tmpfs.dir)).toBeLessThan(used - elementBytes(65536));
+      expect(small.alloc('lpar2', 'lpar1').index).toBe(0);
+      small.clear();
+    } finally {
+      tmpfs.unmount();
+    }
+  });
+
+  it('refuses a new SMB whose header does not fit, leaving no file', () => {
+    const tmpfs = mountSmallTmpfs(4096);
+    try {
+      fs.writeFileSync(path.join(tmpfs.dir, 'filler'), Buffer.alloc(4096));
+      const small = new SmbPool(tmpfs.dir, G, () => ++seq, log);
+      expect(refusal(() => small.alloc('lpar1', 'lpar2')).code).toBe('ENOMEM');
+      expect(fs.readdirSync(tmpfs.dir)).toEqual(['filler']);
+    } finally {
+      tmpfs.unmount();
+    }
+  });
+
   it('lets only the peer attach: not the allocator, not a third partition, not a made-up token', () => {
     const e = pool.alloc('lpar1', 'lpar2');
     expect(refusal(() => pool.attach('lpar1', e.token))).toMatchObject({ code: 'EACCES', cause: 'own-element' });
@@ -94,6 +138,45 @@ describe('SmbPool', () => {
     expect(pool.elementsInUse).toBe(0);
     // The pair's next file is a new SMB.
     expect(pool.grant(pool.alloc('lpar1', 'lpar2'), 'lpar1').smbId).toBe(2);
+  });
+
+  it('takes the file’s name away once both partitions map it; the pair’s elements keep coming from it, and smb-gone goes with the last', () => {
+    const removed: number[] = [];
+    pool.onRemoved = (smb) => removed.push(smb.id);
+    const a = pool.alloc('lpar1', 'lpar2');
+    pool.attach('lpar2', a.token);
+    const file = a.smb.path;
+    pool.mapped('lpar1', a.smb.id);
+    expect(fs.existsSync(file)).toBe(true);
+    expect(refusal(() => pool.mapped('lpar3', a.smb.id)).cause).toBe('not-party');
+    expect(refusal(() => pool.mapped('lpar1', 99)).cause).toBe('unknown-smb');
+    // Issue 11 item 6: with no name, nothing can open the file to truncate it under the mappings.
+    pool.mapped('lpar2', a.smb.id);
+    expect(fs.existsSync(file)).toBe(false);
+    expect(smbFiles()).toEqual([]);
+    const b = pool.alloc('lpar2', 'lpar1');
+    expect(b.smb).toBe(a.smb);
+    expect(pool.status().smbs).toEqual([expect.objectContaining({ smbId: a.smb.id, elementsInUse: 2 })]);
+    for (const e of [a, b]) {
+      pool.release('lpar1', e.token);
+      pool.release('lpar2', e.token);
+    }
+    expect(removed).toEqual([a.smb.id]);
+    expect(pool.status().smbs).toEqual([]);
+  });
+
+  it('gives a pair a new SMB once one of its partitions’ sessions ended (that partition’s mapping went with it)', () => {
+    const a = pool.alloc('lpar1', 'lpar2');
+    pool.attach('lpar2', a.token);
+    pool.mapped('lpar1', a.smb.id);
+    pool.mapped('lpar2', a.smb.id);
+    pool.abandon('lpar2');
+    const b = pool.alloc('lpar1', 'lpar2');
+    expect(b.smb.id).not.toBe(a.smb.id);
+    expect(fs.existsSync(b.smb.path)).toBe(true);
+    expect(pool.status().smbs.map((x) => x.smbId)).toEqual([a.smb.id, b.smb.id]);
+    pool.release('lpar1', a.token);
+    expect(pool.status().smbs.map((x) => x.smbId)).toEqual([b.smb.id]);
   });
 
   it('frees at once what the allocator lets go before its peer attached', () => {

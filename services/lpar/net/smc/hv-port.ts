@@ -12,10 +12,16 @@ export interface HvPort {
   onSignal: (token: number) => void;
   /** The session ended: every element this partition held is aborted towards its peer and released. */
   onSessionLost: () => void;
+  /** The hypervisor removed SMB `smbId`: no element of it will be granted again. */
+  onSmbGone: (smbId: number) => void;
+  /** This partition maps SMB `smbId` and keeps it mapped until onSmbGone (then its file loses its name). */
+  mapped(smbId: number): void;
   /** An element of the SMB shared with `peer`, for a new connection; this partition allocates it. */
   alloc(peer: string): Promise<SmbeGrant>;
   /** This partition's side of the element `token`, which its peer allocated. */
   attach(token: number): Promise<SmbeGrant>;
+  /** Whether `token` was granted in the session open now (false once that session ended). */
+  holds(token: number): boolean;
   /** Lets go of an element (fire-and-forget). */
   release(token: number): void;
   /** Rings the doorbell of the element's other partition. */

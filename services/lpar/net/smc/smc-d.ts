@@ -3,8 +3,9 @@ import { mapShared } from '../../../../shared/shm/shm-file.ts';
 import { CloseFlag, ElementWord, SmbView } from '../../../../shared/smc/smb.ts';
 import type { SmbeGrant } from '../../../../shared/protocol/hv.ts';
 import type { HvPort } from './hv-port.ts';
-import { cursorAdd, cursorDistance, ringWrite } from '../../../../shared/ring/byte-ring.ts';
-import { RingStream } from './ring-stream.ts';
+import { cursorAdd, cursorDistance, ringRead, ringWrite } from '../../../../shared/ring/byte-ring.ts';
+import { RingStream, streamTransition } from './ring-stream.ts';
+import type { SmcrFallback } from './smc-r.ts';
 import type { SmcSocketSide, SmcStats } from './smc-path.ts';
 
 /** µs a poll spins on the CSBA before it lets the event loop run (bounded by pollUs). */
@@ -18,6 +19,8 @@ interface MappedSmb {
   side: 0 | 1;
   paths: Array<SmcdPath | undefined>;
   inUse: number;
+  /** The hypervisor removed it (smb-gone): the mapping goes with its last element here. */
+  gone: boolean;
 }
 
 /**
@@ -48,16 +51,23 @@ export class SmcdDevice {
   ) {
     hv.onSignal = (token) => this.signalled(token);
     hv.onSessionLost = () => this.sessionLost();
+    hv.onSmbGone = (smbId) => this.smbGone(smbId);
   }
 
   /** Maps the element of `grant` (once per SMB file) and makes the data path of the connection. */
   open(grant: SmbeGrant, side: SmcSocketSide): SmcdPath {
+    // A grant of a session that has ended since (the hypervisor died between the grant and this open) names an
+    // element nobody manages any more: no doorbell would ever ring for it. Refused, so the connection takes TCP.
+    if (!this.hv.holds(grant.token)) throw new Error(`element ${grant.token} was granted in a hypervisor session that has ended`);
     let smb = this.smbs.get(grant.smbId);
     if (!smb) {
       const buf = mapShared(grant.path, grant.bytes);
       const view = SmbView.open(buf);
-      smb = { id: grant.smbId, path: grant.path, view, side: grant.side, paths: new Array(view.elements), inUse: 0 };
+      smb = { id: grant.smbId, path: grant.path, view, side: grant.side, paths: new Array(view.elements), inUse: 0, gone: false };
       this.smbs.set(grant.smbId, smb);
+      // Kept mapped from now until the hypervisor says the SMB is gone: once both sides map it, its file has no
+      // name (so nothing can truncate it under us: issue 11 item 6), and the pair's later elements come from it.
+      this.hv.mapped(grant.smbId);
     }
     if (smb.side !== grant.side) throw new Error(`hypervisor granted side ${grant.side} of SMB ${grant.smbId}, mapped here as side ${smb.side}`);
     if (smb.view.token(grant.element) !== grant.token >>> 0) throw new Error(`element ${grant.element} of ${grant.path} does not carry token ${grant.token}`);
@@ -75,8 +85,15 @@ export class SmcdDevice {
     this.waiters.delete(path);
     const smb = path.smb;
     smb.paths[path.element] = undefined;
-    if (--smb.inUse === 0) this.smbs.delete(smb.id);
+    if (--smb.inUse === 0 && smb.gone) this.smbs.delete(smb.id);
     this.hv.release(path.token);
+  }
+
+  private smbGone(smbId: number): void {
+    const smb = this.smbs.get(smbId);
+    if (!smb) return;
+    smb.gone = true;
+    if (smb.inUse === 0) this.smbs.delete(smbId);
   }
 
   /** Seed 002 Fig. 6 step 608: interrupt the peer, only when it sleeps. */
@@ -106,7 +123,9 @@ export class SmcdDevice {
       // A connection this side has closed since: the peer took our asleep word of that SMB to send this signal
       // (Fig. 6 step 608), so nothing signals us for the SMB's other connections until we poll again. Wake up as
       // for any signal, in every SMB (which one the token was in is forgotten with it); ignoring it lost wake-ups.
+      // Only SMBs with connections here: an idle one may be removed already, its pages given back (SmbPool.remove).
       for (const smb of this.smbs.values()) {
+        if (smb.inUse === 0) continue;
         smb.view.setAsleep(smb.side, false);
         this.scan(smb);
       }
@@ -185,11 +204,18 @@ export class SmcdDevice {
   }
 
   /**
-   * The hypervisor session ended: it has aborted and released every element
-   * this partition held, so their connections reset.
+   * The hypervisor session ended. Either the hypervisor died (issue 11 item
+   * 7: both partitions and their TCP connections are alive, only the
+   * doorbell and the books are gone) or it counted this partition as gone and
+   * aborted its elements towards their peers. In both cases the connections
+   * leave SMC-D for the TCP connection each kept, as SMC-R does when every
+   * link is lost (seed 002, Fig. 10 steps 1018-1021): the memory is still
+   * mapped here, so each knows exactly what it received and what its peer has
+   * not consumed. A peer that saw Abort resets instead, and the fallback then
+   * ends with the TCP connection.
    */
   sessionLost(): void {
-    if (this.byToken.size > 0) this.log.warn({ connections: this.byToken.size }, 'hypervisor session lost: SMC-D connections reset');
+    if (this.byToken.size > 0) this.log.warn({ connections: this.byToken.size }, 'hypervisor session lost: SMC-D connections fall back to TCP');
     for (const p of [...this.byToken.values()]) p.lost();
     this.smbs.clear();
   }
@@ -225,6 +251,11 @@ export class SmcdPath extends RingStream {
   /** service() runs again when asked while running (a delivery can call back into it). */
   private servicing = false;
   private again = false;
+  /** Bytes we ever produced and ever consumed (the cursors without the wrap): the fallback's offsets. */
+  private txAbs = 0;
+  private rxAbs = 0;
+  /** The hypervisor session is gone: the session takes the connection over to TCP (SmcSession, as for SMC-R's onLinksLost). */
+  onLost?: () => void;
 
   constructor(
     private readonly device: SmcdDevice,
@@ -281,6 +312,7 @@ export class SmcdPath extends RingStream {
   protected produce(chunk: Buffer, off: number, n: number): void {
     ringWrite(this.txRing, this.txProd, chunk, off, off + n);
     this.txProd = cursorAdd(this.txProd, n);
+    this.txAbs += n;
     Atomics.store(this.words, this.wProd, this.txProd | 0);
     this.view.markPending(this.peerSide, this.element);
     this.device.stats.bytes.smcdOut += n;
@@ -300,6 +332,7 @@ export class SmcdPath extends RingStream {
 
   /** Fig. 9 step 969: publish the consumer cursor, then tell a writer blocked on the full ring. */
   protected consumed(n: number): void {
+    this.rxAbs += n;
     Atomics.store(this.words, this.wCons, this.rxCons | 0);
     this.device.stats.bytes.smcdIn += n;
     if (Atomics.load(this.words, this.wPeerWantSpace) !== 0 && Atomics.exchange(this.words, this.wPeerWantSpace, 0) !== 0) {
@@ -352,9 +385,44 @@ export class SmcdPath extends RingStream {
     if (this.waiting) this.device.wait(this);
   }
 
-  /** The element is gone with the hypervisor session: reset without touching it. */
+  /** The element is gone with the hypervisor session: over to TCP where the session can take it, else reset. */
   lost(): void {
-    this.resetLost('the hypervisor session was lost');
+    if (this.finished) return;
+    if (this.onLost) this.onLost();
+    else this.resetLost('the hypervisor session was lost');
+  }
+
+  /**
+   * Seed 002 Fig. 10 step 1018, as SmcrPath.fallback: where this side is, for
+   * the fallback sync over TCP; the path is finished afterwards, with nothing
+   * more written into the element. What the peer produced and we have not
+   * consumed is copied out (ours to deliver); what we produced and the peer has
+   * not consumed is copied out too (ours to resend from wherever the peer's
+   * sync says it stopped: it consumes no more either). Both copies are taken
+   * now, so the mapping is not touched again.
+   */
+  fallback(): SmcrFallback {
+    const avail = cursorDistance(this.peerProducer(), this.rxCons);
+    const undelivered = avail > 0 ? [ringRead(this.rxRing, this.rxCons, avail)] : [];
+    const received = this.rxAbs + avail;
+    const unconsumed = cursorDistance(this.txProd, Atomics.load(this.words, this.wPeerCons) >>> 0);
+    const held = ringRead(this.txRing, cursorAdd(this.txProd, -unconsumed), unconsumed);
+    const txAbs = this.txAbs;
+    const heldFrom = txAbs - unconsumed;
+    const peerFlags = this.view.flags(this.element, this.peerSide);
+    const result: SmcrFallback = {
+      received,
+      undelivered,
+      resendFrom: (from) => (from < heldFrom || from > txAbs ? undefined : from === txAbs ? [] : [held.subarray(from - heldFrom)]),
+      pending: this.pending,
+      // Our app ended (WriteDone): the FIN follows the resend.
+      doneWriting: !this.writable,
+      peerDoneWriting: (peerFlags & CloseFlag.DoneWriting) !== 0,
+    };
+    this.pending = undefined;
+    this.state = streamTransition(this.state, 'close');
+    this.releaseBuffers();
+    return result;
   }
 
   /** Close flags always come with a signal: a peer that waits for nothing must still learn of them. */

@@ -56,6 +56,12 @@ export interface SmcSocketHooks {
   flushHeldWrites(): void;
 }
 
+/** Why a connection left SMC for TCP mid-stream, by the path it left (the reason `ss` and the counters show). */
+const FALLBACK_REASON: Record<SmcMode, string> = { 'SMC-R': 'SMC-R lost every link', 'SMC-D': 'SMC-D lost its hypervisor session' };
+
+/** A fallback from a path that never carried a byte (seed 002, Fig. 10 step 1018, from the start). */
+const NOTHING_SENT: SmcrFallback = { received: 0, undelivered: [], resendFrom: (from) => (from === 0 ? [] : undefined), doneWriting: false, peerDoneWriting: false };
+
 /** Where the peer lives (seed 003): the one Location type of the fabric manager's protocol. */
 export type SmcLocation = Location;
 
@@ -110,6 +116,7 @@ export class SmcSession implements SmcSocketSide {
   private group?: Promise<LinkGroup | undefined>;
   private eofPushed = false;
   private fallbackState?: SmcrFallback;
+  private fallbackReason = FALLBACK_REASON['SMC-R'];
 
   constructor(
     private readonly smc: SmcContext,
@@ -196,10 +203,7 @@ export class SmcSession implements SmcSocketSide {
   }
 
   tcpData(data: Buffer): void {
-    if (this.state === SmcState.Active && this.path?.mode === 'SMC-D') {
-      this.smc.stats.malformedClc++;
-      return;
-    }
+    // Active on SMC-D too: the peer's fallback sync comes this way when its hypervisor session is lost (issue 11 item 7).
     this.reader.push(data);
     this.drainClc();
   }
@@ -285,7 +289,7 @@ export class SmcSession implements SmcSocketSide {
       }
       if (this.state !== SmcState.Handshake) return;
       try {
-        this.path = this.smc.smcd!.open(grant, this);
+        this.path = this.smcdPath(grant);
       } catch (err) {
         this.smc.smcd!.hv.release(grant.token);
         this.smc.log.warn({ peer: this.remoteIp, err: (err as Error).message }, 'SMC-D mapping failed');
@@ -356,10 +360,13 @@ export class SmcSession implements SmcSocketSide {
     if (this.grant) {
       if (c.path !== SmcPath.D || c.token !== this.grant.token) return this.decline(DeclineReason.SyncError);
       try {
-        this.path = this.smc.smcd!.open(this.grant, this);
+        this.path = this.smcdPath(this.grant);
       } catch (err) {
-        this.smc.log.warn({ err: (err as Error).message }, 'SMC-D mapping failed');
-        return this.decline(DeclineReason.InternalError);
+        // The client is active on SMC-D since it sent the confirm: it is taken to TCP by the fallback sync, not a decline.
+        this.smc.log.warn({ err: (err as Error).message }, 'SMC-D mapping failed: falling back to TCP');
+        this.releaseGrant();
+        this.hooks.ready();
+        return this.syncToTcp(NOTHING_SENT, 'SMC-D could not be set up');
       }
       this.grant = undefined;
       return this.activate('SMC-D');
@@ -368,6 +375,12 @@ export class SmcSession implements SmcSocketSide {
     if (!(path instanceof SmcrPath) || c.path !== SmcPath.R) return this.decline(DeclineReason.SyncError);
     path.start({ token: c.token, ringBytes: c.ringBytes, links: c.links });
     this.activate('SMC-R');
+  }
+
+  private smcdPath(grant: SmbeGrant): SmcdPath {
+    const path = this.smc.smcd!.open(grant, this);
+    path.onLost = () => this.linksLost();
+    return path;
   }
 
   private newSmcrPath(group: LinkGroup): SmcrPath {
@@ -456,15 +469,21 @@ export class SmcSession implements SmcSocketSide {
 
   // ---- SMC-R: every link lost → back to TCP (seed 002, Fig. 10 steps 1018-1021)
 
+  // SMC-D takes the same way when the hypervisor session is lost (issue 11 item 7): SmcdPath.fallback.
   private linksLost(): void {
     const path = this.path;
-    if (!(path instanceof SmcrPath) || this.state !== SmcState.Active) return;
-    this.fallbackState = path.fallback();
+    if (!path || this.state !== SmcState.Active) return;
     this.path = undefined;
+    this.syncToTcp(path.fallback(), FALLBACK_REASON[path.mode]);
+  }
+
+  private syncToTcp(fb: SmcrFallback, reason: string): void {
+    this.fallbackState = fb;
+    this.fallbackReason = reason;
     this.state = SmcState.Syncing;
-    this.smc.log.warn({ peer: this.remoteIp, received: this.fallbackState.received }, 'SMC-R lost every link: falling back to TCP');
-    for (const chunk of this.fallbackState.undelivered) this.push(chunk);
-    this.hooks.tcpSend(emitClc({ type: ClcType.FallbackSync, received: this.fallbackState.received }));
+    this.smc.log.warn({ peer: this.remoteIp, received: fb.received }, `${reason}: falling back to TCP`);
+    for (const chunk of fb.undelivered) this.push(chunk);
+    this.hooks.tcpSend(emitClc({ type: ClcType.FallbackSync, received: fb.received }));
     this.armTimer();
   }
 
@@ -478,7 +497,7 @@ export class SmcSession implements SmcSocketSide {
     this.clearTimer();
     this.state = SmcState.Tcp;
     this.mode = 'TCP';
-    this.reason = 'SMC-R lost every link';
+    this.reason = this.fallbackReason;
     this.smc.stats.tcpFailbacks++;
     this.smc.countFallback(this.reason);
     for (const chunk of resend) this.hooks.tcpSend(chunk);
