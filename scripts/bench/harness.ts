@@ -9,11 +9,11 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { REPO_ROOT } from '../../shared/runtime/build-paths.ts';
 import { serviceEnv } from '../../services/supervisor/process-plan.ts';
 import { UsageError, optionsHelp, parseOptions, type OptionsTable } from '../../shared/runtime/options.ts';
 
-export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+export { REPO_ROOT };
 const LPARLAB = path.join(REPO_ROOT, 'scripts', 'lparlab.mjs');
 // The allocator setting of the platform's processes goes to every child, kernel baselines included (a fair ratio).
 const CHILD_ENV = serviceEnv();

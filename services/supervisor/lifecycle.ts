@@ -6,6 +6,7 @@ import type { RunDir } from '../../shared/runtime/run-dir.ts';
 import { readState } from '../../shared/runtime/state-file.ts';
 import { cleanRunDir } from './clean.ts';
 import { HealthError, isAlive, logTail, waitHealthy } from './health.ts';
+import { builtFile } from '../../shared/runtime/build-paths.ts';
 import { processPlan, REPO_ROOT } from './process-plan.ts';
 
 /**
@@ -42,7 +43,7 @@ export async function bootDetached(platform: Platform, platformFile: string, run
   const supArgs = ['supervise', '--run-dir', runDir.root, '--config', platformFile, ...except.flatMap((e) => ['--except', e])];
   const logFile = path.join(runDir.root, 'supervisor.log');
   const out = fs.openSync(logFile, 'a');
-  const child = spawn(process.execPath, [path.join(REPO_ROOT, 'scripts', 'lparlab.mjs'), ...supArgs], { detached: true, stdio: ['ignore', out, out], cwd: REPO_ROOT });
+  const child = spawn(process.execPath, [builtFile('scripts/cli/main.ts'), ...supArgs], { detached: true, stdio: ['ignore', out, out], cwd: REPO_ROOT });
   fs.closeSync(out);
   child.unref();
   try {

@@ -1,19 +1,17 @@
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { builtFile, REPO_ROOT } from '../../shared/runtime/build-paths.ts';
 import { hypervisorName, platformNodes, type Platform } from '../../shared/platform/platform.ts';
 import { fabricAddresses, hypervisorAddresses } from '../../shared/runtime/addresses.ts';
 import type { RunDir } from '../../shared/runtime/run-dir.ts';
 import type { ServiceRole } from '../../shared/runtime/service-options.ts';
 
-export { fabricAddresses, hypervisorAddresses };
+export { fabricAddresses, hypervisorAddresses, REPO_ROOT };
 export type { ServiceRole };
-
-export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 
 /** One process of a platform and the exact command line that starts it. */
 export interface ProcessSpec {
   name: string;
   role: ServiceRole;
+  /** The compiled main file (build/services/ROLE/main.js; scripts/build.mjs makes it). */
   script: string;
   args: string[];
 }
@@ -22,7 +20,7 @@ export interface ProcessSpec {
 export function processPlan(platform: Platform, runDir: RunDir): ProcessSpec[] {
   const addr = fabricAddresses(platform, runDir);
   const hv = hypervisorAddresses(platform, runDir);
-  const script = (role: ServiceRole) => path.join(REPO_ROOT, 'services', role, 'main.ts');
+  const script = (role: ServiceRole) => builtFile(`services/${role}/main.ts`);
   const base = (name: string) => ['--id', name, '--run-dir', runDir.root];
   const plan: ProcessSpec[] = [
     {
@@ -73,7 +71,7 @@ export function serviceEnv(base: NodeJS.ProcessEnv = process.env): NodeJS.Proces
   return { ...base, GLIBC_TUNABLES: base.GLIBC_TUNABLES ?? MALLOC_TUNABLES };
 }
 
-/** Node's arguments for a service: V8 sizing, tsx as the loader, plus any debugger flags. */
+/** Node's arguments for a service: V8 sizing, any debugger flags, then its compiled main file. */
 export function nodeArgs(spec: ProcessSpec, extra: string[] = []): string[] {
-  return [...V8_FLAGS, ...extra, '--import', 'tsx', spec.script, ...spec.args];
+  return [...V8_FLAGS, ...extra, spec.script, ...spec.args];
 }

@@ -1,9 +1,9 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
-import { dirname, isAbsolute, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
 import AjvModule from 'ajv';
 import type { ErrorObject, ValidateFunction } from 'ajv';
 import { parseDocument } from 'yaml';
+import { REPO_ROOT } from '../runtime/build-paths.ts';
 import { platformSchema } from './schema.ts';
 import { DEFAULT_SMC, type SmcSettings } from './smc-settings.ts';
 import type { RclanSettings } from '../rclan/rvi.ts';
@@ -531,8 +531,9 @@ export function loadPlatformFile(file: string): Platform {
   return parsePlatform(text, file, dirname(resolve(file)));
 }
 
+/** The built-in platform file, in the sources (this module also runs from build/, where there is no copy: issue 10 item 1). */
 export function defaultPlatformFile(): string {
-  return fileURLToPath(new URL('./default.yaml', import.meta.url));
+  return join(REPO_ROOT, 'shared', 'platform', 'default.yaml');
 }
 
 export function platformNodes(p: Platform): PlatformNode[] {
