@@ -100,7 +100,7 @@ export class Supervisor {
     const child = spawn(process.execPath, [...nodeArgs(spec), '--parent-pid', String(process.pid)], {
       cwd: REPO_ROOT,
       stdio: ['ignore', out, out],
-      env: { ...serviceEnv(), NODE_OPTIONS: '' },
+      env: { ...serviceEnv(spec.role), NODE_OPTIONS: '' },
     });
     fs.closeSync(out);
     this.children.set(spec.name, child);

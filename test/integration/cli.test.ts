@@ -53,6 +53,8 @@ describe('lparlab CLI', () => {
         expect(x.pid).toBeGreaterThan(0);
         expect(typeof x.cpu).toBe('number');
         expect(x.memory).toBeGreaterThan(1_000_000);
+        expect(x.privateMemory).toBeGreaterThan(1_000_000);
+        expect(x.privateMemory).toBeLessThan(x.memory);
       }
       expect(s.planes.map((x: { up: boolean; portsUp: number }) => [x.up, x.portsUp])).toEqual([
         [true, 3],

@@ -10,7 +10,7 @@ import { SERVICE_OPTIONS, type ServiceRole } from '../../shared/runtime/service-
 import { optionsOf, overview } from '../../scripts/cli/command.ts';
 import { COMMANDS, findCommand } from '../../scripts/cli/commands/index.ts';
 import { RunDir } from '../../shared/runtime/run-dir.ts';
-import { MALLOC_TUNABLES, REPO_ROOT, nodeArgs, processPlan, type ProcessSpec } from '../../services/supervisor/process-plan.ts';
+import { MALLOC_TUNABLES, REPO_ROOT, nodeArgs, processPlan, serviceEnv, type ProcessSpec } from '../../services/supervisor/process-plan.ts';
 
 // compose.yaml and its image, checked without Docker: the file against the
 // Compose specification's schema, and every container's command line against
@@ -108,7 +108,7 @@ describe('compose.yaml', () => {
     expect(ok).toBe(true);
   });
 
-  it('merges the shared settings into every service: one image, the run-dir volume, no restarts, the allocator setting', () => {
+  it("merges the shared settings into every service: one image, the run-dir volume, no restarts, its role's allocator setting", () => {
     const images = new Set(services.map(([, s]) => s.image));
     expect([...images]).toHaveLength(1);
     expect([...images][0]).toBeTruthy();
@@ -123,8 +123,10 @@ describe('compose.yaml', () => {
     for (const [name, s] of services) {
       expect(s.volumes, name).toEqual([`${volumeName}:${RUN_DIR}`]);
       expect(s.restart, name).toBe('no');
-      expect(s.environment?.GLIBC_TUNABLES, name).toBe(MALLOC_TUNABLES);
+      const spec = planByName.get(name);
+      expect(s.environment?.GLIBC_TUNABLES, name).toBe(spec ? serviceEnv(spec.role, {}).GLIBC_TUNABLES : undefined);
     }
+    expect(plan.filter((p) => serviceEnv(p.role, {}).GLIBC_TUNABLES === MALLOC_TUNABLES).map((p) => p.role)).toContain('lpar');
     for (const [name, s] of processServices) {
       expect(s.depends_on, name).toEqual({ init: { condition: 'service_completed_successfully' } });
     }

@@ -33,8 +33,8 @@ and a debugger show the TypeScript). Leave it out of the platform with lparlab u
       if (v !== undefined) extraArgs.push(v === '' ? `--${f}` : `--${f}=${v}`);
     }
     const argv = nodeArgs(spec, extraArgs);
-    const env = serviceEnv();
-    process.stderr.write(`running: GLIBC_TUNABLES=${env.GLIBC_TUNABLES} node ${argv.join(' ')}\n`);
+    const env = serviceEnv(spec.role);
+    process.stderr.write(`running: ${env.GLIBC_TUNABLES === undefined ? '' : `GLIBC_TUNABLES=${env.GLIBC_TUNABLES} `}node ${argv.join(' ')}\n`);
     const child = spawn(process.execPath, argv, { stdio: 'inherit', cwd: REPO_ROOT, env });
     for (const sig of ['SIGINT', 'SIGTERM'] as const) process.on(sig, () => child.kill(sig));
     return new Promise<number>((resolve) => child.on('exit', (code) => resolve(code ?? 1)));
