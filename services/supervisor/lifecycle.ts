@@ -94,6 +94,7 @@ export async function stopPlatform(runDir: RunDir): Promise<void> {
   const sup = supervisorPid(runDir);
   if (sup) {
     process.kill(sup, 'SIGTERM');
+    // Not our child, so no exit event: polled until the pid is gone (reaped by init, not just exited).
     const deadline = Date.now() + 10_000;
     while (isAlive(sup) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
   }
