@@ -21,25 +21,25 @@ import { HealthError } from './health.ts';
  *
  * Bounded by work: the next process starts as soon as one finishes loading
  * (the run directory's sock/ and state/ are watched, inotify), not after a
- * fixed pause, and at most `limits.loading` load at once and
- * `limits.inFlight` are loading or starting (so hundreds of partitions do
- * not all knock on the control nodes at the same moment). Plan order puts
- * every process after what it needs (fabric manager, planes, hypervisors,
- * control nodes, partitions).
+ * fixed pause, and at most `limits.loading` load at once. Only loading is
+ * bounded: it needs nothing but CPU, so it always ends, whereas a process's
+ * health may wait for processes after it in the plan (a control node
+ * reports healthy once it has made its RVIs to every partition), so holding
+ * a slot until healthy could deadlock. Partitions still arrive at the
+ * control nodes paced by how fast they load. Plan order puts every process
+ * after what it needs to load and connect (fabric manager, planes,
+ * hypervisors, control nodes, partitions).
  */
 export type BootPhase = 'waiting' | 'loading' | 'starting' | 'up' | 'failed';
 
 export interface BootLimits {
   /** Processes loading their code at once. */
   loading: number;
-  /** Processes spawned and not yet up, at once. */
-  inFlight: number;
 }
 
 /** Loading is CPU: two per core keeps the cores busy across its I/O; each also peaks at ~64 MB while it compiles. */
 export function bootLimits(cores = os.availableParallelism(), freeBytes = os.freemem()): BootLimits {
-  const loading = Math.max(1, Math.min(2 * cores, Math.floor(freeBytes / (64 << 20))));
-  return { loading, inFlight: 8 * loading };
+  return { loading: Math.max(1, Math.min(2 * cores, Math.floor(freeBytes / (64 << 20)))) };
 }
 
 export interface BootOptions {
@@ -123,12 +123,12 @@ export class Boot {
         this.opts.onEvent({ t: 'loaded', name });
       }
     }
-    const { loading, inFlight } = this.opts.limits;
+    let loading = this.count('loading');
     for (const [name, phase] of this.phases) {
+      if (loading >= this.opts.limits.loading) break;
       if (phase !== 'waiting') continue;
-      const nLoading = this.count('loading');
-      if (nLoading >= loading || nLoading + this.count('starting') >= inFlight) break;
       this.start(name);
+      loading++;
     }
     if (this.count('up') === this.phases.size) {
       this.close();

@@ -33,16 +33,19 @@ function runDir(): RunDir {
 }
 
 /** A process that loads for `loadMs`, listens on its admin socket, then reports healthy after `upMs` (or exits with `exitCode`). */
-function fakeService(rd: RunDir, name: string, loadMs: number, upMs: number, exitCode?: number) {
+function fakeService(rd: RunDir, name: string, loadMs: number, upMs: number, exitCode?: number, after?: string) {
+  // `after`: healthy only once that process is (a control node waits for its partitions).
   const script = `
     const net = require('node:net'), fs = require('node:fs');
+    const healthy = () => {
+      const f = ${JSON.stringify(rd.stateFile(name))};
+      fs.writeFileSync(f + '.tmp', JSON.stringify({ name: ${JSON.stringify(name)}, role: 'lpar', pid: process.pid, health: 'healthy', detail: '', since: '' }));
+      fs.renameSync(f + '.tmp', f);
+    };
+    const whenAfter = () => ${after === undefined ? 'healthy()' : `fs.existsSync(${JSON.stringify(rd.stateFile(after))}) ? healthy() : setTimeout(whenAfter, 20)`};
     setTimeout(() => {
       ${exitCode === undefined ? '' : `process.stderr.write('cannot start'); process.exit(${exitCode});`}
-      net.createServer().listen(${JSON.stringify(rd.adminSocket(name))}, () => setTimeout(() => {
-        const f = ${JSON.stringify(rd.stateFile(name))};
-        fs.writeFileSync(f + '.tmp', JSON.stringify({ name: ${JSON.stringify(name)}, role: 'lpar', pid: process.pid, health: 'healthy', detail: '', since: '' }));
-        fs.renameSync(f + '.tmp', f);
-      }, ${upMs}));
+      net.createServer().listen(${JSON.stringify(rd.adminSocket(name))}, () => setTimeout(whenAfter, ${upMs}));
     }, ${loadMs});`;
   const c = spawn(process.execPath, ['-e', script], { stdio: 'ignore' });
   children.push(c);
@@ -57,7 +60,7 @@ describe('Boot', () => {
     let loading = 0;
     let maxLoading = 0;
     const boot = new Boot(rd, names, (n) => fakeService(rd, n, 150, 100), {
-      limits: { loading: 2, inFlight: 3 },
+      limits: { loading: 2 },
       degradedIsUp: false,
       timeoutMs: 60_000,
       onEvent: (e) => {
@@ -79,7 +82,7 @@ describe('Boot', () => {
     const rd = runDir();
     const events: BootEvent[] = [];
     const boot = new Boot(rd, ['a', 'b', 'c', 'd'], (n) => fakeService(rd, n, 50, 50, n === 'b' ? 3 : undefined), {
-      limits: { loading: 2, inFlight: 2 },
+      limits: { loading: 2 },
       degradedIsUp: false,
       timeoutMs: 60_000,
       onEvent: (e) => events.push(e),
@@ -92,14 +95,25 @@ describe('Boot', () => {
     expect(events.some((e) => e.t === 'spawned' && e.name === 'd')).toBe(false);
   });
 
+  it('does not wait for a process to be healthy before starting the next: one may need a later one to be', async () => {
+    const rd = runDir();
+    const boot = new Boot(rd, ['cn', 'lpar1', 'lpar2'], (n) => fakeService(rd, n, 50, 20, undefined, n === 'cn' ? 'lpar2' : undefined), {
+      limits: { loading: 1 },
+      degradedIsUp: false,
+      timeoutMs: 60_000,
+      onEvent: () => {},
+    });
+    await boot.run();
+  });
+
   it('fails when processes stay not up past the timeout, naming them', async () => {
     const rd = runDir();
-    const boot = new Boot(rd, ['slow'], (n) => fakeService(rd, n, 50, 60_000), { limits: { loading: 1, inFlight: 1 }, degradedIsUp: false, timeoutMs: 1500, onEvent: () => {} });
+    const boot = new Boot(rd, ['slow'], (n) => fakeService(rd, n, 50, 60_000), { limits: { loading: 1 }, degradedIsUp: false, timeoutMs: 1500, onEvent: () => {} });
     await expect(boot.run()).rejects.toThrow('slow not healthy after 1500 ms');
   });
 
   it('sizes its limits from the cores and the free memory', () => {
-    expect(bootLimits(2, 24 * 2 ** 30)).toEqual({ loading: 4, inFlight: 32 });
+    expect(bootLimits(2, 24 * 2 ** 30)).toEqual({ loading: 4 });
     expect(bootLimits(64, 24 * 2 ** 30).loading).toBe(128);
     expect(bootLimits(8, 128 << 20).loading).toBe(2);
     expect(bootLimits(8, 0).loading).toBe(1);
