@@ -127,7 +127,8 @@ export class BootProgress {
     let line = `booting: ${this.up}/${this.total} up`;
     if (rest.length) line += ` | starting ${list(rest)}`;
     if (slow.length) line += ` | SLOW ${list(slow)}`;
-    const width = Math.max(20, (this.out.columns ?? 100) - 1);
+    // A pseudo-terminal may report 0 columns: then assume a common width.
+    const width = Math.max(20, (this.out.columns || 100) - 1);
     if (line.length > width) line = `${line.slice(0, width - 1)}…`;
     this.out.write(`\r\x1b[K${line}`);
     this.drawn = true;
