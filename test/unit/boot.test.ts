@@ -113,8 +113,8 @@ describe('Boot', () => {
   });
 
   it('sizes its limits from the cores and the free memory', () => {
-    expect(bootLimits(2, 24 * 2 ** 30)).toEqual({ loading: 4 });
-    expect(bootLimits(64, 24 * 2 ** 30).loading).toBe(128);
+    expect(bootLimits(2, 24 * 2 ** 30)).toEqual({ loading: 8 });
+    expect(bootLimits(64, 24 * 2 ** 30).loading).toBe(256);
     expect(bootLimits(8, 128 << 20).loading).toBe(2);
     expect(bootLimits(8, 0).loading).toBe(1);
   });
