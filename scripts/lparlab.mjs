@@ -1,6 +1,14 @@
 #!/usr/bin/env node
-// The `lparlab` command: loads tsx so the TypeScript CLI runs without a build step.
-import { register } from 'tsx/esm/api';
+// The `lparlab` command: builds first if the build is stale (scripts/build.mjs),
+// then runs the compiled CLI (build/scripts/cli/main.js).
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { BUILD_ROOT, ensureBuilt } from './build.mjs';
 
-register();
-await import('./cli/main.ts');
+try {
+  ensureBuilt({ log: (line) => process.stderr.write(`${line}\n`) });
+} catch (err) {
+  process.stderr.write(`lparlab: ${err.message}\n`);
+  process.exit(1);
+}
+await import(pathToFileURL(path.join(BUILD_ROOT, 'scripts', 'cli', 'main.js')).href);

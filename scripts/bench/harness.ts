@@ -9,14 +9,16 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { REPO_ROOT } from '../../shared/runtime/build-paths.ts';
 import { serviceEnv } from '../../services/supervisor/process-plan.ts';
 import { UsageError, optionsHelp, parseOptions, type OptionsTable } from '../../shared/runtime/options.ts';
 
-export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+export { REPO_ROOT };
 const LPARLAB = path.join(REPO_ROOT, 'scripts', 'lparlab.mjs');
-// The allocator setting of the platform's processes goes to every child, kernel baselines included (a fair ratio).
-const CHILD_ENV = serviceEnv();
+// The partitions' allocator setting goes to every child, kernel baselines included (a fair ratio); the
+// lparlab CLI gets the caller's environment, so each platform process has its own role's (process-plan.ts).
+const CHILD_ENV = serviceEnv('lpar');
+const CLI_ENV = { ...process.env };
 
 // The admin client logs with pino to fd 1: keep this process's logging off stdout
 // (--json prints exactly one object). The platform gets the caller's environment.
@@ -169,8 +171,8 @@ export interface NodeRun {
 }
 
 /** `node ARGS` in the repository with the caller's environment, stdout and stderr piped. */
-function spawnNode(args: string[], detached: boolean): ChildProcess {
-  return spawn(process.execPath, args, { cwd: REPO_ROOT, env: CHILD_ENV, stdio: ['ignore', 'pipe', 'pipe'], detached });
+function spawnNode(args: string[], detached: boolean, env: NodeJS.ProcessEnv = CHILD_ENV): ChildProcess {
+  return spawn(process.execPath, args, { cwd: REPO_ROOT, env, stdio: ['ignore', 'pipe', 'pipe'], detached });
 }
 
 /** Collects a child's stdout and stderr until it exits; SIGKILL and a rejection after `timeoutMs`. */
@@ -197,7 +199,7 @@ function completion(child: ChildProcess, args: string[], timeoutMs: number): Pro
  */
 function lparlab(args: string[], timeoutMs: number): Promise<NodeRun> {
   const all = [LPARLAB, ...args];
-  return completion(spawnNode(all, true), all, timeoutMs).catch((e: Error) => ({ code: 1, stdout: '', stderr: e.message }));
+  return completion(spawnNode(all, true, CLI_ENV), all, timeoutMs).catch((e: Error) => ({ code: 1, stdout: '', stderr: e.message }));
 }
 
 export interface Bench {

@@ -5,10 +5,11 @@
  * the CPU each side, interrupts and the idle platform used meanwhile.
  */
 import type { ChildProcess } from 'node:child_process';
-import path from 'node:path';
-import { r1, REPO_ROOT, withCpu, type Bench } from './harness.ts';
+import { builtFile } from '../../shared/runtime/build-paths.ts';
+import { r1, withCpu, type Bench } from './harness.ts';
 
-const PEER = path.join(REPO_ROOT, 'scripts', 'bench', 'tcp-peer.ts');
+// The compiled peer, as the platform's processes run compiled (issue 10 item 1).
+const PEER = builtFile('scripts/bench/tcp-peer.ts');
 
 /**
  * % of one core over the client's timed part: each peer (process.cpuUsage),
@@ -46,7 +47,7 @@ export class KernelBaseline {
   ) {}
 
   private async server(args: string[]): Promise<{ port: number; child: ChildProcess; done: Promise<Record<string, unknown>> }> {
-    const child = this.bench.spawn(['--import', 'tsx', PEER, 'server', ...args]);
+    const child = this.bench.spawn([PEER, 'server', ...args]);
     let stdout = '';
     let stderr = '';
     child.stderr!.on('data', (d) => (stderr += d));
@@ -80,7 +81,7 @@ export class KernelBaseline {
 
   /** Runs the client to completion; also measures the (idle) platform's processes meanwhile. */
   private async client(args: string[]): Promise<{ c: Record<string, unknown>; platform: number }> {
-    const { result: r, cpu } = await withCpu(this.bench.runDir, this.platformProcesses, () => this.bench.run(['--import', 'tsx', PEER, 'client', ...args], 300_000));
+    const { result: r, cpu } = await withCpu(this.bench.runDir, this.platformProcesses, () => this.bench.run([PEER, 'client', ...args], 300_000));
     if (r.code !== 0) throw new Error(`tcp-peer client failed (${r.code}): ${r.stderr}`);
     const platform = r1(Object.values(cpu.processes).reduce((a, b) => a + (Number.isFinite(b) ? b : 0), 0));
     return { c: JSON.parse(r.stdout.trim()) as Record<string, unknown>, platform };

@@ -1,7 +1,7 @@
 /**
  * RVI vs raw UNIX socket benchmark (docs/BENCHMARKS.md).
  *
- *   node --import tsx scripts/bench/rvi.ts [--json] [--reps N] [--quick]
+ *   node scripts/bench.mjs rvi [--json] [--reps N] [--quick]
  *   npm run bench -- [--json] [--reps N] [--quick]
  *
  * Boots a small platform (one control node, two LPARs on different CECs, both
@@ -26,10 +26,12 @@
 import type { ChildProcess } from 'node:child_process';
 import os from 'node:os';
 import path from 'node:path';
-import { benchArgs, adminRequest, codeVersion, contention as contentionOf, CONTENDED_PCT, createBench, cpuLine, fmRequest, log, median, medianCpu, medianOf, r1, r2, REPO_ROOT, runRecord, sleep, withCpu, type CpuSample, type RunDirT } from './harness.ts';
+import { benchArgs, adminRequest, codeVersion, contention as contentionOf, CONTENDED_PCT, createBench, cpuLine, fmRequest, log, median, medianCpu, medianOf, r1, r2, runRecord, sleep, withCpu, type CpuSample, type RunDirT } from './harness.ts';
 import { Perf } from '../../shared/rclan/purpose.ts';
+import { builtFile } from '../../shared/runtime/build-paths.ts';
 
-const RAW_PEER = path.join(REPO_ROOT, 'scripts', 'bench', 'raw-socket-peer.ts');
+// The compiled peer, as the platform's processes run compiled (issue 10 item 1).
+const RAW_PEER = builtFile('scripts/bench/raw-socket-peer.ts');
 
 const PLATFORM_YAML = `# lparlab bench platform: one control node, two LPARs on different CECs.
 name: bench
@@ -49,7 +51,7 @@ const PROCESSES = ['fabric-manager', 'plane-a', 'plane-b', 'cn1', 'lpar1', 'lpar
 
 // ---------------------------------------------------------------- arguments
 
-const { json: JSON_OUT, quick: QUICK, reps: REPS } = benchArgs('node --import tsx scripts/bench/rvi.ts [--json] [--reps N] [--quick]');
+const { json: JSON_OUT, quick: QUICK, reps: REPS } = benchArgs('node scripts/bench.mjs rvi [--json] [--reps N] [--quick]');
 
 const KiB = 1024;
 const CFG = QUICK
@@ -67,7 +69,7 @@ const CFG = QUICK
 // ---------------------------------------------------------------- raw baseline
 
 async function rawServer(sockPath: string, args: string[]): Promise<{ child: ChildProcess; done: Promise<Record<string, unknown>> }> {
-  const child = bench.spawn(['--import', 'tsx', RAW_PEER, 'server', '--socket', sockPath, ...args]);
+  const child = bench.spawn([RAW_PEER, 'server', '--socket', sockPath, ...args]);
   let stdout = '';
   let stderr = '';
   child.stderr!.on('data', (d) => (stderr += d));
@@ -99,7 +101,7 @@ async function rawServer(sockPath: string, args: string[]): Promise<{ child: Chi
 }
 
 async function rawClient(sockPath: string, args: string[]): Promise<Record<string, unknown>> {
-  const r = await bench.run(['--import', 'tsx', RAW_PEER, 'client', '--socket', sockPath, ...args], 300_000);
+  const r = await bench.run([RAW_PEER, 'client', '--socket', sockPath, ...args], 300_000);
   if (r.code !== 0) throw new Error(`raw client failed (${r.code}): ${r.stderr}`);
   return JSON.parse(r.stdout.trim()) as Record<string, unknown>;
 }

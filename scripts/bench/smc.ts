@@ -4,7 +4,7 @@
  * two LPARs over SMC-D, SMC-R and the partitions' own TCP (SMC off), against
  * two plain Node processes over kernel TCP on 127.0.0.1, all in one run.
  *
- *   node --import tsx scripts/bench/smc.ts [--json] [--reps N] [--quick] [--poll-us N] [--ring-bytes N]
+ *   node scripts/bench.mjs smc [--json] [--reps N] [--quick] [--poll-us N] [--ring-bytes N]
  *
  * Platform: one control node; lpar1, lpar2 and lpar4 on cec1, lpar3 on cec2;
  * lpar4 has `smc: false`. One virtual LAN. lpar1 is the client throughout:
@@ -33,7 +33,7 @@ import os from 'node:os';
 import { benchArgs, adminRequest, codeVersion, contention as contentionOf, CONTENDED_PCT, createBench, log, median, medianCpu, r1, r2, runRecord, waitFor, withCpu, type CpuSample } from './harness.ts';
 import { KernelBaseline, type KernelBulk, type KernelRr } from './kernel-baseline.ts';
 
-const { json: JSON_OUT, quick: QUICK, reps: REPS, num } = benchArgs('node --import tsx scripts/bench/smc.ts [--json] [--reps N] [--quick] [--poll-us N] [--ring-bytes N]', {
+const { json: JSON_OUT, quick: QUICK, reps: REPS, num } = benchArgs('node scripts/bench.mjs smc [--json] [--reps N] [--quick] [--poll-us N] [--ring-bytes N]', {
   'poll-us': 'the platform’s smc.pollUs (µs a side busy-polls before it sleeps)',
   'ring-bytes': 'the platform’s smc.ringBytes (each direction’s ring per connection)',
 });

@@ -4,7 +4,7 @@
  * partitions' own TCP, against two plain Node processes over kernel TCP on
  * 127.0.0.1 (scripts/bench/tcp-peer.ts), in the same run.
  *
- *   node --import tsx scripts/bench/tcp.ts [--json] [--reps N] [--quick]
+ *   node scripts/bench.mjs tcp [--json] [--reps N] [--quick]
  *
  * Boots one control node and two LPARs on different CECs, both fabric planes,
  * and a virtual LAN "blue" (10.9.0.1 on lpar1, 10.9.0.2 on lpar2), in a
@@ -48,7 +48,7 @@ const BARS = { bulkGbps: 1, bulkRatio: 0.2, rrRatio: 0.2 };
 
 // ---------------------------------------------------------------- arguments
 
-const { json: JSON_OUT, quick: QUICK, reps: REPS } = benchArgs('node --import tsx scripts/bench/tcp.ts [--json] [--reps N] [--quick]');
+const { json: JSON_OUT, quick: QUICK, reps: REPS } = benchArgs('node scripts/bench.mjs tcp [--json] [--reps N] [--quick]');
 
 const CFG = QUICK
   ? {

@@ -4,7 +4,7 @@
  * a virtual LAN, against the raw RVI (the foundation bench's `perf-send` and
  * `perf-ping` over a `perf` RVI) between the same two LPARs, in the same run.
  *
- *   node --import tsx scripts/bench/vlan.ts [--json] [--reps N] [--quick] [--window W]
+ *   node scripts/bench.mjs vlan [--json] [--reps N] [--quick] [--window W]
  *
  * Boots one control node and two LPARs on different CECs, both fabric planes,
  * and a virtual LAN "blue" (10.9.0.1 on lpar1, 10.9.0.2 on lpar2), in a
@@ -46,7 +46,7 @@ const STALL_MS = 500;
 
 // ---------------------------------------------------------------- arguments
 
-const { json: JSON_OUT, quick: QUICK, reps: REPS, num } = benchArgs('node --import tsx scripts/bench/vlan.ts [--json] [--reps N] [--quick] [--window W]', {
+const { json: JSON_OUT, quick: QUICK, reps: REPS, num } = benchArgs('node scripts/bench.mjs vlan [--json] [--reps N] [--quick] [--window W]', {
   window: 'UDP datagrams in flight (default: the best of 16, 64, 256 by one trial each)',
 });
 const WINDOW_ARG = num('--window');

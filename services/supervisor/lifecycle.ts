@@ -1,11 +1,15 @@
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
+import readline from 'node:readline';
+import type { Readable } from 'node:stream';
 import type { Platform } from '../../shared/platform/platform.ts';
+import { parseBootLine, type BootEvent } from '../../shared/protocol/boot.ts';
 import type { RunDir } from '../../shared/runtime/run-dir.ts';
 import { readState } from '../../shared/runtime/state-file.ts';
 import { cleanRunDir } from './clean.ts';
-import { HealthError, isAlive, logTail, waitHealthy } from './health.ts';
+import { HealthError, isAlive, logTail } from './health.ts';
+import { builtFile } from '../../shared/runtime/build-paths.ts';
 import { processPlan, REPO_ROOT } from './process-plan.ts';
 
 /**
@@ -28,39 +32,44 @@ export class AlreadyRunningError extends Error {}
 
 /**
  * Boots `platform` (read from `platformFile`) under a detached supervisor
- * (`lparlab supervise`, its output in supervisor.log) and waits until every
- * process but `except` is healthy. On failure the supervisor is stopped and
- * the error names the process to blame, with the last lines of its log.
+ * (`lparlab supervise`, its output in supervisor.log) and follows the boot
+ * through the supervisor's events on a pipe (shared/protocol/boot.ts), each
+ * handed to `onEvent`, until every process but `except` is up. On failure
+ * the supervisor is stopped and the error names the process to blame, with
+ * the last lines of its log.
  */
-export async function bootDetached(platform: Platform, platformFile: string, runDir: RunDir, except: string[], timeoutMs = 90_000): Promise<void> {
+export async function bootDetached(platform: Platform, platformFile: string, runDir: RunDir, except: string[], timeoutMs = 90_000, onEvent: (e: BootEvent) => void = () => {}): Promise<void> {
   const running = supervisorPid(runDir);
   if (running) throw new AlreadyRunningError(`platform already running in ${runDir.root} (supervisor pid ${running}); lparlab down --run-dir ${runDir.root}`);
   // Checked before anything starts: a typo in --except fails here, not in the detached supervisor's log.
   const names = processPlan(platform, runDir).map((p) => p.name);
   for (const e of except) if (!names.includes(e)) throw new Error(`--except ${e}: no such process in platform ${platform.name}`);
   runDir.prepare(); // issue 11 item 9: made 0700, or refused when another user could have planted it or its files
-  const supArgs = ['supervise', '--run-dir', runDir.root, '--config', platformFile, ...except.flatMap((e) => ['--except', e])];
+  const supArgs = ['supervise', '--run-dir', runDir.root, '--config', platformFile, ...except.flatMap((e) => ['--except', e]), '--progress-fd', '3', '--boot-timeout', String(timeoutMs)];
   const logFile = path.join(runDir.root, 'supervisor.log');
   const out = fs.openSync(logFile, 'a');
-  const child = spawn(process.execPath, [path.join(REPO_ROOT, 'scripts', 'lparlab.mjs'), ...supArgs], { detached: true, stdio: ['ignore', out, out], cwd: REPO_ROOT });
+  const child = spawn(process.execPath, [builtFile('scripts/cli/main.ts'), ...supArgs], { detached: true, stdio: ['ignore', out, out, 'pipe'], cwd: REPO_ROOT });
   fs.closeSync(out);
   child.unref();
+  const pipe = child.stdio[3] as Readable;
+  let timer: NodeJS.Timeout | undefined;
   try {
-    const deadline = Date.now() + 10_000;
-    while (!fs.existsSync(runDir.supervisorPidFile)) {
-      if (child.exitCode !== null || Date.now() > deadline) throw new HealthError('supervisor', `supervisor did not start: ${tailOf(logFile)}`);
-      await new Promise((r) => setTimeout(r, 20));
-    }
-    await waitHealthy(
-      runDir,
-      names.filter((n) => !except.includes(n)),
-      timeoutMs,
-      (name) => {
-        const st = readState(runDir.stateFile(name));
-        return (st !== undefined && !isAlive(st.pid)) || !isAlive(child.pid!);
-      },
-      except.length > 0,
-    );
+    await new Promise<void>((resolve, reject) => {
+      const lines = readline.createInterface({ input: pipe });
+      lines.on('line', (line) => {
+        const d = parseBootLine(line);
+        if (!d.ok) {
+          process.stderr.write(`lparlab up: ignored a malformed boot event from the supervisor: ${d.reason}\n`);
+          return;
+        }
+        onEvent(d.value);
+        if (d.value.t === 'booted') resolve();
+        if (d.value.t === 'failed') reject(new HealthError(d.value.name, d.value.reason));
+      });
+      child.once('exit', (code, signal) => reject(new HealthError('supervisor', `the supervisor exited (${signal ?? `code ${code}`}) before the platform was up`)));
+      // The supervisor times the boot out itself; this catches one that stops reporting.
+      timer = setTimeout(() => reject(new HealthError('supervisor', `no word from the supervisor within ${timeoutMs + 15_000} ms`)), timeoutMs + 15_000);
+    });
   } catch (err) {
     const name = err instanceof HealthError ? err.processName : 'supervisor';
     try {
@@ -69,6 +78,9 @@ export async function bootDetached(platform: Platform, platformFile: string, run
       /* already gone */
     }
     throw new Error(`${(err as Error).message}\n--- last lines of ${name}'s log ---\n${name === 'supervisor' ? tailOf(logFile) : logTail(runDir, name)}`);
+  } finally {
+    clearTimeout(timer);
+    pipe.destroy();
   }
 }
 
@@ -82,6 +94,7 @@ export async function stopPlatform(runDir: RunDir): Promise<void> {
   const sup = supervisorPid(runDir);
   if (sup) {
     process.kill(sup, 'SIGTERM');
+    // Not our child, so no exit event: polled until the pid is gone (reaped by init, not just exited).
     const deadline = Date.now() + 10_000;
     while (isAlive(sup) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
   }

@@ -1,19 +1,17 @@
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { builtFile, REPO_ROOT } from '../../shared/runtime/build-paths.ts';
 import { hypervisorName, platformNodes, type Platform } from '../../shared/platform/platform.ts';
 import { fabricAddresses, hypervisorAddresses } from '../../shared/runtime/addresses.ts';
 import type { RunDir } from '../../shared/runtime/run-dir.ts';
 import type { ServiceRole } from '../../shared/runtime/service-options.ts';
 
-export { fabricAddresses, hypervisorAddresses };
+export { fabricAddresses, hypervisorAddresses, REPO_ROOT };
 export type { ServiceRole };
-
-export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 
 /** One process of a platform and the exact command line that starts it. */
 export interface ProcessSpec {
   name: string;
   role: ServiceRole;
+  /** The compiled main file (build/services/ROLE/main.js; scripts/build.mjs makes it). */
   script: string;
   args: string[];
 }
@@ -22,7 +20,7 @@ export interface ProcessSpec {
 export function processPlan(platform: Platform, runDir: RunDir): ProcessSpec[] {
   const addr = fabricAddresses(platform, runDir);
   const hv = hypervisorAddresses(platform, runDir);
-  const script = (role: ServiceRole) => path.join(REPO_ROOT, 'services', role, 'main.ts');
+  const script = (role: ServiceRole) => builtFile(`services/${role}/main.ts`);
   const base = (name: string) => ['--id', name, '--run-dir', runDir.root];
   const plan: ProcessSpec[] = [
     {
@@ -52,8 +50,20 @@ export function processPlan(platform: Platform, runDir: RunDir): ProcessSpec[] {
  * streaming large frames then promotes enough to force a full collection
  * every few megabytes: measured, ~150 full GCs for 1 GB through one LPAR and
  * half the RVI throughput. Starting the old space at 64 MB leaves it at 2.
+ * Only the roles that frames stream through get it: partitions, planes and
+ * control nodes (reflection, relay). The fabric manager and the hypervisors
+ * carry control messages only (SMC-D data goes through shared memory). At
+ * idle it costs nothing measurable (issue 10 item 3: the same RSS per role
+ * within 1 MB after 20 s idle, with and without), since the old space's
+ * pages are only reserved until used.
  */
 export const V8_FLAGS = ['--initial-old-space-size=64'];
+const STREAMING_ROLES: readonly ServiceRole[] = ['lpar', 'fabric-switch', 'control-node'];
+
+/** V8 flags of a role (the sizing above where it pays). */
+export function v8Flags(role: ServiceRole): string[] {
+  return STREAMING_ROLES.includes(role) ? V8_FLAGS : [];
+}
 
 /**
  * glibc's allocator gives freed memory at the top of its heap back to the
@@ -62,18 +72,22 @@ export const V8_FLAGS = ['--initial-old-space-size=64'];
  * V8 frees them in batches at each GC, glibc trims, and the next Buffers fault
  * their pages in again: measured, an SMC-D receiver spent three quarters of its
  * copy time in those page faults (4 GB: 11-16 Gbit/s, 35-53 Gbit/s with the trim
- * threshold at 128 MiB). Every platform process runs with this; the
- * benchmarks' kernel baselines too, so both sides of a ratio allocate alike.
- * The caller's own GLIBC_TUNABLES wins.
+ * threshold at 128 MiB). Partitions run with this (they are the receivers of
+ * SMC-D and TCP streams); the benchmarks' kernel baselines too, so both sides
+ * of a ratio allocate alike. The other roles do not: it keeps what boot freed
+ * resident, ~4-5 MB of every idle process (issue 10 item 3), and they hand no
+ * app a stream. A caller's own GLIBC_TUNABLES wins.
  */
 export const MALLOC_TUNABLES = 'glibc.malloc.trim_threshold=134217728';
+const RECEIVING_ROLES: readonly ServiceRole[] = ['lpar'];
 
-/** The environment a service runs with: the caller's, plus the allocator setting above. */
-export function serviceEnv(base: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
-  return { ...base, GLIBC_TUNABLES: base.GLIBC_TUNABLES ?? MALLOC_TUNABLES };
+/** The environment a service of `role` runs with: the caller's, plus the allocator setting above where it pays. */
+export function serviceEnv(role: ServiceRole, base: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
+  if (!RECEIVING_ROLES.includes(role) || base.GLIBC_TUNABLES !== undefined) return { ...base };
+  return { ...base, GLIBC_TUNABLES: MALLOC_TUNABLES };
 }
 
-/** Node's arguments for a service: V8 sizing, tsx as the loader, plus any debugger flags. */
+/** Node's arguments for a service: its role's V8 flags, any debugger flags, then its compiled main file. */
 export function nodeArgs(spec: ProcessSpec, extra: string[] = []): string[] {
-  return [...V8_FLAGS, ...extra, '--import', 'tsx', spec.script, ...spec.args];
+  return [...v8Flags(spec.role), ...extra, spec.script, ...spec.args];
 }

@@ -1,3 +1,4 @@
+import fs from 'node:fs';
 import pidusage from 'pidusage';
 import { hypervisorName } from '../../shared/platform/platform.ts';
 import type { SmcStatusReply } from '../../shared/protocol/admin.ts';
@@ -25,7 +26,14 @@ export interface ProcessStatus {
   detail: string;
   /** % of one core over 250 ms; null when unknown. */
   cpu: number | null;
+  /** Resident set (bytes): includes the pages of the node binary that every process shares. */
   memory: number | null;
+  /**
+   * Memory only this process holds (bytes: private pages, /proc/PID/smaps_rollup):
+   * what one more process of its kind costs the box. Node's own ~40 MB of
+   * binary and libraries count in every process's RSS once each, but exist once.
+   */
+  privateMemory: number | null;
 }
 
 export interface PlaneStatus {
@@ -64,6 +72,18 @@ export interface PlatformStatus {
   smc: SmcStatus[];
 }
 
+/** Private_Clean + Private_Dirty of a process (smaps_rollup, Linux 4.14+); null when it cannot be read. */
+function privateBytes(pid: number): number | null {
+  try {
+    const text = fs.readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8');
+    let kB = 0;
+    for (const m of text.matchAll(/^Private_(?:Clean|Dirty):\s+(\d+) kB$/gm)) kB += Number(m[1]);
+    return kB * 1024;
+  } catch {
+    return null;
+  }
+}
+
 export async function collectStatus(runDir: RunDir): Promise<PlatformStatus> {
   const platform = runDir.readPlatform();
   const plan = processPlan(platform, runDir);
@@ -85,7 +105,7 @@ export async function collectStatus(runDir: RunDir): Promise<PlatformStatus> {
     const alive = st !== undefined && isAlive(st.pid);
     const health = observedHealth(st);
     const u = alive ? usage[st!.pid] : undefined;
-    return { name: spec.name, role: spec.role, pid: alive ? st!.pid : null, health, detail: st?.detail ?? '', cpu: u ? Math.round(u.cpu * 10) / 10 : null, memory: u?.memory ?? null };
+    return { name: spec.name, role: spec.role, pid: alive ? st!.pid : null, health, detail: st?.detail ?? '', cpu: u ? Math.round(u.cpu * 10) / 10 : null, memory: u?.memory ?? null, privateMemory: alive ? privateBytes(st!.pid) : null };
   });
   const planes = await Promise.all(
     platform.planes.map(async (p): Promise<PlaneStatus> => {

@@ -10,18 +10,21 @@ import { processLogger } from '../../shared/runtime/log.ts';
 import { RunDir } from '../../shared/runtime/run-dir.ts';
 import { adminRequest } from '../../shared/runtime/admin-client.ts';
 import { SupervisorMsg, decodeSupervisorRequest, type SupervisorRequest } from '../../shared/protocol/supervisor.ts';
+import type { BootEvent } from '../../shared/protocol/boot.ts';
+import { Boot, bootLimits, type BootLimits } from './boot.ts';
 import { cleanRunDir } from './clean.ts';
 import { OPERATOR, adminVerifierFor, authenticateOperator, writeAdminVerifiers } from '../../shared/control/admin-auth.ts';
 import { refusals } from '../../shared/runtime/refusal-log.ts';
 import { canJail, partitionCommand } from './partition-jail.ts';
 import { SECRETS_FD, SECRETS_FD_ENV, secretsFor } from '../../shared/control/process-secrets.ts';
-import { waitHealthy } from './health.ts';
 import { nodeArgs, processPlan, REPO_ROOT, serviceEnv, type ProcessSpec } from './process-plan.ts';
 
 export interface SupervisorOptions {
   /** Processes not to start (a person starts them by hand, e.g. under a debugger). */
   except: string[];
   onEvent?: (line: string) => void;
+  /** How many processes start at once (default: bootLimits(), what the box can take). */
+  limits?: BootLimits;
 }
 
 /**
@@ -36,6 +39,7 @@ export class Supervisor {
   /** socat processes bridging virtual LANs to TAP devices, by device name. */
   private readonly taps = new Map<string, { vlan: string; child: ChildProcess }>();
   private server?: LinkServer;
+  private booting?: Boot;
   private stopping?: Promise<void>;
   private readonly log = processLogger('supervisor', 'supervisor');
   /** Requests on the control socket refused as malformed (shared/protocol/supervisor.ts). */
@@ -56,6 +60,7 @@ export class Supervisor {
     return this.plan.filter((p) => !this.opts.except.includes(p.name));
   }
 
+  /** Lays out the run directory and opens the control socket; boot() then starts the processes. */
   async start(): Promise<void> {
     this.runDir.initialise(this.platform, this.plan.map((p) => p.name));
     writeAdminVerifiers(this.runDir, [...this.plan.map((p) => p.name), 'supervisor']);
@@ -79,7 +84,23 @@ export class Supervisor {
     if (!canJail() && this.managed.some((p) => p.role === 'lpar')) {
       this.log.warn('not root: partitions run with this user’s authority, and code they run can read keys/ (services/supervisor/partition-jail.ts)');
     }
-    for (const spec of this.managed) this.spawn(spec);
+  }
+
+  /**
+   * Starts every managed process, as many at a time as the limits allow
+   * (services/supervisor/boot.ts), and resolves once all are up; rejects with
+   * a HealthError naming the first that exited or stayed unhealthy past
+   * `timeoutMs`. `onEvent` hears each step (shared/protocol/boot.ts).
+   */
+  boot(timeoutMs: number, onEvent: (e: BootEvent) => void = () => {}): Promise<void> {
+    const specs = new Map(this.managed.map((p) => [p.name, p]));
+    this.booting = new Boot(this.runDir, [...specs.keys()], (name) => this.spawn(specs.get(name)!), {
+      limits: this.opts.limits ?? bootLimits(),
+      degradedIsUp: this.opts.except.length > 0,
+      timeoutMs,
+      onEvent,
+    });
+    return this.booting.run();
   }
 
   /** One request on the control socket: decoded (a malformed one is counted and refused with the reason), then done. */
@@ -114,15 +135,17 @@ export class Supervisor {
   }
 
   private spawn(spec: ProcessSpec): ChildProcess {
-    // A killed process leaves its last state behind; the new one must not be taken for healthy before it says so.
+    // A killed process leaves its last state and admin socket behind; the new one must not be taken
+    // for healthy (or loaded, services/supervisor/boot.ts) before it says so.
     fs.rmSync(this.runDir.stateFile(spec.name), { force: true });
+    fs.rmSync(this.runDir.adminSocket(spec.name), { force: true });
     const out = fs.openSync(this.runDir.logFile(spec.name), 'a');
     // Each child gets its own secrets on a descriptor, a partition under a jail that hides keys/ (issue 11 item 11).
     const cmd = partitionCommand(spec, this.runDir, process.execPath, [...nodeArgs(spec), '--parent-pid', String(process.pid)]);
     const child = spawn(cmd.command, cmd.args, {
       cwd: REPO_ROOT,
       stdio: ['ignore', out, out, 'pipe'],
-      env: { ...serviceEnv(), NODE_OPTIONS: '', [SECRETS_FD_ENV]: String(SECRETS_FD) },
+      env: { ...serviceEnv(spec.role), NODE_OPTIONS: '', [SECRETS_FD_ENV]: String(SECRETS_FD) },
     });
     fs.closeSync(out);
     const secrets = child.stdio[SECRETS_FD] as NodeJS.WritableStream;
@@ -185,7 +208,7 @@ export class Supervisor {
   async detachTap(dev: string): Promise<Record<string, unknown>> {
     const tap = this.taps.get(dev);
     if (!tap) throw new Error(`no TAP "${dev}" attached`);
-    await stopChild(tap.child);
+    await stopChild(tap.child, 2000);
     this.taps.delete(dev);
     for (const cn of this.platform.controlNodes) await adminRequest(this.runDir, cn.name, { t: 'tap-detach', vlan: tap.vlan }).catch(() => undefined);
     return { dev };
@@ -194,34 +217,25 @@ export class Supervisor {
   /** Stops every child (SIGTERM; SIGCONT so a stopped one hears it; SIGKILL after 3 s) and removes sockets and state. */
   stop(): Promise<void> {
     this.stopping ??= (async () => {
-      for (const t of this.taps.values()) await stopChild(t.child);
+      this.booting?.close();
+      await Promise.all([...this.taps.values()].map((t) => stopChild(t.child, 2000)));
       this.taps.clear();
-      const alive = [...this.children.values()];
-      for (const c of alive) {
-        c.kill('SIGTERM');
-        c.kill('SIGCONT');
-      }
-      const deadline = Date.now() + 3000;
-      while (alive.some((c) => c.exitCode === null && c.signalCode === null) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-      for (const c of alive) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
-      while (alive.some((c) => c.exitCode === null && c.signalCode === null)) await new Promise((r) => setTimeout(r, 10));
+      // Done when the last child has exited (its exit event), not after a fixed wait.
+      await Promise.all([...this.children.values()].map((c) => stopChild(c, 3000, true)));
       await this.server?.close();
       cleanRunDir(this.runDir);
     })();
     return this.stopping;
   }
-
-  /** Waits until every managed process reports healthy; rejects naming the first that died or stayed unhealthy. */
-  async waitHealthy(timeoutMs: number): Promise<void> {
-    await waitHealthy(this.runDir, this.managed.map((p) => p.name), timeoutMs, (name) => !this.children.has(name), this.opts.except.length > 0);
-  }
 }
 
-async function stopChild(child: ChildProcess): Promise<void> {
+/** SIGTERM (and SIGCONT, so a stopped process hears it), SIGKILL after `graceMs`; resolves on its exit event. */
+async function stopChild(child: ChildProcess, graceMs: number, cont = false): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return;
   const exited = new Promise((r) => child.once('exit', r));
   child.kill('SIGTERM');
-  const timer = setTimeout(() => child.kill('SIGKILL'), 2000);
+  if (cont) child.kill('SIGCONT');
+  const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
   await exited;
   clearTimeout(timer);
 }

@@ -1,9 +1,10 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
-import { dirname, isAbsolute, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import AjvModule from 'ajv';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
+import { createRequire } from 'node:module';
+import type AjvModule from 'ajv';
 import type { ErrorObject, ValidateFunction } from 'ajv';
-import { parseDocument } from 'yaml';
+import type * as Yaml from 'yaml';
+import { REPO_ROOT } from '../runtime/build-paths.ts';
 import { platformSchema } from './schema.ts';
 import { DEFAULT_SMC, type SmcSettings } from './smc-settings.ts';
 import type { RclanSettings } from '../rclan/rvi.ts';
@@ -13,10 +14,17 @@ import { smbBytes } from '../smc/smb.ts';
 
 export { DEFAULT_SMC, type SmcSettings };
 
-// ajv is CommonJS; under NodeNext the default import is module.exports, whose
-// `default` property is the class. Fall back for loaders that already unwrap it.
-const Ajv = (AjvModule as unknown as { default?: typeof AjvModule.default }).default
-  ?? (AjvModule as unknown as typeof AjvModule.default);
+// yaml and ajv are loaded on the first parse, not with this module: every
+// service imports it (names, types) but reads the checked platform.json, and
+// the two cost ~6 MB of RSS in each of hundreds of processes (issue 10 item 3).
+// Both are CommonJS, so require() loads them synchronously.
+const requireLazily = createRequire(import.meta.url);
+function ajvClass(): typeof AjvModule.default {
+  // module.exports is the class, and its `default` property too.
+  const m = requireLazily('ajv') as { default?: typeof AjvModule.default };
+  return m.default ?? (m as unknown as typeof AjvModule.default);
+}
+const yaml = (): typeof Yaml => requireLazily('yaml') as typeof Yaml;
 
 export type Transport = 'unix' | 'ws';
 
@@ -198,7 +206,7 @@ interface RawApp {
 let validator: ValidateFunction | undefined;
 
 function validate(doc: unknown): ErrorObject | undefined {
-  validator ??= new Ajv({ allErrors: true, strict: false }).compile(platformSchema);
+  validator ??= new (ajvClass())({ allErrors: true, strict: false }).compile(platformSchema);
   if (validator(doc)) return undefined;
   return validator.errors?.[0];
 }
@@ -571,7 +579,7 @@ function checkSemantics(p: Platform, raw: RawPlatform, source: string, baseDir: 
  * default is the current directory).
  */
 export function parsePlatform(text: string, source = '<string>', baseDir = process.cwd()): Platform {
-  const doc = parseDocument(text);
+  const doc = yaml().parseDocument(text);
   const yamlError = doc.errors[0];
   if (yamlError) {
     const pos = yamlError.linePos?.[0];
@@ -600,8 +608,9 @@ export function loadPlatformFile(file: string): Platform {
   return parsePlatform(text, file, dirname(resolve(file)));
 }
 
+/** The built-in platform file, in the sources (this module also runs from build/, where there is no copy: issue 10 item 1). */
 export function defaultPlatformFile(): string {
-  return fileURLToPath(new URL('./default.yaml', import.meta.url));
+  return join(REPO_ROOT, 'shared', 'platform', 'default.yaml');
 }
 
 export function platformNodes(p: Platform): PlatformNode[] {

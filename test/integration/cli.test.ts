@@ -2,10 +2,34 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { WebSocket } from 'ws';
+import { REPO_ROOT } from '../../shared/runtime/build-paths.ts';
 import { RunDir } from '../../shared/runtime/run-dir.ts';
 import { readState } from '../../shared/runtime/state-file.ts';
 import { LPARLAB, TEST_PLATFORM, TestPlatform, cli, shmLeft, sleep, uniquePlatform } from '../helpers/platform.ts';
+
+/** The source map a debugger gets for the first script whose URL matches: over the inspector protocol, as VS Code or DevTools would. */
+async function sourceMapSeenByDebugger(wsUrl: string, script: RegExp): Promise<{ file: string; sources: string[] }> {
+  const ws = new WebSocket(wsUrl);
+  try {
+    const parsed = await new Promise<{ url: string; sourceMapURL: string }>((resolve, reject) => {
+      ws.on('open', () => ws.send(JSON.stringify({ id: 1, method: 'Debugger.enable' })));
+      ws.on('error', reject);
+      ws.on('message', (d) => {
+        const m = JSON.parse(String(d)) as { method?: string; params?: { url: string; sourceMapURL: string } };
+        if (m.method === 'Debugger.scriptParsed' && script.test(m.params!.url)) resolve(m.params!);
+      });
+    });
+    expect(parsed.sourceMapURL, `${parsed.url} has a source map`).toBeTruthy();
+    const file = fileURLToPath(parsed.url);
+    const map = JSON.parse(fs.readFileSync(path.resolve(path.dirname(file), parsed.sourceMapURL), 'utf8')) as { sources: string[] };
+    return { file, sources: map.sources };
+  } finally {
+    ws.close();
+  }
+}
 
 const alive = (pid: number) => {
   try {
@@ -29,6 +53,8 @@ describe('lparlab CLI', () => {
         expect(x.pid).toBeGreaterThan(0);
         expect(typeof x.cpu).toBe('number');
         expect(x.memory).toBeGreaterThan(1_000_000);
+        expect(x.privateMemory).toBeGreaterThan(1_000_000);
+        expect(x.privateMemory).toBeLessThan(x.memory);
       }
       expect(s.planes.map((x: { up: boolean; portsUp: number }) => [x.up, x.portsUp])).toEqual([
         [true, 3],
@@ -94,6 +120,10 @@ describe('lparlab CLI', () => {
       expect(stderr).toMatch(/Debugger listening on ws:\/\/127\.0\.0\.1:\d+\//);
       const st = readState(p.runDir.stateFile('lpar2'))!;
       expect(st.detail).toMatch(/cec cec2/);
+      // It runs the compiled file, and a debugger sees its source map back to the TypeScript (issue 10 item 1).
+      expect(stderr).toMatch(/running: .* --enable-source-maps .*build\/services\/lpar\/main\.js /);
+      const map = await sourceMapSeenByDebugger(/ws:\/\/127\.0\.0\.1:\d+\/[\w-]+/.exec(stderr)![0], /\/build\/services\/lpar\/main\.js$/);
+      expect(map.sources.map((s) => path.resolve(path.dirname(map.file), s))).toContain(path.join(REPO_ROOT, 'services', 'lpar', 'main.ts'));
     } finally {
       child.kill('SIGTERM');
       await new Promise((r) => child.on('exit', r));

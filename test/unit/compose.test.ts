@@ -12,7 +12,7 @@ import { SERVICE_OPTIONS, type ServiceRole } from '../../shared/runtime/service-
 import { optionsOf, overview } from '../../scripts/cli/command.ts';
 import { COMMANDS, findCommand } from '../../scripts/cli/commands/index.ts';
 import { RunDir } from '../../shared/runtime/run-dir.ts';
-import { MALLOC_TUNABLES, REPO_ROOT, V8_FLAGS, processPlan, type ProcessSpec } from '../../services/supervisor/process-plan.ts';
+import { MALLOC_TUNABLES, REPO_ROOT, nodeArgs, processPlan, serviceEnv, type ProcessSpec } from '../../services/supervisor/process-plan.ts';
 
 // compose.yaml and its image, checked without Docker: the file against the
 // Compose specification's schema, and every container's command line against
@@ -57,7 +57,7 @@ function parseArgs(argv: string[], table: OptionsTable): ParsedArgs {
   return { flags: new Map(Object.entries(values).map(([k, v]) => [k, Array.isArray(v) ? v : [String(v)]])), positionals };
 }
 
-/** services/<role>/main.ts → role */
+/** build/services/<role>/main.js → role */
 const roleOf = (script: string) => path.basename(path.dirname(script)) as ServiceRole;
 
 function commandOf(name: string): string[] {
@@ -66,13 +66,18 @@ function commandOf(name: string): string[] {
   return cmd;
 }
 
-/** A service container's command split as `node V8_FLAGS... --import tsx SCRIPT ARGS...`, as the launcher runs it. */
+/** A service container's command split as `node NODE_FLAGS... SCRIPT ARGS...`: the node flags and the compiled main file the supervisor gives the same process. */
 function serviceCommand(name: string): { script: string; args: string[]; parsed: ParsedArgs } {
   const cmd = commandOf(name);
-  const head = ['node', ...V8_FLAGS, '--import', 'tsx'];
-  expect(cmd.slice(0, head.length), `${name}: command starts ${head.join(' ')}`).toEqual(head);
-  const args = cmd.slice(head.length + 1);
-  return { script: cmd[head.length], args, parsed: parseArgs(args, SERVICE_OPTIONS[roleOf(cmd[head.length])]) };
+  const at = cmd.findIndex((a) => a.endsWith('/main.js'));
+  expect(at, `${name}: command runs a compiled main file`).toBeGreaterThan(0);
+  const spec = planByName.get(name);
+  if (spec) {
+    const want = nodeArgs(spec);
+    expect(cmd.slice(0, at), `${name}: node flags as the supervisor gives them`).toEqual(['node', ...want.slice(0, want.indexOf(spec.script))]);
+  }
+  const args = cmd.slice(at + 1);
+  return { script: cmd[at], args, parsed: parseArgs(args, SERVICE_OPTIONS[roleOf(cmd[at])]) };
 }
 
 const isUrl = (v: string) => /^(unix:|ws:\/\/)/.test(v);
@@ -105,7 +110,7 @@ describe('compose.yaml', () => {
     expect(ok).toBe(true);
   });
 
-  it('merges the shared settings into every service: one image, the run-dir volume, no restarts, the allocator setting', () => {
+  it("merges the shared settings into every service: one image, the run-dir volume, no restarts, its role's allocator setting", () => {
     const images = new Set(services.map(([, s]) => s.image));
     expect([...images]).toHaveLength(1);
     expect([...images][0]).toBeTruthy();
@@ -120,8 +125,10 @@ describe('compose.yaml', () => {
     for (const [name, s] of services) {
       expect(s.volumes?.[0], name).toBe(`${volumeName}:${RUN_DIR}`);
       expect(s.restart, name).toBe('no');
-      expect(s.environment?.GLIBC_TUNABLES, name).toBe(MALLOC_TUNABLES);
+      const spec = planByName.get(name);
+      expect(s.environment?.GLIBC_TUNABLES, name).toBe(spec ? serviceEnv(spec.role, {}).GLIBC_TUNABLES : undefined);
     }
+    expect(plan.filter((p) => serviceEnv(p.role, {}).GLIBC_TUNABLES === MALLOC_TUNABLES).map((p) => p.role)).toContain('lpar');
     for (const [name, s] of processServices) {
       expect(s.depends_on, name).toEqual({ init: { condition: 'service_completed_successfully' } });
     }
@@ -160,9 +167,11 @@ describe('compose.yaml', () => {
     for (const [name] of services) {
       const cmd = commandOf(name);
       expect(cmd[0], name).toBe('node');
-      if (cmd.includes('--import')) {
+      if (name !== 'init') {
+        // The compiled main file exists once the image has run the build; its source must exist here.
         const { script } = serviceCommand(name);
-        expect(fs.existsSync(path.join(REPO_ROOT, script)), `${name}: ${script} exists`).toBe(true);
+        const source = script.replace(/^build\//, '').replace(/\.js$/, '.ts');
+        expect(fs.existsSync(path.join(REPO_ROOT, source)), `${name}: ${source} exists`).toBe(true);
       } else {
         expect(cmd[1], name).toBe('scripts/lparlab.mjs');
         expect(fs.existsSync(path.join(REPO_ROOT, cmd[1]))).toBe(true);
@@ -249,7 +258,9 @@ describe('scripts/docker/Dockerfile', () => {
     expect(text).toMatch(/^FROM node:20-bookworm-slim$/m);
     const sources = [...text.matchAll(/^COPY\s+(.+)$/gm)].flatMap((m) => m[1].trim().split(/\s+/).slice(0, -1));
     for (const src of sources) expect(fs.existsSync(path.join(REPO_ROOT, src)), `COPY ${src}`).toBe(true);
-    for (const need of ['package.json', 'package-lock.json', 'scripts', 'services', 'shared']) expect(sources, need).toContain(need);
+    for (const need of ['package.json', 'package-lock.json', 'tsconfig.json', 'tsconfig.build.json', 'scripts', 'services', 'shared']) expect(sources, need).toContain(need);
+    // The image runs compiled JavaScript: it builds once the sources are in.
+    expect(text).toMatch(/^RUN node scripts\/build\.mjs --force$/m);
     expect(text).toMatch(/^CMD \["node", "scripts\/lparlab\.mjs", "help"\]$/m);
   });
 });

@@ -10,8 +10,10 @@ export async function printStatus(runDir: RunDir, json: boolean): Promise<void> 
     process.stdout.write(`${JSON.stringify(s, null, 2)}\n`);
     return;
   }
-  const line = (cols: string[]) => cols.map((c, i) => c.padEnd([16, 15, 8, 12, 7, 9][i] ?? 0)).join(' ');
-  const out = [line(['NAME', 'ROLE', 'PID', 'HEALTH', 'CPU%', 'MEM']), ...s.processes.map((r) => line([r.name, r.role, String(r.pid ?? '-'), r.health, r.cpu === null ? '-' : String(r.cpu), r.memory === null ? '-' : `${Math.round(r.memory / 1048576)}M`]) + `  ${r.detail}`)];
+  const line = (cols: string[]) => cols.map((c, i) => c.padEnd([16, 15, 8, 12, 7, 6, 6][i] ?? 0)).join(' ');
+  const mb = (bytes: number | null) => (bytes === null ? '-' : `${Math.round(bytes / 1048576)}M`);
+  // MEM is the resident set; PRIV the part only that process holds (status.ts: ProcessStatus.privateMemory).
+  const out = [line(['NAME', 'ROLE', 'PID', 'HEALTH', 'CPU%', 'MEM', 'PRIV']), ...s.processes.map((r) => line([r.name, r.role, String(r.pid ?? '-'), r.health, r.cpu === null ? '-' : String(r.cpu), mb(r.memory), mb(r.privateMemory)]) + `  ${r.detail}`)];
   for (const p of s.planes) out.push(p.up ? `plane ${p.plane}: up, ${p.portsUp}/${p.ports} ports attached, ${p.vis} VIs${p.faults?.length ? `, faults: ${JSON.stringify(p.faults)}` : ''}` : `plane ${p.plane}: DOWN`);
   out.push(`RVIs: ${s.rvis.length}`);
   for (const h of s.hypervisors) out.push(h.up ? `hypervisor of ${h.cec}: ${h.smbs} SMBs, ${h.elements} elements in use (${h.dir})` : `hypervisor of ${h.cec}: DOWN`);
