@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import { ViFrame } from '../link/frame.ts';
+import { PeerLink } from './peer-link.ts';
 import { Rvi, type LegPort, type RclanSettings } from './rvi.ts';
 
 /** What a node learns of one of its RVIs from the fabric manager. */
@@ -14,48 +15,114 @@ export interface RviInfo {
 /**
  * The RCLAN layer of one node (seed 004, "RCLAN layer": redundancy,
  * fail-over and load balancing over the two interconnect NICs). It owns the
- * node's RVIs, hands each VI frame to its RVI, and runs one timer for all of
- * them; acknowledgements owed within one turn of the event loop leave together.
+ * node's RVIs, hands each VI frame to its RVI, and keeps one PeerLink per
+ * peer node for the liveness of every RVI to it (peer-link.ts, issue 10 item
+ * 2). One timer serves them all, and it visits only what has work: peer links
+ * that are awake and RVIs with something in flight; with nothing of either it
+ * is not armed at all. Acknowledgements owed within one turn of the event loop
+ * leave together.
  */
 export class Rclan {
   readonly rvis = new Map<number, Rvi>();
+  /** Peer node → its liveness and its RVIs by purpose. */
+  readonly links = new Map<string, PeerLink>();
+  private readonly byPurpose = new Map<string, Map<string, Rvi>>();
   /** VI frames for no known RVI, or unreadable: counted and dropped. */
   unknownVi = 0;
   malformed = 0;
   private readonly ackQueue = new Set<Rvi>();
   private ackScheduled = false;
-  private readonly timer: NodeJS.Timeout;
+  private readonly awake = new Set<PeerLink>();
+  private readonly busy = new Set<Rvi>();
+  private timer: NodeJS.Timeout | undefined;
+  private readonly tickMs: number;
+  private closed = false;
 
   constructor(
     readonly ports: [LegPort, LegPort],
     readonly settings: RclanSettings,
     private readonly log: Logger,
   ) {
-    const tickMs = Math.max(5, Math.min(20, settings.heartbeatMs / 4));
-    this.timer = setInterval(() => {
-      const now = performance.now();
-      for (const rvi of this.rvis.values()) rvi.tick(now);
-    }, tickMs);
+    this.tickMs = Math.max(5, Math.min(20, settings.heartbeatMs / 4));
+  }
+
+  private arm(): void {
+    if (this.timer || this.closed) return;
+    this.timer = setInterval(this.tick, this.tickMs);
     this.timer.unref();
   }
 
-  /** Adds an RVI (idempotent for the same VI); returns it. */
+  private readonly tick = (): void => {
+    const now = performance.now();
+    for (const link of this.awake) if (!link.tick(now)) this.awake.delete(link);
+    for (const rvi of this.busy) {
+      rvi.tick(now);
+      if (!rvi.busy) this.busy.delete(rvi);
+    }
+    if (this.awake.size === 0 && this.busy.size === 0) {
+      clearInterval(this.timer);
+      this.timer = undefined;
+    }
+  };
+
+  private readonly onWake = (link: PeerLink): void => {
+    this.awake.add(link);
+    this.arm();
+  };
+
+  private readonly onBusy = (rvi: Rvi): void => {
+    this.busy.add(rvi);
+    this.arm();
+  };
+
+  private link(peer: string, now: number): PeerLink {
+    let link = this.links.get(peer);
+    if (!link) {
+      link = new PeerLink(peer, this.ports, this.settings, now, this.onWake);
+      this.links.set(peer, link);
+      this.onWake(link);
+    }
+    return link;
+  }
+
+  /** Adds an RVI (idempotent for the same VI); returns it. Cheap: it shares its peer's liveness and says hello once. */
   add(info: RviInfo): Rvi {
     const existing = this.rvis.get(info.vi);
     if (existing && existing.id === info.id) return existing;
-    const rvi = new Rvi(info.id, info.vi, info.peer, info.purpose, this.ports, this.settings, this.scheduleAck, performance.now());
+    if (existing) this.remove(info.vi);
+    const now = performance.now();
+    const link = this.link(info.peer, now);
+    const rvi = new Rvi(info.id, info.vi, info.peer, info.purpose, this.ports, this.settings, this.scheduleAck, now, link, this.onBusy);
     rvi.onStateChange = (state, prev) => this.log.info({ rvi: info.id, peer: info.peer, purpose: info.purpose, state, prev }, 'RVI state');
     this.rvis.set(info.vi, rvi);
+    let purposes = this.byPurpose.get(info.peer);
+    if (!purposes) this.byPurpose.set(info.peer, (purposes = new Map()));
+    purposes.set(info.purpose, rvi);
+    link.add(rvi, now);
+    rvi.hello();
     return rvi;
   }
 
   remove(vi: number): void {
+    const rvi = this.rvis.get(vi);
+    if (!rvi) return;
     this.rvis.delete(vi);
+    this.busy.delete(rvi);
+    this.ackQueue.delete(rvi);
+    const purposes = this.byPurpose.get(rvi.peer);
+    if (purposes?.get(rvi.purpose) === rvi) purposes.delete(rvi.purpose);
+    const link = this.links.get(rvi.peer);
+    link?.remove(rvi);
+    if (link && link.rvis.size === 0) {
+      this.links.delete(rvi.peer);
+      this.awake.delete(link);
+      this.byPurpose.delete(rvi.peer);
+    }
   }
 
+  /** The RVI to `peer` for `purpose`: a map look-up, it is on the per-frame path of the control node. */
   find(peer: string, purpose: string): Rvi | undefined {
-    for (const rvi of this.rvis.values()) if (rvi.peer === peer && rvi.purpose === purpose) return rvi;
-    return undefined;
+    return this.byPurpose.get(peer)?.get(purpose);
   }
 
   /** A VI frame arrived on plane `leg`. */
@@ -75,7 +142,14 @@ export class Rclan {
 
   portDetached(leg: number): void {
     const now = performance.now();
-    for (const rvi of this.rvis.values()) rvi.portDetached(leg, now);
+    for (const link of this.links.values()) link.portDetached(leg, now);
+  }
+
+  /** A plane's port attached (again): every peer link heartbeats on it to bring its leg up. */
+  portAttached(leg: number): void {
+    const now = performance.now();
+    for (const link of this.links.values()) link.portAttached(leg, now);
+    this.portDrained();
   }
 
   portDrained(): void {
@@ -96,6 +170,8 @@ export class Rclan {
   };
 
   close(): void {
+    this.closed = true;
     clearInterval(this.timer);
+    this.timer = undefined;
   }
 }

@@ -15,6 +15,7 @@ import {
   seqLt,
 } from './packet.ts';
 import { pinnedPlane } from './purpose.ts';
+import type { PeerLink } from './peer-link.ts';
 
 /**
  * One end of a reliable virtual interface (seed 004, "RCLAN layer" and
@@ -27,6 +28,12 @@ import { pinnedPlane } from './purpose.ts';
  * purpose.ts) has a single leg: the other plane's VI is never sent on,
  * never heartbeated and never counted up, so losing that one VI takes the RVI
  * down and the layer above (SMC-R's link group) does the failing over.
+ *
+ * Liveness: an RVI made by the RCLAN layer (rclan.ts) shares one PeerLink
+ * with every other RVI to the same peer node (peer-link.ts, issue 10 item 2):
+ * the legs are that link's per-plane liveness, its frames feed it, and it
+ * sends the heartbeats. An RVI made on its own (no link, as in the unit
+ * tests) heartbeats and judges its legs itself, as before.
  */
 
 /** What the RVI needs of a fabric port (one per plane). */
@@ -199,6 +206,8 @@ export class Rvi {
 
   private readonly lastHeard: [number, number] = [0, 0];
   private readonly lastSent: [number, number] = [0, 0];
+  /** When a stale frame was last answered (rate limit: one answer per heartbeat interval). */
+  private lastStaleAnswer = -Infinity;
   private noLegSince: number;
   private nextLeg = 0;
 
@@ -243,6 +252,10 @@ export class Rvi {
     private readonly settings: RclanSettings,
     private readonly scheduleAck: (rvi: Rvi) => void,
     now: number,
+    /** The peer's shared liveness (rclan.ts); without one the RVI heartbeats on its own. */
+    readonly link?: PeerLink,
+    /** Called when the RVI gets something to deliver: whoever ticks it must now (rclan.ts ticks busy RVIs only). */
+    private readonly onBusy?: (rvi: Rvi) => void,
   ) {
     this.plane = pinnedPlane(purpose);
     this.incarnation = crypto.randomBytes(4).readUInt32BE(0) || 1;
@@ -258,6 +271,15 @@ export class Rvi {
   /** Whether the RVI runs on plane `leg` at all. */
   private runsOn(leg: number): boolean {
     return this.plane === undefined || this.plane === leg;
+  }
+
+  runsOnPlane(leg: number): boolean {
+    return this.runsOn(leg);
+  }
+
+  /** Whether anything waits for an acknowledgement or a completion: the RVI needs ticks (retransmission, give-up). */
+  get busy(): boolean {
+    return this.nextSeq !== this.ackBase || this.rdmaGates.length > 0;
   }
 
   /** Messages accepted and not yet acknowledged. */
@@ -344,8 +366,13 @@ export class Rvi {
       sacked: false,
       settled: false,
     };
+    const wasIdle = this.nextSeq === this.ackBase;
     this.ring[this.nextSeq & this.mask] = msg;
     this.nextSeq = seqAdd(this.nextSeq, 1);
+    if (wasIdle) {
+      this.onBusy?.(this);
+      this.link?.busy(performance.now());
+    }
     return msg;
   }
 
@@ -400,6 +427,7 @@ export class Rvi {
     msg.sentAt = now;
     msg.leg = leg;
     this.lastSent[leg] = now;
+    this.link?.sent(leg, now, true);
   }
 
   private header(kind: RclanKind, flags: number, seq: number, ext: number, bodyLength: number, inline: number): Buffer {
@@ -442,7 +470,19 @@ export class Rvi {
   private sendControl(kind: RclanKind, leg: number): void {
     const head = this.header(kind, 0, this.nextSeq, 0, 0, 0);
     this.ports[leg].send(head);
-    this.lastSent[leg] = performance.now();
+    const now = performance.now();
+    this.lastSent[leg] = now;
+    this.link?.sent(leg, now, kind !== RclanKind.Heartbeat);
+  }
+
+  /** A heartbeat on `leg` (the peer link's, when this RVI carries it; also the hello of a new RVI). */
+  sendHeartbeat(leg: number): void {
+    if (this.runsOn(leg) && this.ports[leg].attached) this.sendControl(RclanKind.Heartbeat, leg);
+  }
+
+  /** A new RVI says hello on each plane it runs on, so the peer learns this end's incarnation at once. */
+  hello(): void {
+    for (let leg = 0; leg < 2; leg++) this.sendHeartbeat(leg);
   }
 
   /** Sends a standalone acknowledgement (credits included) if one is owed. */
@@ -467,13 +507,21 @@ export class Rvi {
       this.stats.malformed++;
       return;
     }
-    this.lastHeard[leg] = now;
-    if (this.legs[leg] === LegState.Down && this.ports[leg].attached) this.setLeg(leg, LegState.Up, now);
+    if (this.link) this.link.heard(leg, now, pkt.kind !== RclanKind.Heartbeat);
+    else {
+      this.lastHeard[leg] = now;
+      if (this.legs[leg] === LegState.Down && this.ports[leg].attached) this.setLeg(leg, LegState.Up, now);
+    }
 
-    // The sender still talks to an earlier process of ours: nothing in it is for us. Our heartbeats will tell it.
+    // The sender still talks to an earlier process of ours: nothing in it is for us. A heartbeat of ours tells
+    // it at once (a quiet peer link sends none of its own), at most one per heartbeat interval.
     const ackInc = pkt.ackIncarnation;
     if (ackInc !== 0 && ackInc !== this.incarnation) {
       this.stats.stale++;
+      if (now - this.lastStaleAnswer >= this.settings.heartbeatMs) {
+        this.lastStaleAnswer = now;
+        this.sendHeartbeat(leg);
+      }
       return;
     }
     if (!this.acceptStream(pkt)) return;
@@ -690,7 +738,7 @@ export class Rvi {
   /** Periodic work: heartbeats, dead-leg detection, retransmission, give-up. */
   tick(now: number): void {
     const s = this.settings;
-    for (let leg = 0; leg < 2; leg++) {
+    for (let leg = 0; leg < 2 && !this.link; leg++) {
       if (!this.runsOn(leg)) continue;
       if (this.legs[leg] === LegState.Up && now - this.lastHeard[leg] > s.deadAfterMs) this.setLeg(leg, LegState.Down, now);
       if (this.ports[leg].attached && now - this.lastSent[leg] >= s.heartbeatMs) this.sendControl(RclanKind.Heartbeat, leg);
@@ -727,6 +775,11 @@ export class Rvi {
     const other = msg.leg ^ 1;
     const leg = msg.leg >= 0 && this.legs[other] === LegState.Up ? other : this.legs[0] === LegState.Up ? 0 : this.legs[1] === LegState.Up ? 1 : -1;
     if (leg >= 0) this.transmit(msg, leg);
+  }
+
+  /** The peer link's verdict on plane `leg` (peer-link.ts); ignored for a plane this RVI does not run on. */
+  applyLeg(leg: number, state: LegState, now: number): void {
+    if (this.runsOn(leg)) this.setLeg(leg, state, now);
   }
 
   private setLeg(leg: number, state: LegState, now: number): void {
