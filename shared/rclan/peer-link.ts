@@ -26,6 +26,13 @@ import { LegState, type LegPort, type RclanSettings, type Rvi } from './rvi.ts';
  *   within deadAfterMs of the first message that needs it, and that message
  *   is retransmitted on the other leg meanwhile (the RTO, well below
  *   deadAfterMs). While quiet nothing is waiting, so nothing can be late.
+ * - A plane itself is judged per port (rclan.ts): when every awake link has
+ *   lost it, the plane is down, and so is that leg of every quiet link, within
+ *   the same deadAfterMs; when it is heard again, the quiet links that lost it
+ *   wake to bring their leg back. Every node has awake links (the control
+ *   nodes'), so a hung plane is found within deadAfterMs for all RVIs, busy or
+ *   not; only a hung peer that nothing is being sent to is found later, at the
+ *   next send.
  * - A leg coming up (first frame heard, a plane back) answers at once with a
  *   heartbeat on it, so the peer's side of a new path is up within a round
  *   trip rather than a heartbeat interval.
@@ -48,6 +55,8 @@ export class PeerLink {
     now: number,
     /** Called when the link wakes: whoever ticks links must tick this one. */
     private readonly onWake: (link: PeerLink) => void,
+    /** A leg changed state (the per-port judgement, rclan.ts). */
+    private readonly onLeg: (link: PeerLink, leg: number, state: LegState) => void = () => {},
   ) {
     this.lastActivity = now;
   }
@@ -95,7 +104,9 @@ export class PeerLink {
     if (!this.awake) this.wake(now);
   }
 
-  private wake(now: number): void {
+  /** Wakes the link (a plane came back: re-judge a leg it lost while quiet). */
+  wake(now: number): void {
+    if (this.awake) return;
     this.awake = true;
     this.stats.wakes++;
     // A leg believed up has deadAfterMs from now to be heard: what it did while quiet is unknown, not dead.
@@ -134,9 +145,18 @@ export class PeerLink {
     }
   }
 
-  /** The plane's port closed: its leg is down for every RVI now, not after deadAfterMs. */
+  /** The plane's port closed, or the plane was judged down: its leg is down for every RVI now, not after deadAfterMs. */
   portDetached(leg: number, now: number): void {
     this.setLeg(leg, LegState.Down, now);
+  }
+
+  heardAt(leg: number): number {
+    return this.lastHeard[leg];
+  }
+
+  /** Whether the leg is up and was heard within deadAfterMs (what the per-port judgement counts). */
+  heardRecently(leg: number, now: number): boolean {
+    return this.legs[leg] === LegState.Up && now - this.lastHeard[leg] <= this.settings.deadAfterMs;
   }
 
   /** A plane's port is (re)attached: heartbeat on it at once so the peer and we bring the leg up. */
@@ -153,5 +173,6 @@ export class PeerLink {
       this.stats.legDowns++;
     }
     for (const rvi of this.rvis) rvi.applyLeg(leg, state, now);
+    this.onLeg(this, leg, state);
   }
 }

@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import { ViFrame } from '../link/frame.ts';
 import { PeerLink } from './peer-link.ts';
-import { Rvi, type LegPort, type RclanSettings } from './rvi.ts';
+import { LegState, Rvi, type LegPort, type RclanSettings } from './rvi.ts';
 
 /** What a node learns of one of its RVIs from the fabric manager. */
 export interface RviInfo {
@@ -37,6 +37,10 @@ export class Rclan {
   private timer: NodeJS.Timeout | undefined;
   private readonly tickMs: number;
   private closed = false;
+  /** Planes judged down because every awake link lost them (peer-link.ts: the per-port judgement). */
+  private readonly planeDown: [boolean, boolean] = [false, false];
+  /** When each plane became suspect (0: not). */
+  private readonly planeSuspect: [number, number] = [0, 0];
 
   constructor(
     readonly ports: [LegPort, LegPort],
@@ -55,6 +59,7 @@ export class Rclan {
   private readonly tick = (): void => {
     const now = performance.now();
     for (const link of this.awake) if (!link.tick(now)) this.awake.delete(link);
+    if (this.planeSuspect[0] > 0 || this.planeSuspect[1] > 0) this.judgePlanes(now);
     for (const rvi of this.busy) {
       rvi.tick(now);
       if (!rvi.busy) this.busy.delete(rvi);
@@ -75,10 +80,57 @@ export class Rclan {
     this.arm();
   };
 
+  /**
+   * Per port: a leg lost by an awake link while no awake link still hears
+   * that plane makes the plane suspect; it is down once some awake link hears
+   * the other plane after that (so it is the plane, not a peer that died, nor
+   * this process stalled), and so is that leg of every quiet link, which
+   * judges nothing itself. The plane heard again wakes the links that lost it.
+   */
+  private readonly onLeg = (link: PeerLink, leg: number, state: LegState): void => {
+    const now = performance.now();
+    if (state === LegState.Up) {
+      this.planeSuspect[leg] = 0;
+      if (!this.planeDown[leg]) return;
+      this.planeDown[leg] = false;
+      for (const l of this.links.values()) if (l.legs[leg] === LegState.Down) l.wake(now);
+      return;
+    }
+    if (this.planeDown[leg] || this.planeSuspect[leg] > 0 || !link.awake) return;
+    for (const l of this.awake) if (l.heardRecently(leg, now)) return;
+    this.planeSuspect[leg] = now;
+  };
+
+  /** A suspect plane is down once the other plane is heard after it became suspect (see onLeg). */
+  private judgePlanes(now: number): void {
+    for (let leg = 0; leg < 2; leg++) {
+      const since = this.planeSuspect[leg];
+      if (since === 0) continue;
+      let otherHeard = false;
+      for (const l of this.awake) {
+        if (l.heardRecently(leg, now)) {
+          this.planeSuspect[leg] = 0;
+          otherHeard = false;
+          break;
+        }
+        if (l.heardAt(leg ^ 1) > since) otherHeard = true;
+      }
+      if (!otherHeard) {
+        // A suspicion nobody confirms within deadAfterMs was a peer or this process, not the plane.
+        if (now - since > this.settings.deadAfterMs) this.planeSuspect[leg] = 0;
+        continue;
+      }
+      this.planeSuspect[leg] = 0;
+      this.planeDown[leg] = true;
+      this.log.warn({ plane: leg }, 'no peer heard on this plane while the other works: its leg is down for every RVI');
+      for (const l of this.links.values()) if (!l.awake) l.portDetached(leg, now);
+    }
+  }
+
   private link(peer: string, now: number): PeerLink {
     let link = this.links.get(peer);
     if (!link) {
-      link = new PeerLink(peer, this.ports, this.settings, now, this.onWake);
+      link = new PeerLink(peer, this.ports, this.settings, now, this.onWake, this.onLeg);
       this.links.set(peer, link);
       this.onWake(link);
     }

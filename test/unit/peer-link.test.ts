@@ -128,6 +128,51 @@ describe('peer links: liveness per peer and plane, not per RVI', () => {
     expect(a.stats.undeliverable).toBe(0);
   });
 
+  it('a hung plane is found within deadAfterMs by a quiet link too, through the links still awake (per port); back, it wakes the quiet one', async () => {
+    const p = pair(7);
+    const [quietA, quietB] = p.add(1, 'lan:x');
+    // Node B also plays a third node "c" (its own RVI and peer name), kept busy the way the driver keeps a control node's link.
+    const busyA = p.nodes[0].add({ id: 2, vi: 2, peer: 'c', purpose: 'vlan' });
+    const busyC = p.nodes[1].add({ id: 2, vi: 2, peer: 'a2', purpose: 'vlan' });
+    await waitForFast('up', () => [quietA, quietB, busyA, busyC].every((r) => r.state === RviState.Up), 2000);
+    const keepBusy = setInterval(() => {
+      busyA.send(Buffer.from('tick'));
+      busyC.send(Buffer.from('tock'));
+    }, SETTINGS.heartbeatMs / 2);
+    try {
+      await waitForFast('A-B quiet', () => !p.nodes[0].links.get('b')!.awake, 4 * SETTINGS.deadAfterMs + 500);
+      let degradedAt = 0;
+      quietA.onStateChange = (s) => s === RviState.Degraded && (degradedAt ||= performance.now());
+      p.wires[0].cut = true;
+      const cutAt = performance.now();
+      await waitForFast('quiet RVI degraded', () => degradedAt > 0, 2000);
+      expect(degradedAt - cutAt).toBeLessThanOrEqual(SETTINGS.deadAfterMs + 20 + SLACK);
+      expect(quietA.legs).toEqual(['down', 'up']);
+      p.wires[0].cut = false;
+      await waitForFast('quiet RVI up again', () => quietA.state === RviState.Up && quietB.state === RviState.Up, 2000);
+    } finally {
+      clearInterval(keepBusy);
+    }
+  });
+
+  it('a hung peer is not taken for a hung plane: the quiet links to others keep both legs', async () => {
+    const p = pair(8);
+    const [quietA] = p.add(1, 'lan:x');
+    const busyA = p.nodes[0].add({ id: 2, vi: 2, peer: 'c', purpose: 'vlan' });
+    p.nodes[1].add({ id: 2, vi: 2, peer: 'a2', purpose: 'vlan' });
+    await waitForFast('up', () => quietA.state === RviState.Up && busyA.state === RviState.Up, 2000);
+    const keepBusy = setInterval(() => busyA.send(Buffer.from('tick')), SETTINGS.heartbeatMs / 2);
+    try {
+      await waitForFast('A-B quiet', () => !p.nodes[0].links.get('b')!.awake, 4 * SETTINGS.deadAfterMs + 500);
+      // "c" hangs (both planes silent): its own link goes down, the quiet one is not touched.
+      p.hungB = true;
+      await waitForFast('c down', () => busyA.state === RviState.Down, 2000);
+      expect(quietA.state).toBe(RviState.Up);
+    } finally {
+      clearInterval(keepBusy);
+    }
+  });
+
   it('a peer restarted while the link was quiet is noticed at the next send: onPeerRestart once, and the new peer gets what follows', async () => {
     const p = pair(6);
     const [a, b] = p.add(1, 'lan:x');
