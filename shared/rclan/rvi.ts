@@ -34,6 +34,16 @@ import type { PeerLink } from './peer-link.ts';
  * the legs are that link's per-plane liveness, its frames feed it, and it
  * sends the heartbeats. An RVI made on its own (no link, as in the unit
  * tests) heartbeats and judges its legs itself, as before.
+ *
+ * With a link, the peer being heard does not prove this RVI's own VI works
+ * (a switch may lose one VI: `lparlab fault cut --rvi`). So an RVI with data
+ * in flight also judges its own legs by acknowledgements: data last sent on a
+ * leg that nothing has acknowledged for deadAfterMs takes that leg down for
+ * this RVI alone (failover as for a dead plane). While such a leg is down the
+ * RVI probes it every heartbeatMs with a heartbeat flagged Probe, which the
+ * peer answers on the same VI and plane; the answer brings the leg back. An
+ * RVI that carries nothing cannot find out, and needs not: its first message
+ * does.
  */
 
 /** What the RVI needs of a fabric port (one per plane). */
@@ -208,6 +218,11 @@ export class Rvi {
   private readonly lastSent: [number, number] = [0, 0];
   /** When a stale frame was last answered (rate limit: one answer per heartbeat interval). */
   private lastStaleAnswer = -Infinity;
+  private lastProbeAnswer = -Infinity;
+  /** With a link: since when data sent on each leg has waited for an acknowledgement (0: nothing waits). */
+  private readonly awaitingSince: [number, number] = [0, 0];
+  /** With a link: legs this RVI took down itself (its VI silent while the peer is heard), probed until they answer. */
+  private readonly viSilent: [boolean, boolean] = [false, false];
   private noLegSince: number;
   private nextLeg = 0;
 
@@ -279,7 +294,7 @@ export class Rvi {
 
   /** Whether anything waits for an acknowledgement or a completion: the RVI needs ticks (retransmission, give-up). */
   get busy(): boolean {
-    return this.nextSeq !== this.ackBase || this.rdmaGates.length > 0;
+    return this.nextSeq !== this.ackBase || this.rdmaGates.length > 0 || this.viSilent[0] || this.viSilent[1];
   }
 
   /** Messages accepted and not yet acknowledged. */
@@ -427,7 +442,10 @@ export class Rvi {
     msg.sentAt = now;
     msg.leg = leg;
     this.lastSent[leg] = now;
-    this.link?.sent(leg, now, true);
+    if (this.link) {
+      if (this.awaitingSince[leg] === 0) this.awaitingSince[leg] = now;
+      this.link.sent(leg, now, true);
+    }
   }
 
   private header(kind: RclanKind, flags: number, seq: number, ext: number, bodyLength: number, inline: number): Buffer {
@@ -467,8 +485,8 @@ export class Rvi {
     return bits >>> 0;
   }
 
-  private sendControl(kind: RclanKind, leg: number): void {
-    const head = this.header(kind, 0, this.nextSeq, 0, 0, 0);
+  private sendControl(kind: RclanKind, leg: number, flags = 0): void {
+    const head = this.header(kind, flags, this.nextSeq, 0, 0, 0);
     this.ports[leg].send(head);
     const now = performance.now();
     this.lastSent[leg] = now;
@@ -507,8 +525,19 @@ export class Rvi {
       this.stats.malformed++;
       return;
     }
-    if (this.link) this.link.heard(leg, now, pkt.kind !== RclanKind.Heartbeat);
-    else {
+    if (this.link) {
+      this.link.heard(leg, now, pkt.kind !== RclanKind.Heartbeat);
+      if (this.viSilent[leg]) {
+        // The VI answers again: the leg is this RVI's once more if the peer link has it.
+        this.viSilent[leg] = false;
+        this.awaitingSince[leg] = 0;
+        if (this.link.legs[leg] === LegState.Up) this.setLeg(leg, LegState.Up, now);
+      }
+      if (pkt.kind === RclanKind.Heartbeat && pkt.flags & RclanFlag.Probe && now - this.lastProbeAnswer >= this.settings.heartbeatMs / 2) {
+        this.lastProbeAnswer = now;
+        this.sendControl(RclanKind.Heartbeat, leg);
+      }
+    } else {
       this.lastHeard[leg] = now;
       if (this.legs[leg] === LegState.Down && this.ports[leg].attached) this.setLeg(leg, LegState.Up, now);
     }
@@ -583,10 +612,24 @@ export class Rvi {
         this.ring[seq & this.mask] = undefined;
         // Karn, widened: a message sent before the last retransmission may have waited behind it at the receiver.
         if (msg.sends === 1 && seq === seqAdd(ack, -1) && msg.sentAt > this.lastRetransmitAt) this.sampleRtt(now - msg.sentAt);
+        if (msg.leg >= 0) this.awaitingSince[msg.leg] = -1;
         if (msg.kind === RclanKind.Data) this.stats.acked++;
         else if (msg.kind === RclanKind.RdmaWrite && !msg.settled) this.rdmaGates.push({ msg, stamp });
       }
       this.ackBase = ack;
+      // A leg whose data was acknowledged works; it waits again from now if more went on it since.
+      if (this.link) {
+        for (let leg = 0; leg < 2; leg++) {
+          if (this.awaitingSince[leg] !== -1) continue;
+          this.awaitingSince[leg] = 0;
+          for (let seq = ack; seqLt(seq, this.nextTx); seq = seqAdd(seq, 1)) {
+            if (this.ring[seq & this.mask]!.leg === leg) {
+              this.awaitingSince[leg] = now;
+              break;
+            }
+          }
+        }
+      }
       // Progress ends any backoff (RFC 6298 5.7 in spirit): the path works.
       this.rto = this.baseRto();
     }
@@ -743,6 +786,7 @@ export class Rvi {
       if (this.legs[leg] === LegState.Up && now - this.lastHeard[leg] > s.deadAfterMs) this.setLeg(leg, LegState.Down, now);
       if (this.ports[leg].attached && now - this.lastSent[leg] >= s.heartbeatMs) this.sendControl(RclanKind.Heartbeat, leg);
     }
+    if (this.link) this.judgeOwnLegs(now);
     if (this.legs[0] === LegState.Down && this.legs[1] === LegState.Down) {
       if (this.inFlight > 0 && now - this.noLegSince >= s.undeliverableAfterMs) {
         const prev = this.state;
@@ -753,6 +797,26 @@ export class Rvi {
       return;
     }
     this.retransmitExpired(now);
+  }
+
+  /** With a link: data unacknowledged on a leg for deadAfterMs takes that leg down for this RVI; a silent leg is probed. */
+  private judgeOwnLegs(now: number): void {
+    const s = this.settings;
+    for (let leg = 0; leg < 2; leg++) {
+      if (!this.runsOn(leg)) continue;
+      const since = this.awaitingSince[leg];
+      if (this.legs[leg] === LegState.Up && since > 0 && now - since > s.deadAfterMs) {
+        this.viSilent[leg] = true;
+        this.awaitingSince[leg] = 0;
+        // What fails over to the other leg has waited deadAfterMs already: that leg gets half of it again (a round trip
+        // is far less), so a VI lost on both planes is down in 1.5 deadAfterMs, not 2.
+        const o = leg ^ 1;
+        const start = now - s.deadAfterMs / 2;
+        if (this.legs[o] === LegState.Up && (this.awaitingSince[o] <= 0 || this.awaitingSince[o] > start)) this.awaitingSince[o] = start;
+        this.setLeg(leg, LegState.Down, now);
+      }
+      if (this.viSilent[leg] && this.ports[leg].attached && now - this.lastSent[leg] >= s.heartbeatMs) this.sendControl(RclanKind.Heartbeat, leg, RclanFlag.Probe);
+    }
   }
 
   private retransmitExpired(now: number): void {
@@ -779,7 +843,13 @@ export class Rvi {
 
   /** The peer link's verdict on plane `leg` (peer-link.ts); ignored for a plane this RVI does not run on. */
   applyLeg(leg: number, state: LegState, now: number): void {
-    if (this.runsOn(leg)) this.setLeg(leg, state, now);
+    if (!this.runsOn(leg)) return;
+    if (state === LegState.Up && this.viSilent[leg]) return;
+    if (state === LegState.Down) {
+      this.viSilent[leg] = false;
+      this.awaitingSince[leg] = 0;
+    }
+    this.setLeg(leg, state, now);
   }
 
   private setLeg(leg: number, state: LegState, now: number): void {

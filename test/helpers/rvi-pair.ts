@@ -4,6 +4,7 @@
  * delay and reordering on either plane.
  */
 import pino from 'pino';
+import { ViFrame } from '../../shared/link/frame.ts';
 import { Rclan } from '../../shared/rclan/rclan.ts';
 import { Rvi, type LegPort, type RclanSettings } from '../../shared/rclan/rvi.ts';
 import { LossyWire } from './lossy-wire.ts';
@@ -189,6 +190,8 @@ export class RclanPair {
   readonly wires: [Wire, Wire];
   readonly nodes: [Rclan, Rclan];
   hungB = false;
+  /** VI numbers whose frames are lost both ways on both planes (a switch losing one VI: `lparlab fault cut --rvi`). */
+  readonly cutVis = new Set<number>();
   /** Frames handed to either wire (every send, heartbeats included). */
   frames = 0;
 
@@ -198,7 +201,8 @@ export class RclanPair {
   ) {
     const rand = prng(seed);
     const deliver = (to: 0 | 1, leg: number, frame: Buffer): void => {
-      if (!this.hungB) this.nodes[to].receive(leg, frame);
+      if (this.hungB || (this.cutVis.size > 0 && this.cutVis.has(ViFrame.tryParse(frame)?.vi ?? -1))) return;
+      this.nodes[to].receive(leg, frame);
     };
     this.wires = [new Wire(0, rand, deliver), new Wire(1, rand, deliver)];
     for (const w of this.wires) w.tap = () => this.frames++;

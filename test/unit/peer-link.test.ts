@@ -173,6 +173,38 @@ describe('peer links: liveness per peer and plane, not per RVI', () => {
     }
   });
 
+  it('one VI lost while the peer is heard: its own data unacknowledged takes it down in deadAfterMs, the rest stay up, and probes bring it back', async () => {
+    const p = pair(9);
+    const [a, b] = p.add(1, 'lan:x');
+    const [other] = p.add(2, 'mgmt');
+    await waitForFast('up', () => a.state === RviState.Up && b.state === RviState.Up && other.state === RviState.Up, 2000);
+    const keepBusy = setInterval(() => other.send(Buffer.from('tick')), SETTINGS.heartbeatMs / 2);
+    try {
+      p.cutVis.add(1);
+      const undeliverable: string[] = [];
+      a.onUndeliverable = (_seq, m) => undeliverable.push(String(m));
+      let downAt = 0;
+      a.onStateChange = (s) => s === RviState.Down && (downAt ||= performance.now());
+      const sentAt = performance.now();
+      expect(a.send(Buffer.from('lost'))).toBe(true);
+      await waitForFast('the cut RVI down', () => downAt > 0, 2000);
+      // One leg after deadAfterMs, the other (which the data failed over to) half of it later.
+      expect(downAt - sentAt).toBeLessThanOrEqual(1.5 * SETTINGS.deadAfterMs + 20 + SLACK);
+      expect(other.state).toBe(RviState.Up);
+      await waitForFast('reported undeliverable', () => undeliverable.length === 1, 2000);
+      expect(undeliverable).toEqual(['lost']);
+      p.cutVis.clear();
+      await waitForFast('back up by its probes', () => a.state === RviState.Up, 2000);
+      const got: string[] = [];
+      b.onMessage = (m) => got.push(String(m));
+      a.send(Buffer.from('after'));
+      await waitForFast('delivered', () => got.length === 1 && a.inFlight === 0, 2000);
+      expect(got).toEqual(['after']);
+    } finally {
+      clearInterval(keepBusy);
+    }
+  });
+
   it('a peer restarted while the link was quiet is noticed at the next send: onPeerRestart once, and the new peer gets what follows', async () => {
     const p = pair(6);
     const [a, b] = p.add(1, 'lan:x');

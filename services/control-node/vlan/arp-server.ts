@@ -14,7 +14,7 @@ import type { VlanMember, VlanMembers } from './members.ts';
 export const ARP_PER_SECOND = 1000;
 export const ARP_BURST = 512;
 /** ARP messages of one member waiting for their unicast RVI to be made; more are dropped (ARP retries). */
-export const ARP_HELD_PER_MEMBER = 64;
+export const ARP_HELD_PER_MEMBER = 512;
 
 /**
  * The ARP server of one virtual LAN (seed 004, "3. ARP processing and IP
