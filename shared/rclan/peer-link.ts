@@ -33,6 +33,8 @@ import { LegState, type LegPort, type RclanSettings, type Rvi } from './rvi.ts';
  *   nodes'), so a hung plane is found within deadAfterMs for all RVIs, busy or
  *   not; only a hung peer that nothing is being sent to is found later, at the
  *   next send.
+ * - A link with a leg down keeps heartbeating it, quiet or not, so the path
+ *   comes back by itself (nothing is sent on a down RVI: the driver relays).
  * - A leg coming up (first frame heard, a plane back) answers at once with a
  *   heartbeat on it, so the peer's side of a new path is up within a round
  *   trip rather than a heartbeat interval.
@@ -121,12 +123,26 @@ export class PeerLink {
       if (this.legs[leg] === LegState.Up && now - this.lastHeard[leg] > s.deadAfterMs) this.setLeg(leg, LegState.Down, now);
       if (this.ports[leg].attached && now - this.lastSent[leg] >= s.heartbeatMs) this.heartbeat(leg, now);
     }
-    if (now - this.lastActivity > this.quietAfterMs && !this.anyBusy()) {
+    if (now - this.lastActivity > this.quietAfterMs && !this.anyBusy() && !this.probing()) {
       this.awake = false;
       this.stats.quiets++;
       return false;
     }
     return true;
+  }
+
+  /**
+   * A leg that is down, on an attached port, with an RVI that runs on it: the
+   * link keeps heartbeating it (a probe) instead of going quiet, since the
+   * driver sends nothing on a down RVI (it relays) and nothing else would
+   * find the path back.
+   */
+  private probing(): boolean {
+    for (let leg = 0; leg < 2; leg++) {
+      if (this.legs[leg] !== LegState.Down || !this.ports[leg].attached) continue;
+      for (const rvi of this.rvis) if (rvi.runsOnPlane(leg)) return true;
+    }
+    return false;
   }
 
   private anyBusy(): boolean {
