@@ -56,8 +56,15 @@ export class Rclan {
     this.timer.unref();
   }
 
+  private lastTickAt = 0;
+
   private readonly tick = (): void => {
     const now = performance.now();
+    // A late tick means this process stalled: what arrived meanwhile is still unread in the sockets (timers run
+    // before I/O in the event loop), so judging silence now would blame the peer for our stall. Judge next tick.
+    const late = this.lastTickAt > 0 && now - this.lastTickAt > 3 * this.tickMs + 20;
+    this.lastTickAt = now;
+    if (late) return;
     for (const link of this.awake) if (!link.tick(now)) this.awake.delete(link);
     if (this.planeSuspect[0] > 0 || this.planeSuspect[1] > 0) this.judgePlanes(now);
     for (const rvi of this.busy) {
@@ -67,6 +74,7 @@ export class Rclan {
     if (this.awake.size === 0 && this.busy.size === 0) {
       clearInterval(this.timer);
       this.timer = undefined;
+      this.lastTickAt = 0;
     }
   };
 

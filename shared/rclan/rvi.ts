@@ -38,7 +38,7 @@ import type { PeerLink } from './peer-link.ts';
  * With a link, the peer being heard does not prove this RVI's own VI works
  * (a switch may lose one VI: `lparlab fault cut --rvi`). So an RVI with data
  * in flight also judges its own legs by acknowledgements: data last sent on a
- * leg that nothing has acknowledged for deadAfterMs takes that leg down for
+ * leg that nothing has acknowledged for 2 × deadAfterMs takes that leg down for
  * this RVI alone (failover as for a dead plane). While such a leg is down the
  * RVI probes it every heartbeatMs with a heartbeat flagged Probe, which the
  * peer answers on the same VI and plane; the answer brings the leg back. An
@@ -805,13 +805,14 @@ export class Rvi {
     for (let leg = 0; leg < 2; leg++) {
       if (!this.runsOn(leg)) continue;
       const since = this.awaitingSince[leg];
-      if (this.legs[leg] === LegState.Up && since > 0 && now - since > s.deadAfterMs) {
+      // Twice deadAfterMs: a peer that is heard but slow to acknowledge (a loaded box) is not a lost VI.
+      if (this.legs[leg] === LegState.Up && since > 0 && now - since > 2 * s.deadAfterMs) {
         this.viSilent[leg] = true;
         this.awaitingSince[leg] = 0;
-        // What fails over to the other leg has waited deadAfterMs already: that leg gets half of it again (a round trip
-        // is far less), so a VI lost on both planes is down in 1.5 deadAfterMs, not 2.
+        // What fails over to the other leg has waited 2 x deadAfterMs already: that leg gets half a deadAfterMs (a round trip
+        // is far less), so a VI lost on both planes is down in 2.5 deadAfterMs, not 4.
         const o = leg ^ 1;
-        const start = now - s.deadAfterMs / 2;
+        const start = now - 1.5 * s.deadAfterMs;
         if (this.legs[o] === LegState.Up && (this.awaitingSince[o] <= 0 || this.awaitingSince[o] > start)) this.awaitingSince[o] = start;
         this.setLeg(leg, LegState.Down, now);
       }
