@@ -55,12 +55,30 @@ export class RviMesh implements VlanFabric {
     private readonly rvis: RviDirectory,
   ) {}
 
-  /** The management and virtual-LAN RVIs to each LPAR (the fabric manager returns those made before). */
+  /**
+   * The management and virtual-LAN RVIs to each LPAR (the fabric manager
+   * returns those made before): CONNECT_AT_ONCE requests in flight, not one
+   * (a round trip each, two per LPAR) nor all 512 of 256 LPARs (a loaded
+   * fabric manager would time the last ones out); one that times out is
+   * asked again.
+   */
   async connectLpars(lpars: readonly string[]): Promise<void> {
-    // In parallel: each is one round trip to the fabric manager, and there are two per LPAR.
-    await Promise.all(
-      lpars.flatMap((l) => [this.fm.request({ t: 'rvi-create', a: this.self, b: l, purpose: Mgmt }), this.fm.request({ t: 'rvi-create', a: this.self, b: l, purpose: Vlan })]),
-    );
+    const jobs = lpars.flatMap((l) => [Mgmt, Vlan].map((purpose) => ({ b: l, purpose })));
+    let next = 0;
+    const worker = async (): Promise<void> => {
+      while (next < jobs.length) {
+        const j = jobs[next++];
+        for (let attempt = 1; ; attempt++) {
+          try {
+            await this.fm.request({ t: 'rvi-create', a: this.self, b: j.b, purpose: j.purpose }, 15_000);
+            break;
+          } catch (err) {
+            if (attempt >= 4 || !/no reply/.test((err as Error).message)) throw err;
+          }
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(CONNECT_AT_ONCE, jobs.length) }, worker));
   }
 
   /** The unicast RVI of `vlan` between `a` and `b`: known, or made (or learnt) through the fabric manager now. */
@@ -154,3 +172,5 @@ export class RviMesh implements VlanFabric {
 }
 
 const EMPTY: ReadonlyMap<string, number> = new Map();
+/** Boot-time RVI requests in flight at once (connectLpars). */
+const CONNECT_AT_ONCE = 16;
