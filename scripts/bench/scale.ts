@@ -35,7 +35,7 @@ import os from 'node:os';
 import path from 'node:path';
 import pidusage from 'pidusage';
 import { platformYaml } from '../../test/helpers/platform-yaml.ts';
-import { benchArgs, codeVersion, createBench, fmRequest, log, median, r1, REPO_ROOT, runRecord, sleep, type Bench, type RunDirT } from './harness.ts';
+import { benchArgs, codeVersion, createBench, fmRequest, log, median, r1, r2, REPO_ROOT, runRecord, sleep, type Bench, type RunDirT } from './harness.ts';
 
 const LPARLAB = path.join(REPO_ROOT, 'scripts', 'lparlab.mjs');
 const MB = 1024 * 1024;
@@ -222,7 +222,7 @@ async function bareProcesses(n: number): Promise<{ seconds: number; rssMedianMb:
     const seconds = (performance.now() - t0) / 1000;
     const usage = await pidusage([...ready]);
     const rss = Object.values(usage).map((u) => u.memory / MB);
-    return { seconds: r1(seconds * 100) / 100, rssMedianMb: r1(median(rss)), rssMaxMb: r1(Math.max(...rss)) };
+    return { seconds: r2(seconds), rssMedianMb: r1(median(rss)), rssMaxMb: r1(Math.max(...rss)) };
   } finally {
     for (const c of children) c.kill('SIGKILL');
     server.close();
