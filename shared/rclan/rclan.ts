@@ -35,7 +35,10 @@ export class Rclan {
   private readonly awake = new Set<PeerLink>();
   private readonly busy = new Set<Rvi>();
   private timer: NodeJS.Timeout | undefined;
+  /** Ticks while an RVI has something in flight (retransmission needs the finer clock), and while only links are awake. */
   private readonly tickMs: number;
+  private readonly idleTickMs: number;
+  private timerMs = 0;
   private closed = false;
   /** Planes judged down because every awake link lost them (peer-link.ts: the per-port judgement). */
   private readonly planeDown: [boolean, boolean] = [false, false];
@@ -48,11 +51,18 @@ export class Rclan {
     private readonly log: Logger,
   ) {
     this.tickMs = Math.max(5, Math.min(20, settings.heartbeatMs / 4));
+    // Heartbeats and liveness need no finer clock than half a heartbeat interval: at 64 partitions and more,
+    // every wake-up of every process counts (issue 10 item 2).
+    this.idleTickMs = Math.max(this.tickMs, settings.heartbeatMs / 2);
   }
 
   private arm(): void {
-    if (this.timer || this.closed) return;
-    this.timer = setInterval(this.tick, this.tickMs);
+    if (this.closed) return;
+    const ms = this.busy.size > 0 ? this.tickMs : this.idleTickMs;
+    if (this.timer && this.timerMs === ms) return;
+    clearInterval(this.timer);
+    this.timerMs = ms;
+    this.timer = setInterval(this.tick, ms);
     this.timer.unref();
   }
 
@@ -62,7 +72,7 @@ export class Rclan {
     const now = performance.now();
     // A late tick means this process stalled: what arrived meanwhile is still unread in the sockets (timers run
     // before I/O in the event loop), so judging silence now would blame the peer for our stall. Judge next tick.
-    const late = this.lastTickAt > 0 && now - this.lastTickAt > 3 * this.tickMs + 20;
+    const late = this.lastTickAt > 0 && now - this.lastTickAt > 3 * this.timerMs + 20;
     this.lastTickAt = now;
     if (late) return;
     for (const link of this.awake) if (!link.tick(now)) this.awake.delete(link);
@@ -75,7 +85,7 @@ export class Rclan {
       clearInterval(this.timer);
       this.timer = undefined;
       this.lastTickAt = 0;
-    }
+    } else if (this.busy.size === 0 && this.timerMs !== this.idleTickMs) this.arm();
   };
 
   private readonly onWake = (link: PeerLink): void => {
