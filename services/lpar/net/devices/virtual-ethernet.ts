@@ -504,11 +504,23 @@ export class VirtualEthernet {
     return Ipv4Packet.tryParse(eth.payload)?.src === bound;
   }
 
-  /** An ARP request from a control node: its reply is to go back the same way (arpAnsweredBy). */
+  /**
+   * ARP from a control node's ARP server: the reply to a request goes back the
+   * same way (arpAnsweredBy); and the RVI it names is bound to the sender's
+   * address now (seed 004: RVIs "associated with IP addresses during the
+   * virtual LAN server's handling of ARP traffic"), since the lan-peers message
+   * for a path made just now travels on another RVI and may come after the
+   * first frame on it (issue 10 item 2).
+   */
   private rememberArpFrom(rvi: Rvi, eth: EthernetFrame): void {
     const c = this.controlNodes.get(rvi.peer);
     const arp = c && ArpPacket.tryParse(eth.payload);
-    if (!arp || arp.op !== ArpOp.Request) return;
+    if (!arp) return;
+    if (isInternalMac(arp.sha)) {
+      const named = parseInternalMac(arp.sha).rvi;
+      if (!this.peerIps.has(named)) this.peerIps.set(named, arp.spa);
+    }
+    if (arp.op !== ArpOp.Request) return;
     if (this.arpAnsweredBy.size >= ARP_AFFINITY) this.arpAnsweredBy.delete(this.arpAnsweredBy.keys().next().value!);
     this.arpAnsweredBy.set(arp.spa, c);
   }
