@@ -3,7 +3,7 @@ import { ControlChannel } from '../../shared/control/channel.ts';
 import { authenticatePeer } from '../../shared/control/auth.ts';
 import type { ControlMessage } from '../../shared/control/codec.ts';
 import { ViFrame } from '../../shared/link/frame.ts';
-import type { Link } from '../../shared/link/link.ts';
+import { HIGH_WATER, type Link } from '../../shared/link/link.ts';
 import { FaultInjector, type FaultTarget, type RandomSource } from './fault-injector.ts';
 
 /** One VI path through this plane, as the fabric manager programs it: [rvi, portA, viA, portB, viB]. */
@@ -13,24 +13,60 @@ interface Port {
   number: number;
   name: string;
   link?: Link;
-  /** Ports whose reading is paused until this one drains. */
-  blocked: Set<Link>;
+  /**
+   * VIs told to stop because this output was over its high-water mark, as
+   * (input port, VI at that port) packed port * 2^20 + vi: each gets a go-on
+   * when this output drains (or goes away).
+   */
+  stopped: Set<number>;
   framesIn: number;
   framesOut: number;
+  /** Frames for this output refused because it held OUTPUT_LIMIT bytes unsent. */
+  dropped: number;
+  /** Stop notices sent on account of this output. */
+  flowStops: number;
 }
 
 const VI_BITS = 0x100000;
 
 /**
+ * Bytes an output may hold unsent before frames for it are dropped. Far above
+ * the link's high-water mark (where stop notices go out), so that only a
+ * sender ignoring them, retransmissions and heartbeats to a reader that does
+ * not drain, or many senders converging at once reach it.
+ */
+export const OUTPUT_LIMIT = 4 * HIGH_WATER;
+
+/**
  * One switch plane (seed 004, "Overview": two switch fabrics with NBMA
  * semantics; all inter-node traffic crosses one). Frames are forwarded along
  * the VI paths the fabric manager programs; the payload is never parsed, only
- * the VI number rewritten. A full output pauses the input feeding it, so no
- * queue here grows without bound.
+ * the VI number rewritten.
+ *
+ * Flow control is per VI, never per input port (issue 11 item 1). Pausing an
+ * input whose frame found its output full, as this switch once did, let one
+ * receiver that stops reading (SIGSTOP, a debugger) stall every flow of each
+ * sender talking to it, on both planes, until RCLAN declared all of that
+ * sender's RVIs dead. Instead every input is always read, and:
+ *
+ *  - a frame that leaves its output over the link's high-water mark sends a
+ *    flow frame "stop" (shared/link/frame.ts) back on the VI it came in on;
+ *    the sender's RVI stops using this plane's leg for that VI only (its other
+ *    VIs, and the other plane, go on), and gets "go on" once the output
+ *    drains. This is the credit/backpressure variant rather than drop-only:
+ *    a slow but live receiver loses nothing, as with the old port pause, so
+ *    throughput does not pay for retransmissions; RCLAN's own end-to-end
+ *    window (seed 004, "RCLAN layer": credits) already bounds each RVI;
+ *  - an output holding OUTPUT_LIMIT bytes unsent takes no more: frames for it
+ *    are dropped and counted (`dropped` per port, `congestionDropped` in
+ *    stats). RCLAN retransmits them once the reader drains, on either plane.
+ *
+ * So no queue here grows without bound, and a reader that stops stalls only
+ * what is addressed to it.
  */
 export class FabricSwitch {
   readonly faults: FaultInjector;
-  readonly stats = { forwarded: 0, noRoute: 0, faultDropped: 0, portDown: 0, malformed: 0, refusedAttach: 0 };
+  readonly stats = { forwarded: 0, noRoute: 0, faultDropped: 0, portDown: 0, malformed: 0, refusedAttach: 0, congestionDropped: 0, flowStops: 0, flowResumes: 0 };
   private readonly ports = new Map<number, Port>();
   private readonly portByName = new Map<string, Port>();
   /** (port, vi) → (port, vi), both packed as port * 2^20 + vi. */
@@ -56,7 +92,7 @@ export class FabricSwitch {
   loadTable(ports: Array<[string, number]>, vis: ViEntry[]): void {
     for (const [name, number] of ports) {
       if (this.portByName.has(name)) continue;
-      const port: Port = { number, name, blocked: new Set(), framesIn: 0, framesOut: 0 };
+      const port: Port = { number, name, stopped: new Set(), framesIn: 0, framesOut: 0, dropped: 0, flowStops: 0 };
       this.ports.set(number, port);
       this.portByName.set(name, port);
     }
@@ -103,26 +139,48 @@ export class FabricSwitch {
     }
     if (port.link && !port.link.closed) port.link.close();
     port.link = link;
-    port.blocked.clear();
+    // The node starts with no VI stopped: forget the notices its previous link got.
+    this.forgetStops(port);
     ch.onViFrame = (frame) => this.forward(port, frame);
-    link.onDrain = () => {
-      for (const l of port.blocked) l.resume();
-      port.blocked.clear();
-    };
+    link.onDrain = () => this.resumeStopped(port);
     ch.onClose(() => {
       if (port.link !== link) return;
       port.link = undefined;
-      for (const l of port.blocked) l.resume();
-      port.blocked.clear();
+      // Senders to a node that went away go on (and find it gone by RCLAN's heartbeats).
+      this.resumeStopped(port);
+      this.forgetStops(port);
       this.log.info({ port: port.number, node: port.name }, 'port down');
     });
     ch.send({ t: 'welcome', port: port.number, plane: this.plane });
     this.log.info({ port: port.number, node: port.name }, 'port up');
   }
 
+  /** `out` drained (or went away): every VI stopped on its account may send again. */
+  private resumeStopped(out: Port): void {
+    if (out.stopped.size === 0) return;
+    for (const key of out.stopped) {
+      const link = this.ports.get(Math.floor(key / VI_BITS))?.link;
+      if (link && !link.closed) {
+        link.send(ViFrame.emitFlow(key % VI_BITS, false));
+        this.stats.flowResumes++;
+      }
+    }
+    out.stopped.clear();
+  }
+
+  /** Drops every stop notice `inPort`'s VIs hold at any output. */
+  private forgetStops(inPort: Port): void {
+    const lo = inPort.number * VI_BITS;
+    for (const out of this.ports.values()) {
+      if (out.stopped.size === 0) continue;
+      for (const key of out.stopped) if (key >= lo && key < lo + VI_BITS) out.stopped.delete(key);
+    }
+  }
+
   private forward(inPort: Port, frame: Buffer): void {
     const vi = ViFrame.viOf(frame);
-    if (vi < 0) {
+    // Flags are the switch's to set (flow frames): a node's frame carrying any is refused.
+    if (vi < 0 || ViFrame.flagsOf(frame) !== 0) {
       this.stats.malformed++;
       return;
     }
@@ -140,26 +198,40 @@ export class FabricSwitch {
         return;
       }
       if (verdict.delayMs > 0) {
-        setTimeout(() => this.emit(inPort, outNumber, dest, frame), verdict.delayMs);
+        setTimeout(() => this.emit(inPort, vi, outNumber, dest, frame), verdict.delayMs);
         return;
       }
     }
-    this.emit(inPort, outNumber, dest, frame);
+    this.emit(inPort, vi, outNumber, dest, frame);
   }
 
-  private emit(inPort: Port, outNumber: number, dest: number, frame: Buffer): void {
+  /** Sends `frame` (from `inPort`'s VI `vi`) to output `outNumber` as VI `dest`, within the output's bounds. */
+  private emit(inPort: Port, vi: number, outNumber: number, dest: number, frame: Buffer): void {
     const out = this.ports.get(outNumber);
-    if (!out?.link || out.link.closed) {
+    const link = out?.link;
+    if (!link || link.closed) {
       this.stats.portDown++;
       return;
     }
-    ViFrame.setVi(frame, dest % VI_BITS);
-    out.framesOut++;
-    this.stats.forwarded++;
-    if (!out.link.send(frame) && inPort.link && inPort !== out) {
-      inPort.link.pause();
-      out.blocked.add(inPort.link);
+    if (link.queued > OUTPUT_LIMIT) {
+      out!.dropped++;
+      this.stats.congestionDropped++;
+      return;
     }
+    ViFrame.setVi(frame, dest % VI_BITS);
+    out!.framesOut++;
+    this.stats.forwarded++;
+    if (!link.send(frame)) this.stop(inPort, vi, out!);
+  }
+
+  /** `out` is over its high-water mark: `inPort`'s VI `vi`, which fed it, is told to stop (once until it drains). */
+  private stop(inPort: Port, vi: number, out: Port): void {
+    const key = inPort.number * VI_BITS + vi;
+    if (out.stopped.has(key) || !inPort.link || inPort.link.closed) return;
+    out.stopped.add(key);
+    out.flowStops++;
+    this.stats.flowStops++;
+    inPort.link.send(ViFrame.emitFlow(vi, true));
   }
 
   resolveTarget(spec: ControlMessage): FaultTarget {
@@ -178,7 +250,17 @@ export class FabricSwitch {
   status(): Record<string, unknown> {
     return {
       plane: this.plane,
-      ports: [...this.ports.values()].map((p) => ({ port: p.number, node: p.name, up: !!p.link && !p.link.closed, framesIn: p.framesIn, framesOut: p.framesOut })),
+      ports: [...this.ports.values()].map((p) => ({
+        port: p.number,
+        node: p.name,
+        up: !!p.link && !p.link.closed,
+        framesIn: p.framesIn,
+        framesOut: p.framesOut,
+        queued: p.link?.queued ?? 0,
+        dropped: p.dropped,
+        flowStops: p.flowStops,
+        stoppedVis: p.stopped.size,
+      })),
       vis: this.entries.size,
       stats: this.stats,
       faults: this.faults.list(),

@@ -11,10 +11,17 @@
  * switch keeps VIs separate without looking inside them).
  *
  *   4  u8   type = FrameType.Vi
- *   5  u8   flags (reserved, zero)
+ *   5  u8   flags    (ViFlag; zero on every frame a node sends)
  *   6  u16  reserved
  *   8  u32  vi       (the VI number at the port the frame is travelling to/from)
  *  12  ...  payload  (an RCLAN packet)
+ *
+ * A flow frame is a VI header with no payload and ViFlag.Flow set, sent only
+ * by a switch to the port a VI enters at: "stop sending on this VI" (with
+ * ViFlag.Stop) or "go on" (without). It is per VI, so a receiver that does
+ * not drain holds back only what is addressed to it (issue 11 item 1; see
+ * services/fabric-switch/fabric-switch.ts). The switch forwards no frame with
+ * flags set, so a node cannot forge one.
  *
  * A control frame carries one msgpack-encoded message after the type byte.
  */
@@ -22,10 +29,14 @@
 export const FrameType = { Vi: 1, Control: 2 } as const;
 export type FrameType = (typeof FrameType)[keyof typeof FrameType];
 
+/** Bits of a VI frame's flags byte. */
+export const ViFlag = { Flow: 0x01, Stop: 0x02 } as const;
+
 export const LENGTH_PREFIX = 4;
 export const VI_HEADER = 12;
-/** Where a VI frame's `vi` field sits (prefix included). */
+/** Where a VI frame's `vi` and `flags` fields sit (prefix included). */
 const VI_OFFSET = 8;
+const FLAGS_OFFSET = 5;
 export const CONTROL_HEADER = 5;
 /** Largest frame accepted; a length above it means the stream is corrupt. */
 export const MAX_FRAME = 16 * 1024 * 1024;
@@ -78,6 +89,29 @@ export class ViFrame {
    */
   static viOf(frame: Buffer): number {
     return frame.length < VI_HEADER ? -1 : frame.readUInt32BE(VI_OFFSET);
+  }
+
+  /**
+   * The VI of a whole frame after checking it is a well-formed VI frame
+   * (type, length prefix, room for the header): -1 when it is not. The
+   * receive path's check without a view object or a try/catch per frame.
+   */
+  static checkedVi(frame: Buffer): number {
+    if (frame.length < VI_HEADER || frame[LENGTH_PREFIX] !== FrameType.Vi || frame.readUInt32BE(0) !== frame.length - LENGTH_PREFIX) return -1;
+    return frame.readUInt32BE(VI_OFFSET);
+  }
+
+  /** The flags byte of a frame at least VI_HEADER long (ViFlag bits). */
+  static flagsOf(frame: Buffer): number {
+    return frame[FLAGS_OFFSET];
+  }
+
+  /** A flow frame for `vi` (see the header comment): stop sending on it, or go on. */
+  static emitFlow(vi: number, stop: boolean): Buffer {
+    const frame = Buffer.allocUnsafe(VI_HEADER);
+    ViFrame.emitHeader(frame, vi, 0);
+    frame[FLAGS_OFFSET] = ViFlag.Flow | (stop ? ViFlag.Stop : 0);
+    return frame;
   }
 
   /** Rewrites the VI of a whole VI frame in place (the switch's one write to a frame); the frame is at least VI_HEADER long. */

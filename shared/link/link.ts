@@ -13,6 +13,8 @@ export interface Link {
   readonly remote: string;
   /** False while the link holds more than its high-water mark of unsent bytes. */
   readonly writable: boolean;
+  /** Bytes queued and not yet handed to the kernel (the switch bounds each output by it). */
+  readonly queued: number;
   readonly closed: boolean;
   /** Sends one whole frame. Returns `writable` after queueing it. */
   send(frame: Buffer): boolean;

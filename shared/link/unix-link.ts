@@ -53,6 +53,10 @@ export class UnixLink extends FrameDelivery implements Link {
     return !this.closed && this.socket.writableLength < HIGH_WATER;
   }
 
+  get queued(): number {
+    return this.socket.writableLength;
+  }
+
   send(frame: Buffer): boolean {
     if (this.closed) return false;
     this.cork();

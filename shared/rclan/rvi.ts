@@ -149,6 +149,8 @@ export interface RviStats {
   legFailovers: number;
   /** Frames that arrived on the plane a pinned RVI does not run on: dropped unread. */
   offPlane: number;
+  /** Times a plane told this RVI to stop sending on its leg (the peer's output there was full). */
+  flowStops: number;
   bytesSent: number;
   bytesReceived: number;
   perLegSent: [number, number];
@@ -178,6 +180,7 @@ export class Rvi {
     handlerErrors: 0,
     legFailovers: 0,
     offPlane: 0,
+    flowStops: 0,
     bytesSent: 0,
     bytesReceived: 0,
     perLegSent: [0, 0],
@@ -197,6 +200,8 @@ export class Rvi {
   /** The one plane index this RVI runs on (from its purpose), or undefined for both. */
   readonly plane: 0 | 1 | undefined;
 
+  /** Per leg: the plane asked us to stop sending on this VI (its output to the peer is full). */
+  private readonly flowStopped: [boolean, boolean] = [false, false];
   private readonly lastHeard: [number, number] = [0, 0];
   private readonly lastSent: [number, number] = [0, 0];
   private noLegSince: number;
@@ -359,11 +364,11 @@ export class Rvi {
     }
   }
 
-  /** Round robin over the legs that are up and not backed up. */
+  /** Round robin over the legs that are up and not backed up (the port, or this VI at the plane). */
   private pickLeg(): number {
     for (let i = 0; i < 2; i++) {
       const leg = (this.nextLeg + i) & 1;
-      if (this.legs[leg] === LegState.Up && this.ports[leg].writable) {
+      if (this.legs[leg] === LegState.Up && !this.flowStopped[leg] && this.ports[leg].writable) {
         this.nextLeg = leg ^ 1;
         return leg;
       }
@@ -722,11 +727,31 @@ export class Rvi {
     }
   }
 
-  /** Resends on the other leg when it is up (the surviving leg after a failure). */
+  /**
+   * Resends on the other leg when it is up (the surviving leg after a
+   * failure). A leg the plane stopped for this VI is not used: the message
+   * stays due and the timer resends it once a leg may carry it.
+   */
   private retransmit(msg: OutMsg): void {
     const other = msg.leg ^ 1;
-    const leg = msg.leg >= 0 && this.legs[other] === LegState.Up ? other : this.legs[0] === LegState.Up ? 0 : this.legs[1] === LegState.Up ? 1 : -1;
+    const leg = msg.leg >= 0 && this.canResend(other) ? other : this.canResend(0) ? 0 : this.canResend(1) ? 1 : -1;
     if (leg >= 0) this.transmit(msg, leg);
+  }
+
+  private canResend(leg: number): boolean {
+    return this.legs[leg] === LegState.Up && !this.flowStopped[leg];
+  }
+
+  /**
+   * The plane of `leg` says stop (its output to the peer is over its mark) or
+   * go on, for this VI only (issue 11 item 1): a peer that does not drain holds
+   * back this RVI on that leg and nothing else of this node.
+   */
+  flow(leg: number, stop: boolean): void {
+    if (this.flowStopped[leg] === stop) return;
+    this.flowStopped[leg] = stop;
+    if (stop) this.stats.flowStops++;
+    else this.pump();
   }
 
   private setLeg(leg: number, state: LegState, now: number): void {
@@ -763,6 +788,8 @@ export class Rvi {
 
   /** The port of a plane went away (closed socket): its leg is down now, not after a heartbeat timeout. */
   portDetached(leg: number, now: number): void {
+    // The plane's stop notices went with its link: a new link starts with none.
+    this.flowStopped[leg] = false;
     this.setLeg(leg, LegState.Down, now);
   }
 
