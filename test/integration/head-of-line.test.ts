@@ -43,51 +43,24 @@ describe('a stopped receiver stalls only what is addressed to it', () => {
   /** lpar1's RVIs to anyone but lpar4 that are not up, as "peer/purpose: state". */
   const notUp = async () =>
     ((await p.admin('lpar1', { t: 'rvis' })).rvis as Rec[]).filter((r) => r.peer !== 'lpar4' && r.state !== 'up').map((r) => `${r.peer}/${r.purpose}: ${r.state}`);
+  const blueStats = async () => ((await p.admin('cn1', { t: 'cn-status' })).vlans as Rec[]).find((v) => v.name === 'blue')!.stats as Rec;
   const switchPort = async (plane: string, node: string) => ((await p.admin(plane, { t: 'switch-status' })).ports as Rec[]).find((x) => x.node === node)!;
 
-  it('keeps lpar1 -> lpar2 ping, ARP and RVIs, and the control node reflecting, while lpar4 is SIGSTOPped under a transfer from lpar1', async () => {
+  /**
+   * Runs `during` while lpar4 is SIGSTOPped under a TCP transfer from lpar1
+   * into it, then lets lpar4 go on and checks the transfer arrived byte-exact.
+   */
+  const withLpar4Stopped = async (seed: number, during: () => Promise<void>) => {
     const bytes = 400_000_000;
-    const transfer = p.admin('lpar1', { t: 'tcp-send', dst: '10.6.0.4', port: 9000, bytes, seed: 11 }, 300_000) as Promise<Rec>;
+    const transfer = p.admin('lpar1', { t: 'tcp-send', dst: '10.6.0.4', port: 9000, bytes, seed }, 300_000) as Promise<Rec>;
     transfer.catch(() => undefined);
     await sleep(1500);
     await p.kill('lpar4', 'STOP');
     let resumed = false;
     try {
-      // The switch holds lpar4's output full: lpar1's VI to it is told to stop on both planes (proof the stall bit).
+      // Long enough for the switch to hold lpar4's output full, and for RCLAN (deadAfterMs 250 ms) to see lpar4 gone.
       await sleep(1000);
-      for (const plane of ['plane-a', 'plane-b']) {
-        const port = await switchPort(plane, 'lpar4');
-        expect(port.flowStops, `${plane}: stop notices for lpar4's output`).toBeGreaterThan(0);
-      }
-      // Several times deadAfterMs (250 ms) with lpar4 stopped: none of lpar1's other RVIs is marked down.
-      for (let i = 0; i < 8; i++) {
-        expect(await notUp()).toEqual([]);
-        await sleep(250);
-      }
-      const direct = await ping('lpar1', '10.6.0.2');
-      expect(direct.received).toBe(3);
-      // ARP afresh from both sides: requests and answers go through the control node.
-      await p.admin('lpar1', { t: 'arp-flush' });
-      expect((await ping('lpar1', '10.6.0.2')).received).toBe(3);
-      await p.admin('lpar2', { t: 'arp-flush' });
-      expect((await ping('lpar2', '10.6.0.1')).received).toBe(3);
-
-      // Broadcasts from lpar2, reflected by the control node to lpar1 and to the stopped lpar4.
-      const rx = (await p.admin('lpar1', { t: 'udp-open', port: 9999 })) as Rec;
-      const tx = (await p.admin('lpar2', { t: 'udp-open', broadcast: true })) as Rec;
-      const count = 1000;
-      await p.admin('lpar2', { t: 'udp-send', socket: tx.socket, dst: '10.6.0.255', port: 9999, size: 1000, count, window: 16 }, 60_000);
-      let got = 0;
-      for (let i = 0; i < 200 && got < count; i++) {
-        got += ((await p.admin('lpar1', { t: 'udp-recv', socket: rx.socket })).messages as Rec[]).length;
-        if (got < count) await sleep(100);
-      }
-      // Bystanders get every broadcast (nothing here drops them on lpar1's path); lpar4's copies beyond its RVI's window are dropped and counted.
-      const blue = ((await p.admin('cn1', { t: 'cn-status' })).vlans as Rec[]).find((v) => v.name === 'blue')!;
-      expect(got).toBe(count);
-      expect(blue.stats.reflectDropped).toBeGreaterThanOrEqual(count);
-      expect(await notUp()).toEqual([]);
-
+      await during();
       await p.kill('lpar4', 'CONT');
       resumed = true;
       const r = await transfer;
@@ -98,5 +71,49 @@ describe('a stopped receiver stalls only what is addressed to it', () => {
     } finally {
       if (!resumed) await p.kill('lpar4', 'CONT');
     }
+  };
+
+  it('keeps lpar1 -> lpar2 ping, ARP and lpar1\'s other RVIs while lpar4 is SIGSTOPped under a transfer from lpar1', async () => {
+    await withLpar4Stopped(11, async () => {
+      // lpar1's VI into lpar4 is told to stop on both planes (proof the stall bit), nothing else of lpar1.
+      for (const plane of ['plane-a', 'plane-b']) {
+        const port = await switchPort(plane, 'lpar4');
+        expect(port.flowStops, `${plane}: stop notices for lpar4's output`).toBeGreaterThan(0);
+      }
+      // Several times deadAfterMs with lpar4 stopped: none of lpar1's other RVIs is marked down.
+      for (let i = 0; i < 8; i++) {
+        expect(await notUp()).toEqual([]);
+        await sleep(250);
+      }
+      expect((await ping('lpar1', '10.6.0.2')).received).toBe(3);
+      // ARP afresh: the request goes through the control node, the answer comes back.
+      await p.admin('lpar1', { t: 'arp-flush' });
+      expect((await ping('lpar1', '10.6.0.2')).received).toBe(3);
+    });
+  }, 360_000);
+
+  it('keeps the control node answering ARP and reflecting broadcasts to the others while lpar4 is SIGSTOPped; its copies are dropped and counted', async () => {
+    await withLpar4Stopped(12, async () => {
+      // lpar2 and lpar1 resolve each other through the control node, which also sends to the stopped lpar4.
+      await p.admin('lpar2', { t: 'arp-flush' });
+      expect((await ping('lpar2', '10.6.0.1')).received).toBe(3);
+      const dropsBefore = (await blueStats()).reflectDropped as number;
+      // Broadcasts from lpar2, reflected by the control node to lpar1 and to the stopped lpar4.
+      const rx = (await p.admin('lpar1', { t: 'udp-open', port: 9999 })) as Rec;
+      const tx = (await p.admin('lpar2', { t: 'udp-open', broadcast: true })) as Rec;
+      const count = 1000;
+      await p.admin('lpar2', { t: 'udp-send', socket: tx.socket, dst: '10.6.0.255', port: 9999, size: 1000, count, window: 16 }, 60_000);
+      let got = 0;
+      for (let i = 0; i < 200 && got < count; i++) {
+        got += ((await p.admin('lpar1', { t: 'udp-recv', socket: rx.socket })).messages as Rec[]).length;
+        if (got < count) await sleep(100);
+      }
+      // The bystander gets every broadcast; every copy for lpar4 (its RVI down: not heard for deadAfterMs) is dropped and counted.
+      expect(got).toBe(count);
+      expect((await blueStats()).reflectDropped - dropsBefore).toBeGreaterThanOrEqual(count);
+      expect(await notUp()).toEqual([]);
+      await p.admin('lpar1', { t: 'udp-close', socket: rx.socket });
+      await p.admin('lpar2', { t: 'udp-close', socket: tx.socket });
+    });
   }, 360_000);
 });
