@@ -25,6 +25,16 @@ interface Port {
   dropped: number;
   /** Stop notices sent on account of this output. */
   flowStops: number;
+  // As an output: the input whose frame is being cut through to it (no other frame may start until it ends).
+  heldBy: Port | undefined;
+  /** When the holder last passed on a piece. */
+  heldSince: number;
+  /** Whole frames for this output that came while it was held, sent when the hold ends; bounded with `queued` by OUTPUT_LIMIT. */
+  waiting: Array<{ frame: Buffer; from: Port; vi: number }>;
+  waitingBytes: number;
+  // As an input: where its frame being cut through goes (null: discarded; undefined: none under way), and its VI.
+  cutTo: Port | null | undefined;
+  cutVi: number;
 }
 
 const VI_BITS = 0x100000;
@@ -36,6 +46,13 @@ const VI_BITS = 0x100000;
  * not drain, or many senders converging at once reach it.
  */
 export const OUTPUT_LIMIT = 4 * HIGH_WATER;
+
+/**
+ * A frame being cut through whose input passes nothing on for this long while
+ * other frames wait for its output has stalled (its sender stopped mid-frame):
+ * the output is reset rather than held for the others indefinitely.
+ */
+export const HOLD_STALL_MS = 500;
 
 /**
  * One switch plane (seed 004, "Overview": two switch fabrics with NBMA
@@ -63,10 +80,36 @@ export const OUTPUT_LIMIT = 4 * HIGH_WATER;
  *
  * So no queue here grows without bound, and a reader that stops stalls only
  * what is addressed to it.
+ *
+ * Cut-through (issue 10 item 6): a VI frame larger than one socket read is
+ * passed on piece by piece as it arrives (shared/link/frame.ts,
+ * CutThroughSink), not copied together first. Its output is held for it
+ * until its last byte: a whole frame for a held output waits in the output's
+ * `waiting` list (counted against OUTPUT_LIMIT, dropped beyond). The limit and
+ * the stop notices are applied when a frame starts; once started, a frame is
+ * always finished (at most one frame over the limit). A frame is stored and
+ * forwarded as before when a fault is set on the plane (drop and delay act on
+ * whole frames) or its output is held by another. A frame that cannot finish
+ * (its input closed part way, or passed nothing on for HOLD_STALL_MS while
+ * others wait) leaves a byte stream nobody can resynchronise: the output's
+ * link is closed (`cutThroughAborts`), its node reattaches, and RCLAN resends
+ * on the other plane meanwhile.
  */
 export class FabricSwitch {
   readonly faults: FaultInjector;
-  readonly stats = { forwarded: 0, noRoute: 0, faultDropped: 0, portDown: 0, malformed: 0, refusedAttach: 0, congestionDropped: 0, flowStops: 0, flowResumes: 0 };
+  readonly stats = {
+    forwarded: 0,
+    noRoute: 0,
+    faultDropped: 0,
+    portDown: 0,
+    malformed: 0,
+    refusedAttach: 0,
+    congestionDropped: 0,
+    flowStops: 0,
+    flowResumes: 0,
+    cutThrough: 0,
+    cutThroughAborts: 0,
+  };
   private readonly ports = new Map<number, Port>();
   private readonly portByName = new Map<string, Port>();
   /** (port, vi) → (port, vi), both packed as port * 2^20 + vi. */
@@ -92,7 +135,21 @@ export class FabricSwitch {
   loadTable(ports: Array<[string, number]>, vis: ViEntry[]): void {
     for (const [name, number] of ports) {
       if (this.portByName.has(name)) continue;
-      const port: Port = { number, name, stopped: new Set(), framesIn: 0, framesOut: 0, dropped: 0, flowStops: 0 };
+      const port: Port = {
+        number,
+        name,
+        stopped: new Set(),
+        framesIn: 0,
+        framesOut: 0,
+        dropped: 0,
+        flowStops: 0,
+        heldBy: undefined,
+        heldSince: 0,
+        waiting: [],
+        waitingBytes: 0,
+        cutTo: undefined,
+        cutVi: 0,
+      };
       this.ports.set(number, port);
       this.portByName.set(name, port);
     }
@@ -138,13 +195,16 @@ export class FabricSwitch {
       return;
     }
     if (port.link && !port.link.closed) port.link.close();
+    this.linkGone(port);
     port.link = link;
     // The node starts with no VI stopped: forget the notices its previous link got.
     this.forgetStops(port);
     ch.onViFrame = (frame) => this.forward(port, frame);
+    link.setCutThrough?.({ begin: (head) => this.begin(port, head), part: (bytes, last) => this.part(port, bytes, last) });
     link.onDrain = () => this.resumeStopped(port);
     ch.onClose(() => {
       if (port.link !== link) return;
+      this.linkGone(port);
       port.link = undefined;
       // Senders to a node that went away go on (and find it gone by RCLAN's heartbeats).
       this.resumeStopped(port);
@@ -153,6 +213,94 @@ export class FabricSwitch {
     });
     ch.send({ t: 'welcome', port: port.number, plane: this.plane });
     this.log.info({ port: port.number, node: port.name }, 'port up');
+  }
+
+  /** `port`'s link is going: a frame it was cutting through cannot finish, and nothing held for it is sent. */
+  private linkGone(port: Port): void {
+    const out = port.cutTo;
+    port.cutTo = undefined;
+    if (out && out.heldBy === port) this.abortCut(out);
+    port.heldBy = undefined;
+    this.stats.portDown += port.waiting.length;
+    port.waiting = [];
+    port.waitingBytes = 0;
+  }
+
+  /** The frame cut through to `out` cannot finish: reset `out`'s link (see the class comment). */
+  private abortCut(out: Port): void {
+    const holder = out.heldBy;
+    if (holder) holder.cutTo = null;
+    out.heldBy = undefined;
+    this.stats.cutThroughAborts++;
+    this.log.warn({ port: out.number, node: out.name, from: holder?.name }, 'frame cut through could not finish: output link reset');
+    out.dropped += out.waiting.length;
+    out.waiting = [];
+    out.waitingBytes = 0;
+    out.link?.close();
+  }
+
+  /**
+   * A VI frame from `inPort` spans reads; `head` is its first bytes. True:
+   * the rest comes to `part` (sent on, or discarded when the frame goes
+   * nowhere); false: it is assembled and comes whole to `forward`.
+   */
+  private begin(inPort: Port, head: Buffer): boolean {
+    if (this.faults.active) return false;
+    const vi = ViFrame.viOf(head);
+    const dest = this.routes.get(inPort.number * VI_BITS + vi);
+    const out = dest === undefined ? undefined : this.ports.get(Math.floor(dest / VI_BITS));
+    // Another frame is under way to this output: this one is stored and waits its turn (forward, emit).
+    if (out?.heldBy !== undefined) return false;
+    // From here the frame is passed on or discarded piece by piece, never assembled.
+    inPort.cutTo = null;
+    if (ViFrame.flagsOf(head) !== 0) {
+      this.stats.malformed++;
+      return true;
+    }
+    inPort.framesIn++;
+    if (dest === undefined) {
+      this.stats.noRoute++;
+      return true;
+    }
+    const link = out?.link;
+    if (!out || !link || link.closed) {
+      this.stats.portDown++;
+      return true;
+    }
+    if (link.queued > OUTPUT_LIMIT) {
+      out.dropped++;
+      this.stats.congestionDropped++;
+      return true;
+    }
+    ViFrame.setVi(head, dest % VI_BITS);
+    out.framesOut++;
+    this.stats.forwarded++;
+    this.stats.cutThrough++;
+    out.heldBy = inPort;
+    out.heldSince = performance.now();
+    inPort.cutTo = out;
+    inPort.cutVi = vi;
+    if (!link.send(head)) this.stop(inPort, vi, out);
+    return true;
+  }
+
+  /** More of `inPort`'s frame being cut through. */
+  private part(inPort: Port, bytes: Buffer, last: boolean): void {
+    const out = inPort.cutTo;
+    if (last) inPort.cutTo = undefined;
+    if (!out || out.heldBy !== inPort) return;
+    const link = out.link!;
+    if (!link.send(bytes)) this.stop(inPort, inPort.cutVi, out);
+    if (!last) {
+      out.heldSince = performance.now();
+      return;
+    }
+    out.heldBy = undefined;
+    if (out.waiting.length === 0) return;
+    const waiting = out.waiting;
+    out.waiting = [];
+    out.waitingBytes = 0;
+    for (const w of waiting) if (!link.send(w.frame)) this.stop(w.from, w.vi, out);
   }
 
   /** `out` drained (or went away): every VI stopped on its account may send again. */
@@ -213,15 +361,25 @@ export class FabricSwitch {
       this.stats.portDown++;
       return;
     }
-    if (link.queued > OUTPUT_LIMIT) {
+    if (link.queued + out!.waitingBytes > OUTPUT_LIMIT) {
       out!.dropped++;
       this.stats.congestionDropped++;
       return;
     }
+    if (out!.heldBy !== undefined) {
+      // A frame is being cut through to this output: this one waits until it ends, unless the holder stalled.
+      if (performance.now() - out!.heldSince > HOLD_STALL_MS) {
+        this.abortCut(out!);
+        out!.dropped++;
+        return;
+      }
+      out!.waiting.push({ frame, from: inPort, vi });
+      out!.waitingBytes += frame.length;
+    }
     ViFrame.setVi(frame, dest % VI_BITS);
     out!.framesOut++;
     this.stats.forwarded++;
-    if (!link.send(frame)) this.stop(inPort, vi, out!);
+    if (out!.heldBy === undefined && !link.send(frame)) this.stop(inPort, vi, out!);
   }
 
   /** `out` is over its high-water mark: `inPort`'s VI `vi`, which fed it, is told to stop (once until it drains). */

@@ -149,21 +149,53 @@ export function controlBody(frame: Buffer): Buffer {
 }
 
 /**
+ * Where a decoder hands a VI frame that spans reads as it arrives, instead of
+ * assembling it first (cut-through, issue 10 item 6). `begin` gets the
+ * frame's first bytes (at least VI_HEADER of them, prefix included) and its
+ * whole length; returning false makes the decoder assemble this frame and
+ * hand it whole to its emit as usual. After true, `part` gets the rest in
+ * order, `last` on the piece that completes it. Control frames and frames
+ * whole within one read never come here.
+ */
+export interface CutThroughSink {
+  begin(head: Buffer, length: number): boolean;
+  part(bytes: Buffer, last: boolean): void;
+}
+
+/**
  * Splits a byte stream into whole frames (prefix included). Frames contained in
  * one chunk are handed out as subarrays (no copy); a frame spanning chunks is
- * assembled once.
+ * assembled once, or, with a cut-through sink, passed on piece by piece.
  */
 export class FrameDecoder {
   private pending: Buffer[] = [];
   private pendingLength = 0;
   /** Whole length (prefix included) of the frame being assembled; 0 until its prefix is complete. */
   private need = 0;
+  /** Bytes of the frame being cut through still to come; 0 when none is. */
+  private streamLeft = 0;
+  /** The sink already declined the frame being assembled. */
+  private declined = false;
+  /** Set to pass spanning VI frames on as they arrive (see CutThroughSink). */
+  sink: CutThroughSink | undefined = undefined;
 
   constructor(private readonly emit: (frame: Buffer) => void) {}
+
+  /** Whether a cut-through frame is part way through (its sink awaits more). */
+  get streaming(): boolean {
+    return this.streamLeft > 0;
+  }
 
   /** Throws FrameError when the stream cannot be a frame stream any more. */
   push(chunk: Buffer): void {
     let offset = 0;
+    if (this.streamLeft > 0) {
+      const take = Math.min(this.streamLeft, chunk.length);
+      this.streamLeft -= take;
+      this.sink?.part(take === chunk.length ? chunk : chunk.subarray(0, take), this.streamLeft === 0);
+      if (this.streamLeft > 0) return;
+      offset = take;
+    }
     if (this.pendingLength > 0) {
       if (this.need === 0) {
         const want = LENGTH_PREFIX - this.pendingLength;
@@ -183,11 +215,15 @@ export class FrameDecoder {
       this.pending.push(chunk.subarray(offset, offset + take));
       this.pendingLength += take;
       offset += take;
-      if (this.pendingLength < this.need) return;
+      if (this.pendingLength < this.need) {
+        this.tryCutThrough();
+        return;
+      }
       const frame = Buffer.concat(this.pending, this.need);
       this.pending = [];
       this.pendingLength = 0;
       this.need = 0;
+      this.declined = false;
       this.emit(frame);
     }
     while (chunk.length - offset >= LENGTH_PREFIX) {
@@ -202,7 +238,23 @@ export class FrameDecoder {
     if (offset < chunk.length) {
       this.pending.push(chunk.subarray(offset));
       this.pendingLength = chunk.length - offset;
+      this.tryCutThrough();
     }
+  }
+
+  /** A VI frame is incomplete at the end of a read: offer it to the sink once its header is in. */
+  private tryCutThrough(): void {
+    if (!this.sink || this.declined || this.need === 0 || this.pendingLength < VI_HEADER) return;
+    const head = this.pending.length === 1 ? this.pending[0] : Buffer.concat(this.pending, this.pendingLength);
+    if (head[LENGTH_PREFIX] !== FrameType.Vi || !this.sink.begin(head, this.need)) {
+      this.declined = true;
+      this.pending = [head];
+      return;
+    }
+    this.streamLeft = this.need - this.pendingLength;
+    this.pending = [];
+    this.pendingLength = 0;
+    this.need = 0;
   }
 }
 

@@ -1,3 +1,5 @@
+import type { CutThroughSink } from './frame.ts';
+
 /**
  * A fabric link: a duplex stream of frames (see frame.ts) with backpressure in
  * both directions. Two transports implement it: UNIX domain sockets (default,
@@ -20,6 +22,12 @@ export interface Link {
   send(frame: Buffer): boolean;
   /** Sends one frame given as a header and a body, without joining them. */
   sendParts(head: Buffer, body: Buffer): boolean;
+  /**
+   * Passes VI frames that span reads to `sink` as they arrive (cut-through,
+   * issue 10 item 6); undefined goes back to whole frames. Only stream
+   * transports have it: a WebSocket hands over whole messages anyway.
+   */
+  setCutThrough?(sink: CutThroughSink | undefined): void;
   pause(): void;
   resume(): void;
   close(): void;
