@@ -267,6 +267,12 @@ export class FabricSwitch {
       this.stats.portDown++;
       return true;
     }
+    // Pieces can go on only as bytes of a stream (a WebSocket sends messages; a plane listens on one transport anyway).
+    if (!link.setCutThrough) {
+      inPort.cutTo = undefined;
+      inPort.framesIn--;
+      return false;
+    }
     if (link.queued > OUTPUT_LIMIT) {
       out.dropped++;
       this.stats.congestionDropped++;
