@@ -9,6 +9,7 @@ import {
   RdmaStatus,
   emitRclanHeader,
   emitRdmaExt,
+  type RclanHeaderFields,
   rdmaExtLength,
   seqAdd,
   seqDiff,
@@ -236,6 +237,7 @@ export class Rvi {
   private paused = false;
   private ackOwed = 0;
 
+  private readonly hdr: RclanHeaderFields;
   private readonly regions = new Map<number, MemoryRegion>();
   private nextRegion = 1;
 
@@ -251,6 +253,7 @@ export class Rvi {
   ) {
     this.plane = pinnedPlane(purpose);
     this.incarnation = crypto.randomBytes(4).readUInt32BE(0) || 1;
+    this.hdr = { kind: RclanKind.Data, flags: 0, epoch: 0, incarnation: this.incarnation, seq: 0, next: 0, ackEpoch: 0, window: 0, ackIncarnation: 0, ack: 0, sack: 0 };
     this.peerLimit = settings.window;
     let size = 1;
     // Twice the window: the app may fill one window, refusals of a peer's RDMA WRITEs ride on top.
@@ -409,26 +412,21 @@ export class Rvi {
 
   private header(kind: RclanKind, flags: number, seq: number, ext: number, bodyLength: number, inline: number): Buffer {
     this.ackOwed = 0;
-    return emitRclanHeader(
-      this.vi,
-      {
-        kind,
-        flags,
-        epoch: this.epoch,
-        incarnation: this.incarnation,
-        seq,
-        next: this.nextSeq,
-        ackEpoch: this.rxEpoch,
-        window: this.creditWindow(),
-        ackIncarnation: this.rxIncarnation,
-        ack: this.expected,
-        sack: this.sackBits(),
-      },
-      ext,
-      bodyLength,
-      inline,
-    );
+    // One fields object per RVI, filled for each packet: no object per frame on the send path (issue 9).
+    const h = this.hdr;
+    h.kind = kind;
+    h.flags = flags;
+    h.epoch = this.epoch;
+    h.seq = seq;
+    h.next = this.nextSeq;
+    h.ackEpoch = this.rxEpoch;
+    h.window = this.creditWindow();
+    h.ackIncarnation = this.rxIncarnation;
+    h.ack = this.expected;
+    h.sack = this.sackBits();
+    return emitRclanHeader(this.vi, h, ext, bodyLength, inline);
   }
+
 
   private creditWindow(): number {
     return Math.max(0, this.settings.window - this.held.length);
