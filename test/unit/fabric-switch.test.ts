@@ -137,6 +137,24 @@ describe('FabricSwitch', () => {
     await waitFor('the rest at n2', () => nodes.n2.frames.length === total - n2.dropped, 10_000);
   });
 
+  it('stores and forwards whole frames while a fault is set, so drop and delay act on whole frames', async () => {
+    const payload = pattern(1024 * 1024, 9);
+    sw.faults.set({ kind: 'plane' }, { delayMs: 80 });
+    const t0 = performance.now();
+    nodes.n1.link.send(viFrame(10, payload));
+    await waitFor('the delayed frame at n2', () => nodes.n2.frames.length === 1);
+    expect(performance.now() - t0).toBeGreaterThanOrEqual(75);
+    expect(nodes.n2.frames[0].subarray(VI_HEADER).equals(payload)).toBe(true);
+    sw.faults.set({ kind: 'plane' }, { delayMs: 0, dropPct: 100 });
+    nodes.n1.link.send(viFrame(10, payload));
+    await waitFor('the frame dropped', () => sw.stats.faultDropped === 1);
+    sw.faults.clear();
+    nodes.n1.link.send(viFrame(10, Buffer.from('after the faults')));
+    await waitFor('the next frame at n2', () => nodes.n2.frames.length === 2);
+    expect(nodes.n2.frames[1].subarray(VI_HEADER).toString()).toBe('after the faults');
+    expect(sw.stats.cutThrough).toBe(0);
+  });
+
   it('refuses a frame a node sends with flags set (only the switch sends flow frames)', async () => {
     const forged = ViFrame.emitFlow(10, true);
     nodes.n1.link.send(forged);
