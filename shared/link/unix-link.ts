@@ -17,13 +17,8 @@ const READ_MIN = 64 * 1024;
 /** The most one read asks for, however large the frame under way. */
 const READ_MAX = 1024 * 1024;
 
-/**
- * Memory reads are carved from, as Node's Buffer pool does: small reads cost no
- * allocation each. Room for two 64 KiB messages' frames and small reads after;
- * no larger, since a frame a consumer keeps keeps its whole slab (Node's own
- * reads copy each into memory of its size).
- */
-const SLAB = 192 * 1024;
+/** Memory reads are carved from, as Node's Buffer pool does: small reads cost no allocation each. */
+const SLAB = 256 * 1024;
 
 /**
  * Buffers for the reads of a socket that lets us hand them over (net.connect's
