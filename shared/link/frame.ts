@@ -193,6 +193,15 @@ export class FrameDecoder {
     return this.need > 0 ? this.need - this.pendingLength : 0;
   }
 
+  /** What has come of the frame under way, when it lies in one piece of memory (where the next read may continue it). */
+  get pendingPiece(): Buffer | undefined {
+    if (this.streamLeft > 0 || this.need === 0) return undefined;
+    const p = this.pending;
+    if (p.length === 1) return p[0];
+    for (let i = 1; i < p.length; i++) if (p[i].buffer !== p[0].buffer || p[i].byteOffset !== p[i - 1].byteOffset + p[i - 1].length) return undefined;
+    return Buffer.from(p[0].buffer, p[0].byteOffset, this.pendingLength);
+  }
+
   /** Whole length of the last frame this decoder found the length of. */
   get lastLength(): number {
     return this.lastNeed;
@@ -273,8 +282,8 @@ export class FrameDecoder {
 
 /**
  * The frame made of `pieces`: a view when they lie one after another in the
- * same memory (reads carved one behind the other from one slab, see
- * unix-link.ts ReadBuffers), else a copy.
+ * same memory (a reader that read the rest of a frame in place behind its
+ * start, see unix-link.ts), else a copy.
  */
 function joined(pieces: Buffer[], length: number): Buffer {
   const first = pieces[0];

@@ -17,42 +17,34 @@ const READ_MIN = 64 * 1024;
 /** The most one read asks for, however large the frame under way. */
 const READ_MAX = 1024 * 1024;
 
-/** Memory reads are carved from, as Node's Buffer pool does: small reads cost no allocation each. */
-const SLAB = 256 * 1024;
-
 /**
  * Buffers for the reads of a socket that lets us hand them over (net.connect's
  * `onread`), so that a frame larger than Node's 64 KiB read is not copied
- * together from two (issue 10 item 6, the receiver's half). Reads are carved
- * one after another from a slab, each starting where the last one's data
- * ended (what a read did not fill is offered again; memory a frame was handed
- * on in never is). At a frame boundary a read gets room for at least the last
- * frame's length, so a stream of 64 KiB messages (65,580-byte frames) comes a
- * frame per read; a read that ended inside a frame is followed by one for just
- * what completes it, right behind it in the same slab when it fits there, and
- * the decoder then hands the frame on as one view (no copy). Only a frame that
- * runs past the end of a slab is copied together.
+ * together from two (issue 10 item 6, the receiver's half). At a frame
+ * boundary a read gets room for at least the last frame's length, so a stream
+ * of 64 KiB messages (65,580-byte frames) comes a frame per read. A read that
+ * ended inside a frame is followed by one into the rest of the same buffer,
+ * right behind the frame's start, when the frame fits there: the decoder then
+ * hands the frame on as one view of that buffer, no copy. Otherwise the next
+ * read asks for just what completes the frame.
  */
 export class ReadBuffers {
-  private slab: Buffer = Buffer.alloc(0);
-  private used = 0;
+  private last: Buffer = Buffer.alloc(0);
 
   constructor(private readonly decoder: FrameDecoder) {}
 
-  /** Where the next read goes. */
   next(): Buffer {
     const left = this.decoder.remaining;
-    const want = left > 0 ? Math.min(left, READ_MAX) : Math.min(Math.max(READ_MIN, this.decoder.lastLength), READ_MAX);
-    if (this.slab.length - this.used < want) {
-      this.slab = Buffer.allocUnsafe(Math.max(SLAB, want));
-      this.used = 0;
+    if (left > 0) {
+      const head = this.decoder.pendingPiece;
+      const last = this.last;
+      if (head !== undefined && head.buffer === last.buffer) {
+        const end = head.byteOffset + head.length;
+        if (end + left <= last.byteOffset + last.length) return Buffer.from(last.buffer, end, left);
+      }
+      return (this.last = Buffer.allocUnsafe(Math.min(left, READ_MAX)));
     }
-    return this.slab.subarray(this.used, this.used + want);
-  }
-
-  /** A read put `n` bytes into the buffer `next` gave: they are the decoder's now. */
-  filled(n: number): void {
-    this.used += n;
+    return (this.last = Buffer.allocUnsafe(Math.min(Math.max(READ_MIN, this.decoder.lastLength), READ_MAX)));
   }
 }
 
@@ -106,12 +98,6 @@ export class UnixLink extends FrameDelivery implements Link {
   /** The memory the next read goes to (never memory a frame handed on is a view of). */
   nextRead(): Buffer {
     return this.reads.next();
-  }
-
-  /** A read of `n` bytes into what nextRead gave. */
-  readInto(buf: Uint8Array, n: number): void {
-    this.reads.filled(n);
-    this.received(Buffer.from(buf.buffer, buf.byteOffset, n));
   }
 
   get writable(): boolean {
@@ -173,8 +159,9 @@ export function connectUnix(path: string): Promise<Link> {
       onread: {
         buffer: () => (link ? link.nextRead() : Buffer.allocUnsafe(READ_MIN)),
         callback: (n: number, buf: Uint8Array) => {
-          if (link) link.readInto(buf, n);
-          else early.push(Buffer.from(buf.buffer, buf.byteOffset, n));
+          const chunk = Buffer.from(buf.buffer, buf.byteOffset, n);
+          if (link) link.received(chunk);
+          else early.push(chunk);
           return true;
         },
       },
