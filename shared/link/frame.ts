@@ -176,7 +176,6 @@ export class FrameDecoder {
   private streamLeft = 0;
   /** The sink already declined the frame being assembled. */
   private declined = false;
-  private lastNeed = 0;
   /** Set to pass spanning VI frames on as they arrive (see CutThroughSink). */
   sink: CutThroughSink | undefined = undefined;
 
@@ -185,26 +184,6 @@ export class FrameDecoder {
   /** Whether a cut-through frame is part way through (its sink awaits more). */
   get streaming(): boolean {
     return this.streamLeft > 0;
-  }
-
-  /** Bytes that complete the frame under way; 0 at a frame boundary or while its length prefix is still cut. */
-  get remaining(): number {
-    if (this.streamLeft > 0) return this.streamLeft;
-    return this.need > 0 ? this.need - this.pendingLength : 0;
-  }
-
-  /** What has come of the frame under way, when it lies in one piece of memory (where the next read may continue it). */
-  get pendingPiece(): Buffer | undefined {
-    if (this.streamLeft > 0 || this.need === 0) return undefined;
-    const p = this.pending;
-    if (p.length === 1) return p[0];
-    for (let i = 1; i < p.length; i++) if (p[i].buffer !== p[0].buffer || p[i].byteOffset !== p[i - 1].byteOffset + p[i - 1].length) return undefined;
-    return Buffer.from(p[0].buffer, p[0].byteOffset, this.pendingLength);
-  }
-
-  /** Whole length of the last frame this decoder found the length of. */
-  get lastLength(): number {
-    return this.lastNeed;
   }
 
   /** Throws FrameError when the stream cannot be a frame stream any more. */
@@ -226,7 +205,7 @@ export class FrameDecoder {
           return;
         }
         const prefix = Buffer.concat([...this.pending, chunk.subarray(0, want)], LENGTH_PREFIX);
-        this.need = this.lastNeed = LENGTH_PREFIX + checkedLength(prefix);
+        this.need = LENGTH_PREFIX + checkedLength(prefix);
         this.pending = [prefix];
         this.pendingLength = LENGTH_PREFIX;
         offset = want;
@@ -240,7 +219,7 @@ export class FrameDecoder {
         this.tryCutThrough();
         return;
       }
-      const frame = joined(this.pending, this.need);
+      const frame = Buffer.concat(this.pending, this.need);
       this.pending = [];
       this.pendingLength = 0;
       this.need = 0;
@@ -249,7 +228,6 @@ export class FrameDecoder {
     }
     while (chunk.length - offset >= LENGTH_PREFIX) {
       const end = offset + LENGTH_PREFIX + checkedLength(chunk, offset);
-      this.lastNeed = end - offset;
       if (end > chunk.length) {
         this.need = end - offset;
         break;
@@ -278,22 +256,6 @@ export class FrameDecoder {
     this.pendingLength = 0;
     this.need = 0;
   }
-}
-
-/**
- * The frame made of `pieces`: a view when they lie one after another in the
- * same memory (a reader that read the rest of a frame in place behind its
- * start, see unix-link.ts), else a copy.
- */
-function joined(pieces: Buffer[], length: number): Buffer {
-  const first = pieces[0];
-  let end = first.byteOffset + first.length;
-  for (let i = 1; i < pieces.length; i++) {
-    const p = pieces[i];
-    if (p.buffer !== first.buffer || p.byteOffset !== end) return Buffer.concat(pieces, length);
-    end += p.length;
-  }
-  return Buffer.from(first.buffer, first.byteOffset, length);
 }
 
 function checkedLength(buf: Buffer, offset = 0): number {
