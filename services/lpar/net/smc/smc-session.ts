@@ -109,6 +109,8 @@ export class SmcSession implements SmcSocketSide {
   private group?: Promise<LinkGroup | undefined>;
   private eofPushed = false;
   private fallbackState?: SmcrFallback;
+  /** The peer's TCP FIN came: its SMC side is finished (it closes TCP only then). */
+  private tcpFinSeen = false;
 
   constructor(
     private readonly smc: SmcContext,
@@ -204,9 +206,16 @@ export class SmcSession implements SmcSocketSide {
   }
 
   tcpEof(): void {
-    // Active: the SMC close flags end the stream; the TCP FIN can overtake the last CDC, so it is not a signal here.
-    if (this.state === SmcState.Active) return;
-    if (this.state === SmcState.Syncing || this.state === SmcState.WaitAccept || this.state === SmcState.WaitProposal || this.state === SmcState.WaitConfirm) {
+    this.tcpFinSeen = true;
+    // Active: the SMC close flags end the stream; the TCP FIN can overtake the last CDC, so it is not yet a
+    // signal. Should the close not follow (lost with a link), the stream is settled from what the CDCs
+    // said, never left in CLOSE-WAIT for good (issue 11 item 3).
+    if (this.state === SmcState.Active) {
+      this.timer ??= setTimeout(() => this.closeNeverCame(), this.smc.config.clcTimeoutMs);
+      return;
+    }
+    if (this.state === SmcState.Syncing) return this.peerFinishedUnsynced();
+    if (this.state === SmcState.WaitAccept || this.state === SmcState.WaitProposal || this.state === SmcState.WaitConfirm) {
       this.abort('ECONNRESET', 'the TCP connection closed during SMC negotiation');
     }
   }
@@ -367,6 +376,9 @@ export class SmcSession implements SmcSocketSide {
     if (!(path instanceof SmcrPath) || c.path !== SmcPath.R) return this.decline(DeclineReason.SyncError);
     path.start({ token: c.token, ringBytes: c.ringBytes, links: c.links });
     this.activate('SMC-R');
+    // Every link went while the confirm was on its way (a blip on this side): the client already runs SMC-R, so
+    // this side syncs and both go on over TCP (issue 11 item 4), rather than an SMC-R path with no link.
+    if (path.link < 0) this.linksLost();
   }
 
   private newSmcrPath(group: LinkGroup): SmcrPath {
@@ -464,7 +476,45 @@ export class SmcSession implements SmcSocketSide {
     this.smc.log.warn({ peer: this.remoteIp, received: this.fallbackState.received }, 'SMC-R lost every link: falling back to TCP');
     for (const chunk of this.fallbackState.undelivered) this.push(chunk);
     this.hooks.tcpSend(emitClc({ type: ClcType.FallbackSync, received: this.fallbackState.received }));
-    this.armTimer();
+    // No CLC timer: the sync goes over TCP, which delivers it while the connection lives, and TCP's own
+    // failure (or the peer's FIN, below) ends the wait. A 10 s timer reset connections whose TCP was alive
+    // under load (issue 11 item 4: ETIMEDOUT "no CLC answer (syncing)").
+    this.clearTimer();
+    if (this.tcpFinSeen) this.peerFinishedUnsynced();
+  }
+
+  /**
+   * The peer closed TCP before answering the sync (or without the SMC close in Active): its SMC side is
+   * finished — it closes TCP only then — so it will not sync. If it said it was done writing, that CDC
+   * carried its last producer cursor: everything it sent is here, and the stream ends as it would have
+   * (no error; issue 11 item 4, the spurious ETIMEDOUT at close). Else its last data is lost: reset.
+   */
+  private peerFinishedUnsynced(): void {
+    const fb = this.fallbackState!;
+    if (!fb.peerDoneWriting) return this.abort('ECONNRESET', 'the peer closed during the SMC-R fallback without its last data');
+    this.clearTimer();
+    this.state = SmcState.Tcp;
+    this.mode = 'TCP';
+    this.reason = 'SMC-R lost every link';
+    this.smc.stats.tcpFailbacks++;
+    this.smc.countFallback(this.reason);
+    fb.pending?.cb(Object.assign(new Error('write EPIPE: the peer closed'), { code: 'EPIPE' }));
+    this.eof();
+    this.hooks.flushHeldWrites();
+    if (fb.doneWriting) this.hooks.tcpClose();
+  }
+
+  /** Active, the peer's TCP FIN long in, its SMC close never came (it went with a link): settle from the CDCs. */
+  private closeNeverCame(): void {
+    this.timer = undefined;
+    const path = this.path;
+    if (this.state !== SmcState.Active || !(path instanceof SmcrPath)) return;
+    this.smc.log.warn({ peer: this.remoteIp }, 'the peer closed TCP but its SMC-R close never came');
+    this.fallbackState = path.fallback();
+    this.path = undefined;
+    this.state = SmcState.Syncing;
+    for (const chunk of this.fallbackState.undelivered) this.push(chunk);
+    this.peerFinishedUnsynced();
   }
 
   private peerSynced(peerReceived: number): void {
@@ -515,6 +565,7 @@ export class SmcSession implements SmcSocketSide {
   }
 
   finished(): void {
+    this.clearTimer();
     this.path = undefined;
     this.state = SmcState.Closed;
     this.smc.sessions.delete(this);

@@ -299,9 +299,10 @@ export class Socket extends Duplex {
     if (this.smc?.takesTcp) this.smc.close(err !== null || this.readableLength > 0);
     const conn = this.conn;
     if (conn && conn.state !== TcpState.Closed && conn.state !== TcpState.TimeWait) {
-      // Like closing a kernel socket: data unread or an error → RST; otherwise FIN and let the stack finish.
+      // Like closing a kernel socket: data unread or an error → RST; otherwise FIN and let the stack finish
+      // (orphaned: FIN-WAIT-2 is bounded, issue 11 item 3).
       if (err || this.readableLength > 0 || this.connecting) conn.abort();
-      else conn.close();
+      else conn.close(true);
     }
     cb(err);
   }
