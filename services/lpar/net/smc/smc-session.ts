@@ -20,6 +20,8 @@ import type { Location } from '../../../../shared/protocol/fm.ts';
  *   WaitConfirm   server: accept sent
  *   Active        the SMC-D or SMC-R data path carries the stream
  *   Syncing       SMC-R lost every link: fallback sync sent, waiting for the peer's
+ *   Draining      plain TCP after a CLC timeout (we declined): the one CLC message the
+ *                 peer still owes (its proposal, accept or decline) is read and dropped
  *   Tcp           plain TCP: never SMC, declined, or after the fallback
  *   Closed        the socket is gone
  */
@@ -31,6 +33,7 @@ export const SmcState = {
   WaitConfirm: 'wait-confirm',
   Active: 'active',
   Syncing: 'syncing',
+  Draining: 'draining',
   Tcp: 'tcp',
   Closed: 'closed',
 } as const;
@@ -53,6 +56,8 @@ export interface SmcSocketHooks {
   finished(): void;
   /** Writes that arrived while the stream was between transports go out now (through whatever `path` is). */
   flushHeldWrites(): void;
+  /** The TCP connection's progress: bytes of ours not yet acknowledged, and segments received so far. */
+  tcpProgress(): { unacked: number; segmentsIn: number };
 }
 
 /** Where the peer lives (seed 003): the one Location type of the fabric manager's protocol. */
@@ -215,6 +220,12 @@ export class SmcSession implements SmcSocketSide {
       return;
     }
     if (this.state === SmcState.Syncing) return this.peerFinishedUnsynced();
+    if (this.state === SmcState.Draining) {
+      // The peer closed without the CLC message it owed (it gave up too): what came is the app's, then EOF.
+      this.drained();
+      this.hooks.pushEof();
+      return;
+    }
     if (this.state === SmcState.WaitAccept || this.state === SmcState.WaitProposal || this.state === SmcState.WaitConfirm) {
       this.abort('ECONNRESET', 'the TCP connection closed during SMC negotiation');
     }
@@ -222,6 +233,7 @@ export class SmcSession implements SmcSocketSide {
 
   tcpClosed(code?: string): void {
     if (this.state === SmcState.Active) return;
+    if (this.state === SmcState.Draining) return this.abort(code ?? 'ECONNRESET', 'the TCP connection closed before the CLC message it owed');
     if (this.state === SmcState.Handshake) {
       this.state = SmcState.Tcp;
       this.hooks.fail(code ?? 'ECONNRESET', 'the TCP connection failed');
@@ -231,7 +243,9 @@ export class SmcSession implements SmcSocketSide {
   }
 
   private drainClc(): void {
-    while (this.takesTcp) {
+    // Handshake: an answer is being worked out (awaits); what comes meanwhile (the client's decline after
+    // its CLC timeout) waits in the reader until the next Wait state takes it.
+    while (this.takesTcp && this.state !== SmcState.Handshake) {
       let msg: ClcMessage | undefined;
       try {
         msg = this.reader.next();
@@ -266,6 +280,10 @@ export class SmcSession implements SmcSocketSide {
       case SmcState.Syncing:
         if (msg.type === ClcType.FallbackSync) return this.peerSynced(msg.received);
         return this.protocolError(msg);
+      case SmcState.Draining:
+        // The answer that came too late, or the peer's own decline: dropped; the stream is plain TCP from here.
+        if (msg.type === ClcType.FallbackSync) return this.protocolError(msg);
+        return this.drained();
       default:
         return this.protocolError(msg);
     }
@@ -341,6 +359,7 @@ export class SmcSession implements SmcSocketSide {
         this.state = SmcState.WaitConfirm;
         this.armTimer();
         this.hooks.tcpSend(emitClc({ type: ClcType.Accept, path: SmcPath.D, lpar: this.smc.lpar, token: this.grant.token, ringBytes: this.grant.ringBytes, links: [] }));
+        if (this.reader.buffered > 0) this.drainClc();
         return;
       }
     }
@@ -354,6 +373,7 @@ export class SmcSession implements SmcSocketSide {
       this.state = SmcState.WaitConfirm;
       this.armTimer();
       this.hooks.tcpSend(emitClc({ type: ClcType.Accept, path: SmcPath.R, lpar: this.smc.lpar, token: mine.token, ringBytes: mine.ringBytes, links: mine.links }));
+      if (this.reader.buffered > 0) this.drainClc();
       return;
     }
     this.decline(p.paths & SmcPath.D && sameCec ? DeclineReason.NoMemory : DeclineReason.NoSmcDevice);
@@ -419,8 +439,8 @@ export class SmcSession implements SmcSocketSide {
     this.state = SmcState.Handshake;
   }
 
-  /** Plain TCP from here on; `ready` when the app has not had the socket yet. */
-  private toTcp(reason: string, announce: boolean): void {
+  /** Plain TCP from here on; `ready` when the app has not had the socket yet; `drain`: one CLC message is still owed (Draining). */
+  private toTcp(reason: string, announce: boolean, drain = false): void {
     this.clearTimer();
     this.releaseGrant();
     if (this.path) {
@@ -432,6 +452,12 @@ export class SmcSession implements SmcSocketSide {
     this.state = SmcState.Tcp;
     this.smc.stats.connections.tcp++;
     this.smc.countFallback(reason);
+    if (drain) {
+      this.state = SmcState.Draining;
+      if (announce) this.hooks.ready();
+      if (this.reader.buffered > 0) this.drainClc();
+      return;
+    }
     const rest = this.reader.takeRest();
     if (announce) this.hooks.ready();
     for (const chunk of rest) this.hooks.push(chunk);
@@ -442,9 +468,49 @@ export class SmcSession implements SmcSocketSide {
     this.grant = undefined;
   }
 
+  /**
+   * The CLC answer's deadline. It runs out only when TCP made no progress meanwhile: while our last CLC
+   * message is unacknowledged, or the peer's segments still arrive, the answer is on its way through a
+   * loaded network (retransmissions back off past 10 s) and the wait goes on, as plain TCP would; TCP's own
+   * give-up ends a dead connection (issue 11 item 4: 300 concurrent connections, ETIMEDOUT in negotiation).
+   */
   private armTimer(): void {
     this.clearTimer();
-    this.timer = setTimeout(() => this.abort('ETIMEDOUT', `no CLC answer within ${this.smc.config.clcTimeoutMs} ms (${this.state})`), this.smc.config.clcTimeoutMs);
+    const ms = this.smc.config.clcTimeoutMs;
+    let seen = this.hooks.tcpProgress().segmentsIn;
+    const expire = () => {
+      const now = this.hooks.tcpProgress();
+      if (now.unacked > 0 || now.segmentsIn !== seen) {
+        seen = now.segmentsIn;
+        this.timer = setTimeout(expire, ms);
+        return;
+      }
+      this.timer = undefined;
+      this.clcTimedOut(ms);
+    };
+    this.timer = setTimeout(expire, ms);
+  }
+
+  /**
+   * No CLC answer and no TCP progress for `ms`. Waiting for the proposal or the accept, decline and run
+   * plain TCP, as Linux falls back on a CLC timeout (SMC_CLC_DECL_TIMEOUT): the peer owes exactly one CLC
+   * message (its proposal, or its accept or decline), which is dropped when it comes (Draining), and our
+   * decline takes the peer to TCP too. Waiting for the confirm the client may already run SMC, so a
+   * decline would not be clean there: that wait fails (ETIMEDOUT).
+   */
+  private clcTimedOut(ms: number): void {
+    if (this.state !== SmcState.WaitAccept && this.state !== SmcState.WaitProposal) {
+      this.abort('ETIMEDOUT', `no CLC answer within ${ms} ms (${this.state})`);
+      return;
+    }
+    this.hooks.tcpSend(emitClc({ type: ClcType.Decline, reason: DeclineReason.ClcTimeout }));
+    this.toTcp(`declined by us: ${declineText(DeclineReason.ClcTimeout)}`, true, true);
+  }
+
+  /** Draining: the CLC message owed is in (or will never come); what follows it is the app's. */
+  private drained(): void {
+    this.state = SmcState.Tcp;
+    for (const chunk of this.reader.takeRest()) this.hooks.push(chunk);
   }
 
   private clearTimer(): void {
@@ -455,6 +521,7 @@ export class SmcSession implements SmcSocketSide {
   /** Gives up on the connection: buffers back, socket failed. */
   private abort(code: string, why: string): void {
     if (this.state === SmcState.Closed) return;
+    this.smc.log.info({ peer: this.remoteIp, code, why, state: this.state }, 'SMC connection failed');
     this.clearTimer();
     this.releaseGrant();
     this.path?.close(true);

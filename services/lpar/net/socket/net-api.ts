@@ -231,6 +231,7 @@ export class Socket extends Duplex {
       flushHeldWrites: () => {
         for (const w of this.heldWrites.splice(0)) this._write(w.chunk, 'binary', w.cb);
       },
+      tcpProgress: () => ({ unacked: this.conn?.bufferedBytes ?? 0, segmentsIn: this.conn?.stats.segmentsIn ?? 0 }),
     };
   }
 
