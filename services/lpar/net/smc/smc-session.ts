@@ -199,6 +199,7 @@ export class SmcSession implements SmcSocketSide {
     if (!this.offered) return this.toTcp(this.peerOffered ? (this.smc.config.offReason ?? 'smc-off') : declineText(DeclineReason.PeerNoSmc), true);
     this.state = SmcState.WaitProposal;
     this.armTimer();
+    if (this.reader.buffered > 0) this.drainClc();
   }
 
   tcpData(data: Buffer): void {
