@@ -100,33 +100,6 @@ export class FabricManager {
     }
   }
 
-  /** RVIs by (pair, purpose): create's look-up is a map, not a scan (issue 10 item 2: RVI creation cheap). */
-  private readonly byPair = new Map<string, RviRecord>();
-  private persistQueued = false;
-
-  private static pairKey(a: string, b: string, purpose: string): string {
-    return a < b ? `${purpose}|${a}|${b}` : `${purpose}|${b}|${a}`;
-  }
-
-  private indexed(): Map<string, RviRecord> {
-    if (this.byPair.size === 0 && this.state.rvis.length > 0) for (const r of this.state.rvis) this.byPair.set(FabricManager.pairKey(r.a, r.b, r.purpose), r);
-    return this.byPair;
-  }
-
-  /**
-   * The tables are written once per turn of the event loop however many RVIs
-   * that turn made: a burst of first ARPs (a `pingall` of 256 partitions makes
-   * 32,640 RVIs) would otherwise rewrite the whole file per RVI.
-   */
-  private persistSoon(): void {
-    if (this.persistQueued) return;
-    this.persistQueued = true;
-    setImmediate(() => {
-      this.persistQueued = false;
-      this.persist();
-    });
-  }
-
   private persist(): void {
     writeStateFile(this.stateFile, this.state);
   }
@@ -246,15 +219,14 @@ export class FabricManager {
       if (role !== 'lpar' && role !== 'control-node') throw new Error(`"${n}" is not a node of this platform`);
     }
     if (a === b) throw new Error('an RVI needs two different nodes');
-    const existing = this.indexed().get(FabricManager.pairKey(a, b, purpose));
+    const existing = this.state.rvis.find((r) => r.purpose === purpose && ((r.a === a && r.b === b) || (r.a === b && r.b === a)));
     if (existing) return existing;
     if (this.state.nextRvi > RVI_ID_MAX) throw new Error(`no RVI number left: all ${RVI_ID_MAX} have been handed out this boot`);
     const viA = this.allocVi(a);
     const viB = this.allocVi(b);
     const r: RviRecord = { id: this.state.nextRvi++, a, b, purpose, viA, viB };
     this.state.rvis.push(r);
-    this.indexed().set(FabricManager.pairKey(a, b, purpose), r);
-    this.persistSoon();
+    this.persist();
     for (const sw of this.switches.values()) sw.send({ t: 'vi-add', entries: [this.entry(r)] } satisfies SwitchNotice);
     this.sessions.get(a)?.send({ t: 'rvi-add', rvi: this.infoFor(r, a) } satisfies NodeNotice);
     this.sessions.get(b)?.send({ t: 'rvi-add', rvi: this.infoFor(r, b) } satisfies NodeNotice);
@@ -267,8 +239,7 @@ export class FabricManager {
     const i = this.state.rvis.findIndex((r) => r.id === id);
     if (i < 0) throw new Error(`no RVI ${id}`);
     const [r] = this.state.rvis.splice(i, 1);
-    this.indexed().delete(FabricManager.pairKey(r.a, r.b, r.purpose));
-    this.persistSoon();
+    this.persist();
     for (const sw of this.switches.values()) sw.send({ t: 'vi-del', rvis: [id] } satisfies SwitchNotice);
     this.sessions.get(r.a)?.send({ t: 'rvi-del', vi: r.viA } satisfies NodeNotice);
     this.sessions.get(r.b)?.send({ t: 'rvi-del', vi: r.viB } satisfies NodeNotice);

@@ -9,14 +9,12 @@ import {
   RdmaStatus,
   emitRclanHeader,
   emitRdmaExt,
-  type RclanHeaderFields,
   rdmaExtLength,
   seqAdd,
   seqDiff,
   seqLt,
 } from './packet.ts';
 import { pinnedPlane } from './purpose.ts';
-import type { PeerLink } from './peer-link.ts';
 
 /**
  * One end of a reliable virtual interface (seed 004, "RCLAN layer" and
@@ -29,22 +27,6 @@ import type { PeerLink } from './peer-link.ts';
  * purpose.ts) has a single leg: the other plane's VI is never sent on,
  * never heartbeated and never counted up, so losing that one VI takes the RVI
  * down and the layer above (SMC-R's link group) does the failing over.
- *
- * Liveness: an RVI made by the RCLAN layer (rclan.ts) shares one PeerLink
- * with every other RVI to the same peer node (peer-link.ts, issue 10 item 2):
- * the legs are that link's per-plane liveness, its frames feed it, and it
- * sends the heartbeats. An RVI made on its own (no link, as in the unit
- * tests) heartbeats and judges its legs itself, as before.
- *
- * With a link, the peer being heard does not prove this RVI's own VI works
- * (a switch may lose one VI: `lparlab fault cut --rvi`). So an RVI with data
- * in flight also judges its own legs by acknowledgements: data last sent on a
- * leg that nothing has acknowledged for 2 × deadAfterMs takes that leg down for
- * this RVI alone (failover as for a dead plane). While such a leg is down the
- * RVI probes it every heartbeatMs with a heartbeat flagged Probe, which the
- * peer answers on the same VI and plane; the answer brings the leg back. An
- * RVI that carries nothing cannot find out, and needs not: its first message
- * does.
  */
 
 /** What the RVI needs of a fabric port (one per plane). */
@@ -167,8 +149,6 @@ export interface RviStats {
   legFailovers: number;
   /** Frames that arrived on the plane a pinned RVI does not run on: dropped unread. */
   offPlane: number;
-  /** Times a plane told this RVI to stop sending on its leg (the peer's output there was full). */
-  flowStops: number;
   bytesSent: number;
   bytesReceived: number;
   perLegSent: [number, number];
@@ -198,7 +178,6 @@ export class Rvi {
     handlerErrors: 0,
     legFailovers: 0,
     offPlane: 0,
-    flowStops: 0,
     bytesSent: 0,
     bytesReceived: 0,
     perLegSent: [0, 0],
@@ -218,17 +197,8 @@ export class Rvi {
   /** The one plane index this RVI runs on (from its purpose), or undefined for both. */
   readonly plane: 0 | 1 | undefined;
 
-  /** Per leg: the plane asked us to stop sending on this VI (its output to the peer is full). */
-  private readonly flowStopped: [boolean, boolean] = [false, false];
   private readonly lastHeard: [number, number] = [0, 0];
   private readonly lastSent: [number, number] = [0, 0];
-  /** When a stale frame was last answered (rate limit: one answer per heartbeat interval). */
-  private lastStaleAnswer = -Infinity;
-  private lastProbeAnswer = -Infinity;
-  /** With a link: since when data sent on each leg has waited for an acknowledgement (0: nothing waits). */
-  private readonly awaitingSince: [number, number] = [0, 0];
-  /** With a link: legs this RVI took down itself (its VI silent while the peer is heard), probed until they answer. */
-  private readonly viSilent: [boolean, boolean] = [false, false];
   private noLegSince: number;
   private nextLeg = 0;
 
@@ -261,7 +231,6 @@ export class Rvi {
   private paused = false;
   private ackOwed = 0;
 
-  private readonly hdr: RclanHeaderFields;
   private readonly regions = new Map<number, MemoryRegion>();
   private nextRegion = 1;
 
@@ -274,14 +243,9 @@ export class Rvi {
     private readonly settings: RclanSettings,
     private readonly scheduleAck: (rvi: Rvi) => void,
     now: number,
-    /** The peer's shared liveness (rclan.ts); without one the RVI heartbeats on its own. */
-    readonly link?: PeerLink,
-    /** Called when the RVI gets something to deliver: whoever ticks it must now (rclan.ts ticks busy RVIs only). */
-    private readonly onBusy?: (rvi: Rvi) => void,
   ) {
     this.plane = pinnedPlane(purpose);
     this.incarnation = crypto.randomBytes(4).readUInt32BE(0) || 1;
-    this.hdr = { kind: RclanKind.Data, flags: 0, epoch: 0, incarnation: this.incarnation, seq: 0, next: 0, ackEpoch: 0, window: 0, ackIncarnation: 0, ack: 0, sack: 0 };
     this.peerLimit = settings.window;
     let size = 1;
     // Twice the window: the app may fill one window, refusals of a peer's RDMA WRITEs ride on top.
@@ -294,15 +258,6 @@ export class Rvi {
   /** Whether the RVI runs on plane `leg` at all. */
   private runsOn(leg: number): boolean {
     return this.plane === undefined || this.plane === leg;
-  }
-
-  runsOnPlane(leg: number): boolean {
-    return this.runsOn(leg);
-  }
-
-  /** Whether anything waits for an acknowledgement or a completion: the RVI needs ticks (retransmission, give-up). */
-  get busy(): boolean {
-    return this.nextSeq !== this.ackBase || this.rdmaGates.length > 0 || this.viSilent[0] || this.viSilent[1];
   }
 
   /** Messages accepted and not yet acknowledged. */
@@ -389,13 +344,8 @@ export class Rvi {
       sacked: false,
       settled: false,
     };
-    const wasIdle = this.nextSeq === this.ackBase;
     this.ring[this.nextSeq & this.mask] = msg;
     this.nextSeq = seqAdd(this.nextSeq, 1);
-    if (wasIdle) {
-      this.onBusy?.(this);
-      this.link?.busy(performance.now());
-    }
     return msg;
   }
 
@@ -409,11 +359,11 @@ export class Rvi {
     }
   }
 
-  /** Round robin over the legs that are up and not backed up (the port, or this VI at the plane). */
+  /** Round robin over the legs that are up and not backed up. */
   private pickLeg(): number {
     for (let i = 0; i < 2; i++) {
       const leg = (this.nextLeg + i) & 1;
-      if (this.legs[leg] === LegState.Up && !this.flowStopped[leg] && this.ports[leg].writable) {
+      if (this.legs[leg] === LegState.Up && this.ports[leg].writable) {
         this.nextLeg = leg ^ 1;
         return leg;
       }
@@ -450,29 +400,30 @@ export class Rvi {
     msg.sentAt = now;
     msg.leg = leg;
     this.lastSent[leg] = now;
-    if (this.link) {
-      if (this.awaitingSince[leg] === 0) this.awaitingSince[leg] = now;
-      this.link.sent(leg, now, true);
-    }
   }
 
   private header(kind: RclanKind, flags: number, seq: number, ext: number, bodyLength: number, inline: number): Buffer {
     this.ackOwed = 0;
-    // One fields object per RVI, filled for each packet: no object per frame on the send path (issue 9).
-    const h = this.hdr;
-    h.kind = kind;
-    h.flags = flags;
-    h.epoch = this.epoch;
-    h.seq = seq;
-    h.next = this.nextSeq;
-    h.ackEpoch = this.rxEpoch;
-    h.window = this.creditWindow();
-    h.ackIncarnation = this.rxIncarnation;
-    h.ack = this.expected;
-    h.sack = this.sackBits();
-    return emitRclanHeader(this.vi, h, ext, bodyLength, inline);
+    return emitRclanHeader(
+      this.vi,
+      {
+        kind,
+        flags,
+        epoch: this.epoch,
+        incarnation: this.incarnation,
+        seq,
+        next: this.nextSeq,
+        ackEpoch: this.rxEpoch,
+        window: this.creditWindow(),
+        ackIncarnation: this.rxIncarnation,
+        ack: this.expected,
+        sack: this.sackBits(),
+      },
+      ext,
+      bodyLength,
+      inline,
+    );
   }
-
 
   private creditWindow(): number {
     return Math.max(0, this.settings.window - this.held.length);
@@ -488,22 +439,10 @@ export class Rvi {
     return bits >>> 0;
   }
 
-  private sendControl(kind: RclanKind, leg: number, flags = 0): void {
-    const head = this.header(kind, flags, this.nextSeq, 0, 0, 0);
+  private sendControl(kind: RclanKind, leg: number): void {
+    const head = this.header(kind, 0, this.nextSeq, 0, 0, 0);
     this.ports[leg].send(head);
-    const now = performance.now();
-    this.lastSent[leg] = now;
-    this.link?.sent(leg, now, kind !== RclanKind.Heartbeat);
-  }
-
-  /** A heartbeat on `leg` (the peer link's, when this RVI carries it; also the hello of a new RVI). */
-  sendHeartbeat(leg: number): void {
-    if (this.runsOn(leg) && this.ports[leg].attached) this.sendControl(RclanKind.Heartbeat, leg);
-  }
-
-  /** A new RVI says hello on each plane it runs on, so the peer learns this end's incarnation at once. */
-  hello(): void {
-    for (let leg = 0; leg < 2; leg++) this.sendHeartbeat(leg);
+    this.lastSent[leg] = performance.now();
   }
 
   /** Sends a standalone acknowledgement (credits included) if one is owed. */
@@ -528,32 +467,13 @@ export class Rvi {
       this.stats.malformed++;
       return;
     }
-    if (this.link) {
-      this.link.heard(leg, now, pkt.kind !== RclanKind.Heartbeat);
-      if (this.viSilent[leg]) {
-        // The VI answers again: the leg is this RVI's once more if the peer link has it.
-        this.viSilent[leg] = false;
-        this.awaitingSince[leg] = 0;
-        if (this.link.legs[leg] === LegState.Up) this.setLeg(leg, LegState.Up, now);
-      }
-      if (pkt.kind === RclanKind.Heartbeat && pkt.flags & RclanFlag.Probe && now - this.lastProbeAnswer >= this.settings.heartbeatMs / 2) {
-        this.lastProbeAnswer = now;
-        this.sendControl(RclanKind.Heartbeat, leg);
-      }
-    } else {
-      this.lastHeard[leg] = now;
-      if (this.legs[leg] === LegState.Down && this.ports[leg].attached) this.setLeg(leg, LegState.Up, now);
-    }
+    this.lastHeard[leg] = now;
+    if (this.legs[leg] === LegState.Down && this.ports[leg].attached) this.setLeg(leg, LegState.Up, now);
 
-    // The sender still talks to an earlier process of ours: nothing in it is for us. A heartbeat of ours tells
-    // it at once (a quiet peer link sends none of its own), at most one per heartbeat interval.
+    // The sender still talks to an earlier process of ours: nothing in it is for us. Our heartbeats will tell it.
     const ackInc = pkt.ackIncarnation;
     if (ackInc !== 0 && ackInc !== this.incarnation) {
       this.stats.stale++;
-      if (now - this.lastStaleAnswer >= this.settings.heartbeatMs) {
-        this.lastStaleAnswer = now;
-        this.sendHeartbeat(leg);
-      }
       return;
     }
     if (!this.acceptStream(pkt)) return;
@@ -615,24 +535,10 @@ export class Rvi {
         this.ring[seq & this.mask] = undefined;
         // Karn, widened: a message sent before the last retransmission may have waited behind it at the receiver.
         if (msg.sends === 1 && seq === seqAdd(ack, -1) && msg.sentAt > this.lastRetransmitAt) this.sampleRtt(now - msg.sentAt);
-        if (msg.leg >= 0) this.awaitingSince[msg.leg] = -1;
         if (msg.kind === RclanKind.Data) this.stats.acked++;
         else if (msg.kind === RclanKind.RdmaWrite && !msg.settled) this.rdmaGates.push({ msg, stamp });
       }
       this.ackBase = ack;
-      // A leg whose data was acknowledged works; it waits again from now if more went on it since.
-      if (this.link) {
-        for (let leg = 0; leg < 2; leg++) {
-          if (this.awaitingSince[leg] !== -1) continue;
-          this.awaitingSince[leg] = 0;
-          for (let seq = ack; seqLt(seq, this.nextTx); seq = seqAdd(seq, 1)) {
-            if (this.ring[seq & this.mask]!.leg === leg) {
-              this.awaitingSince[leg] = now;
-              break;
-            }
-          }
-        }
-      }
       // Progress ends any backoff (RFC 6298 5.7 in spirit): the path works.
       this.rto = this.baseRto();
     }
@@ -784,12 +690,11 @@ export class Rvi {
   /** Periodic work: heartbeats, dead-leg detection, retransmission, give-up. */
   tick(now: number): void {
     const s = this.settings;
-    for (let leg = 0; leg < 2 && !this.link; leg++) {
+    for (let leg = 0; leg < 2; leg++) {
       if (!this.runsOn(leg)) continue;
       if (this.legs[leg] === LegState.Up && now - this.lastHeard[leg] > s.deadAfterMs) this.setLeg(leg, LegState.Down, now);
       if (this.ports[leg].attached && now - this.lastSent[leg] >= s.heartbeatMs) this.sendControl(RclanKind.Heartbeat, leg);
     }
-    if (this.link) this.judgeOwnLegs(now);
     if (this.legs[0] === LegState.Down && this.legs[1] === LegState.Down) {
       if (this.inFlight > 0 && now - this.noLegSince >= s.undeliverableAfterMs) {
         const prev = this.state;
@@ -800,27 +705,6 @@ export class Rvi {
       return;
     }
     this.retransmitExpired(now);
-  }
-
-  /** With a link: data unacknowledged on a leg for deadAfterMs takes that leg down for this RVI; a silent leg is probed. */
-  private judgeOwnLegs(now: number): void {
-    const s = this.settings;
-    for (let leg = 0; leg < 2; leg++) {
-      if (!this.runsOn(leg)) continue;
-      const since = this.awaitingSince[leg];
-      // Twice deadAfterMs: a peer that is heard but slow to acknowledge (a loaded box) is not a lost VI.
-      if (this.legs[leg] === LegState.Up && since > 0 && now - since > 2 * s.deadAfterMs) {
-        this.viSilent[leg] = true;
-        this.awaitingSince[leg] = 0;
-        // What fails over to the other leg has waited 2 x deadAfterMs already: that leg gets half a deadAfterMs (a round trip
-        // is far less), so a VI lost on both planes is down in 2.5 deadAfterMs, not 4.
-        const o = leg ^ 1;
-        const start = now - 1.5 * s.deadAfterMs;
-        if (this.legs[o] === LegState.Up && (this.awaitingSince[o] <= 0 || this.awaitingSince[o] > start)) this.awaitingSince[o] = start;
-        this.setLeg(leg, LegState.Down, now);
-      }
-      if (this.viSilent[leg] && this.ports[leg].attached && now - this.lastSent[leg] >= s.heartbeatMs) this.sendControl(RclanKind.Heartbeat, leg, RclanFlag.Probe);
-    }
   }
 
   private retransmitExpired(now: number): void {
@@ -838,42 +722,11 @@ export class Rvi {
     }
   }
 
-  /**
-   * Resends on the other leg when it is up (the surviving leg after a
-   * failure). A leg the plane stopped for this VI is not used: the message
-   * stays due and the timer resends it once a leg may carry it.
-   */
+  /** Resends on the other leg when it is up (the surviving leg after a failure). */
   private retransmit(msg: OutMsg): void {
     const other = msg.leg ^ 1;
-    const leg = msg.leg >= 0 && this.canResend(other) ? other : this.canResend(0) ? 0 : this.canResend(1) ? 1 : -1;
+    const leg = msg.leg >= 0 && this.legs[other] === LegState.Up ? other : this.legs[0] === LegState.Up ? 0 : this.legs[1] === LegState.Up ? 1 : -1;
     if (leg >= 0) this.transmit(msg, leg);
-  }
-
-  /** The peer link's verdict on plane `leg` (peer-link.ts); ignored for a plane this RVI does not run on. */
-  applyLeg(leg: number, state: LegState, now: number): void {
-    if (!this.runsOn(leg)) return;
-    if (state === LegState.Up && this.viSilent[leg]) return;
-    if (state === LegState.Down) {
-      this.viSilent[leg] = false;
-      this.awaitingSince[leg] = 0;
-    }
-    this.setLeg(leg, state, now);
-  }
-
-  private canResend(leg: number): boolean {
-    return this.legs[leg] === LegState.Up && !this.flowStopped[leg];
-  }
-
-  /**
-   * The plane of `leg` says stop (its output to the peer is over its mark) or
-   * go on, for this VI only (issue 11 item 1): a peer that does not drain holds
-   * back this RVI on that leg and nothing else of this node.
-   */
-  flow(leg: number, stop: boolean): void {
-    if (this.flowStopped[leg] === stop) return;
-    this.flowStopped[leg] = stop;
-    if (stop) this.stats.flowStops++;
-    else this.pump();
   }
 
   private setLeg(leg: number, state: LegState, now: number): void {
@@ -910,8 +763,6 @@ export class Rvi {
 
   /** The port of a plane went away (closed socket): its leg is down now, not after a heartbeat timeout. */
   portDetached(leg: number, now: number): void {
-    // The plane's stop notices went with its link: a new link starts with none.
-    this.flowStopped[leg] = false;
     this.setLeg(leg, LegState.Down, now);
   }
 
