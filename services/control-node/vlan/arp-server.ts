@@ -15,6 +15,17 @@ export const ARP_PER_SECOND = 1000;
 export const ARP_BURST = 512;
 /** ARP messages of one member waiting for their unicast RVI to be made; more are dropped (ARP retries). */
 export const ARP_HELD_PER_MEMBER = 512;
+/**
+ * How often a member's ARP request is also passed to the members that already
+ * have a path to it (Fig. 4C step 450, the refresh of their entry for it): at
+ * most once per this interval per requester. The entry they hold names the
+ * pair's RVI, which does not change while both are members, so one refresh per
+ * interval says all that the next ones would; passing every request on made a
+ * pingall cost n³ frames at the control nodes (issue 10 item 2: 64 members,
+ * ~7 tries per pair, each to ~30 peers, ~850,000 copies, and the first
+ * pingall lost 3,910 of 4,032 pairs behind them).
+ */
+export const ARP_REFRESH_MS = 5000;
 
 /**
  * The ARP server of one virtual LAN (seed 004, "3. ARP processing and IP
@@ -36,9 +47,13 @@ export const ARP_HELD_PER_MEMBER = 512;
  * every member, as a broadcast must.
  */
 export class ArpServer {
-  readonly stats = { requests: 0, replies: 0, spoofed: 0, unanswerable: 0, malformed: 0, limited: 0, held: 0, heldDropped: 0, noPath: 0 };
+  readonly stats = { requests: 0, replies: 0, spoofed: 0, unanswerable: 0, malformed: 0, limited: 0, held: 0, heldDropped: 0, heldAgain: 0, refreshes: 0, noPath: 0 };
   private readonly buckets = new Map<VlanMember, TokenBucket>();
   private readonly holding = new Map<VlanMember, number>();
+  /** Requests held now, by requester and target: a retry of one of them is not held (nor passed on) a second time. */
+  private readonly heldRequests = new Map<VlanMember, Set<VlanMember>>();
+  /** When each requester's ARP was last passed to the members with a path to it (ARP_REFRESH_MS). */
+  private readonly refreshedAt = new Map<VlanMember, number>();
 
   constructor(
     private readonly vlan: VlanMembers,
@@ -76,6 +91,8 @@ export class ArpServer {
   forget(m: VlanMember): void {
     this.buckets.delete(m);
     this.holding.delete(m);
+    this.heldRequests.delete(m);
+    this.refreshedAt.delete(m);
   }
 
   /**
@@ -122,11 +139,36 @@ export class ArpServer {
       for (const to of this.vlan.registered) if (to !== from) this.forward(from, to, this.vlan.lanRvi(to.lpar, from.lpar), frame);
       return;
     }
+    // A retry (ARP asks again every 250 ms) of a request held for its RVI: the held one is forwarded when the
+    // RVI exists and its answer satisfies the retry too, so this one is counted and dropped (issue 10 item 2:
+    // each retry held and forwarded made the target answer each, and each answer crossed the control node).
+    const waiting = this.heldRequests.get(from);
+    if (waiting?.has(target)) {
+      this.stats.heldAgain++;
+      return;
+    }
+    // Marked only when withPath will hold it (not when the member's holds are full and it drops it).
+    const holds = this.vlan.lanRvi(from.lpar, target.lpar) === undefined && (this.holding.get(from) ?? 0) < ARP_HELD_PER_MEMBER;
+    if (holds) {
+      const set = waiting ?? new Set<VlanMember>();
+      set.add(target);
+      this.heldRequests.set(from, set);
+    }
     // Copied now: the frame's buffer is the receive path's and may be reused while the RVI is made.
     const held = Buffer.from(frame);
     this.withPath(from, target, (rvi) => {
+      if (holds) {
+        const set = this.heldRequests.get(from);
+        set?.delete(target);
+        if (set?.size === 0) this.heldRequests.delete(from);
+      }
       if (!this.vlan.registered.has(target) || !this.vlan.registered.has(from)) return;
       this.forward(from, target, rvi, held);
+      const now = performance.now();
+      const last = this.refreshedAt.get(from);
+      if (last !== undefined && now - last < ARP_REFRESH_MS) return;
+      this.refreshedAt.set(from, now);
+      this.stats.refreshes++;
       for (const [peer, id] of this.vlan.lanPeersOf(from.lpar)) {
         const to = this.vlan.registeredMember(peer);
         if (to && to !== target) this.forward(from, to, id, held);
