@@ -33,26 +33,15 @@ export interface PingPair {
   rttMs: number | null;
 }
 
-/**
- * Pings in flight at once in a pingall: a 256-partition platform has 65,280
- * pairs, one admin connection each; all at once would exhaust file
- * descriptors and time the pings out in the crowd (issue 10).
- */
-export const PINGALL_CONCURRENCY = 256;
-
-/** Mininet's pingall: every LPAR pings every other address on each virtual LAN it is on (PINGALL_CONCURRENCY at a time). */
+/** Mininet's pingall: every LPAR pings every other address on each virtual LAN it is on. */
 export async function pingall(runDir: RunDir, platform: Platform): Promise<PingPair[]> {
   const members = await vlanMembers(runDir, platform);
-  const jobs: Array<() => Promise<PingPair>> = [];
-  /** Each job's place among its source's pings: the order they run in is by that, then by source. */
-  const rank: number[] = [];
+  const jobs: Array<Promise<PingPair>> = [];
   for (const [vlan, list] of members) {
     for (const from of list) {
-      let k = 0;
       for (const to of list) {
         if (to.lpar === from.lpar) continue;
-        rank.push(k++);
-        jobs.push(() =>
+        jobs.push(
           // A ping that fails, or whose reply does not decode, is an X in the table (as an unreachable LPAR is).
           adminAsk(runDir, from.lpar, { t: 'ping', dst: to.ip, count: 1, timeoutMs: 2000 }, 10_000).then(
             (r) => ({ from: from.lpar, to: to.lpar, ip: to.ip, vlan, ok: r.received === 1, rttMs: r.rttsMs[0] ?? null }),
@@ -62,18 +51,7 @@ export async function pingall(runDir: RunDir, platform: Platform): Promise<PingP
       }
     }
   }
-  // Round robin over the sources, so the pings in flight are spread over the LPARs rather than all from the first.
-  const order = [...jobs.keys()].sort((a, b) => rank[a] - rank[b] || a - b);
-  const results: PingPair[] = new Array(jobs.length);
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < order.length) {
-      const i = order[next++];
-      results[i] = await jobs[i]();
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(PINGALL_CONCURRENCY, jobs.length) }, worker));
-  return results;
+  return Promise.all(jobs);
 }
 
 /**

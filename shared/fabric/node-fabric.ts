@@ -60,7 +60,7 @@ export class NodeFabric {
     const log = this.opts.log.child({ component: 'fabric-nic' });
     const events = {
       frame: (leg: number, frame: Buffer) => this.rclan.receive(leg, frame),
-      attached: (leg: number) => this.rclan.portAttached(leg),
+      attached: () => this.rclan.portDrained(),
       detached: (leg: number) => this.rclan.portDetached(leg),
       drained: () => this.rclan.portDrained(),
     };

@@ -100,10 +100,6 @@ export interface LanPeer {
 
 /** Frames waiting for an RVI's credit; bounded like a NIC's transmit queue. */
 const TX_QUEUE = 512;
-/** Requesters remembered for reply affinity (see arpAnsweredBy); the oldest goes first past this. */
-const ARP_AFFINITY = 4096;
-/** Offset of the ARP target protocol address in a TLV frame (TLV, Ethernet, then ARP's tpa at 24). */
-const ARP_TPA = TLV_HEADER + ETHERNET_HEADER + 24;
 
 /**
  * The virtual Ethernet driver (seed 004, "Virtual Ethernet Driver", Fig. 4A):
@@ -147,13 +143,6 @@ export class VirtualEthernet {
   /** RVIs whose peer forwards for others (`forwarding: true` in the platform file): any IPv4 source is theirs to send. */
   private readonly forwarders = new Set<number>();
   private readonly queues = new Map<Rvi, Array<{ buf: Buffer; sent?: () => void }>>();
-  /**
-   * The control node each ARP request came through, by requester address: our
-   * reply goes back through the same one (issue 10 item 2). That control node
-   * made (or learnt) the unicast RVI to annotate the request, so it can name it
-   * in the reply at once; the other would have to ask the fabric manager first.
-   */
-  private readonly arpAnsweredBy = new Map<number, ControlNodeLink>();
   private readonly timer: NodeJS.Timeout;
   private readonly watch: NodeJS.Timeout;
 
@@ -331,21 +320,10 @@ export class VirtualEthernet {
       case FrameKind.ArpRequest:
         type = TlvType.Arp;
         break;
-      case FrameKind.ArpReply: {
+      case FrameKind.ArpReply:
         type = TlvType.Arp;
         flags = TlvFlag.LocalReply;
-        if (buf.length < ARP_TPA + 4) break;
-        const tpa = buf.readUInt32BE(ARP_TPA);
-        const via = this.arpAnsweredBy.get(tpa);
-        this.arpAnsweredBy.delete(tpa);
-        if (via && this.alive(via, performance.now())) {
-          emitTlv(buf, 0, { type, flags, length, srcDev: port.dev, dstDev: 0, vlan: port.vlanId });
-          via.bytesSent += buf.length;
-          this.stats.txControlNode++;
-          return this.enqueue(via.rvi, buf, sent);
-        }
         break;
-      }
       case FrameKind.Broadcast:
         type = TlvType.Broadcast;
         break;
@@ -473,7 +451,6 @@ export class VirtualEthernet {
         return;
       case TlvType.Arp:
         if (tlv.flags & TlvFlag.Annotated) this.annotateArpRequest(port, tlv, eth);
-        this.rememberArpFrom(rvi, eth);
         port.receiver(eth);
         return;
       case TlvType.Broadcast:
@@ -502,27 +479,6 @@ export class VirtualEthernet {
     if (bound === undefined) return false;
     if (this.forwarders.has(rvi.id)) return true;
     return Ipv4Packet.tryParse(eth.payload)?.src === bound;
-  }
-
-  /**
-   * ARP from a control node's ARP server: the reply to a request goes back the
-   * same way (arpAnsweredBy); and the RVI it names is bound to the sender's
-   * address now (seed 004: RVIs "associated with IP addresses during the
-   * virtual LAN server's handling of ARP traffic"), since the lan-peers message
-   * for a path made just now travels on another RVI and may come after the
-   * first frame on it (issue 10 item 2).
-   */
-  private rememberArpFrom(rvi: Rvi, eth: EthernetFrame): void {
-    const c = this.controlNodes.get(rvi.peer);
-    const arp = c && ArpPacket.tryParse(eth.payload);
-    if (!arp) return;
-    if (isInternalMac(arp.sha)) {
-      const named = parseInternalMac(arp.sha).rvi;
-      if (!this.peerIps.has(named)) this.peerIps.set(named, arp.spa);
-    }
-    if (arp.op !== ArpOp.Request) return;
-    if (this.arpAnsweredBy.size >= ARP_AFFINITY) this.arpAnsweredBy.delete(this.arpAnsweredBy.keys().next().value!);
-    this.arpAnsweredBy.set(arp.spa, c);
   }
 
   /**
