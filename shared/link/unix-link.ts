@@ -1,6 +1,6 @@
 import net from 'node:net';
 import fs from 'node:fs';
-import { FrameDecoder, FrameError } from './frame.ts';
+import { FrameDecoder, FrameError, type CutThroughSink } from './frame.ts';
 import { FrameDelivery, HIGH_WATER, noop, type Link, type LinkServer } from './link.ts';
 
 /** sockaddr_un.sun_path is 108 bytes with the terminating NUL. */
@@ -53,6 +53,10 @@ export class UnixLink extends FrameDelivery implements Link {
     return !this.closed && this.socket.writableLength < HIGH_WATER;
   }
 
+  get queued(): number {
+    return this.socket.writableLength;
+  }
+
   send(frame: Buffer): boolean {
     if (this.closed) return false;
     this.cork();
@@ -76,6 +80,10 @@ export class UnixLink extends FrameDelivery implements Link {
       this.corked = false;
       this.socket.uncork();
     });
+  }
+
+  setCutThrough(sink: CutThroughSink | undefined): void {
+    this.decoder.sink = sink;
   }
 
   pause(): void {
