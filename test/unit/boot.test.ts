@@ -39,7 +39,7 @@ function fakeService(rd: RunDir, name: string, loadMs: number, upMs: number, exi
     const net = require('node:net'), fs = require('node:fs');
     const healthy = () => {
       const f = ${JSON.stringify(rd.stateFile(name))};
-      fs.writeFileSync(f + '.tmp', JSON.stringify({ name: ${JSON.stringify(name)}, role: 'lpar', pid: process.pid, health: 'healthy', detail: '', since: '' }));
+      fs.writeFileSync(f + '.tmp', JSON.stringify({ name: ${JSON.stringify(name)}, role: 'lpar', pid: process.pid, health: 'healthy', detail: '', since: new Date().toISOString() }));
       fs.renameSync(f + '.tmp', f);
     };
     const whenAfter = () => ${after === undefined ? 'healthy()' : `fs.existsSync(${JSON.stringify(rd.stateFile(after))}) ? healthy() : setTimeout(whenAfter, 20)`};
