@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DeclineReason, declineText } from '../../shared/wire/smc-clc.ts';
 import { TestPlatform } from '../helpers/platform.ts';
 import { platformYaml } from '../helpers/platform-yaml.ts';
+import { smcProbe } from '../helpers/smc-probe.ts';
 import { waitFor } from '../helpers/wait.ts';
 
 /**
@@ -34,13 +35,7 @@ type Rec = Record<string, any>;
 describe('SMC under failures', () => {
   let p: TestPlatform;
 
-  const stats = async (lpar: string) => ((await p.admin(lpar, { t: 'smc-status' })) as Rec).smc.stats as Rec;
-  const conns = async (lpar: string) => ((await p.admin(lpar, { t: 'ss' })) as Rec).connections as Rec[];
-  const send = (from: string, to: string, bytes: number, seed: number) => p.admin(from, { t: 'tcp-send', dst: IP[to], port: 9000, bytes, seed }, 300_000) as Promise<Rec>;
-  const byteExact = (r: Rec, bytes: number) => {
-    expect(r.bytes).toBe(bytes);
-    expect(r.answer).toBe(r.sha256);
-  };
+  const { stats, conns, send, byteExact } = smcProbe(() => p, IP);
   /** `lparlab fault PLANE ACTION --rvi ID`, as an operator types it. */
   const fault = async (plane: string, action: string, rvi: number) => {
     const r = await p.cli(['fault', plane, action, '--rvi', String(rvi)]);

@@ -6,6 +6,7 @@ import { DeclineReason, declineText } from '../../shared/wire/smc-clc.ts';
 import { TestPlatform } from '../helpers/platform.ts';
 import { platformYaml } from '../helpers/platform-yaml.ts';
 import { mountSmallTmpfs } from '../helpers/small-tmpfs.ts';
+import { smcProbe } from '../helpers/smc-probe.ts';
 import { waitFor } from '../helpers/wait.ts';
 
 /**
@@ -44,13 +45,7 @@ describe('SMC-D when shared memory fails', () => {
   let p: TestPlatform;
   let tmpfs: ReturnType<typeof mountSmallTmpfs>;
 
-  const stats = async (lpar: string) => ((await p.admin(lpar, { t: 'smc-status' })) as Rec).smc.stats as Rec;
-  const conns = async (lpar: string) => ((await p.admin(lpar, { t: 'ss' })) as Rec).connections as Rec[];
-  const send = (from: string, to: string, bytes: number, seed: number) => p.admin(from, { t: 'tcp-send', dst: IP[to], port: 9000, bytes, seed }, 300_000) as Promise<Rec>;
-  const byteExact = (r: Rec, bytes: number) => {
-    expect(r.bytes).toBe(bytes);
-    expect(r.answer).toBe(r.sha256);
-  };
+  const { stats, conns, send, byteExact } = smcProbe(() => p, IP);
   const hvConnected = async () => {
     for (const l of ['lpar1', 'lpar2']) if (((await p.admin(l, { t: 'smc-status' })) as Rec).hypervisor?.connected !== true) return false;
     return true;
