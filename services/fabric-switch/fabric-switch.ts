@@ -27,13 +27,12 @@ interface Port {
   dropped: number;
   /** Stop notices sent on account of this output. */
   flowStops: number;
-  // As an output: the input whose frame is being cut through to it (no other frame may start until it ends).
+  // As an output: the input whose frame is being cut through to it. Whole
+  // frames sent meanwhile (forwarded, flow frames, control replies) wait
+  // behind it inside the link (Link.sendStart), counted in its `queued`.
   heldBy: Port | undefined;
   /** When the holder last passed on a piece. */
   heldSince: number;
-  /** Whole frames for this output that came while it was held, sent when the hold ends; bounded with `queued` by OUTPUT_LIMIT. */
-  waiting: Array<{ frame: Buffer; from: Port; vi: number }>;
-  waitingBytes: number;
   // As an input: where its frame being cut through goes (null: discarded; undefined: none under way), and its VI.
   cutTo: Port | null | undefined;
   cutVi: number;
@@ -95,8 +94,13 @@ export const HOLD_STALL_MS = 500;
  * Cut-through (issue 10 item 6): a VI frame larger than one socket read is
  * passed on piece by piece as it arrives (shared/link/frame.ts,
  * CutThroughSink), not copied together first. Its output is held for it
- * until its last byte: a whole frame for a held output waits in the output's
- * `waiting` list (counted against OUTPUT_LIMIT, dropped beyond). The limit and
+ * until its last byte: every whole frame sent to a held output meanwhile
+ * waits behind it inside the link (Link.sendStart; counted in its `queued`,
+ * so against OUTPUT_LIMIT). That covers what the switch itself sends there:
+ * a flow frame or a control reply written into the middle of a frame cut
+ * through would be bytes of that frame on the wire, and RCLAN payloads carry
+ * no checksum inside the platform (a TCP stream arrived with a wrong digest
+ * while flow frames went out between the pieces). The limit and
  * the stop notices are applied when a frame starts; once started, a frame is
  * always finished (at most one frame over the limit). A frame is stored and
  * forwarded as before when a fault is set on the plane (drop and delay act on
@@ -156,8 +160,6 @@ export class FabricSwitch {
         flowStops: 0,
         heldBy: undefined,
         heldSince: 0,
-        waiting: [],
-        waitingBytes: 0,
         cutTo: undefined,
         cutVi: 0,
       };
@@ -237,9 +239,6 @@ export class FabricSwitch {
     port.cutTo = undefined;
     if (out && out.heldBy === port) this.abortCut(out);
     port.heldBy = undefined;
-    this.stats.portDown += port.waiting.length;
-    port.waiting = [];
-    port.waitingBytes = 0;
   }
 
   /** The frame cut through to `out` cannot finish: reset `out`'s link (see the class comment). */
@@ -249,9 +248,7 @@ export class FabricSwitch {
     out.heldBy = undefined;
     this.stats.cutThroughAborts++;
     this.log.warn({ port: out.number, node: out.name, from: holder?.name }, 'frame cut through could not finish: output link reset');
-    out.dropped += out.waiting.length;
-    out.waiting = [];
-    out.waitingBytes = 0;
+    // What waited behind the frame in the link goes with it; RCLAN resends it.
     out.link?.close();
   }
 
@@ -286,7 +283,7 @@ export class FabricSwitch {
       return true;
     }
     // Pieces can go on only as bytes of a stream (a WebSocket sends messages; a plane listens on one transport anyway).
-    if (!link.setCutThrough) {
+    if (!link.sendStart) {
       inPort.cutTo = undefined;
       inPort.framesIn--;
       return false;
@@ -304,7 +301,7 @@ export class FabricSwitch {
     out.heldSince = performance.now();
     inPort.cutTo = out;
     inPort.cutVi = vi;
-    if (!link.send(head)) this.stop(inPort, vi, out);
+    if (!link.sendStart(head)) this.stop(inPort, vi, out);
     return true;
   }
 
@@ -313,18 +310,10 @@ export class FabricSwitch {
     const out = inPort.cutTo;
     if (last) inPort.cutTo = undefined;
     if (!out || out.heldBy !== inPort) return;
-    const link = out.link!;
-    if (!link.send(bytes)) this.stop(inPort, inPort.cutVi, out);
-    if (!last) {
-      out.heldSince = performance.now();
-      return;
-    }
-    out.heldBy = undefined;
-    if (out.waiting.length === 0) return;
-    const waiting = out.waiting;
-    out.waiting = [];
-    out.waitingBytes = 0;
-    for (const w of waiting) if (!link.send(w.frame)) this.stop(w.from, w.vi, out);
+    // The link sends what waited behind the frame once its last piece is in.
+    if (!out.link!.sendPiece!(bytes, last)) this.stop(inPort, inPort.cutVi, out);
+    if (last) out.heldBy = undefined;
+    else out.heldSince = performance.now();
   }
 
   /** `out` drained (or went away): every VI stopped on its account may send again. */
@@ -386,25 +375,21 @@ export class FabricSwitch {
       this.stats.portDown++;
       return;
     }
-    if (link.queued + out!.waitingBytes > OUTPUT_LIMIT) {
+    if (link.queued > OUTPUT_LIMIT) {
       out!.dropped++;
       this.stats.congestionDropped++;
       return;
     }
-    if (out!.heldBy !== undefined) {
-      // A frame is being cut through to this output: this one waits until it ends, unless the holder stalled.
-      if (performance.now() - out!.heldSince > HOLD_STALL_MS) {
-        this.abortCut(out!);
-        out!.dropped++;
-        return;
-      }
-      out!.waiting.push({ frame, from: inPort, vi });
-      out!.waitingBytes += frame.length;
+    // A frame is being cut through to this output: this one waits behind it in the link, unless the holder stalled.
+    if (out!.heldBy !== undefined && performance.now() - out!.heldSince > HOLD_STALL_MS) {
+      this.abortCut(out!);
+      out!.dropped++;
+      return;
     }
     ViFrame.setVi(frame, dest % VI_BITS);
     out!.framesOut++;
     this.stats.forwarded++;
-    if (out!.heldBy === undefined && !link.send(frame)) this.stop(inPort, vi, out!);
+    if (!link.send(frame)) this.stop(inPort, vi, out!);
   }
 
   /** `out` is over its high-water mark: `inPort`'s VI `vi`, which fed it, is told to stop (once until it drains). */

@@ -28,6 +28,16 @@ export interface Link {
    * transports have it: a WebSocket hands over whole messages anyway.
    */
   setCutThrough?(sink: CutThroughSink | undefined): void;
+  /**
+   * Starts sending one frame piece by piece (the other half of cut-through):
+   * `head` is its first bytes, `sendPiece` the rest, in order, `last` on the
+   * one that completes it. Until then every whole frame sent on this link, by
+   * whoever sends it (a flow frame, a control reply, another input's frame),
+   * waits behind it inside the link, so nothing can land in the middle of a
+   * frame on the wire. Counted in `queued`. Stream transports only.
+   */
+  sendStart?(head: Buffer): boolean;
+  sendPiece?(bytes: Buffer, last: boolean): boolean;
   pause(): void;
   resume(): void;
   close(): void;

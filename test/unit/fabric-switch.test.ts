@@ -18,6 +18,7 @@ import { sleep, waitFor } from '../helpers/wait.ts';
  */
 interface Node {
   link: Link;
+  ch: ControlChannel;
   frames: Buffer[];
   flows: Array<{ vi: number; stop: boolean }>;
 }
@@ -64,7 +65,7 @@ describe('FabricSwitch', () => {
     for (const name of ['n1', 'n2', 'n3']) {
       const link = await connectUnix(path.join(dir, 'plane.sock'));
       const ch = new ControlChannel(link, log);
-      const node: Node = { link, frames: [], flows: [] };
+      const node: Node = { link, ch, frames: [], flows: [] };
       ch.onViFrame = (f) => {
         if (ViFrame.flagsOf(f) & ViFlag.Flow) node.flows.push({ vi: ViFrame.viOf(f), stop: (ViFrame.flagsOf(f) & ViFlag.Stop) !== 0 });
         else node.frames.push(Buffer.from(f));
@@ -103,6 +104,40 @@ describe('FabricSwitch', () => {
     expect(nodes.n2.frames[0].subarray(VI_HEADER).equals(big.subarray(VI_HEADER))).toBe(true);
     expect(ViFrame.viOf(nodes.n2.frames[1])).toBe(21);
     expect(nodes.n2.frames[1].subarray(VI_HEADER).toString()).toBe('small, from n3');
+  });
+
+  it('lets nothing the switch sends itself land inside a frame cut through: a control reply waits behind it', async () => {
+    const big = viFrame(10, pattern(300_000, 11));
+    nodes.n1.link.send(big.subarray(0, 100_000));
+    await waitFor('the frame under way', () => sw.stats.cutThrough === 1);
+    // n2 asks the switch something it does not know: the error reply goes to n2 while n2's output is held.
+    const reply = nodes.n2.ch.request({ t: 'no-such-request' }).catch((err: Error) => err.message);
+    await sleep(100);
+    nodes.n1.link.send(big.subarray(100_000));
+    expect(await reply).toMatch(/unknown request/);
+    await waitFor('the frame at n2', () => nodes.n2.frames.length === 1);
+    expect(nodes.n2.frames[0].subarray(VI_HEADER).equals(big.subarray(VI_HEADER))).toBe(true);
+    expect(nodes.n2.link.closed).toBe(false);
+  });
+
+  it('lets no flow frame land inside a frame cut through to the port it is for', async () => {
+    const big = viFrame(10, pattern(300_000, 13));
+    nodes.n1.link.send(big.subarray(0, 100_000));
+    await waitFor('the frame under way', () => sw.stats.cutThrough === 1);
+    // n2 floods a reader that does not drain (n3): its stop notice goes to n2 while n2's output is held.
+    nodes.n3.link.pause();
+    const chunk = pattern(60_000, 2);
+    for (let i = 0; i < 40 && sw.stats.flowStops === 0; i++) {
+      nodes.n2.link.send(viFrame(21, chunk));
+      await sleep(5);
+    }
+    await waitFor('a stop sent to n2', () => sw.stats.flowStops > 0);
+    nodes.n1.link.send(big.subarray(100_000));
+    await waitFor('the frame at n2', () => nodes.n2.frames.length === 1);
+    expect(nodes.n2.frames[0].subarray(VI_HEADER).equals(big.subarray(VI_HEADER))).toBe(true);
+    await waitFor('the stop for VI 21 at n2', () => nodes.n2.flows.some((f) => f.vi === 21 && f.stop));
+    expect(nodes.n2.link.closed).toBe(false);
+    nodes.n3.link.resume();
   });
 
   it('resets the output of a frame whose input closes part way (the stream behind it could not be resynchronised)', async () => {
