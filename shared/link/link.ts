@@ -1,3 +1,5 @@
+import type { CutThroughSink } from './frame.ts';
+
 /**
  * A fabric link: a duplex stream of frames (see frame.ts) with backpressure in
  * both directions. Two transports implement it: UNIX domain sockets (default,
@@ -13,11 +15,29 @@ export interface Link {
   readonly remote: string;
   /** False while the link holds more than its high-water mark of unsent bytes. */
   readonly writable: boolean;
+  /** Bytes queued and not yet handed to the kernel (the switch bounds each output by it). */
+  readonly queued: number;
   readonly closed: boolean;
   /** Sends one whole frame. Returns `writable` after queueing it. */
   send(frame: Buffer): boolean;
   /** Sends one frame given as a header and a body, without joining them. */
   sendParts(head: Buffer, body: Buffer): boolean;
+  /**
+   * Passes VI frames that span reads to `sink` as they arrive (cut-through,
+   * issue 10 item 6); undefined goes back to whole frames. Only stream
+   * transports have it: a WebSocket hands over whole messages anyway.
+   */
+  setCutThrough?(sink: CutThroughSink | undefined): void;
+  /**
+   * Starts sending one frame piece by piece (the other half of cut-through):
+   * `head` is its first bytes, `sendPiece` the rest, in order, `last` on the
+   * one that completes it. Until then every whole frame sent on this link, by
+   * whoever sends it (a flow frame, a control reply, another input's frame),
+   * waits behind it inside the link, so nothing can land in the middle of a
+   * frame on the wire. Counted in `queued`. Stream transports only.
+   */
+  sendStart?(head: Buffer): boolean;
+  sendPiece?(bytes: Buffer, last: boolean): boolean;
   pause(): void;
   resume(): void;
   close(): void;

@@ -1,6 +1,6 @@
 import net from 'node:net';
 import fs from 'node:fs';
-import { FrameDecoder, FrameError } from './frame.ts';
+import { FrameDecoder, FrameError, type CutThroughSink } from './frame.ts';
 import { FrameDelivery, HIGH_WATER, noop, type Link, type LinkServer } from './link.ts';
 
 /** sockaddr_un.sun_path is 108 bytes with the terminating NUL. */
@@ -22,6 +22,10 @@ export class UnixLink extends FrameDelivery implements Link {
   closed = false;
   private corked = false;
   private readonly decoder: FrameDecoder;
+  /** A frame is being sent piece by piece (sendStart): whole frames wait in `behind` until its last piece. */
+  private piecing = false;
+  private behind: Buffer[] = [];
+  private behindBytes = 0;
 
   constructor(
     private readonly socket: net.Socket,
@@ -50,11 +54,16 @@ export class UnixLink extends FrameDelivery implements Link {
   }
 
   get writable(): boolean {
-    return !this.closed && this.socket.writableLength < HIGH_WATER;
+    return !this.closed && this.queued < HIGH_WATER;
+  }
+
+  get queued(): number {
+    return this.socket.writableLength + this.behindBytes;
   }
 
   send(frame: Buffer): boolean {
     if (this.closed) return false;
+    if (this.piecing) return this.wait(frame);
     this.cork();
     this.socket.write(frame);
     return this.socket.writableLength < HIGH_WATER;
@@ -62,10 +71,43 @@ export class UnixLink extends FrameDelivery implements Link {
 
   sendParts(head: Buffer, body: Buffer): boolean {
     if (this.closed) return false;
+    if (this.piecing) {
+      this.wait(head);
+      return this.wait(body);
+    }
     this.cork();
     this.socket.write(head);
     this.socket.write(body);
     return this.socket.writableLength < HIGH_WATER;
+  }
+
+  sendStart(head: Buffer): boolean {
+    if (this.closed) return false;
+    if (this.piecing) throw new Error('a frame is already being sent piece by piece on this link');
+    this.piecing = true;
+    this.cork();
+    this.socket.write(head);
+    return this.queued < HIGH_WATER;
+  }
+
+  sendPiece(bytes: Buffer, last: boolean): boolean {
+    if (this.closed) return false;
+    this.cork();
+    this.socket.write(bytes);
+    if (last) {
+      this.piecing = false;
+      const behind = this.behind;
+      this.behind = [];
+      this.behindBytes = 0;
+      for (const f of behind) this.socket.write(f);
+    }
+    return this.queued < HIGH_WATER;
+  }
+
+  private wait(bytes: Buffer): boolean {
+    this.behind.push(bytes);
+    this.behindBytes += bytes.length;
+    return this.queued < HIGH_WATER;
   }
 
   private cork(): void {
@@ -76,6 +118,10 @@ export class UnixLink extends FrameDelivery implements Link {
       this.corked = false;
       this.socket.uncork();
     });
+  }
+
+  setCutThrough(sink: CutThroughSink | undefined): void {
+    this.decoder.sink = sink;
   }
 
   pause(): void {

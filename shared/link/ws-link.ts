@@ -50,6 +50,10 @@ export class WsLink extends FrameDelivery implements Link {
     return !this.closed && this.unsent < HIGH_WATER;
   }
 
+  get queued(): number {
+    return this.unsent;
+  }
+
   private readonly written = (length: number) => () => {
     this.unsent -= length;
     if (this.blocked && this.unsent < HIGH_WATER / 2) {

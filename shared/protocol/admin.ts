@@ -325,7 +325,8 @@ const replies = {
   // fabric switch
   'switch-status': openShape({
     plane: str,
-    ports: arrayOf(shape({ port: u, node: str, up: bool, framesIn: u, framesOut: u })),
+    // queued, dropped, flowStops, stoppedVis: the output's flow control (issue 11 item 1).
+    ports: arrayOf(shape({ port: u, node: str, up: bool, framesIn: u, framesOut: u, queued: u, dropped: u, flowStops: u, stoppedVis: u })),
     vis: u,
     stats: recordOf(anything),
     faults: arrayOf(faultEntry),

@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import { ViFrame } from '../link/frame.ts';
+import { VI_HEADER, ViFlag, ViFrame } from '../link/frame.ts';
 import { Rvi, type LegPort, type RclanSettings } from './rvi.ts';
 
 /** What a node learns of one of its RVIs from the fabric manager. */
@@ -60,17 +60,22 @@ export class Rclan {
 
   /** A VI frame arrived on plane `leg`. */
   receive(leg: number, frame: Buffer): void {
-    const vf = ViFrame.tryParse(frame);
-    if (!vf) {
+    // Checked without a view per frame (hot path, issue 9): the VI, or -1 for a frame that is not one.
+    const vi = ViFrame.checkedVi(frame);
+    if (vi < 0) {
       this.malformed++;
       return;
     }
-    const rvi = this.rvis.get(vf.vi);
+    const rvi = this.rvis.get(vi);
     if (!rvi) {
       this.unknownVi++;
       return;
     }
-    rvi.receive(leg, frame, performance.now());
+    const flags = ViFrame.flagsOf(frame);
+    if (flags === 0) rvi.receive(leg, frame, performance.now());
+    // The plane's flow control for this VI (issue 11 item 1): stop or go on using this leg.
+    else if (flags & ViFlag.Flow && frame.length === VI_HEADER) rvi.flow(leg, (flags & ViFlag.Stop) !== 0);
+    else this.malformed++;
   }
 
   portDetached(leg: number): void {

@@ -9,6 +9,7 @@ import {
   RdmaStatus,
   emitRclanHeader,
   emitRdmaExt,
+  type RclanHeaderFields,
   rdmaExtLength,
   seqAdd,
   seqDiff,
@@ -149,6 +150,8 @@ export interface RviStats {
   legFailovers: number;
   /** Frames that arrived on the plane a pinned RVI does not run on: dropped unread. */
   offPlane: number;
+  /** Times a plane told this RVI to stop sending on its leg (the peer's output there was full). */
+  flowStops: number;
   bytesSent: number;
   bytesReceived: number;
   perLegSent: [number, number];
@@ -178,6 +181,7 @@ export class Rvi {
     handlerErrors: 0,
     legFailovers: 0,
     offPlane: 0,
+    flowStops: 0,
     bytesSent: 0,
     bytesReceived: 0,
     perLegSent: [0, 0],
@@ -197,6 +201,8 @@ export class Rvi {
   /** The one plane index this RVI runs on (from its purpose), or undefined for both. */
   readonly plane: 0 | 1 | undefined;
 
+  /** Per leg: the plane asked us to stop sending on this VI (its output to the peer is full). */
+  private readonly flowStopped: [boolean, boolean] = [false, false];
   private readonly lastHeard: [number, number] = [0, 0];
   private readonly lastSent: [number, number] = [0, 0];
   private noLegSince: number;
@@ -231,6 +237,7 @@ export class Rvi {
   private paused = false;
   private ackOwed = 0;
 
+  private readonly hdr: RclanHeaderFields;
   private readonly regions = new Map<number, MemoryRegion>();
   private nextRegion = 1;
 
@@ -246,6 +253,7 @@ export class Rvi {
   ) {
     this.plane = pinnedPlane(purpose);
     this.incarnation = crypto.randomBytes(4).readUInt32BE(0) || 1;
+    this.hdr = { kind: RclanKind.Data, flags: 0, epoch: 0, incarnation: this.incarnation, seq: 0, next: 0, ackEpoch: 0, window: 0, ackIncarnation: 0, ack: 0, sack: 0 };
     this.peerLimit = settings.window;
     let size = 1;
     // Twice the window: the app may fill one window, refusals of a peer's RDMA WRITEs ride on top.
@@ -359,11 +367,11 @@ export class Rvi {
     }
   }
 
-  /** Round robin over the legs that are up and not backed up. */
+  /** Round robin over the legs that are up and not backed up (the port, or this VI at the plane). */
   private pickLeg(): number {
     for (let i = 0; i < 2; i++) {
       const leg = (this.nextLeg + i) & 1;
-      if (this.legs[leg] === LegState.Up && this.ports[leg].writable) {
+      if (this.legs[leg] === LegState.Up && !this.flowStopped[leg] && this.ports[leg].writable) {
         this.nextLeg = leg ^ 1;
         return leg;
       }
@@ -404,26 +412,21 @@ export class Rvi {
 
   private header(kind: RclanKind, flags: number, seq: number, ext: number, bodyLength: number, inline: number): Buffer {
     this.ackOwed = 0;
-    return emitRclanHeader(
-      this.vi,
-      {
-        kind,
-        flags,
-        epoch: this.epoch,
-        incarnation: this.incarnation,
-        seq,
-        next: this.nextSeq,
-        ackEpoch: this.rxEpoch,
-        window: this.creditWindow(),
-        ackIncarnation: this.rxIncarnation,
-        ack: this.expected,
-        sack: this.sackBits(),
-      },
-      ext,
-      bodyLength,
-      inline,
-    );
+    // One fields object per RVI, filled for each packet: no object per frame on the send path (issue 9).
+    const h = this.hdr;
+    h.kind = kind;
+    h.flags = flags;
+    h.epoch = this.epoch;
+    h.seq = seq;
+    h.next = this.nextSeq;
+    h.ackEpoch = this.rxEpoch;
+    h.window = this.creditWindow();
+    h.ackIncarnation = this.rxIncarnation;
+    h.ack = this.expected;
+    h.sack = this.sackBits();
+    return emitRclanHeader(this.vi, h, ext, bodyLength, inline);
   }
+
 
   private creditWindow(): number {
     return Math.max(0, this.settings.window - this.held.length);
@@ -722,11 +725,31 @@ export class Rvi {
     }
   }
 
-  /** Resends on the other leg when it is up (the surviving leg after a failure). */
+  /**
+   * Resends on the other leg when it is up (the surviving leg after a
+   * failure). A leg the plane stopped for this VI is not used: the message
+   * stays due and the timer resends it once a leg may carry it.
+   */
   private retransmit(msg: OutMsg): void {
     const other = msg.leg ^ 1;
-    const leg = msg.leg >= 0 && this.legs[other] === LegState.Up ? other : this.legs[0] === LegState.Up ? 0 : this.legs[1] === LegState.Up ? 1 : -1;
+    const leg = msg.leg >= 0 && this.canResend(other) ? other : this.canResend(0) ? 0 : this.canResend(1) ? 1 : -1;
     if (leg >= 0) this.transmit(msg, leg);
+  }
+
+  private canResend(leg: number): boolean {
+    return this.legs[leg] === LegState.Up && !this.flowStopped[leg];
+  }
+
+  /**
+   * The plane of `leg` says stop (its output to the peer is over its mark) or
+   * go on, for this VI only (issue 11 item 1): a peer that does not drain holds
+   * back this RVI on that leg and nothing else of this node.
+   */
+  flow(leg: number, stop: boolean): void {
+    if (this.flowStopped[leg] === stop) return;
+    this.flowStopped[leg] = stop;
+    if (stop) this.stats.flowStops++;
+    else this.pump();
   }
 
   private setLeg(leg: number, state: LegState, now: number): void {
@@ -763,6 +786,8 @@ export class Rvi {
 
   /** The port of a plane went away (closed socket): its leg is down now, not after a heartbeat timeout. */
   portDetached(leg: number, now: number): void {
+    // The plane's stop notices went with its link: a new link starts with none.
+    this.flowStopped[leg] = false;
     this.setLeg(leg, LegState.Down, now);
   }
 

@@ -177,6 +177,55 @@ describe('FrameDecoder', () => {
     expect(part.frames[2].buffer).not.toBe(part.chunks[0].buffer);
   });
 
+  it('with a cut-through sink, passes spanning VI frames on in pieces that join to the frame, in stream order with the whole ones', () => {
+    const rand = prng(9);
+    // VI frames (type byte Vi, room for the header) and control frames, small and large.
+    const sizes = [8, 3, 70_000, 9, 8, 200_000, 1, 20, 65_536, 5, 100, 8];
+    const bodies = sizes.map((n, i) => {
+      const b = randomBody(n, rand);
+      b[0] = i % 3 === 1 ? FrameType.Control : FrameType.Vi;
+      return b;
+    });
+    const { stream, frames } = buildStream(bodies);
+    for (const [round, scale] of [3, 17, 1000, 4096, 65_536, 100_000].entries()) {
+      for (const declineEvery of [0, 2]) {
+        const out: Buffer[] = [];
+        let parts: Buffer[] | undefined;
+        let offers = 0;
+        let streamed = 0;
+        const dec = new FrameDecoder((f) => {
+          expect(parts, 'a whole frame while one is streaming').toBeUndefined();
+          out.push(Buffer.from(f));
+        });
+        dec.sink = {
+          begin: (head, length) => {
+            expect(head[LENGTH_PREFIX]).toBe(FrameType.Vi);
+            expect(head.length).toBeGreaterThanOrEqual(VI_HEADER);
+            expect(head.readUInt32BE(0) + LENGTH_PREFIX).toBe(length);
+            if (declineEvery > 0 && ++offers % declineEvery === 0) return false;
+            parts = [Buffer.from(head)];
+            return true;
+          },
+          part: (bytes, last) => {
+            parts!.push(Buffer.from(bytes));
+            if (!last) return;
+            out.push(Buffer.concat(parts!));
+            parts = undefined;
+            streamed++;
+          },
+        };
+        const r = prng(100 + round);
+        for (let o = 0; o < stream.length; ) {
+          const end = Math.min(stream.length, o + 1 + Math.floor(r() * scale));
+          dec.push(ownChunk(stream, o, end));
+          o = end;
+        }
+        expectSameFrames(out, frames, `scale ${scale}, decline every ${declineEvery}`);
+        if (scale < 70_000) expect(streamed, `scale ${scale}`).toBeGreaterThan(0);
+      }
+    }
+  });
+
   // Completing a pending frame copies only its own bytes; the frames after it
   // in the same chunk are still views of that chunk.
   it('frames after a spanning frame, inside the chunk that completes it, are views of that chunk', () => {

@@ -4,7 +4,7 @@
  * manager): a management RVI and a virtual-LAN RVI to every LPAR, and the
  * unicast RVI between each two members of each virtual LAN.
  */
-import type { Rvi } from '../../../shared/rclan/rvi.ts';
+import { RviState, type Rvi } from '../../../shared/rclan/rvi.ts';
 import { lan, Mgmt, Vlan, type Purpose } from '../../../shared/rclan/purpose.ts';
 import { sendMgmt, type ToLpar } from '../../../shared/protocol/mgmt.ts';
 import type { FmClient } from '../../../shared/protocol/fm.ts';
@@ -60,9 +60,16 @@ export class RviMesh implements VlanFabric {
     return this.rvis.find(lpar, Mgmt);
   }
 
-  /** A TLV frame to an LPAR over this control node's virtual-LAN RVI to it. */
+  /**
+   * A TLV frame to an LPAR over this control node's virtual-LAN RVI to it.
+   * False, taking nothing, when the RVI is full or down (no leg heard for
+   * deadAfterMs): a member that does not drain gets nothing queued for it
+   * (issue 11 item 1; the caller counts the drop).
+   */
   sendFrame(lpar: string, frame: Buffer): boolean {
-    return this.rvis.find(lpar, Vlan)?.send(frame) ?? false;
+    const rvi = this.rvis.find(lpar, Vlan);
+    if (!rvi || rvi.state === RviState.Down || rvi.state === RviState.Failed) return false;
+    return rvi.send(frame);
   }
 
   sendMgmt(lpar: string, msg: ToLpar): void {

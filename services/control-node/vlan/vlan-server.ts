@@ -31,7 +31,7 @@ export class VlanServer implements VlanMembers {
   readonly name: string;
   readonly id: number;
   readonly members = new Map<string, VlanMember>();
-  readonly stats = { broadcast: 0, multicast: 0, relayed: 0, notMember: 0, malformed: 0, noUplink: 0, refused: 0, promiscRefused: 0, spoofed: 0 };
+  readonly stats = { broadcast: 0, multicast: 0, relayed: 0, notMember: 0, malformed: 0, noUplink: 0, refused: 0, promiscRefused: 0, spoofed: 0, reflectDropped: 0 };
   readonly arp: ArpServer;
   private readonly permittedPromisc: Set<string>;
   private readonly refusedLogged = new Set<string>();
@@ -102,8 +102,9 @@ export class VlanServer implements VlanMembers {
     return this.fabric.lanRvi(this.name, a, b);
   }
 
-  send(to: VlanMember, frame: Buffer): void {
-    this.fabric.sendFrame(to.lpar, frame);
+  /** False when the member's RVI took nothing (its window is full: the member does not drain). */
+  send(to: VlanMember, frame: Buffer): boolean {
+    return this.fabric.sendFrame(to.lpar, frame);
   }
 
   /**
@@ -241,13 +242,18 @@ export class VlanServer implements VlanMembers {
     }
   }
 
-  /** Clones to the chosen registered members, never back to the sender. */
+  /**
+   * Clones to the chosen registered members, never back to the sender. A copy
+   * to a member whose RVI is full (it stopped reading) is dropped and counted
+   * (`reflectDropped`): the reflection never waits for one member (issue 11
+   * item 1), and a broadcast is best effort as on a LAN.
+   */
   private reflect(from: VlanMember, frame: Buffer, want: (m: VlanMember) => boolean): void {
     for (const to of this.members.values()) {
       if (to === from || !isRegistered(to) || !want(to)) continue;
       const copy = Buffer.from(frame);
       Tlv.parse(copy).setDstDev(to.dev);
-      this.send(to, copy);
+      if (!this.send(to, copy)) this.stats.reflectDropped++;
     }
   }
 
