@@ -1,6 +1,7 @@
 import type { AdminStreams } from '../../../shared/protocol/admin.ts';
 import { numberArg } from '../../../shared/runtime/options.ts';
 import { channelAsk, drained, onStream, openAdmin, writeOrPause } from '../admin-channel.ts';
+import { EXIT_SIGPIPE, onReaderGone } from '../closed-pipe.ts';
 import { command } from '../command.ts';
 
 /**
@@ -37,12 +38,18 @@ export default command({
 
     // From the LPAR: bytes to stdout (the link stops reading while stdout is full).
     const out = { waiting: false };
+    // stdout's reader went away (`| head`): the relay ends quietly, the connection with it.
+    let readerGone = false;
+    onReaderGone(stdout, () => {
+      readerGone = true;
+      finish(EXIT_SIGPIPE);
+    });
     // A malformed message from the LPAR ends the relay as a failure, naming the field.
     const malformed = (reason: string) => {
       process.stderr.write(`lparlab nc: ${reason}\n`);
       finish(1);
     };
-    onStream(ch, 'nc-data', (m) => writeOrPause(stdout, ch, m.data, out), malformed);
+    onStream(ch, 'nc-data', (m) => !readerGone && writeOrPause(stdout, ch, m.data, out), malformed);
     onStream(ch, 'nc-end', () => say('remote end finished sending'), malformed);
     onStream(
       ch,
@@ -88,7 +95,7 @@ export default command({
       }
       const code = await done;
       // Everything from the remote is on its way to stdout: wait for it before leaving.
-      await drained(stdout);
+      if (!readerGone) await Promise.race([drained(stdout), done]);
       return code;
     } finally {
       process.removeListener('SIGINT', stopSignal);

@@ -29,7 +29,7 @@ export class LinkGroup {
   constructor(
     readonly peer: string,
     readonly stats: SmcStats,
-    private readonly log: Logger,
+    readonly log: Logger,
   ) {}
 
   attach(rvi: Rvi, plane: 0 | 1): void {
@@ -77,9 +77,14 @@ export class LinkGroup {
     this.paths.set(path.localToken, path);
   }
 
-  remove(path: SmcrPath): void {
+  /**
+   * The connection is over here. What it queued still goes out: its close CDC may wait behind a full
+   * window, and splicing it out left the peer in CLOSE-WAIT for good (issue 11 item 3). Only a fallback
+   * to TCP, which says nothing more over the links, drops it (`dropQueued`).
+   */
+  remove(path: SmcrPath, dropQueued: boolean): void {
     if (this.paths.get(path.localToken) === path) this.paths.delete(path.localToken);
-    for (const q of this.queues) for (let i = q.length - 1; i >= 0; i--) if (q[i].path === path) q.splice(i, 1);
+    if (dropQueued) for (const q of this.queues) for (let i = q.length - 1; i >= 0; i--) if (q[i].path === path) q.splice(i, 1);
   }
 
   /** Forgets what `path` queued on `plane`: it moved (the peer refuses WRITEs there from now on). */
@@ -106,9 +111,11 @@ export class LinkGroup {
     if (!rvi) return true;
     if (op.kind === 'send') return rvi.send(op.payload);
     return rvi.rdmaWrite(op.region, op.key, op.offset, op.data, (err) => {
-      // A refusal on a link the connection has left is the point of the Move. On its current link the
-      // peer no longer knows the RMBE (it closed or restarted): the connection is over.
-      if (err && op.path.link === plane && (err as RdmaError).code !== 'UNDELIVERABLE') op.path.peerLost(`RDMA WRITE refused: ${err.message}`);
+      // A refusal on a link the connection has left, or of a registration the peer has since replaced, is
+      // the point of the Move. Of the registration in use, the peer let the RMBE go while this side still
+      // wrote (it fell back to TCP first, its links blipped): the connection follows it over TCP, which is
+      // alive, rather than resetting (issue 11 items 2 and 4).
+      if (err && (err as RdmaError).code !== 'UNDELIVERABLE') op.path.refused(plane, op.region, err.message);
     });
   }
 
@@ -226,7 +233,8 @@ export class SmcrPath extends RingStream {
 
   /** The peer's RMBE is known: pick a link and start (Fig. 4 step 411). */
   start(peer: RmbeDescriptor): void {
-    this.peer = peer;
+    // A copy: the links' registrations change as connections move (Rkey CDCs).
+    this.peer = { ...peer, links: peer.links.map((l) => ({ ...l })) };
     this.shadow = Buffer.allocUnsafe(peer.ringBytes);
     this.link = this.group.pick();
   }
@@ -298,11 +306,15 @@ export class SmcrPath extends RingStream {
   }
 
   protected releaseBuffers(): void {
+    this.deregister();
+    this.group.remove(this, false);
+  }
+
+  private deregister(): void {
     this.regions.forEach((r, i) => {
       if (r) this.group.links[i]?.deregisterRegion(r.id);
     });
     this.regions.fill(undefined);
-    this.group.remove(this);
   }
 
   protected pull(): void {
@@ -333,7 +345,7 @@ export class SmcrPath extends RingStream {
   private sendCdc(extra = 0): void {
     if (this.link < 0 || !this.peer) return;
     const flags = this.localFlags | (this.wantSpace ? CdcFlag.WantSpace : 0) | extra;
-    this.group.send(this.link, this, emitCdc({ type: CdcType.Cursor, flags, link: 0, token: this.peer.token, prod: this.txProd }));
+    this.group.send(this.link, this, emitCdc({ type: CdcType.Cursor, flags, link: 0, token: this.peer.token, prod: this.txProd, key: 0 }));
   }
 
   /** Fig. 8B step 863 / Fig. 9 step 975: the consumer cursor into the sender's copy, by RDMA WRITE. */
@@ -351,12 +363,10 @@ export class SmcrPath extends RingStream {
 
   onCdc(cdc: Cdc, plane: 0 | 1): void {
     if (this.finished) return;
-    if (cdc.type === CdcType.Move) {
-      // The peer left link `cdc.link`: refuse its late WRITEs there, and leave it too if we still use it.
-      const region = this.regions[cdc.link];
-      if (region) this.group.links[cdc.link]?.deregisterRegion(region.id);
-      this.regions[cdc.link] = undefined;
-      if (this.link === cdc.link) this.failover();
+    if (cdc.type === CdcType.Move) return this.peerMoved(cdc.link);
+    if (cdc.type === CdcType.Rkey) {
+      // The peer's RMBE on link `cdc.link` anew: a move back there writes to it (issue 11 item 2).
+      if (this.peer) this.peer.links[cdc.link] = { region: cdc.prod, key: cdc.key };
       return;
     }
     void plane;
@@ -396,6 +406,30 @@ export class SmcrPath extends RingStream {
   }
 
   /**
+   * The peer left link `link` (Fig. 10 step 1015): its late WRITEs there are refused from now on (the
+   * registration goes), and we leave it too if we still use it. The RMBE is registered there again at
+   * once, under a new id and key that the peer learns in an Rkey CDC, so that a later move back to the
+   * link (it came back, the other failed) finds a region the peer may write (issue 11 item 2): WRITEs
+   * still in flight carry the old id and stay refused.
+   */
+  private peerMoved(link: number): void {
+    const old = this.regions[link];
+    if (old) this.group.links[link]?.deregisterRegion(old.id);
+    this.regions[link] = this.group.links[link]?.registerRegion(this.rmbe.buffer);
+    if (this.link === link) this.failover();
+    const fresh = this.regions[link];
+    if (fresh && this.link >= 0 && this.peer) this.group.send(this.link, this, emitCdc({ type: CdcType.Rkey, flags: 0, link, token: this.peer.token, prod: fresh.id, key: fresh.key }));
+  }
+
+  /** An RDMA WRITE to `region` on `plane` refused by the peer (see LinkGroup.issue). */
+  refused(plane: number, region: number, why: string): void {
+    if (this.finished || this.link !== plane || this.peer?.links[plane]?.region !== region) return;
+    this.group.log.warn({ token: this.localToken, link: plane, err: why }, 'SMC-R RDMA WRITE refused on the link in use: falling back to TCP');
+    this.link = -1;
+    this.onLinksLost();
+  }
+
+  /**
    * The link failed (Fig. 10 steps 1012-1016): move to the other link if it
    * is usable — tell the peer (it stops taking WRITEs on the old one), write
    * again what it has not consumed, and the cursors — else fall back to TCP.
@@ -405,14 +439,17 @@ export class SmcrPath extends RingStream {
     const old = this.link;
     this.group.dropQueued(this, old);
     const next = old ^ 1;
-    if (!this.group.usable(next) || !this.peer || this.peer.links[next].region === 0) {
+    // Both ends need a registration there: the peer's to write into, ours for the peer to write into.
+    if (!this.group.usable(next) || !this.peer || this.peer.links[next].region === 0 || !this.regions[next]) {
       this.link = -1;
       this.onLinksLost();
       return;
     }
     this.link = next;
     this.group.stats.linkFailovers++;
-    this.group.send(next, this, emitCdc({ type: CdcType.Move, flags: 0, link: old, token: this.peer.token, prod: this.txProd }));
+    this.group.send(next, this, emitCdc({ type: CdcType.Move, flags: 0, link: old, token: this.peer.token, prod: this.txProd, key: 0 }));
+    // The peer lets its registration on `old` go when the Move arrives; until its Rkey says what replaced it, there is none to move back to.
+    this.peer.links[old] = { region: 0, key: 0 };
     const unconsumed = cursorDistance(this.txProd, this.txCons);
     if (unconsumed > 0) this.writeSpan(this.txCons, unconsumed);
     this.writeBackCons(this.peerWantsSpace);
@@ -444,7 +481,8 @@ export class SmcrPath extends RingStream {
     this.pending = undefined;
     // Finished without a word to the peer (every link is gone): the buffers go, the stream goes on over TCP.
     this.state = streamTransition(this.state, 'close');
-    this.releaseBuffers();
+    this.deregister();
+    this.group.remove(this, true);
     return result;
   }
 

@@ -21,6 +21,8 @@ import type { Location } from '../../../../shared/protocol/fm.ts';
  *   WaitConfirm   server: accept sent
  *   Active        the SMC-D or SMC-R data path carries the stream
  *   Syncing       SMC-R lost every link: fallback sync sent, waiting for the peer's
+ *   Draining      plain TCP after a CLC timeout (we declined): the one CLC message the
+ *                 peer still owes (its proposal, accept or decline) is read and dropped
  *   Tcp           plain TCP: never SMC, declined, or after the fallback
  *   Closed        the socket is gone
  */
@@ -32,6 +34,7 @@ export const SmcState = {
   WaitConfirm: 'wait-confirm',
   Active: 'active',
   Syncing: 'syncing',
+  Draining: 'draining',
   Tcp: 'tcp',
   Closed: 'closed',
 } as const;
@@ -54,6 +57,8 @@ export interface SmcSocketHooks {
   finished(): void;
   /** Writes that arrived while the stream was between transports go out now (through whatever `path` is). */
   flushHeldWrites(): void;
+  /** The TCP connection's progress: bytes of ours not yet acknowledged, and segments received so far. */
+  tcpProgress(): { unacked: number; segmentsIn: number };
 }
 
 /** Why a connection left SMC for TCP mid-stream, by the path it left (the reason `ss` and the counters show). */
@@ -117,6 +122,8 @@ export class SmcSession implements SmcSocketSide {
   private eofPushed = false;
   private fallbackState?: SmcrFallback;
   private fallbackReason = FALLBACK_REASON['SMC-R'];
+  /** The peer's TCP FIN came: its SMC side is finished (it closes TCP only then). */
+  private tcpFinSeen = false;
 
   constructor(
     private readonly smc: SmcContext,
@@ -200,6 +207,7 @@ export class SmcSession implements SmcSocketSide {
     if (!this.offered) return this.toTcp(this.peerOffered ? (this.smc.config.offReason ?? 'smc-off') : declineText(DeclineReason.PeerNoSmc), true);
     this.state = SmcState.WaitProposal;
     this.armTimer();
+    if (this.reader.buffered > 0) this.drainClc();
   }
 
   tcpData(data: Buffer): void {
@@ -209,15 +217,29 @@ export class SmcSession implements SmcSocketSide {
   }
 
   tcpEof(): void {
-    // Active: the SMC close flags end the stream; the TCP FIN can overtake the last CDC, so it is not a signal here.
-    if (this.state === SmcState.Active) return;
-    if (this.state === SmcState.Syncing || this.state === SmcState.WaitAccept || this.state === SmcState.WaitProposal || this.state === SmcState.WaitConfirm) {
+    this.tcpFinSeen = true;
+    // Active: the SMC close flags end the stream; the TCP FIN can overtake the last CDC, so it is not yet a
+    // signal. Should the close not follow (lost with a link), the stream is settled from what the CDCs
+    // said, never left in CLOSE-WAIT for good (issue 11 item 3).
+    if (this.state === SmcState.Active) {
+      this.timer ??= setTimeout(() => this.closeNeverCame(), this.smc.config.clcTimeoutMs);
+      return;
+    }
+    if (this.state === SmcState.Syncing) return this.peerFinishedUnsynced();
+    if (this.state === SmcState.Draining) {
+      // The peer closed without the CLC message it owed (it gave up too): what came is the app's, then EOF.
+      this.drained();
+      this.hooks.pushEof();
+      return;
+    }
+    if (this.state === SmcState.WaitAccept || this.state === SmcState.WaitProposal || this.state === SmcState.WaitConfirm) {
       this.abort('ECONNRESET', 'the TCP connection closed during SMC negotiation');
     }
   }
 
   tcpClosed(code?: string): void {
     if (this.state === SmcState.Active) return;
+    if (this.state === SmcState.Draining) return this.abort(code ?? 'ECONNRESET', 'the TCP connection closed before the CLC message it owed');
     if (this.state === SmcState.Handshake) {
       this.state = SmcState.Tcp;
       this.hooks.fail(code ?? 'ECONNRESET', 'the TCP connection failed');
@@ -227,7 +249,9 @@ export class SmcSession implements SmcSocketSide {
   }
 
   private drainClc(): void {
-    while (this.takesTcp) {
+    // Handshake: an answer is being worked out (awaits); what comes meanwhile (the client's decline after
+    // its CLC timeout) waits in the reader until the next Wait state takes it.
+    while (this.takesTcp && this.state !== SmcState.Handshake) {
       let msg: ClcMessage | undefined;
       try {
         msg = this.reader.next();
@@ -262,6 +286,10 @@ export class SmcSession implements SmcSocketSide {
       case SmcState.Syncing:
         if (msg.type === ClcType.FallbackSync) return this.peerSynced(msg.received);
         return this.protocolError(msg);
+      case SmcState.Draining:
+        // The answer that came too late, or the peer's own decline: dropped; the stream is plain TCP from here.
+        if (msg.type === ClcType.FallbackSync) return this.protocolError(msg);
+        return this.drained();
       default:
         return this.protocolError(msg);
     }
@@ -337,6 +365,7 @@ export class SmcSession implements SmcSocketSide {
         this.state = SmcState.WaitConfirm;
         this.armTimer();
         this.hooks.tcpSend(emitClc({ type: ClcType.Accept, path: SmcPath.D, lpar: this.smc.lpar, token: this.grant.token, ringBytes: this.grant.ringBytes, links: [] }));
+        if (this.reader.buffered > 0) this.drainClc();
         return;
       }
     }
@@ -350,6 +379,7 @@ export class SmcSession implements SmcSocketSide {
       this.state = SmcState.WaitConfirm;
       this.armTimer();
       this.hooks.tcpSend(emitClc({ type: ClcType.Accept, path: SmcPath.R, lpar: this.smc.lpar, token: mine.token, ringBytes: mine.ringBytes, links: mine.links }));
+      if (this.reader.buffered > 0) this.drainClc();
       return;
     }
     this.decline(p.paths & SmcPath.D && sameCec ? DeclineReason.NoMemory : DeclineReason.NoSmcDevice);
@@ -375,6 +405,9 @@ export class SmcSession implements SmcSocketSide {
     if (!(path instanceof SmcrPath) || c.path !== SmcPath.R) return this.decline(DeclineReason.SyncError);
     path.start({ token: c.token, ringBytes: c.ringBytes, links: c.links });
     this.activate('SMC-R');
+    // Every link went while the confirm was on its way (a blip on this side): the client already runs SMC-R, so
+    // this side syncs and both go on over TCP (issue 11 item 4), rather than an SMC-R path with no link.
+    if (path.link < 0) this.linksLost();
   }
 
   private smcdPath(grant: SmbeGrant): SmcdPath {
@@ -421,8 +454,8 @@ export class SmcSession implements SmcSocketSide {
     this.state = SmcState.Handshake;
   }
 
-  /** Plain TCP from here on; `ready` when the app has not had the socket yet. */
-  private toTcp(reason: string, announce: boolean): void {
+  /** Plain TCP from here on; `ready` when the app has not had the socket yet; `drain`: one CLC message is still owed (Draining). */
+  private toTcp(reason: string, announce: boolean, drain = false): void {
     this.clearTimer();
     this.releaseGrant();
     if (this.path) {
@@ -434,6 +467,12 @@ export class SmcSession implements SmcSocketSide {
     this.state = SmcState.Tcp;
     this.smc.stats.connections.tcp++;
     this.smc.countFallback(reason);
+    if (drain) {
+      this.state = SmcState.Draining;
+      if (announce) this.hooks.ready();
+      if (this.reader.buffered > 0) this.drainClc();
+      return;
+    }
     const rest = this.reader.takeRest();
     if (announce) this.hooks.ready();
     for (const chunk of rest) this.hooks.push(chunk);
@@ -444,9 +483,49 @@ export class SmcSession implements SmcSocketSide {
     this.grant = undefined;
   }
 
+  /**
+   * The CLC answer's deadline. It runs out only when TCP made no progress meanwhile: while our last CLC
+   * message is unacknowledged, or the peer's segments still arrive, the answer is on its way through a
+   * loaded network (retransmissions back off past 10 s) and the wait goes on, as plain TCP would; TCP's own
+   * give-up ends a dead connection (issue 11 item 4: 300 concurrent connections, ETIMEDOUT in negotiation).
+   */
   private armTimer(): void {
     this.clearTimer();
-    this.timer = setTimeout(() => this.abort('ETIMEDOUT', `no CLC answer within ${this.smc.config.clcTimeoutMs} ms (${this.state})`), this.smc.config.clcTimeoutMs);
+    const ms = this.smc.config.clcTimeoutMs;
+    let seen = this.hooks.tcpProgress().segmentsIn;
+    const expire = () => {
+      const now = this.hooks.tcpProgress();
+      if (now.unacked > 0 || now.segmentsIn !== seen) {
+        seen = now.segmentsIn;
+        this.timer = setTimeout(expire, ms);
+        return;
+      }
+      this.timer = undefined;
+      this.clcTimedOut(ms);
+    };
+    this.timer = setTimeout(expire, ms);
+  }
+
+  /**
+   * No CLC answer and no TCP progress for `ms`. Waiting for the proposal or the accept, decline and run
+   * plain TCP, as Linux falls back on a CLC timeout (SMC_CLC_DECL_TIMEOUT): the peer owes exactly one CLC
+   * message (its proposal, or its accept or decline), which is dropped when it comes (Draining), and our
+   * decline takes the peer to TCP too. Waiting for the confirm the client may already run SMC, so a
+   * decline would not be clean there: that wait fails (ETIMEDOUT).
+   */
+  private clcTimedOut(ms: number): void {
+    if (this.state !== SmcState.WaitAccept && this.state !== SmcState.WaitProposal) {
+      this.abort('ETIMEDOUT', `no CLC answer within ${ms} ms (${this.state})`);
+      return;
+    }
+    this.hooks.tcpSend(emitClc({ type: ClcType.Decline, reason: DeclineReason.ClcTimeout }));
+    this.toTcp(`declined by us: ${declineText(DeclineReason.ClcTimeout)}`, true, true);
+  }
+
+  /** Draining: the CLC message owed is in (or will never come); what follows it is the app's. */
+  private drained(): void {
+    this.state = SmcState.Tcp;
+    for (const chunk of this.reader.takeRest()) this.hooks.push(chunk);
   }
 
   private clearTimer(): void {
@@ -457,6 +536,7 @@ export class SmcSession implements SmcSocketSide {
   /** Gives up on the connection: buffers back, socket failed. */
   private abort(code: string, why: string): void {
     if (this.state === SmcState.Closed) return;
+    this.smc.log.info({ peer: this.remoteIp, code, why, state: this.state }, 'SMC connection failed');
     this.clearTimer();
     this.releaseGrant();
     this.path?.close(true);
@@ -484,7 +564,46 @@ export class SmcSession implements SmcSocketSide {
     this.smc.log.warn({ peer: this.remoteIp, received: fb.received }, `${reason}: falling back to TCP`);
     for (const chunk of fb.undelivered) this.push(chunk);
     this.hooks.tcpSend(emitClc({ type: ClcType.FallbackSync, received: fb.received }));
-    this.armTimer();
+    // No CLC timer: the sync goes over TCP, which delivers it while the connection lives, and TCP's own
+    // failure (or the peer's FIN, below) ends the wait. A 10 s timer reset connections whose TCP was alive
+    // under load (issue 11 item 4: ETIMEDOUT "no CLC answer (syncing)").
+    this.clearTimer();
+    if (this.tcpFinSeen) this.peerFinishedUnsynced();
+  }
+
+  /**
+   * The peer closed TCP before answering the sync (or without the SMC close in Active): its SMC side is
+   * finished — it closes TCP only then — so it will not sync. If it said it was done writing, that CDC
+   * carried its last producer cursor: everything it sent is here, and the stream ends as it would have
+   * (no error; issue 11 item 4, the spurious ETIMEDOUT at close). Else its last data is lost: reset.
+   */
+  private peerFinishedUnsynced(): void {
+    const fb = this.fallbackState!;
+    if (!fb.peerDoneWriting) return this.abort('ECONNRESET', 'the peer closed during the SMC-R fallback without its last data');
+    this.clearTimer();
+    this.state = SmcState.Tcp;
+    this.mode = 'TCP';
+    this.reason = this.fallbackReason;
+    this.smc.stats.tcpFailbacks++;
+    this.smc.countFallback(this.reason);
+    fb.pending?.cb(Object.assign(new Error('write EPIPE: the peer closed'), { code: 'EPIPE' }));
+    this.eof();
+    this.hooks.flushHeldWrites();
+    if (fb.doneWriting) this.hooks.tcpClose();
+  }
+
+  /** Active, the peer's TCP FIN long in, its SMC close never came (it went with a link): settle from the CDCs. */
+  private closeNeverCame(): void {
+    this.timer = undefined;
+    const path = this.path;
+    if (this.state !== SmcState.Active || !(path instanceof SmcrPath)) return;
+    this.smc.log.warn({ peer: this.remoteIp }, 'the peer closed TCP but its SMC-R close never came');
+    this.fallbackState = path.fallback();
+    this.fallbackReason = FALLBACK_REASON['SMC-R'];
+    this.path = undefined;
+    this.state = SmcState.Syncing;
+    for (const chunk of this.fallbackState.undelivered) this.push(chunk);
+    this.peerFinishedUnsynced();
   }
 
   private peerSynced(peerReceived: number): void {
@@ -535,6 +654,7 @@ export class SmcSession implements SmcSocketSide {
   }
 
   finished(): void {
+    this.clearTimer();
     this.path = undefined;
     this.state = SmcState.Closed;
     this.smc.sessions.delete(this);

@@ -231,6 +231,7 @@ export class Socket extends Duplex {
       flushHeldWrites: () => {
         for (const w of this.heldWrites.splice(0)) this._write(w.chunk, 'binary', w.cb);
       },
+      tcpProgress: () => ({ unacked: this.conn?.bufferedBytes ?? 0, segmentsIn: this.conn?.stats.segmentsIn ?? 0 }),
     };
   }
 
@@ -299,9 +300,10 @@ export class Socket extends Duplex {
     if (this.smc?.takesTcp) this.smc.close(err !== null || this.readableLength > 0);
     const conn = this.conn;
     if (conn && conn.state !== TcpState.Closed && conn.state !== TcpState.TimeWait) {
-      // Like closing a kernel socket: data unread or an error → RST; otherwise FIN and let the stack finish.
+      // Like closing a kernel socket: data unread or an error → RST; otherwise FIN and let the stack finish
+      // (orphaned: FIN-WAIT-2 is bounded, issue 11 item 3).
       if (err || this.readableLength > 0 || this.connecting) conn.abort();
-      else conn.close();
+      else conn.close(true);
     }
     cb(err);
   }

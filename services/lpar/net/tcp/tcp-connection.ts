@@ -84,6 +84,8 @@ export interface TcpSettings {
   maxRetransmits: number;
   delayedAckMs: number;
   timeWaitMs: number;
+  /** An orphaned connection (its socket gone) waits this long in FIN-WAIT-2 for the peer's FIN (default 60 s, as Linux's tcp_fin_timeout). */
+  finWait2Ms?: number;
   minRtoMs: number;
   /** Keepalive probes unanswered before ETIMEDOUT (default 9, as Linux's tcp_keepalive_probes). */
   keepaliveProbes?: number;
@@ -105,6 +107,13 @@ function scaleFor(bytes: number): number {
 }
 
 const KEEPALIVE_PROBES = 9;
+const FIN_WAIT_2_MS = 60_000;
+/**
+ * At most one ACK per this interval answers out-of-window pure ACKs (Linux's tcp_invalid_ratelimit, 500 ms):
+ * two ends that each find the other's ACKs out of window — both windows shut with data past them — would
+ * otherwise answer each other for good (issue 11 item 3: ~900 pure ACKs/s per connection for minutes).
+ */
+const OOW_ACK_INTERVAL_MS = 500;
 /** RFC 9293 3.7.1: the send MSS when the peer's SYN has no MSS option (IPv4). */
 const DEFAULT_MSS = 536;
 
@@ -165,6 +174,10 @@ export class TcpConnection {
   private persistTimer?: NodeJS.Timeout;
   private keepaliveTimer?: NodeJS.Timeout;
   private timeWaitTimer?: NodeJS.Timeout;
+  /** When we last answered an out-of-window pure ACK (OOW_ACK_INTERVAL_MS). */
+  private lastOowAck = -Infinity;
+  /** The socket is gone (close(true)): FIN-WAIT-2 is bounded. */
+  private orphaned = false;
   private keepaliveMs = 0;
   private keepaliveProbes = 0;
   /** Zero-window probes sent since the peer was last heard from. */
@@ -334,7 +347,12 @@ export class TcpConnection {
   }
 
   /** CLOSE: no more data from us; FIN after what is queued. */
-  close(): void {
+  /** CLOSE; `orphan` when the socket goes with it (nobody reads any more): FIN-WAIT-2 then has a timer. */
+  close(orphan = false): void {
+    if (orphan) {
+      this.orphaned = true;
+      if (this.state === TcpState.FinWait2) this.armFinWait2();
+    }
     switch (this.state) {
       case TcpState.SynSent:
         this.teardown();
@@ -498,6 +516,7 @@ export class TcpConnection {
             seg.isFin && !seg.isSyn && seg.payload.length === 0 && seq === this.rcvNxt;
     if (!acceptable) {
       if (seg.isRst) return;
+      if (segLen === 0 && !this.oowAckAllowed()) return;
       this.sendAck();
       // RFC 9293 3.10.7.4 (TIME-WAIT): a retransmission of the peer's FIN is acknowledged and restarts the 2 MSL timeout.
       if (this.state === TcpState.TimeWait && seg.isFin) this.armTimeWait();
@@ -616,7 +635,7 @@ export class TcpConnection {
         this.stats.bytesOut += seqSub(ack, this.sndMax);
         this.sndMax = ack;
       } else {
-        this.sendAck();
+        if (seg.segmentLength > 0 || this.oowAckAllowed()) this.sendAck();
         return false;
       }
     }
@@ -688,6 +707,7 @@ export class TcpConnection {
     switch (this.state) {
       case TcpState.FinWait1:
         this.setState(TcpState.FinWait2);
+        if (this.orphaned) this.armFinWait2();
         return;
       case TcpState.Closing:
         this.enterTimeWait();
@@ -891,6 +911,21 @@ export class TcpConnection {
     // 2 MSL, then the quadruple may be used again (RFC 9293 3.6.1).
     this.timeWaitTimer = setTimeout(() => this.teardown(), this.settings.timeWaitMs);
     this.timeWaitTimer.unref?.();
+  }
+
+  /** An orphaned FIN-WAIT-2 ends after finWait2Ms: a peer whose FIN never comes leaves nothing behind for good (issue 11 item 3). */
+  private armFinWait2(): void {
+    if (this.timeWaitTimer) clearTimeout(this.timeWaitTimer);
+    this.timeWaitTimer = setTimeout(() => this.teardown(), this.settings.finWait2Ms ?? FIN_WAIT_2_MS);
+    this.timeWaitTimer.unref?.();
+  }
+
+  /** Whether an out-of-window pure ACK may be answered now (OOW_ACK_INTERVAL_MS). */
+  private oowAckAllowed(): boolean {
+    const now = performance.now();
+    if (now - this.lastOowAck < OOW_ACK_INTERVAL_MS) return false;
+    this.lastOowAck = now;
+    return true;
   }
 
   private fail(code: TcpErrorCode): void {
