@@ -13,3 +13,17 @@ export function onReaderGone(stream: NodeJS.WritableStream, then: () => void): v
     else throw err;
   });
 }
+
+/**
+ * Every command: a reader gone from stdout (`lparlab arp lpar1 | head -1`)
+ * ends the command quietly with EXIT_SIGPIPE, unless the command handles it
+ * itself (nc and http end their connection first, with onReaderGone).
+ */
+export function exitWhenReaderGone(stream: NodeJS.WritableStream & { listenerCount(e: string): number }): void {
+  const fallback = (err: NodeJS.ErrnoException): void => {
+    if (err.code !== 'EPIPE' && err.code !== 'ERR_STREAM_DESTROYED') throw err;
+    // Another listener (the command's own onReaderGone) ends the command its way.
+    if (stream.listenerCount('error') === 1) process.exit(EXIT_SIGPIPE);
+  };
+  stream.on('error', fallback);
+}

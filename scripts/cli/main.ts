@@ -1,5 +1,6 @@
 import { PlatformError } from '../../shared/platform/platform.ts';
 import { UsageError } from '../../shared/runtime/options.ts';
+import { exitWhenReaderGone } from './closed-pipe.ts';
 import { commandHelp, overview, parseCommand } from './command.ts';
 import { COMMANDS, findCommand } from './commands/index.ts';
 
@@ -30,6 +31,7 @@ async function main(argv: string[]): Promise<number> {
   return c.run(ctx);
 }
 
+exitWhenReaderGone(process.stdout);
 try {
   process.exitCode = await main(process.argv.slice(2));
 } catch (err) {

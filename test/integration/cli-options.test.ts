@@ -132,6 +132,17 @@ describe('lparlab command line without a platform', () => {
     expect((await cli(['help', 'ping'])).stdout).toMatch(/-c, --count N/);
   });
 
+  it('ends quietly, as by SIGPIPE (exit 141), when the reader of its stdout is gone (`lparlab arp lpar1 | head -1`)', async () => {
+    const child = spawn(process.execPath, [LPARLAB, '--help'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    // The read end closes before the command writes anything: its first write fails EPIPE.
+    child.stdout.destroy();
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const code = await new Promise<number | null>((resolve) => child.on('close', (c) => resolve(c)));
+    expect(stderr).toBe('');
+    expect(code).toBe(141);
+  });
+
   it('names an unknown verb (exit 2)', async () => {
     const r = await cli(['frobnicate']);
     expect(r.code).toBe(2);
