@@ -100,19 +100,27 @@ async function many(stack: StackPort, dst: string, port: number, count: number, 
         const s = stack().net.connect({ port, host: dst });
         const got: Buffer[] = [];
         let n = 0;
+        let failed = false;
+        const count = (what: string) => {
+          failed = true;
+          errors[what] = (errors[what] ?? 0) + 1;
+        };
         s.on('connect', () => s.write(data));
         s.on('data', (d: Buffer) => {
           got.push(d);
           n += d.length;
-          if (n >= size) {
+          if (n >= size && n - d.length < size) {
+            // Every connection is ok, or counted under what went wrong: an error code, or what came back.
             if (Buffer.concat(got).equals(data)) ok++;
+            else count(n === size ? 'echo differs' : 'echo too long');
             s.end();
           }
         });
-        s.on('error', (err: NodeJS.ErrnoException) => {
-          errors[err.code ?? err.message] = (errors[err.code ?? err.message] ?? 0) + 1;
+        s.on('error', (err: NodeJS.ErrnoException) => count(err.code ?? err.message));
+        s.on('close', () => {
+          if (n < size && !failed) count('closed before the whole echo');
+          resolve();
         });
-        s.on('close', () => resolve());
       });
     }),
   );
