@@ -27,6 +27,7 @@
  *     Confirm         u8 link count, count x (u32 region, u32 key)
  *     Decline       u32 reason (DeclineReason), str diagnosis (empty = none)
  *     FallbackSync  u64 bytes received
+ *     Closed        u64 bytes sent
  *   trailer (4 bytes): the eyecatcher again
  *
  * All numbers are big-endian.
@@ -60,6 +61,16 @@ export const ClcType = {
    * resends from that point over TCP and both carry on there (step 1020).
    */
   FallbackSync: 0x20,
+  /**
+   * An lparlab extension too: the last word of a side whose SMC-R connection
+   * closed cleanly (seed 002, Fig. 10 steps 1003-1007), written on the TCP
+   * connection just before its FIN: how many bytes it sent. Its close CDC
+   * goes over a link; should that link be lost with it, the peer falls back
+   * (step 1018) to a TCP connection the closer has already ended, and can
+   * tell only from this whether it has every byte (then the stream ends
+   * cleanly) or lost some (then it resets).
+   */
+  Closed: 0x21,
 } as const;
 export type ClcType = (typeof ClcType)[keyof typeof ClcType];
 
@@ -228,7 +239,13 @@ export interface ClcFallbackSync {
   received: number;
 }
 
-export type ClcMessage = ClcProposal | ClcAccept | ClcConfirm | ClcDecline | ClcFallbackSync;
+export interface ClcClosed {
+  type: typeof ClcType.Closed;
+  /** Bytes of this side's stream it sent over SMC, in all. */
+  sent: number;
+}
+
+export type ClcMessage = ClcProposal | ClcAccept | ClcConfirm | ClcDecline | ClcFallbackSync | ClcClosed;
 
 const TYPE_NAME: ReadonlyMap<number, string> = new Map([
   [ClcType.Proposal, 'proposal'],
@@ -236,6 +253,7 @@ const TYPE_NAME: ReadonlyMap<number, string> = new Map([
   [ClcType.Confirm, 'confirm'],
   [ClcType.Decline, 'decline'],
   [ClcType.FallbackSync, 'fallback sync'],
+  [ClcType.Closed, 'closed'],
 ]);
 
 const PATH_BITS = SmcPath.R | SmcPath.D;
@@ -258,6 +276,7 @@ const LENGTH_BOUNDS: ReadonlyMap<number, { min: number; max: number }> = new Map
   [ClcType.Confirm, { min: OVERHEAD + NAME_MIN + AC_FIXED, max: OVERHEAD + STR_MAX + AC_FIXED + R_LINKS * LINK_BYTES }],
   [ClcType.Decline, { min: OVERHEAD + 4 + STR_MIN, max: OVERHEAD + 4 + STR_MAX }],
   [ClcType.FallbackSync, { min: OVERHEAD + 8, max: OVERHEAD + 8 }],
+  [ClcType.Closed, { min: OVERHEAD + 8, max: OVERHEAD + 8 }],
 ]);
 
 /** The shortest message of any type: fewer bytes than this can never be one. */
@@ -419,6 +438,9 @@ export function parseClc(buf: Buffer): ClcMessage {
     case ClcType.FallbackSync:
       msg = { type, received: c.u64('received') };
       break;
+    case ClcType.Closed:
+      msg = { type, sent: c.u64('sent') };
+      break;
   }
   if (c.off !== end) throw new WireError(`CLC ${name} has ${end - c.off} trailing bytes inside the declared length`);
   return msg;
@@ -505,9 +527,10 @@ export function emitClc(msg: ClcMessage): Buffer {
       str(diagnosis);
       break;
     }
-    case ClcType.FallbackSync: {
-      const r = msg.received;
-      if (!Number.isSafeInteger(r) || r < 0) throw new RangeError(`bad CLC received byte count ${r}`);
+    case ClcType.FallbackSync:
+    case ClcType.Closed: {
+      const [r, what] = msg.type === ClcType.FallbackSync ? [msg.received, 'received'] : [msg.sent, 'sent'];
+      if (!Number.isSafeInteger(r) || r < 0) throw new RangeError(`bad CLC ${what} byte count ${r}`);
       u32(Math.floor(r / 0x1_0000_0000));
       u32(r % 0x1_0000_0000);
       break;

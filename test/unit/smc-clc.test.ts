@@ -80,6 +80,8 @@ const SAMPLES: ClcMessage[] = [
   { type: ClcType.FallbackSync, received: 0 },
   { type: ClcType.FallbackSync, received: 2 ** 32 },
   { type: ClcType.FallbackSync, received: Number.MAX_SAFE_INTEGER },
+  { type: ClcType.Closed, sent: 0 },
+  { type: ClcType.Closed, sent: 2 ** 40 + 7 },
 ];
 
 describe('the SMC TCP option', () => {
@@ -122,6 +124,8 @@ describe('CLC messages', () => {
     expect(emitClc({ type: ClcType.FallbackSync, received: 0x0102030405 }).toString('hex')).toBe(
       EYE + '20' + '0014' + '10' + '0000000102030405' + EYE,
     );
+    expect(emitClc({ type: ClcType.Closed, sent: 0x0102030405 }).toString('hex')).toBe(EYE + '21' + '0014' + '10' + '0000000102030405' + EYE);
+    expect(() => emitClc({ type: ClcType.Closed, sent: -1 })).toThrow(/bad CLC sent byte count/);
     expect(emitClc({ type: ClcType.Proposal, paths: 3, lpar: 'p1', cec: 'c', ringBytes: 4096 }).toString('hex')).toBe(
       EYE + '01' + '0015' + '13' + '027031' + '0163' + '00001000' + EYE,
     );
@@ -175,7 +179,7 @@ describe('CLC messages', () => {
   it('refuse unknown types', () => {
     const body = Buffer.concat([str('a'), str('b'), u32(4096)]);
     expect(parseClc(raw(1, 0x11, body)).type).toBe(ClcType.Proposal);
-    for (const t of [0, 5, 6, 0x1f, 0x21, 0x80, 0xff]) {
+    for (const t of [0, 5, 6, 0x1f, 0x22, 0x80, 0xff]) {
       expect(() => parseClc(raw(t, 0x11, body)), `type ${t}`).toThrow(`unknown CLC type 0x${t.toString(16).padStart(2, '0')}`);
     }
     expect(() => emitClc({ type: 9 } as unknown as ClcMessage)).toThrow(RangeError);

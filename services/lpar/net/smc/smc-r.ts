@@ -195,6 +195,10 @@ export class SmcrPath extends RingStream {
   private shadow = Buffer.alloc(0);
   /** Bytes we ever wrote (txProd without the wrap): the fallback's resend offsets. */
   private txAbs = 0;
+  /** Bytes we ever wrote: what a clean close tells the peer over TCP (ClcType.Closed). */
+  get sentTotal(): number {
+    return this.txAbs;
+  }
   /** The peer's producer cursor of our ring, from its last CDC. */
   private rxProd = 0;
   /** Bytes of the peer's stream ever announced to us (rxProd without the wrap): the fallback's sync. */
