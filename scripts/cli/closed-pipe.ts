@@ -20,10 +20,8 @@ export function onReaderGone(stream: NodeJS.WritableStream, then: () => void): v
  * itself (nc and http end their connection first, with onReaderGone).
  */
 export function exitWhenReaderGone(stream: NodeJS.WritableStream & { listenerCount(e: string): number }): void {
-  const fallback = (err: NodeJS.ErrnoException): void => {
-    if (err.code !== 'EPIPE' && err.code !== 'ERR_STREAM_DESTROYED') throw err;
-    // Another listener (the command's own onReaderGone) ends the command its way.
+  // Another listener (the command's own onReaderGone) ends the command its way.
+  onReaderGone(stream, () => {
     if (stream.listenerCount('error') === 1) process.exit(EXIT_SIGPIPE);
-  };
-  stream.on('error', fallback);
+  });
 }

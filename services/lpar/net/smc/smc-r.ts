@@ -195,7 +195,7 @@ export class SmcrPath extends RingStream {
   private shadow = Buffer.alloc(0);
   /** Bytes we ever wrote (txProd without the wrap): the fallback's resend offsets. */
   private txAbs = 0;
-  /** Bytes we ever wrote: what a clean close tells the peer over TCP (ClcType.Closed). */
+  /** txAbs, for what a clean close tells the peer over TCP (ClcType.Closed). */
   get sentTotal(): number {
     return this.txAbs;
   }
