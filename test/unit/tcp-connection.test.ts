@@ -474,6 +474,31 @@ describe('TcpConnection: Nagle (RFC 896)', () => {
     expect(segs.length).toBeLessThan(5);
   });
 
+  it('a timeout that resends more than was ever sent (a short segment lost, more held behind it by Nagle) moves SND.MAX: the ACK of it is taken', async () => {
+    // Seen as 56 of 300 SMC-R fallbacks hung for good under load (issue 11 item 4): the 20-byte sync was
+    // lost, the data queued behind it went out with its retransmission, and every ACK of that lay past
+    // SND.MAX, so it was refused as acknowledging something never sent, and with it the peer's data.
+    const p = make(42);
+    await p.open();
+    p.a.c.noDelay = false;
+    let lost = 0;
+    p.filter = (from, seg) => (from === 0 && seg.payload.length > 0 && lost++ === 0 ? 'drop' : 'pass');
+    const first = Buffer.alloc(20, 1);
+    const rest = randomBytes(500, 43);
+    p.a.send(first);
+    p.a.send(rest);
+    // Nagle holds the 500 bytes: the 20 are in flight.
+    expect(p.a.dataSegments().map((s) => s.payload.length)).toEqual([20]);
+    await waitForFast('all 520 bytes at b', () => p.b.bytesReceived === 520, 5000);
+    await waitForFast('a hears them acknowledged', () => p.a.info().sndUna === p.a.info().sndNxt, 5000);
+    expect(p.b.data().equals(Buffer.concat([first, rest]))).toBe(true);
+    expect(p.a.c.stats.bytesOut).toBe(520);
+    const back = randomBytes(3000, 44);
+    p.b.send(back);
+    await waitForFast('b\'s data at a', () => p.a.bytesReceived === back.length, 5000);
+    expect(p.a.closedWith).toEqual([]);
+  });
+
   it('with noDelay each small send goes at once', async () => {
     const p = make(41);
     await p.open();

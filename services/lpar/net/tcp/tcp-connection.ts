@@ -827,8 +827,18 @@ export class TcpConnection {
     const pending = this.bufferedBytes;
     if (pending > 0) {
       const len = Math.min(pending, this.effMss);
+      const end = seqAdd(this.sndUna, len);
+      // The first segment may take in bytes never sent before (held by Nagle or cwnd behind a short one
+      // that was lost): they are sent now, so SND.MAX moves past them. Else the peer's ACK of them lies
+      // past SND.MAX and is refused, with every segment carrying it, for good (56 of 300 SMC-R fallbacks
+      // hung so under load in issue 11 item 4). bytesOut counts them once, as sendData does.
+      const fresh = seqSub(end, this.sndMax);
+      if (fresh > 0) {
+        this.stats.bytesOut += fresh;
+        this.sndMax = end;
+      }
       this.output({ seq: this.sndUna, ack: this.rcvNxt, flags: TcpFlag.Ack, window: this.windowField(), payload: this.slice(this.sndUna, len) });
-      if (seqLt(this.sndNxt, seqAdd(this.sndUna, len))) this.sndNxt = seqAdd(this.sndUna, len);
+      if (seqLt(this.sndNxt, end)) this.sndNxt = end;
     } else if (this.finQueued) {
       this.finSent = true;
       this.output({ seq: this.sndUna, ack: this.rcvNxt, flags: TcpFlag.Fin | TcpFlag.Ack, window: this.windowField(), payload: [] });
