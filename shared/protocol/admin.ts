@@ -267,7 +267,7 @@ const replies = {
   'lpar-status': shape({ boot: str, config: anything, configuredBy: arrayOf(str), reachable: arrayOf(str), malformed: u, apps: arrayOf(appStatus), smc: nullable(smcStatus) }),
   'smc-status': shape({ smc: nullable(smcStatus), hypervisor: nullable(shape({ url: str, connected: bool })) }),
   ip: shape({ interfaces: arrayOf(recordOf(anything)), controlNodes: arrayOf(str), registered: recordOf(arrayOf(str)) }),
-  arp: shape({ entries: arrayOf(shape({ vlan: str, ip: ipv4, mac: str, expiresInMs: num() })) }),
+  arp: shape({ entries: arrayOf(shape({ vlan: str, ip: ipv4, mac: str, expiresInMs: num(), stale: bool })) }),
   'arp-flush': empty,
   ping: pingReply,
   'net-stats': shape({ driver: anything, ip: anything, udp: anything, refusals: arrayOf(str), malformedMgmt: u }),

@@ -12,7 +12,7 @@ export default command({
     if (!lpar || extra !== undefined) throw ctx.usage('arp takes one LPAR name');
     const { entries } = await adminAsk(ctx.liveRunDir(), lpar, { t: 'arp' });
     if (ctx.values.json) printJson(entries);
-    else for (const e of entries) process.stdout.write(`${e.ip.padEnd(16)} ${e.mac}  ${e.vlan}  expires in ${Math.round(e.expiresInMs / 1000)} s\n`);
+    else for (const e of entries) process.stdout.write(`${e.ip.padEnd(16)} ${e.mac}  ${e.vlan}  ${e.stale ? 'stale (used while confirmed)' : `expires in ${Math.round(e.expiresInMs / 1000)} s`}\n`);
     return 0;
   },
 });

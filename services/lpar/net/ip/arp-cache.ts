@@ -1,8 +1,15 @@
 /**
  * One interface's ARP cache (RFC 826, with the expiry and retry behaviour of
- * a host stack): entries expire after the configured time and are resolved
- * again on next use; packets wait, bounded, while a request is outstanding;
+ * a host stack): packets wait, bounded, while a request is outstanding;
  * after the last unanswered try they are dropped and their senders told.
+ *
+ * An entry past its time goes stale rather than away (RFC 1122 2.3.2.1, as
+ * Linux's STALE/PROBE states): it is still used while a request confirms it,
+ * and only an unanswered confirmation drops it. Deleting it at once put every
+ * packet to a busy neighbour behind an ARP round trip through the control
+ * node once per expiry, and under load (a second for the last try) dropped
+ * them: an SMC-R fallback sync lost so (issue 11 item 4). A stale entry not
+ * used for another expiry time is forgotten.
  */
 interface Pending {
   waiters: Array<{ resolve: (mac: Buffer) => void; fail: () => void }>;
@@ -30,14 +37,29 @@ export class ArpCache {
     const e = this.entries.get(ip);
     if (!e) return undefined;
     if (e.expiresAt <= now) {
-      this.entries.delete(ip);
-      return undefined;
+      if (e.expiresAt + this.ttlMs <= now) {
+        this.entries.delete(ip);
+        return undefined;
+      }
+      // Stale: used while confirmed.
+      this.ask(ip, now);
     }
     return e.mac;
   }
 
   /** Calls `resolve` with the MAC once known (asks now if nobody has), or `fail` after the last try. */
   resolve(ip: number, now: number, resolve: (mac: Buffer) => void, fail: () => void): void {
+    const p = this.ask(ip, now);
+    if (p.waiters.length >= WAITERS_PER_ADDRESS) {
+      this.stats.queueDrops++;
+      fail();
+      return;
+    }
+    p.waiters.push({ resolve, fail });
+  }
+
+  /** The outstanding request for `ip`, sent now if there was none. */
+  private ask(ip: number, now: number): Pending {
     let p = this.pending.get(ip);
     if (!p) {
       p = { waiters: [], tries: 1, nextAt: now + RETRY_MS };
@@ -45,12 +67,7 @@ export class ArpCache {
       this.stats.requests++;
       this.sendRequest(ip);
     }
-    if (p.waiters.length >= WAITERS_PER_ADDRESS) {
-      this.stats.queueDrops++;
-      fail();
-      return;
-    }
-    p.waiters.push({ resolve, fail });
+    return p;
   }
 
   learn(ip: number, mac: Buffer, now: number): void {
@@ -72,6 +89,8 @@ export class ArpCache {
       if (p.nextAt > now) continue;
       if (p.tries >= TRIES) {
         this.pending.delete(ip);
+        // A stale entry nobody confirmed is gone: the neighbour left, or moved.
+        this.entries.delete(ip);
         this.stats.unresolved++;
         for (const w of p.waiters) w.fail();
         continue;
@@ -93,7 +112,10 @@ export class ArpCache {
     this.entries.clear();
   }
 
-  list(now: number): Array<{ ip: number; mac: Buffer; expiresInMs: number }> {
-    return [...this.entries].filter(([, e]) => e.expiresAt > now).map(([ip, e]) => ({ ip, mac: e.mac, expiresInMs: Math.round(e.expiresAt - now) }));
+  /** Entries in use: reachable ones with the time they have left, stale ones (0 left) until confirmed or forgotten. */
+  list(now: number): Array<{ ip: number; mac: Buffer; expiresInMs: number; stale: boolean }> {
+    return [...this.entries]
+      .filter(([, e]) => e.expiresAt + this.ttlMs > now)
+      .map(([ip, e]) => ({ ip, mac: e.mac, expiresInMs: Math.max(0, Math.round(e.expiresAt - now)), stale: e.expiresAt <= now }));
   }
 }

@@ -624,11 +624,11 @@ export class IpLayer {
     return this.pinger.ping(dst, opts);
   }
 
-  arpTable(): Array<{ vlan: string; ip: string; mac: string; expiresInMs: number }> {
+  arpTable(): Array<{ vlan: string; ip: string; mac: string; expiresInMs: number; stale: boolean }> {
     const now = performance.now();
     const out = [];
     for (const ifc of this.ifcs) {
-      for (const e of this.cache(ifc).list(now)) out.push({ vlan: ifc.device.lan, ip: ipToString(e.ip), mac: macToString(e.mac), expiresInMs: e.expiresInMs });
+      for (const e of this.cache(ifc).list(now)) out.push({ vlan: ifc.device.lan, ip: ipToString(e.ip), mac: macToString(e.mac), expiresInMs: e.expiresInMs, stale: e.stale });
     }
     return out;
   }
