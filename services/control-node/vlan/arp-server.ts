@@ -14,7 +14,7 @@ import type { VlanMember, VlanMembers } from './members.ts';
  * the RVI from the requester to the replier, so unicast then goes direct.
  */
 export class ArpServer {
-  readonly stats = { requests: 0, replies: 0, spoofed: 0, unanswerable: 0, malformed: 0 };
+  readonly stats = { requests: 0, replies: 0, spoofed: 0, unanswerable: 0, malformed: 0, dropped: 0 };
 
   constructor(
     private readonly vlan: VlanMembers,
@@ -52,7 +52,8 @@ export class ArpServer {
       t.setSrcRvi(rvi);
       t.setSrcDev(from.dev);
       t.setDstDev(to.dev);
-      this.vlan.send(to, copy);
+      // A member whose RVI is full misses the request, counted: the asker tries again (arp-cache.ts).
+      if (!this.vlan.send(to, copy)) this.stats.dropped++;
     }
   }
 
@@ -79,6 +80,6 @@ export class ArpServer {
     tlv.setFlags(tlv.flags | TlvFlag.LocalReply);
     tlv.setDstDev(to.dev);
     tlv.setSrcDev(from.dev);
-    this.vlan.send(to, frame);
+    if (!this.vlan.send(to, frame)) this.stats.dropped++;
   }
 }

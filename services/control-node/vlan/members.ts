@@ -71,8 +71,8 @@ export interface VlanMembers {
   memberByMac(mac: Buffer): VlanMember | undefined;
   /** Id of the unicast RVI of this virtual LAN between two members, if it exists. */
   lanRvi(a: string, b: string): number | undefined;
-  /** Sends a TLV frame to a member over its control node's virtual-LAN RVI. */
-  send(to: VlanMember, frame: Buffer): void;
+  /** Sends a TLV frame to a member over its control node's virtual-LAN RVI; false: its RVI was full, the frame is dropped. */
+  send(to: VlanMember, frame: Buffer): boolean;
   /** The link out of the platform, when one is attached. */
   readonly uplink: Uplink | undefined;
 }

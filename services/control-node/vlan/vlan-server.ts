@@ -31,7 +31,7 @@ export class VlanServer implements VlanMembers {
   readonly name: string;
   readonly id: number;
   readonly members = new Map<string, VlanMember>();
-  readonly stats = { broadcast: 0, multicast: 0, relayed: 0, notMember: 0, malformed: 0, noUplink: 0, refused: 0, promiscRefused: 0, spoofed: 0, reflectDropped: 0 };
+  readonly stats = { broadcast: 0, multicast: 0, relayed: 0, notMember: 0, malformed: 0, noUplink: 0, refused: 0, promiscRefused: 0, spoofed: 0, reflectDropped: 0, relayDropped: 0 };
   readonly arp: ArpServer;
   private readonly permittedPromisc: Set<string>;
   private readonly refusedLogged = new Set<string>();
@@ -293,7 +293,8 @@ export class VlanServer implements VlanMembers {
     t.setType(TlvType.Unicast);
     t.setDstDev(to.dev);
     this.stats.relayed++;
-    this.send(to, frame);
+    // A member that does not drain loses the frame, counted: its sender's transport repairs it (issue 11 item 1).
+    if (!this.send(to, frame)) this.stats.relayDropped++;
   }
 
   status(): Record<string, unknown> {
