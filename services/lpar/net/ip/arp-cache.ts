@@ -18,7 +18,12 @@ interface Pending {
 }
 
 const RETRY_MS = 250;
-const TRIES = 4;
+/**
+ * Two seconds of tries (Linux gives three of one second): the first
+ * resolution of a pair also has its unicast RVI made through the fabric
+ * manager (issue 10 item 2), and a loaded box stretches that round trip.
+ */
+const TRIES = 8;
 const WAITERS_PER_ADDRESS = 64;
 /** A /16 of neighbours at most; past it the oldest entry makes room. */
 const MAX_ENTRIES = 65536;
