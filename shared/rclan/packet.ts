@@ -25,9 +25,11 @@ export const RclanKind = { Data: 1, Ack: 2, Heartbeat: 3, RdmaWrite: 4, RdmaNak:
 export type RclanKind = (typeof RclanKind)[keyof typeof RclanKind];
 
 /**
- * Retransmit: sent again. Probe: a heartbeat on a VI whose own traffic went
- * unacknowledged; the receiver answers it on the same VI and plane (rvi.ts:
- * a VI silent while its peer is heard otherwise, issue 10 item 2).
+ * Retransmit: sent again. Probe: a heartbeat that asks for an answer on the
+ * same VI and plane — an awake peer link's (peer-link.ts), a new RVI's hello,
+ * or one on a VI whose own traffic went unacknowledged (rvi.ts: a VI silent
+ * while its peer is heard otherwise, issue 10 item 2). The answer is a plain
+ * heartbeat, never answered.
  */
 export const RclanFlag = { Retransmit: 1, Probe: 2 } as const;
 

@@ -21,7 +21,8 @@ import { LegState, type LegPort, type RclanSettings, type Rvi } from './rvi.ts';
  *   afterwards, so idle work is bounded by the pairs that are talking (the
  *   control nodes' links, kept busy by the driver's heartbeat TLVs, seed 004
  *   "Virtual Ethernet Driver") instead of growing with every RVI made. The
- *   first send or frame heard wakes it; a leg then has deadAfterMs from the
+ *   first send, or data or an ack heard, wakes it (a heartbeat is answered
+ *   if it is a probe, and wakes nothing); a leg then has deadAfterMs from the
  *   wake to be heard, so a peer or plane that hung while quiet is found
  *   within deadAfterMs of the first message that needs it, and that message
  *   is retransmitted on the other leg meanwhile (the RTO, well below
@@ -79,11 +80,17 @@ export class PeerLink {
     this.rvis.delete(rvi);
   }
 
-  /** A frame from the peer arrived on `leg`; `activity`: data or an ack, not a bare heartbeat. */
+  /**
+   * A frame from the peer arrived on `leg`; `activity`: data or an ack, not a
+   * bare heartbeat. A heartbeat does not wake a quiet link: the RVI answers
+   * a probe (what an awake link sends) on its VI, and an answer asks nothing.
+   * Waking for it, as this once did, let two links that went quiet with a
+   * heartbeat in flight wake each other for good, one heartbeat each per
+   * round trip (seen in peer-link.test under load).
+   */
   heard(leg: number, now: number, activity: boolean): void {
     this.lastHeard[leg] = now;
     if (activity) this.activity(now);
-    else if (!this.awake) this.wake(now);
     if (this.legs[leg] === LegState.Down && this.ports[leg].attached) {
       this.setLeg(leg, LegState.Up, now);
       this.heartbeat(leg, now);
@@ -154,7 +161,7 @@ export class PeerLink {
   private heartbeat(leg: number, now: number): void {
     for (const rvi of this.rvis) {
       if (!rvi.runsOnPlane(leg)) continue;
-      rvi.sendHeartbeat(leg);
+      rvi.sendHeartbeat(leg, true);
       this.stats.heartbeats++;
       this.lastSent[leg] = now;
       return;

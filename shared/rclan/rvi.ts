@@ -224,7 +224,8 @@ export class Rvi {
   private readonly lastSent: [number, number] = [0, 0];
   /** When a stale frame was last answered (rate limit: one answer per heartbeat interval). */
   private lastStaleAnswer = -Infinity;
-  private lastProbeAnswer = -Infinity;
+  /** Per leg: when a probe was last answered there (both legs' probes come together, each wants its answer). */
+  private readonly lastProbeAnswer: [number, number] = [-Infinity, -Infinity];
   /** With a link: since when data sent on each leg has waited for an acknowledgement (0: nothing waits). */
   private readonly awaitingSince: [number, number] = [0, 0];
   /** With a link: legs this RVI took down itself (its VI silent while the peer is heard), probed until they answer. */
@@ -496,14 +497,18 @@ export class Rvi {
     this.link?.sent(leg, now, kind !== RclanKind.Heartbeat);
   }
 
-  /** A heartbeat on `leg` (the peer link's, when this RVI carries it; also the hello of a new RVI). */
-  sendHeartbeat(leg: number): void {
-    if (this.runsOn(leg) && this.ports[leg].attached) this.sendControl(RclanKind.Heartbeat, leg);
+  /**
+   * A heartbeat on `leg` (the peer link's, when this RVI carries it; also the
+   * hello of a new RVI). A probe asks the peer to answer on the same VI and
+   * plane; an answer is never answered.
+   */
+  sendHeartbeat(leg: number, probe = false): void {
+    if (this.runsOn(leg) && this.ports[leg].attached) this.sendControl(RclanKind.Heartbeat, leg, probe ? RclanFlag.Probe : 0);
   }
 
   /** A new RVI says hello on each plane it runs on, so the peer learns this end's incarnation at once. */
   hello(): void {
-    for (let leg = 0; leg < 2; leg++) this.sendHeartbeat(leg);
+    for (let leg = 0; leg < 2; leg++) this.sendHeartbeat(leg, true);
   }
 
   /** Sends a standalone acknowledgement (credits included) if one is owed. */
@@ -536,8 +541,8 @@ export class Rvi {
         this.awaitingSince[leg] = 0;
         if (this.link.legs[leg] === LegState.Up) this.setLeg(leg, LegState.Up, now);
       }
-      if (pkt.kind === RclanKind.Heartbeat && pkt.flags & RclanFlag.Probe && now - this.lastProbeAnswer >= this.settings.heartbeatMs / 2) {
-        this.lastProbeAnswer = now;
+      if (pkt.kind === RclanKind.Heartbeat && pkt.flags & RclanFlag.Probe && now - this.lastProbeAnswer[leg] >= this.settings.heartbeatMs / 2) {
+        this.lastProbeAnswer[leg] = now;
         this.sendControl(RclanKind.Heartbeat, leg);
       }
     } else {
