@@ -112,6 +112,11 @@ export class ControlNode {
     }
   }
 
+  /** LPARs whose virtual-LAN heartbeats stopped for more than `ms` (frame-intake.ts). */
+  silentMembers(now: number, ms: number): string[] {
+    return this.intake.silent(now, ms);
+  }
+
   private onMgmt(view: LparView, rvi: Rvi, payload: Buffer): void {
     const d = decodeToControlNode(payload);
     if (!d.ok) {
