@@ -207,8 +207,8 @@ export interface Bench {
   runDir: RunDirT;
   /** Set on SIGINT/SIGTERM/SIGHUP: measurements should stop; teardown runs. */
   readonly interrupted: boolean;
-  /** Boots `yaml` (`lparlab up --detach`) in the temporary run directory. */
-  up(yaml: string): Promise<void>;
+  /** Boots `yaml` (`lparlab up --detach ...extra`) in the temporary run directory, within `timeoutMs` (default 90 s). */
+  up(yaml: string, timeoutMs?: number, extra?: string[]): Promise<void>;
   /** Spawns `node ARGS` (stdout and stderr piped) as a child that teardown kills; throws once interrupted. */
   spawn(args: string[]): ChildProcess;
   /** Runs `node ARGS` to completion as such a child; rejects once interrupted or after `timeoutMs`. */
@@ -282,11 +282,11 @@ export function createBench(prefix: string, processNames: string[]): Bench {
     get interrupted() {
       return state.interrupted;
     },
-    async up(yaml: string) {
+    async up(yaml: string, timeoutMs = 90_000, extra: string[] = []) {
       if (state.interrupted) throw new Error('interrupted');
       const file = path.join(root, 'platform.yaml');
       fs.writeFileSync(file, yaml);
-      const up = lparlab(['up', '--detach', '-c', file, '--run-dir', runDir.root], 90_000);
+      const up = lparlab(['up', '--detach', '-c', file, '--run-dir', runDir.root, ...extra], timeoutMs);
       booting = up;
       const r = await up;
       booting = undefined;
@@ -336,13 +336,19 @@ function logTails(runDir: RunDirT, names: string[]): void {
  * `num('--name')`. Parsed strictly with shared/runtime/options.ts: an unknown
  * flag or a bad number is an error naming it (exit 2).
  */
-export function benchArgs(usage: string, own: Record<string, string> = {}): { json: boolean; quick: boolean; reps: number; num: (name: string) => number | undefined } {
+export function benchArgs(
+  usage: string,
+  own: Record<string, string> = {},
+  /** The bench's own text options (names without dashes), read with `str('--name')`. */
+  ownText: Record<string, string> = {},
+): { json: boolean; quick: boolean; reps: number; num: (name: string) => number | undefined; str: (name: string) => string | undefined } {
   const table: OptionsTable = {
     json: { type: 'boolean', help: 'exactly one JSON object on stdout; progress on stderr' },
     quick: { type: 'boolean', help: 'fewer and shorter runs (a smoke test, not a figure)' },
     reps: { type: 'integer', arg: 'N', min: 1, help: 'repetitions (default 3, 1 with --quick)' },
     help: { type: 'boolean', short: 'h', help: 'this help' },
     ...Object.fromEntries(Object.entries(own).map(([name, help]) => [name, { type: 'integer', arg: 'N', min: 0, help }])),
+    ...Object.fromEntries(Object.entries(ownText).map(([name, help]) => [name, { type: 'string', arg: 'LIST', help }])),
   };
   let values: Record<string, unknown>;
   try {
@@ -358,8 +364,9 @@ export function benchArgs(usage: string, own: Record<string, string> = {}): { js
     process.exit(0);
   }
   const num = (name: string): number | undefined => values[name.replace(/^--/, '')] as number | undefined;
+  const str = (name: string): string | undefined => values[name.replace(/^--/, '')] as string | undefined;
   const quick = values.quick === true;
-  return { json: values.json === true, quick, reps: (values.reps as number | undefined) ?? (quick ? 1 : 3), num };
+  return { json: values.json === true, quick, reps: (values.reps as number | undefined) ?? (quick ? 1 : 3), num, str };
 }
 
 /** The bench platform: one control node, two LPARs on different CECs, one virtual LAN (10.9.0.0/24); SMC off, so TCP is what is measured. */

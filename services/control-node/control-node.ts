@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import type { NodeFabric } from '../../shared/fabric/node-fabric.ts';
 import type { ControlNodeSpec, Platform } from '../../shared/platform/platform.ts';
-import { decodeToControlNode, sendMgmt, type MgmtInterface, type ToControlNode } from '../../shared/protocol/mgmt.ts';
+import { decodeToControlNode, sendMgmt, type LanPeer, type MgmtInterface, type ToControlNode } from '../../shared/protocol/mgmt.ts';
 import { purposeKind } from '../../shared/rclan/purpose.ts';
 import type { Rvi } from '../../shared/rclan/rvi.ts';
 import { ipToString, parseIp } from '../../shared/wire/ipv4-address.ts';
@@ -66,6 +66,7 @@ export class ControlNode {
     this.nvram = new Nvram(dataDir, spec.serial);
     this.membership = new Membership(platform, membershipFile);
     this.mesh = new RviMesh(spec.name, fabric, { find: (peer, purpose) => fabric.rclan.find(peer, purpose) });
+    this.mesh.onLanRvi = (vlan, a, b, id) => this.announcePath(vlan, a, b, id);
     this.boot = new BootConfig(spec, platform, this.nvram, this.membership);
     this.grants = new SmcrGrants(platform, this.membership, fabric, this.warn, log);
     this.locations = new Locations(fabric, this.warn);
@@ -91,13 +92,9 @@ export class ControlNode {
 
   async start(): Promise<void> {
     for (const rvi of this.fabric.rclan.rvis.values()) this.attach(rvi);
+    // The unicast RVIs between members are made when an ARP first needs one (rvi-mesh.ts, issue 10 item 2).
     await this.mesh.connectLpars(this.platform.lpars.map((l) => l.name));
     this.repair.start();
-    for (const [vlan, members] of this.membership.entries()) {
-      for (let i = 0; i < members.length; i++) for (let j = i + 1; j < members.length; j++) await this.mesh.connectLan(vlan, members[i].lpar, members[j].lpar);
-    }
-    // Members that registered while the RVIs were being made learn their peers now.
-    for (const v of this.vlans.values()) this.announcePeers(v);
   }
 
   private attach(rvi: Rvi): void {
@@ -113,6 +110,11 @@ export class ControlNode {
     } else if (kind === 'vlan') {
       rvi.onMessage = (payload) => this.intake.receive(view.name, payload, (frame) => rvi.send(frame));
     }
+  }
+
+  /** LPARs whose virtual-LAN heartbeats stopped for more than `ms` (frame-intake.ts). */
+  silentMembers(now: number, ms: number): string[] {
+    return this.intake.silent(now, ms);
   }
 
   private onMgmt(view: LparView, rvi: Rvi, payload: Buffer): void {
@@ -152,7 +154,7 @@ export class ControlNode {
         sendMgmt(rvi, { t: 'vlan-registered', vlan: msg.vlan, ...result });
         if (v && result.ok) {
           v.announcePromiscuous(view.name);
-          this.announcePeers(v);
+          this.announcePeersTo(v, view.name);
         }
         return;
       }
@@ -177,22 +179,34 @@ export class ControlNode {
   }
 
   /**
-   * Tells each registered member which IP is behind each of its unicast RVIs
-   * of this LAN, so its driver accepts on an RVI only packets from that peer's
-   * address (the seed's IP-to-RVI binding, made at registration).
+   * Tells a member which IP is behind each of its unicast RVIs of this LAN
+   * that this control node knows, so its driver accepts on an RVI only packets
+   * from that peer's address (the seed's IP-to-RVI binding, made at
+   * registration). Bounded by the member's own RVIs, not the LAN's size
+   * (issue 10 item 5); a path made later is announced when it is made.
    */
-  private announcePeers(v: VlanServer): void {
-    const members = v.registeredMembers();
-    for (const m of members) {
-      const peers = [];
-      for (const o of members) {
-        if (o === m) continue;
-        const rvi = this.mesh.lanRvi(v.name, m.lpar, o.lpar);
-        // forwarding: a router partition's datagrams carry other hosts' sources (the receiver's driver accepts them from it).
-        if (rvi !== undefined) peers.push({ rvi, ip: ipToString(o.ip), mac: o.mac ? macToString(o.mac) : null, forwarding: this.forwarders.has(o.lpar) });
-      }
-      this.mesh.sendMgmt(m.lpar, { t: 'lan-peers', vlan: v.name, peers });
+  private announcePeersTo(v: VlanServer, lpar: string): void {
+    const peers = [];
+    for (const [other, rvi] of this.mesh.lanPeersOf(v.name, lpar)) {
+      const o = v.members.get(other);
+      if (o) peers.push(this.lanPeer(rvi, o));
     }
+    if (peers.length > 0) this.mesh.sendMgmt(lpar, { t: 'lan-peers', vlan: v.name, peers });
+  }
+
+  // forwarding: a router partition's datagrams carry other hosts' sources (the receiver's driver accepts them from it).
+  private lanPeer(rvi: number, o: { lpar: string; ip: number; mac?: Buffer }): LanPeer {
+    return { rvi, ip: ipToString(o.ip), mac: o.mac ? macToString(o.mac) : null, forwarding: this.forwarders.has(o.lpar) };
+  }
+
+  /** A unicast RVI made (or learnt) now: each end learns the other's address on it, before the ARP that needed it goes on. */
+  private announcePath(vlan: string, a: string, b: string, rvi: number): void {
+    const v = this.vlans.get(vlan);
+    const ma = v?.members.get(a);
+    const mb = v?.members.get(b);
+    if (!ma || !mb) return;
+    this.mesh.sendMgmt(a, { t: 'lan-peers', vlan, peers: [this.lanPeer(rvi, mb)] });
+    this.mesh.sendMgmt(b, { t: 'lan-peers', vlan, peers: [this.lanPeer(rvi, ma)] });
   }
 
   /** Adds a member at run time: MAC, unicast RVIs to the other members, and the new interface pushed to the LPAR. */
@@ -202,12 +216,10 @@ export class ControlNode {
     if (!v || !server) throw new Error(`no virtual LAN "${vlanName}"`);
     if (!this.lpars.has(lpar)) throw new Error(`no LPAR "${lpar}"`);
     const entry = this.membership.admit(v, lpar, ipText);
-    for (const other of this.membership.members(vlanName)) await this.mesh.connectLan(vlanName, lpar, other.lpar);
     this.membership.add(vlanName, entry);
     server.addMember(lpar, parseIp(ipText), entry.dev);
     const ifc = this.boot.interfaceOf(v, entry);
     this.mesh.sendMgmt(lpar, { t: 'vlan-added', interface: ifc });
-    this.announcePeers(server);
     this.log.info({ lpar, vlan: vlanName, ip: ipText, dev: entry.dev }, 'member joined');
     return ifc;
   }
@@ -216,10 +228,10 @@ export class ControlNode {
   async leave(vlanName: string, lpar: string): Promise<void> {
     const server = this.vlans.get(vlanName);
     if (!server) throw new Error(`no virtual LAN "${vlanName}"`);
-    const rest = this.membership.leave(vlanName, lpar);
+    this.membership.leave(vlanName, lpar);
     server.removeMember(lpar);
     this.mesh.sendMgmt(lpar, { t: 'vlan-removed', vlan: vlanName });
-    await this.mesh.disconnectLan(vlanName, lpar, rest.map((m) => m.lpar));
+    await this.mesh.disconnectLan(vlanName, lpar);
     await this.grants.revoke(lpar);
     this.log.info({ lpar, vlan: vlanName }, 'member left');
   }

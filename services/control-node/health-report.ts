@@ -7,6 +7,7 @@
  * `lparlab status` points at it; `starting` until a plane is attached.
  */
 import type { Health } from '../../shared/runtime/state-file.ts';
+import { Vlan } from '../../shared/rclan/purpose.ts';
 import { RviState } from '../../shared/rclan/rvi.ts';
 
 export interface ControlNodeFacts {
@@ -16,6 +17,8 @@ export interface ControlNodeFacts {
   missing: string[];
   /** The owned RVIs held now: peer, purpose and RCLAN state. */
   owned: Array<{ peer: string; purpose: string; state: string }>;
+  /** LPARs whose virtual-LAN heartbeats stopped (their RVI may look up: liveness is per peer, not per RVI). */
+  silent: string[];
 }
 
 export function controlNodeHealth(f: ControlNodeFacts): { health: Health; detail: string } {
@@ -24,7 +27,7 @@ export function controlNodeHealth(f: ControlNodeFacts): { health: Health; detail
   if (f.planes.length === 1) problems.push(`only plane ${f.planes[0]}`);
   if (!f.fmConnected) problems.push('fabric manager unreachable');
   if (f.missing.length) problems.push(`RVIs missing (re-creating): ${f.missing.join(', ')}`);
-  const unreachable = [...new Set(f.owned.filter((r) => r.state !== RviState.Up && r.state !== RviState.Degraded).map((r) => r.peer))];
+  const unreachable = [...new Set([...f.owned.filter((r) => r.state !== RviState.Up && r.state !== RviState.Degraded).map((r) => r.peer), ...f.silent.filter((l) => f.owned.some((r) => r.peer === l && r.purpose === Vlan))])].sort((a, b) => a.localeCompare(b, 'en', { numeric: true }));
   if (unreachable.length) problems.push(`unreachable: ${unreachable.join(', ')}`);
   if (problems.length) return { health: 'degraded', detail: problems.join('; ') };
   return { health: 'healthy', detail: `planes ${f.planes.join('+')}; ${new Set(f.owned.map((r) => r.peer)).size} LPARs reachable` };

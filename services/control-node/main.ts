@@ -44,6 +44,8 @@ await runService('control-node', async (ctx) => {
       fmConnected: fabric.fmConnected,
       missing: cn.repair.missing(),
       owned: [...fabric.rclan.rvis.values()].filter((r) => owned.has(r.purpose) && cn.lpars.has(r.peer)),
+      // Three RCLAN dead intervals: the driver heartbeats far more often (seed 004), a stall under load is not a loss.
+      silent: cn.silentMembers(performance.now(), 3 * fabric.rclan.settings.deadAfterMs),
     });
     ctx.setHealth(h.health, h.detail);
   };

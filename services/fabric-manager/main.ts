@@ -19,6 +19,8 @@ await runService('fabric-manager', async (ctx) => {
   const fm = new FabricManager(platform, ctx.runDir.readKey(), planeUrls, ctx.runDir.dataDir(ctx.name), ctx.log.child({ component: 'fabric-manager' }));
   registerVerbs(fabricManagerRequests, { 'fm-status': () => ({ ...fm.status() }) }, (verb, fn) => ctx.verb(verb, fn));
   const server = await listenLink(listenUrl, (link) => void fm.accept(link));
+  // Hooks run in reverse: this one after the server's close, so nothing made is left unwritten (persistSoon).
+  ctx.onShutdown(() => fm.flush());
   ctx.onShutdown(() => server.close());
   ctx.setHealth('healthy', `listening on ${listenUrl}`);
 });

@@ -60,7 +60,7 @@ export class NodeFabric {
     const log = this.opts.log.child({ component: 'fabric-nic' });
     const events = {
       frame: (leg: number, frame: Buffer) => this.rclan.receive(leg, frame),
-      attached: () => this.rclan.portDrained(),
+      attached: (leg: number) => this.rclan.portAttached(leg),
       detached: (leg: number) => this.rclan.portDetached(leg),
       drained: () => this.rclan.portDrained(),
     };

@@ -24,7 +24,14 @@ import { VI_HEADER, ViFrame } from '../link/frame.ts';
 export const RclanKind = { Data: 1, Ack: 2, Heartbeat: 3, RdmaWrite: 4, RdmaNak: 5 } as const;
 export type RclanKind = (typeof RclanKind)[keyof typeof RclanKind];
 
-export const RclanFlag = { Retransmit: 1 } as const;
+/**
+ * Retransmit: sent again. Probe: a heartbeat that asks for an answer on the
+ * same VI and plane — an awake peer link's (peer-link.ts), a new RVI's hello,
+ * or one on a VI whose own traffic went unacknowledged (rvi.ts: a VI silent
+ * while its peer is heard otherwise, issue 10 item 2). The answer is a plain
+ * heartbeat, never answered.
+ */
+export const RclanFlag = { Retransmit: 1, Probe: 2 } as const;
 
 export const RCLAN_HEADER = 32;
 export const RDMA_WRITE_EXT = 12;

@@ -16,6 +16,7 @@ import {
   seqLt,
 } from './packet.ts';
 import { pinnedPlane } from './purpose.ts';
+import type { PeerLink } from './peer-link.ts';
 
 /**
  * One end of a reliable virtual interface (seed 004, "RCLAN layer" and
@@ -28,6 +29,22 @@ import { pinnedPlane } from './purpose.ts';
  * purpose.ts) has a single leg: the other plane's VI is never sent on,
  * never heartbeated and never counted up, so losing that one VI takes the RVI
  * down and the layer above (SMC-R's link group) does the failing over.
+ *
+ * Liveness: an RVI made by the RCLAN layer (rclan.ts) shares one PeerLink
+ * with every other RVI to the same peer node (peer-link.ts, issue 10 item 2):
+ * the legs are that link's per-plane liveness, its frames feed it, and it
+ * sends the heartbeats. An RVI made on its own (no link, as in the unit
+ * tests) heartbeats and judges its legs itself, as before.
+ *
+ * With a link, the peer being heard does not prove this RVI's own VI works
+ * (a switch may lose one VI: `lparlab fault cut --rvi`). So an RVI with data
+ * in flight also judges its own legs by acknowledgements: data last sent on a
+ * leg that nothing has acknowledged for 2 × deadAfterMs takes that leg down for
+ * this RVI alone (failover as for a dead plane). While such a leg is down the
+ * RVI probes it every heartbeatMs with a heartbeat flagged Probe, which the
+ * peer answers on the same VI and plane; the answer brings the leg back. An
+ * RVI that carries nothing cannot find out, and needs not: its first message
+ * does.
  */
 
 /** What the RVI needs of a fabric port (one per plane). */
@@ -205,6 +222,14 @@ export class Rvi {
   private readonly flowStopped: [boolean, boolean] = [false, false];
   private readonly lastHeard: [number, number] = [0, 0];
   private readonly lastSent: [number, number] = [0, 0];
+  /** When a stale frame was last answered (rate limit: one answer per heartbeat interval). */
+  private lastStaleAnswer = -Infinity;
+  /** Per leg: when a probe was last answered there (both legs' probes come together, each wants its answer). */
+  private readonly lastProbeAnswer: [number, number] = [-Infinity, -Infinity];
+  /** With a link: since when data sent on each leg has waited for an acknowledgement (0: nothing waits). */
+  private readonly awaitingSince: [number, number] = [0, 0];
+  /** With a link: legs this RVI took down itself (its VI silent while the peer is heard), probed until they answer. */
+  private readonly viSilent: [boolean, boolean] = [false, false];
   private noLegSince: number;
   private nextLeg = 0;
 
@@ -250,6 +275,10 @@ export class Rvi {
     private readonly settings: RclanSettings,
     private readonly scheduleAck: (rvi: Rvi) => void,
     now: number,
+    /** The peer's shared liveness (rclan.ts); without one the RVI heartbeats on its own. */
+    readonly link?: PeerLink,
+    /** Called when the RVI gets something to deliver: whoever ticks it must now (rclan.ts ticks busy RVIs only). */
+    private readonly onBusy?: (rvi: Rvi) => void,
   ) {
     this.plane = pinnedPlane(purpose);
     this.incarnation = crypto.randomBytes(4).readUInt32BE(0) || 1;
@@ -266,6 +295,15 @@ export class Rvi {
   /** Whether the RVI runs on plane `leg` at all. */
   private runsOn(leg: number): boolean {
     return this.plane === undefined || this.plane === leg;
+  }
+
+  runsOnPlane(leg: number): boolean {
+    return this.runsOn(leg);
+  }
+
+  /** Whether anything waits for an acknowledgement or a completion: the RVI needs ticks (retransmission, give-up). */
+  get busy(): boolean {
+    return this.nextSeq !== this.ackBase || this.rdmaGates.length > 0 || this.viSilent[0] || this.viSilent[1];
   }
 
   /** Messages accepted and not yet acknowledged. */
@@ -352,8 +390,13 @@ export class Rvi {
       sacked: false,
       settled: false,
     };
+    const wasIdle = this.nextSeq === this.ackBase;
     this.ring[this.nextSeq & this.mask] = msg;
     this.nextSeq = seqAdd(this.nextSeq, 1);
+    if (wasIdle) {
+      this.onBusy?.(this);
+      this.link?.busy(performance.now());
+    }
     return msg;
   }
 
@@ -408,6 +451,10 @@ export class Rvi {
     msg.sentAt = now;
     msg.leg = leg;
     this.lastSent[leg] = now;
+    if (this.link) {
+      if (this.awaitingSince[leg] === 0) this.awaitingSince[leg] = now;
+      this.link.sent(leg, now, true);
+    }
   }
 
   private header(kind: RclanKind, flags: number, seq: number, ext: number, bodyLength: number, inline: number): Buffer {
@@ -442,10 +489,26 @@ export class Rvi {
     return bits >>> 0;
   }
 
-  private sendControl(kind: RclanKind, leg: number): void {
-    const head = this.header(kind, 0, this.nextSeq, 0, 0, 0);
+  private sendControl(kind: RclanKind, leg: number, flags = 0): void {
+    const head = this.header(kind, flags, this.nextSeq, 0, 0, 0);
     this.ports[leg].send(head);
-    this.lastSent[leg] = performance.now();
+    const now = performance.now();
+    this.lastSent[leg] = now;
+    this.link?.sent(leg, now, kind !== RclanKind.Heartbeat);
+  }
+
+  /**
+   * A heartbeat on `leg` (the peer link's, when this RVI carries it; also the
+   * hello of a new RVI). A probe asks the peer to answer on the same VI and
+   * plane; an answer is never answered.
+   */
+  sendHeartbeat(leg: number, probe = false): void {
+    if (this.runsOn(leg) && this.ports[leg].attached) this.sendControl(RclanKind.Heartbeat, leg, probe ? RclanFlag.Probe : 0);
+  }
+
+  /** A new RVI says hello on each plane it runs on, so the peer learns this end's incarnation at once. */
+  hello(): void {
+    for (let leg = 0; leg < 2; leg++) this.sendHeartbeat(leg, true);
   }
 
   /** Sends a standalone acknowledgement (credits included) if one is owed. */
@@ -470,13 +533,32 @@ export class Rvi {
       this.stats.malformed++;
       return;
     }
-    this.lastHeard[leg] = now;
-    if (this.legs[leg] === LegState.Down && this.ports[leg].attached) this.setLeg(leg, LegState.Up, now);
+    if (this.link) {
+      this.link.heard(leg, now, pkt.kind !== RclanKind.Heartbeat);
+      if (this.viSilent[leg]) {
+        // The VI answers again: the leg is this RVI's once more if the peer link has it.
+        this.viSilent[leg] = false;
+        this.awaitingSince[leg] = 0;
+        if (this.link.legs[leg] === LegState.Up) this.setLeg(leg, LegState.Up, now);
+      }
+      if (pkt.kind === RclanKind.Heartbeat && pkt.flags & RclanFlag.Probe && now - this.lastProbeAnswer[leg] >= this.settings.heartbeatMs / 2) {
+        this.lastProbeAnswer[leg] = now;
+        this.sendControl(RclanKind.Heartbeat, leg);
+      }
+    } else {
+      this.lastHeard[leg] = now;
+      if (this.legs[leg] === LegState.Down && this.ports[leg].attached) this.setLeg(leg, LegState.Up, now);
+    }
 
-    // The sender still talks to an earlier process of ours: nothing in it is for us. Our heartbeats will tell it.
+    // The sender still talks to an earlier process of ours: nothing in it is for us. A heartbeat of ours tells
+    // it at once (a quiet peer link sends none of its own), at most one per heartbeat interval.
     const ackInc = pkt.ackIncarnation;
     if (ackInc !== 0 && ackInc !== this.incarnation) {
       this.stats.stale++;
+      if (now - this.lastStaleAnswer >= this.settings.heartbeatMs) {
+        this.lastStaleAnswer = now;
+        this.sendHeartbeat(leg);
+      }
       return;
     }
     if (!this.acceptStream(pkt)) return;
@@ -538,10 +620,24 @@ export class Rvi {
         this.ring[seq & this.mask] = undefined;
         // Karn, widened: a message sent before the last retransmission may have waited behind it at the receiver.
         if (msg.sends === 1 && seq === seqAdd(ack, -1) && msg.sentAt > this.lastRetransmitAt) this.sampleRtt(now - msg.sentAt);
+        if (msg.leg >= 0) this.awaitingSince[msg.leg] = -1;
         if (msg.kind === RclanKind.Data) this.stats.acked++;
         else if (msg.kind === RclanKind.RdmaWrite && !msg.settled) this.rdmaGates.push({ msg, stamp });
       }
       this.ackBase = ack;
+      // A leg whose data was acknowledged works; it waits again from now if more went on it since.
+      if (this.link) {
+        for (let leg = 0; leg < 2; leg++) {
+          if (this.awaitingSince[leg] !== -1) continue;
+          this.awaitingSince[leg] = 0;
+          for (let seq = ack; seqLt(seq, this.nextTx); seq = seqAdd(seq, 1)) {
+            if (this.ring[seq & this.mask]!.leg === leg) {
+              this.awaitingSince[leg] = now;
+              break;
+            }
+          }
+        }
+      }
       // Progress ends any backoff (RFC 6298 5.7 in spirit): the path works.
       this.rto = this.baseRto();
     }
@@ -693,11 +789,12 @@ export class Rvi {
   /** Periodic work: heartbeats, dead-leg detection, retransmission, give-up. */
   tick(now: number): void {
     const s = this.settings;
-    for (let leg = 0; leg < 2; leg++) {
+    for (let leg = 0; leg < 2 && !this.link; leg++) {
       if (!this.runsOn(leg)) continue;
       if (this.legs[leg] === LegState.Up && now - this.lastHeard[leg] > s.deadAfterMs) this.setLeg(leg, LegState.Down, now);
       if (this.ports[leg].attached && now - this.lastSent[leg] >= s.heartbeatMs) this.sendControl(RclanKind.Heartbeat, leg);
     }
+    if (this.link) this.judgeOwnLegs(now);
     if (this.legs[0] === LegState.Down && this.legs[1] === LegState.Down) {
       if (this.inFlight > 0 && now - this.noLegSince >= s.undeliverableAfterMs) {
         const prev = this.state;
@@ -708,6 +805,27 @@ export class Rvi {
       return;
     }
     this.retransmitExpired(now);
+  }
+
+  /** With a link: data unacknowledged on a leg for deadAfterMs takes that leg down for this RVI; a silent leg is probed. */
+  private judgeOwnLegs(now: number): void {
+    const s = this.settings;
+    for (let leg = 0; leg < 2; leg++) {
+      if (!this.runsOn(leg)) continue;
+      const since = this.awaitingSince[leg];
+      // Twice deadAfterMs: a peer that is heard but slow to acknowledge (a loaded box) is not a lost VI.
+      if (this.legs[leg] === LegState.Up && since > 0 && now - since > 2 * s.deadAfterMs) {
+        this.viSilent[leg] = true;
+        this.awaitingSince[leg] = 0;
+        // What fails over to the other leg has waited 2 x deadAfterMs already: that leg gets half a deadAfterMs (a round trip
+        // is far less), so a VI lost on both planes is down in 2.5 deadAfterMs, not 4.
+        const o = leg ^ 1;
+        const start = now - 1.5 * s.deadAfterMs;
+        if (this.legs[o] === LegState.Up && (this.awaitingSince[o] <= 0 || this.awaitingSince[o] > start)) this.awaitingSince[o] = start;
+        this.setLeg(leg, LegState.Down, now);
+      }
+      if (this.viSilent[leg] && this.ports[leg].attached && now - this.lastSent[leg] >= s.heartbeatMs) this.sendControl(RclanKind.Heartbeat, leg, RclanFlag.Probe);
+    }
   }
 
   private retransmitExpired(now: number): void {
@@ -734,6 +852,17 @@ export class Rvi {
     const other = msg.leg ^ 1;
     const leg = msg.leg >= 0 && this.canResend(other) ? other : this.canResend(0) ? 0 : this.canResend(1) ? 1 : -1;
     if (leg >= 0) this.transmit(msg, leg);
+  }
+
+  /** The peer link's verdict on plane `leg` (peer-link.ts); ignored for a plane this RVI does not run on. */
+  applyLeg(leg: number, state: LegState, now: number): void {
+    if (!this.runsOn(leg)) return;
+    if (state === LegState.Up && this.viSilent[leg]) return;
+    if (state === LegState.Down) {
+      this.viSilent[leg] = false;
+      this.awaitingSince[leg] = 0;
+    }
+    this.setLeg(leg, state, now);
   }
 
   private canResend(leg: number): boolean {

@@ -77,7 +77,8 @@ export class TestPlatform {
     readonly name: string,
   ) {}
 
-  static async boot(yaml = TEST_PLATFORM, extra: string[] = []): Promise<TestPlatform> {
+  /** `timeoutMs`: how long `up` may take as a whole (a big platform on a loaded box takes minutes; pass `--timeout` in `extra` too). */
+  static async boot(yaml = TEST_PLATFORM, extra: string[] = [], timeoutMs = 120_000): Promise<TestPlatform> {
     // Short path under /tmp: UNIX socket paths must stay under 108 bytes.
     const root = fs.mkdtempSync(path.join(os.tmpdir(), 'lpl-'));
     const file = path.join(root, 'platform.yaml');
@@ -85,7 +86,7 @@ export class TestPlatform {
     fs.writeFileSync(file, unique.yaml);
     const p = new TestPlatform(root, new RunDir(path.join(root, 'run')), unique.name);
     // up waits up to 90 s for every process to be healthy (a loaded machine boots slowly).
-    const r = await cli(['up', '--detach', '-c', file, '--run-dir', p.runDir.root, ...extra], 120_000);
+    const r = await cli(['up', '--detach', '-c', file, '--run-dir', p.runDir.root, ...extra], timeoutMs);
     if (r.code !== 0) {
       await p.down();
       throw new Error(`lparlab up failed (${r.code}):\n${r.stderr}\n${r.stdout}`);

@@ -3,6 +3,9 @@
  * tests: what an Rvi sees of the fabric, with cuts, detached ports, loss,
  * delay and reordering on either plane.
  */
+import pino from 'pino';
+import { ViFrame } from '../../shared/link/frame.ts';
+import { Rclan } from '../../shared/rclan/rclan.ts';
 import { Rvi, type LegPort, type RclanSettings } from '../../shared/rclan/rvi.ts';
 import { LossyWire } from './lossy-wire.ts';
 import { prng } from './prng.ts';
@@ -174,4 +177,57 @@ export function firstMismatch(sent: Buffer[], got: Buffer[]): number {
     if (!sent[i] || !got[i] || !sent[i].equals(got[i])) return i;
   }
   return -1;
+}
+
+/**
+ * Two RCLAN layers (node A = side 0, node B = side 1) over the same two
+ * in-memory planes, as NodeFabric runs them: RVIs added by `add` share the
+ * nodes' peer links (shared/rclan/peer-link.ts), the layers tick themselves.
+ * `hungB` drops everything to and from B (a stopped process: its sockets stay
+ * open, it just says nothing); `restartB` replaces B's layer with a new one.
+ */
+export class RclanPair {
+  readonly wires: [Wire, Wire];
+  readonly nodes: [Rclan, Rclan];
+  hungB = false;
+  /** VI numbers whose frames are lost both ways on both planes (a switch losing one VI: `lparlab fault cut --rvi`). */
+  readonly cutVis = new Set<number>();
+  /** Frames handed to either wire (every send, heartbeats included). */
+  frames = 0;
+
+  constructor(
+    seed: number,
+    private readonly settings: RclanSettings = SETTINGS,
+  ) {
+    const rand = prng(seed);
+    const deliver = (to: 0 | 1, leg: number, frame: Buffer): void => {
+      if (this.hungB || (this.cutVis.size > 0 && this.cutVis.has(ViFrame.tryParse(frame)?.vi ?? -1))) return;
+      this.nodes[to].receive(leg, frame);
+    };
+    this.wires = [new Wire(0, rand, deliver), new Wire(1, rand, deliver)];
+    for (const w of this.wires) w.tap = () => this.frames++;
+    this.nodes = [this.make(0), this.make(1)];
+  }
+
+  private make(side: 0 | 1): Rclan {
+    return new Rclan([this.wires[0].ports[side], this.wires[1].ports[side]], this.settings, pino({ level: 'silent' }));
+  }
+
+  /** The RVI `id` of `purpose` between A and B (the same VI number at both ends); returns [A's end, B's end]. */
+  add(id: number, purpose = 'test'): [Rvi, Rvi] {
+    const a = this.nodes[0].add({ id, vi: id, peer: 'b', purpose });
+    const b = this.nodes[1].add({ id, vi: id, peer: 'a', purpose });
+    return [a, b];
+  }
+
+  restartB(): Rclan {
+    this.nodes[1].close();
+    this.nodes[1] = this.make(1);
+    return this.nodes[1];
+  }
+
+  close(): void {
+    for (const n of this.nodes) n.close();
+    for (const w of this.wires) w.close();
+  }
 }

@@ -17,6 +17,7 @@ const PLATFORM = platformYaml({
   name: 'smcrlinks',
   rclan: FAST_RCLAN,
   smc: { ringBytes: 65536, pollUs: 50 },
+  apps: [{ name: 'echo', port: 7 }],
   controlNodes: [{ name: 'cn1', serial: 21 }],
   lpars: [{ cec: 1 }, { cec: 2 }, { cec: 1 }, { cec: 2, smc: false }],
   vlans: [
@@ -104,6 +105,13 @@ describe('SMC-R links and the location service', () => {
 
     expect((await p.cli(['fault', 'a', 'cut', '--rvi', String(idA)])).code).toBe(0);
     try {
+      // Liveness is per peer and plane (issue 10 item 2): lpar1 and lpar2 still hear each other on plane a, so only
+      // the link's own unacknowledged data shows its VI is lost. Two SMC-R connections (the group puts one on each
+      // link), a write on each, and an echo back on each: both ends send on smcr-a.
+      for (let i = 0; i < 2; i++) {
+        const h = (await p.admin('lpar1', { t: 'tcp-hold', dst: '10.1.0.2', port: 7 })) as Rec;
+        await p.admin('lpar1', { t: 'tcp-held-write', id: h.id, data: Buffer.alloc(1000, i) });
+      }
       await waitFor('smcr-a down at both ends', async () => (await link('lpar1', 'lpar2', 'smcr-a')).state === 'down' && (await link('lpar2', 'lpar1', 'smcr-a')).state === 'down', 5000);
       expect((await link('lpar1', 'lpar2', 'smcr-b')).state).toBe('up');
       expect((await link('lpar1', 'lpar2', 'smcr-a')).stats.legFailovers).toBe(0);

@@ -156,7 +156,11 @@ describe('virtual LANs', () => {
     await p.cli(['fault', 'a', 'cut', '--rvi', String(rvi.id)]);
     await p.cli(['fault', 'b', 'cut', '--rvi', String(rvi.id)]);
     try {
-      for (const side of ['lpar1', 'lpar2']) await waitFor(`direct RVI down at ${side}`, async () => ((await p.admin(side, { t: 'rvis' })).rvis as Rec[]).find((r) => r.id === rvi.id)?.state === 'down');
+      // Liveness is per peer and plane (issue 10 item 2): the two LPARs still hear each other, so only the RVI's own
+      // unacknowledged data shows its VI is lost. Traffic both ways (the echo goes back on lpar2's direct RVI) finds it at each end.
+      await ping('lpar1', '10.1.0.2', { count: 5, intervalMs: 50, timeoutMs: 3000 });
+      // Down, or Failed once what waited on it was reported undeliverable (and relayed).
+      for (const side of ['lpar1', 'lpar2']) await waitFor(`direct RVI down at ${side}`, async () => ['down', 'failed'].includes(((await p.admin(side, { t: 'rvis' })).rvis as Rec[]).find((r) => r.id === rvi.id)?.state));
       const r = await ping('lpar1', '10.1.0.2', { count: 10, intervalMs: 10 });
       expect(r.received).toBe(10);
       expect((await stats('lpar1')).driver.txRelayed).toBeGreaterThanOrEqual(relayedBefore + 10);

@@ -13,6 +13,7 @@ import { IpLayer } from '../../services/lpar/net/ip/ip-layer.ts';
 import { PathMtuCache, plateauBelow } from '../../services/lpar/net/ip/path-mtu.ts';
 import { addRoute, deleteRoute, routeVerb } from '../../services/lpar/net/ip/route-admin.ts';
 import { RouteError, RoutingTable, makeRoute } from '../../services/lpar/net/ip/routes.ts';
+import { waitFor } from '../helpers/wait.ts';
 
 const ip = parseIp;
 const route = (cidr: string, extra: { via?: string; dev?: string; source?: 'connected' | 'platform' | 'static' } = {}) => {
@@ -311,9 +312,9 @@ describe('IP layer forwarding over NetDevices', () => {
   it('answers with host unreachable when the next hop does not answer ARP', async () => {
     const { layer, a, b } = router();
     deliverEcho(a, PEER_A, '10.1.0.1', '10.2.0.99');
-    // The router asks (ARP on b), waits out its tries (4 x 250 ms), then tells the sender.
+    // The router asks (ARP on b), waits out its tries (arp-cache.ts: 2 s of them), then tells the sender.
     expect(b.sent.map((s) => s.kind)).toEqual([FrameKind.ArpRequest]);
-    await new Promise((r) => setTimeout(r, 1400));
+    await waitFor('the ICMP error at the sender', () => a.datagrams().length > 0, 5000);
     const [err] = a.datagrams();
     const icmp = IcmpPacket.parse(err.payload);
     expect([icmp.type, icmp.code]).toEqual([3, 1]);

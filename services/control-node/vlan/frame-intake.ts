@@ -11,11 +11,26 @@ import type { VlanServer } from './vlan-server.ts';
 
 export class FrameIntake {
   readonly stats = { malformedFrames: 0, notMember: 0, heartbeats: 0 };
+  /**
+   * When each LPAR's driver heartbeat last came. With RCLAN liveness per peer
+   * (issue 10 item 2) the control node hears an LPAR on its management RVI
+   * while its virtual-LAN RVI is lost, and sends nothing on that one but the
+   * acks, so RCLAN never finds it; the heartbeats stopping does (seed 004:
+   * heartbeat TLVs test end-to-end connectivity).
+   */
+  private readonly lastHeartbeat = new Map<string, number>();
 
   constructor(
     private readonly serverById: (id: number) => VlanServer | undefined,
     private readonly warn: LogOnce,
   ) {}
+
+  /** The LPARs whose heartbeats came and then stopped for more than `ms`. */
+  silent(now: number, ms: number): string[] {
+    const out: string[] = [];
+    for (const [lpar, at] of this.lastHeartbeat) if (now - at > ms) out.push(lpar);
+    return out;
+  }
 
   /** A frame from `lpar`; `reply` sends on the RVI it came by. */
   receive(lpar: string, payload: Buffer, reply: (frame: Buffer) => void): void {
@@ -26,6 +41,7 @@ export class FrameIntake {
     }
     if (tlv.type === TlvType.Heartbeat) {
       this.stats.heartbeats++;
+      this.lastHeartbeat.set(lpar, performance.now());
       const ack = Buffer.allocUnsafe(TLV_HEADER);
       emitTlv(ack, 0, { type: TlvType.HeartbeatAck, length: 0, vlan: 0, seq: tlv.seq });
       reply(ack);

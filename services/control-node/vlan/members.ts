@@ -12,8 +12,14 @@ export interface VlanFabric {
   /** Sends a TLV frame to an LPAR over this control node's virtual-LAN RVI to it. */
   sendFrame(lpar: string, frame: Buffer): boolean;
   sendMgmt(lpar: string, msg: ToLpar): void;
-  /** Id of the unicast RVI of this virtual LAN between two members, if it exists. */
+  /** Id of the unicast RVI of this virtual LAN between two members, if this control node knows it. */
   lanRvi(vlan: string, a: string, b: string): number | undefined;
+  /** The unicast RVI between two members, made through the fabric manager if it is not known yet (rvi-mesh.ts). */
+  ensureLan(vlan: string, a: string, b: string): Promise<number>;
+  /** The members `lpar` has a known unicast RVI to, with its id. */
+  lanPeersOf(vlan: string, lpar: string): ReadonlyMap<string, number>;
+  /** The member at the other end of `lpar`'s unicast RVI `rvi`. */
+  lanPeer(vlan: string, lpar: string, rvi: number): string | undefined;
 }
 
 /**
@@ -66,11 +72,18 @@ export interface VlanMembers {
   readonly name: string;
   /** Virtual LAN number, carried in internal MACs and TLV headers. */
   readonly id: number;
-  registeredMembers(): VlanMember[];
+  /** The registered members (a live view, kept up to date, not a copy). */
+  readonly registered: ReadonlySet<VlanMember>;
+  /** Look-ups by the registered address, MAC and name: maps, not scans (issue 10 item 5). */
   memberByIp(ip: number): VlanMember | undefined;
   memberByMac(mac: Buffer): VlanMember | undefined;
-  /** Id of the unicast RVI of this virtual LAN between two members, if it exists. */
+  registeredMember(lpar: string): VlanMember | undefined;
+  /** Id of the unicast RVI of this virtual LAN between two members, if this control node knows it. */
   lanRvi(a: string, b: string): number | undefined;
+  /** The unicast RVI between two members, made now if needed. */
+  ensureLan(a: string, b: string): Promise<number>;
+  /** The members `lpar` has a known unicast RVI to, with its id. */
+  lanPeersOf(lpar: string): ReadonlyMap<string, number>;
   /** Sends a TLV frame to a member over its control node's virtual-LAN RVI; false: its RVI was full, the frame is dropped. */
   send(to: VlanMember, frame: Buffer): boolean;
   /** The link out of the platform, when one is attached. */

@@ -66,7 +66,7 @@ export class VlanProxy implements Uplink {
     const type = eth.etherType === EtherType.Arp ? TlvType.Arp : isBroadcastMac(eth.dst) ? TlvType.Broadcast : isMulticastMac(eth.dst) ? TlvType.Multicast : TlvType.Unicast;
     if (isMulticastMac(eth.dst)) {
       const group = macToString(eth.dst);
-      for (const m of this.vlan.registeredMembers()) {
+      for (const m of this.vlan.registered) {
         if (isBroadcastMac(eth.dst) || m.groups.has(group) || isPromiscuous(m)) this.deliver(m, type, frame);
       }
       return;

@@ -6,10 +6,28 @@ import { Ipv4Packet } from '../../../shared/wire/ipv4.ts';
 import { ipToString, parseIp } from '../../../shared/wire/ipv4-address.ts';
 import { isBroadcastMac, isInternalMac, isMulticastMac, macSerial, macToString, parseInternalMac, parseMac } from '../../../shared/wire/mac.ts';
 import { Tlv, TlvType } from '../../../shared/wire/tlv.ts';
+import { TokenBucket } from '../../../shared/runtime/token-bucket.ts';
 import { ArpServer } from './arp-server.ts';
 import { isPromiscuous, isRegistered, memberTransition, MemberState, type MemberEvent, type Uplink, type VlanFabric, type VlanMember, type VlanMembers } from './members.ts';
 
 const MAX_GROUPS = 256;
+
+/**
+ * Per-member limits (issue 10 item 5: a broadcast storm from one LPAR cannot
+ * starve the others' ARP). Flooding is counted in copies made (a broadcast to
+ * 255 members costs 255), so a member's budget is the control node's work, not
+ * its frame count: 20,000 copies a second, 5,000 at once. ARP has its own
+ * bucket per member in the ARP server, so a flood spends nothing of it.
+ * Beyond the budget a frame is dropped and counted (`floodLimited`), as a
+ * switch's storm control does.
+ */
+export const FLOOD_COPIES_PER_SECOND = 20_000;
+export const FLOOD_COPIES_BURST = 5_000;
+
+/** A MAC as a number: the key of the look-up by MAC, with no string made per frame. */
+function macKey(mac: Buffer): number {
+  return mac.readUIntBE(0, 6);
+}
 
 export type { VlanFabric, VlanMember };
 
@@ -31,7 +49,14 @@ export class VlanServer implements VlanMembers {
   readonly name: string;
   readonly id: number;
   readonly members = new Map<string, VlanMember>();
-  readonly stats = { broadcast: 0, multicast: 0, relayed: 0, notMember: 0, malformed: 0, noUplink: 0, refused: 0, promiscRefused: 0, spoofed: 0, reflectDropped: 0, relayDropped: 0 };
+  /** The registered members, and by registered IP and MAC: every look-up on the frame path is a map (issue 10 item 5). */
+  readonly registered = new Set<VlanMember>();
+  private readonly byIp = new Map<number, VlanMember>();
+  private readonly byMac = new Map<number, VlanMember>();
+  /** Who holds each MAC, registered or not (a MAC is never given to two members). */
+  private readonly macOwner = new Map<number, VlanMember>();
+  private readonly flood = new Map<VlanMember, TokenBucket>();
+  readonly stats = { broadcast: 0, multicast: 0, relayed: 0, notMember: 0, malformed: 0, noUplink: 0, refused: 0, promiscRefused: 0, spoofed: 0, floodLimited: 0, reflectDropped: 0, relayDropped: 0 };
   readonly arp: ArpServer;
   private readonly permittedPromisc: Set<string>;
   private readonly refusedLogged = new Set<string>();
@@ -63,25 +88,45 @@ export class VlanServer implements VlanMembers {
   removeMember(lpar: string): void {
     const m = this.members.get(lpar);
     if (!m) return;
+    const wasPromiscuous = isPromiscuous(m);
+    this.change(m, { type: 'forget' });
     this.members.delete(lpar);
-    if (isPromiscuous(m)) this.announcePromiscuous();
+    if (m.mac && this.macOwner.get(macKey(m.mac)) === m) this.macOwner.delete(macKey(m.mac));
+    this.flood.delete(m);
+    this.arp.forget(m);
+    if (wasPromiscuous) this.announcePromiscuous();
   }
 
-  /** Every member state change goes through the transition function. */
+  /** Every member state change goes through the transition function; the look-up maps follow it. */
   private change(m: VlanMember, e: MemberEvent): boolean {
     const next = memberTransition(m.state, e);
     if (next === m.state) return false;
+    const was = isRegistered(m);
     m.state = next;
+    const is = isRegistered(m);
+    if (was && !is) {
+      this.registered.delete(m);
+      if (this.byIp.get(m.ip) === m) this.byIp.delete(m.ip);
+      if (m.mac && this.byMac.get(macKey(m.mac)) === m) this.byMac.delete(macKey(m.mac));
+    } else if (!was && is) {
+      this.registered.add(m);
+      this.byIp.set(m.ip, m);
+      if (m.mac) this.byMac.set(macKey(m.mac), m);
+    }
     return true;
   }
 
   registeredMembers(): VlanMember[] {
-    return [...this.members.values()].filter(isRegistered);
+    return [...this.registered];
+  }
+
+  registeredMember(lpar: string): VlanMember | undefined {
+    const m = this.members.get(lpar);
+    return m && isRegistered(m) ? m : undefined;
   }
 
   memberByMac(mac: Buffer): VlanMember | undefined {
-    for (const m of this.members.values()) if (isRegistered(m) && m.mac?.equals(mac)) return m;
-    return undefined;
+    return mac.length === 6 ? this.byMac.get(macKey(mac)) : undefined;
   }
 
   /** The link to the world outside the platform, when a TAP is attached to this LAN. */
@@ -89,17 +134,34 @@ export class VlanServer implements VlanMembers {
 
   /** The registered member at the other end of `from`'s unicast RVI `rvi` of this LAN. */
   private memberOnRvi(from: VlanMember, rvi: number): VlanMember | undefined {
-    for (const m of this.members.values()) if (m !== from && isRegistered(m) && this.lanRvi(from.lpar, m.lpar) === rvi) return m;
-    return undefined;
+    const peer = this.fabric.lanPeer(this.name, from.lpar, rvi);
+    const m = peer === undefined ? undefined : this.registeredMember(peer);
+    return m === from ? undefined : m;
   }
 
   memberByIp(ip: number): VlanMember | undefined {
-    for (const m of this.members.values()) if (m.ip === ip && isRegistered(m)) return m;
-    return undefined;
+    return this.byIp.get(ip);
   }
 
   lanRvi(a: string, b: string): number | undefined {
     return this.fabric.lanRvi(this.name, a, b);
+  }
+
+  ensureLan(a: string, b: string): Promise<number> {
+    return this.fabric.ensureLan(this.name, a, b);
+  }
+
+  lanPeersOf(lpar: string): ReadonlyMap<string, number> {
+    return this.fabric.lanPeersOf(this.name, lpar);
+  }
+
+  /** Whether `from` may have `copies` frames flooded now (per-member storm control, FLOOD_COPIES_*). */
+  private mayFlood(from: VlanMember, copies: number): boolean {
+    let b = this.flood.get(from);
+    if (!b) this.flood.set(from, (b = new TokenBucket(FLOOD_COPIES_PER_SECOND, FLOOD_COPIES_BURST)));
+    if (b.take(performance.now(), Math.min(copies, FLOOD_COPIES_BURST))) return true;
+    this.stats.floodLimited++;
+    return false;
   }
 
   /** False when the member's RVI took nothing (its window is full: the member does not drain). */
@@ -131,8 +193,15 @@ export class VlanServer implements VlanMembers {
     // Only a MAC a control node of this platform assigned (locally administered, its serial), and nobody else's.
     const serial = macSerial(mac);
     if (serial === undefined || !this.serials.has(serial)) return refuse(`MAC ${macToString(mac)} was not assigned by a control node of this platform`);
-    for (const o of this.members.values()) if (o !== m && o.mac?.equals(mac)) return refuse(`MAC ${macToString(mac)} belongs to ${o.lpar}`);
+    const owner = this.macOwner.get(macKey(mac));
+    if (owner && owner !== m) return refuse(`MAC ${macToString(mac)} belongs to ${owner.lpar}`);
+    if (m.mac && !m.mac.equals(mac)) {
+      if (this.macOwner.get(macKey(m.mac)) === m) this.macOwner.delete(macKey(m.mac));
+      if (this.byMac.get(macKey(m.mac)) === m) this.byMac.delete(macKey(m.mac));
+    }
     m.mac = mac;
+    this.macOwner.set(macKey(mac), m);
+    if (isRegistered(m)) this.byMac.set(macKey(mac), m);
     this.change(m, { type: 'register' });
     this.log.info({ lpar, vlan: this.name, ip: ipToString(ip), mac: macToString(mac) }, 'member registered');
     return { ok: true };
@@ -184,12 +253,16 @@ export class VlanServer implements VlanMembers {
   }
 
   listeners(): Array<{ node: string; dev: number }> {
-    return [...this.members.values()].filter(isPromiscuous).map((m) => ({ node: m.lpar, dev: m.dev }));
+    return [...this.registered].filter(isPromiscuous).map((m) => ({ node: m.lpar, dev: m.dev }));
   }
 
   announcePromiscuous(only?: string): void {
     const msg: ToLpar = { t: 'promisc-listeners', vlan: this.name, listeners: this.listeners() };
-    for (const m of this.members.values()) if (isRegistered(m) && (!only || m.lpar === only)) this.fabric.sendMgmt(m.lpar, msg);
+    if (only !== undefined) {
+      if (this.registeredMember(only)) this.fabric.sendMgmt(only, msg);
+      return;
+    }
+    for (const m of this.registered) this.fabric.sendMgmt(m.lpar, msg);
   }
 
   /** A TLV frame from a member (already checked to be one) on this virtual LAN. */
@@ -219,6 +292,7 @@ export class VlanServer implements VlanMembers {
           return;
         }
         this.stats.broadcast++;
+        if (!this.mayFlood(from, this.registered.size - 1)) return;
         this.reflect(from, frame, () => true);
         this.uplink?.send(tlv.value);
         return;
@@ -229,6 +303,7 @@ export class VlanServer implements VlanMembers {
         }
         const group = macToString(eth.dst);
         this.stats.multicast++;
+        if (!this.mayFlood(from, this.registered.size - 1)) return;
         this.reflect(from, frame, (m) => m.groups.has(group) || isPromiscuous(m));
         this.uplink?.send(tlv.value);
         return;

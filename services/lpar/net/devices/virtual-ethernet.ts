@@ -100,6 +100,13 @@ export interface LanPeer {
 
 /** Frames waiting for an RVI's credit; bounded like a NIC's transmit queue. */
 const TX_QUEUE = 512;
+/** Frames held per unicast RVI while its binding is on its way (`unbound`), and for how long. */
+const UNBOUND_HOLD_FRAMES = 16;
+const UNBOUND_HOLD_MS = 2000;
+/** Requesters remembered for reply affinity (see arpAnsweredBy); the oldest goes first past this. */
+const ARP_AFFINITY = 4096;
+/** Offset of the ARP target protocol address in a TLV frame (TLV, Ethernet, then ARP's tpa at 24). */
+const ARP_TPA = TLV_HEADER + ETHERNET_HEADER + 24;
 
 /**
  * The virtual Ethernet driver (seed 004, "Virtual Ethernet Driver", Fig. 4A):
@@ -128,6 +135,7 @@ export class VirtualEthernet {
     rxFrames: 0,
     malformed: 0,
     foreign: 0,
+    heldUnbound: 0,
     notForUs: 0,
     promiscuousCopies: 0,
     noControlNode: 0,
@@ -140,9 +148,25 @@ export class VirtualEthernet {
   private readonly listeners = new Map<string, Array<{ node: string; dev: number }>>();
   /** The IP bound to the peer at the far end of each unicast RVI (told by the control nodes). */
   private readonly peerIps = new Map<number, number>();
+  /**
+   * Frames that came on a unicast RVI before the address bound to it (issue
+   * 10 item 2): a path made just now is told to each end on other RVIs (the
+   * ARP server's annotated request or reply, lan-peers), and the peer, told
+   * first, may send on it first — both ends of a pair often ask at once. A
+   * few are held, copied, for UNBOUND_HOLD_MS and checked like any frame once
+   * the binding comes; the rest, and what waited too long, count as foreign.
+   */
+  private readonly unbound = new Map<number, { rvi: Rvi; since: number; frames: Buffer[] }>();
   /** RVIs whose peer forwards for others (`forwarding: true` in the platform file): any IPv4 source is theirs to send. */
   private readonly forwarders = new Set<number>();
   private readonly queues = new Map<Rvi, Array<{ buf: Buffer; sent?: () => void }>>();
+  /**
+   * The control node each ARP request came through, by requester address: our
+   * reply goes back through the same one (issue 10 item 2). That control node
+   * made (or learnt) the unicast RVI to annotate the request, so it can name it
+   * in the reply at once; the other would have to ask the fabric manager first.
+   */
+  private readonly arpAnsweredBy = new Map<number, ControlNodeLink>();
   private readonly timer: NodeJS.Timeout;
   private readonly watch: NodeJS.Timeout;
 
@@ -212,6 +236,7 @@ export class VirtualEthernet {
   detach(rvi: Rvi): void {
     this.lans.delete(rvi.id);
     this.queues.delete(rvi);
+    this.unbound.delete(rvi.id);
   }
 
   setListeners(vlan: string, listeners: Array<{ node: string; dev: number }>): void {
@@ -228,6 +253,35 @@ export class VirtualEthernet {
       this.peerIps.set(p.rvi, parseIp(p.ip));
       if (p.forwarding === true) this.forwarders.add(p.rvi);
       else this.forwarders.delete(p.rvi);
+    }
+    for (const p of peers) this.releaseUnbound(p.rvi);
+  }
+
+  /** Holds a frame that came on `rvi` before its peer's address (`unbound`); false when there is no room or time left. */
+  private holdUnbound(rvi: Rvi, payload: Buffer): boolean {
+    const now = performance.now();
+    let held = this.unbound.get(rvi.id);
+    if (!held) this.unbound.set(rvi.id, (held = { rvi, since: now, frames: [] }));
+    if (held.frames.length >= UNBOUND_HOLD_FRAMES || now - held.since > UNBOUND_HOLD_MS) return false;
+    held.frames.push(Buffer.from(payload));
+    this.stats.heldUnbound++;
+    return true;
+  }
+
+  /** `id` has its binding now: what came before it is received (and checked) as it would have been then. */
+  private releaseUnbound(id: number): void {
+    const held = this.unbound.get(id);
+    if (!held) return;
+    this.unbound.delete(id);
+    for (const f of held.frames) this.receive(held.rvi, f);
+  }
+
+  /** Held frames whose binding never came are foreign. */
+  private expireUnbound(now: number): void {
+    for (const [id, held] of this.unbound) {
+      if (now - held.since <= UNBOUND_HOLD_MS) continue;
+      this.unbound.delete(id);
+      this.stats.foreign += held.frames.length;
     }
   }
 
@@ -251,6 +305,7 @@ export class VirtualEthernet {
 
   private watchControlNodes(): void {
     const now = performance.now();
+    if (this.unbound.size > 0) this.expireUnbound(now);
     for (const c of this.controlNodes.values()) {
       const next = controlNodeTransition(c.state, this.alive(c, now));
       if (next === c.state) continue;
@@ -320,10 +375,21 @@ export class VirtualEthernet {
       case FrameKind.ArpRequest:
         type = TlvType.Arp;
         break;
-      case FrameKind.ArpReply:
+      case FrameKind.ArpReply: {
         type = TlvType.Arp;
         flags = TlvFlag.LocalReply;
+        if (buf.length < ARP_TPA + 4) break;
+        const tpa = buf.readUInt32BE(ARP_TPA);
+        const via = this.arpAnsweredBy.get(tpa);
+        this.arpAnsweredBy.delete(tpa);
+        if (via && this.alive(via, performance.now())) {
+          emitTlv(buf, 0, { type, flags, length, srcDev: port.dev, dstDev: 0, vlan: port.vlanId });
+          via.bytesSent += buf.length;
+          this.stats.txControlNode++;
+          return this.enqueue(via.rvi, buf, sent);
+        }
         break;
+      }
       case FrameKind.Broadcast:
         type = TlvType.Broadcast;
         break;
@@ -438,6 +504,7 @@ export class VirtualEthernet {
         return;
       }
     } else if (!this.fromBoundPeer(rvi, eth)) {
+      if (!this.peerIps.has(rvi.id) && eth.etherType === EtherType.Ipv4 && this.holdUnbound(rvi, payload)) return;
       this.stats.foreign++;
       return;
     }
@@ -451,6 +518,7 @@ export class VirtualEthernet {
         return;
       case TlvType.Arp:
         if (tlv.flags & TlvFlag.Annotated) this.annotateArpRequest(port, tlv, eth);
+        this.rememberArpFrom(rvi, eth);
         port.receiver(eth);
         return;
       case TlvType.Broadcast:
@@ -479,6 +547,30 @@ export class VirtualEthernet {
     if (bound === undefined) return false;
     if (this.forwarders.has(rvi.id)) return true;
     return Ipv4Packet.tryParse(eth.payload)?.src === bound;
+  }
+
+  /**
+   * ARP from a control node's ARP server: the reply to a request goes back the
+   * same way (arpAnsweredBy); and the RVI it names is bound to the sender's
+   * address now (seed 004: RVIs "associated with IP addresses during the
+   * virtual LAN server's handling of ARP traffic"), since the lan-peers message
+   * for a path made just now travels on another RVI and may come after the
+   * first frame on it (issue 10 item 2).
+   */
+  private rememberArpFrom(rvi: Rvi, eth: EthernetFrame): void {
+    const c = this.controlNodes.get(rvi.peer);
+    const arp = c && ArpPacket.tryParse(eth.payload);
+    if (!arp) return;
+    if (isInternalMac(arp.sha)) {
+      const named = parseInternalMac(arp.sha).rvi;
+      if (!this.peerIps.has(named)) {
+        this.peerIps.set(named, arp.spa);
+        this.releaseUnbound(named);
+      }
+    }
+    if (arp.op !== ArpOp.Request) return;
+    if (this.arpAnsweredBy.size >= ARP_AFFINITY) this.arpAnsweredBy.delete(this.arpAnsweredBy.keys().next().value!);
+    this.arpAnsweredBy.set(arp.spa, c);
   }
 
   /**

@@ -464,7 +464,6 @@ export class TcpConnection {
       if (len < this.effMss && !this.noDelay && inFlight > 0) break;
       this.sendData(this.sndNxt, len, len === unsent);
       this.sndNxt = seqAdd(this.sndNxt, len);
-      if (seqGt(this.sndNxt, this.sndMax)) this.sndMax = this.sndNxt;
     }
     if (this.finQueued && !this.finSent && seqSub(this.sndNxt, this.sndUna) === this.bufferedBytes) {
       this.finSent = true;
@@ -477,13 +476,20 @@ export class TcpConnection {
 
   private sendData(seq: number, len: number, push: boolean): void {
     // After a timeout pulled SND.NXT back this resends: Karn's rule (RFC 6298 3) times only new data, and bytesOut counts each byte once.
-    const fresh = seqSub(seqAdd(seq, len), this.sndMax);
-    if (fresh > 0) this.stats.bytesOut += Math.min(len, fresh);
     if (seqGeq(seq, this.sndMax) && !this.sampler.timing) this.sampler.start(seq, performance.now());
+    this.passSndMax(seqAdd(seq, len));
     this.clearAckTimer();
     this.ackPending = 0;
     this.output({ seq, ack: this.rcvNxt, flags: TcpFlag.Ack | (push ? TcpFlag.Psh : 0), window: this.windowField(), payload: this.slice(seq, len) });
     if (!this.rtoTimer) this.armRto();
+  }
+
+  /** Data up to `end` is on the wire: bytes past SND.MAX are sent for the first time, and bytesOut counts each byte once. */
+  private passSndMax(end: number): void {
+    const fresh = seqSub(end, this.sndMax);
+    if (fresh <= 0) return;
+    this.stats.bytesOut += fresh;
+    this.sndMax = end;
   }
 
   // ---- SEGMENT ARRIVES (RFC 9293 3.10.7) -----------------------------
@@ -831,12 +837,8 @@ export class TcpConnection {
       // The first segment may take in bytes never sent before (held by Nagle or cwnd behind a short one
       // that was lost): they are sent now, so SND.MAX moves past them. Else the peer's ACK of them lies
       // past SND.MAX and is refused, with every segment carrying it, for good (56 of 300 SMC-R fallbacks
-      // hung so under load in issue 11 item 4). bytesOut counts them once, as sendData does.
-      const fresh = seqSub(end, this.sndMax);
-      if (fresh > 0) {
-        this.stats.bytesOut += fresh;
-        this.sndMax = end;
-      }
+      // hung so under load in issue 11 item 4).
+      this.passSndMax(end);
       this.output({ seq: this.sndUna, ack: this.rcvNxt, flags: TcpFlag.Ack, window: this.windowField(), payload: this.slice(this.sndUna, len) });
       if (seqLt(this.sndNxt, end)) this.sndNxt = end;
     } else if (this.finQueued) {
