@@ -1,4 +1,5 @@
 import { NodeFabric } from '../../shared/fabric/node-fabric.ts';
+import { idleHeartbeatMs } from '../../shared/platform/platform.ts';
 import { controlNodeRequests, registerVerbs } from '../../shared/protocol/admin.ts';
 import { runService } from '../../shared/runtime/service.ts';
 import { rviStatus } from '../../shared/fabric/rvi-status.ts';
@@ -44,11 +45,13 @@ await runService('control-node', async (ctx) => {
       fmConnected: fabric.fmConnected,
       missing: cn.repair.missing(),
       owned: [...fabric.rclan.rvis.values()].filter((r) => owned.has(r.purpose) && cn.lpars.has(r.peer)),
-      // Three RCLAN dead intervals: the driver heartbeats far more often (seed 004), a stall under load is not a loss.
-      silent: cn.silentMembers(performance.now(), 3 * fabric.rclan.settings.deadAfterMs),
+      // Three of the driver's idle heartbeat intervals (it heartbeats faster when busy), and no less than three RCLAN
+      // dead intervals: a stall under load is not a loss.
+      silent: cn.silentMembers(performance.now(), 3 * Math.max(fabric.rclan.settings.deadAfterMs, idleHeartbeatMs(platform.ethernet))),
     });
     ctx.setHealth(h.health, h.detail);
   };
-  setInterval(report, 200).unref();
+  // Once a second: health is for operators and the supervisor, and at 256 members this walks every owned RVI.
+  setInterval(report, 1000).unref();
   report();
 });

@@ -112,7 +112,8 @@ await runService('lpar', async (ctx) => {
   };
   lpar.onChange = report;
   workloads.onChange = report;
-  setInterval(report, 200).unref();
+  // State changes report at once (onChange); the RVIs' are looked at once a second, so an idle partition wakes for little.
+  setInterval(report, 1000).unref();
 
   // The admin verbs (shared/protocol/admin.ts), one table per topic, each behind its request decoder.
   const stack = configuredStack(lpar);

@@ -118,6 +118,28 @@ describe('virtual LANs', () => {
     for (const l of Object.keys(socks)) await p.admin(l, { t: 'udp-close', socket: socks[l] });
   });
 
+  it('heartbeats the control nodes ten times slower while it sends nothing through them, and every heartbeatMs again once it does', async () => {
+    const heartbeats = async () => (await stats('lpar4')).driver.heartbeats as number;
+    // lpar4 (alone with lpar3 on green) has sent nothing through a control node for an idle interval by now.
+    await sleep(10 * HEARTBEAT_MS + 200);
+    const a = await heartbeats();
+    await sleep(2000);
+    const idle = (await heartbeats()) - a;
+    // Two control nodes, one every 500 ms each (a tick later at most): 6 to 8.
+    expect(idle).toBeGreaterThanOrEqual(4);
+    expect(idle).toBeLessThanOrEqual(10);
+    const s = await udpOpen('lpar4', 0, true);
+    const b = await heartbeats();
+    const t0 = Date.now();
+    while (Date.now() - t0 < 1000) {
+      await p.admin('lpar4', { t: 'udp-send', socket: s, dst: '10.2.0.255', port: 7002, data: Buffer.from('busy') });
+      await sleep(25);
+    }
+    // Every 50 ms (a 10 ms tick later at most) to each: about 35 in the second.
+    expect((await heartbeats()) - b).toBeGreaterThanOrEqual(20);
+    await p.admin('lpar4', { t: 'udp-close', socket: s });
+  });
+
   it('delivers multicast to joined members only, and stops after they leave', async () => {
     const s2 = await udpOpen('lpar2', 6000);
     const s3 = await udpOpen('lpar3', 6000);
@@ -175,6 +197,17 @@ describe('virtual LANs', () => {
   for (const signal of ['KILL', 'STOP'] as const) {
     it(`keeps unicast lossless and moves ARP and broadcast to the other control node when one gets SIG${signal}`, async () => {
       const flood = ping('lpar1', '10.1.0.2', { count: 200, intervalMs: 10, timeoutMs: 2000 });
+      // lpar1 sends through the control nodes meanwhile (broadcasts nobody listens to), so its driver
+      // heartbeats them every heartbeatMs: an idle one heartbeats ten times slower and finds a dead control
+      // node within two heartbeat intervals of its first send instead (services/lpar/net/devices/virtual-ethernet.ts).
+      const s1 = await udpOpen('lpar1', 0, true);
+      let chatting = true;
+      const chatter = (async () => {
+        while (chatting) {
+          await p.admin('lpar1', { t: 'udp-send', socket: s1, dst: '10.1.0.255', port: 7001, data: Buffer.from('chatter') });
+          await sleep(50);
+        }
+      })();
       await sleep(500);
       // Signalled directly: the failover clock starts at the signal, not at a CLI's start-up.
       const t0 = Date.now();
@@ -189,7 +222,6 @@ describe('virtual LANs', () => {
         // (their spinning readers delayed this by 561 ms once, against a 500 ms bound).
         expect(served).toBeLessThan(2 * HEARTBEAT_MS + 1000);
         const s2 = await udpOpen('lpar2', 7000, true);
-        const s1 = await udpOpen('lpar1', 0, true);
         // A broadcast sent within two heartbeat intervals of the failure may go to the dead one; after that it must not.
         await sleep(Math.max(0, t0 + 2 * HEARTBEAT_MS + 20 - Date.now()));
         await p.admin('lpar1', { t: 'udp-send', socket: s1, dst: '10.1.0.255', port: 7000, data: Buffer.from('after-failover') });
@@ -199,6 +231,8 @@ describe('virtual LANs', () => {
         expect(result.received).toBe(200);
         expect(((await p.admin('lpar1', { t: 'ip' })).controlNodes as string[])).toEqual(['cn2']);
       } finally {
+        chatting = false;
+        await chatter;
         if (signal === 'STOP') await p.kill('cn1', 'CONT');
         else await p.start('cn1');
       }

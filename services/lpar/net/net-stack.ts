@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import { DEFAULT_VLAN_MTU } from '../../../shared/platform/mtu.ts';
+import { idleHeartbeatMs, type EthernetSettings } from '../../../shared/platform/platform.ts';
 import { parseIp, ipToString } from '../../../shared/wire/ipv4-address.ts';
 import { macToString, parseMac } from '../../../shared/wire/mac.ts';
 import type { PacketListener } from './devices/packet-tap.ts';
@@ -34,8 +35,8 @@ export class NetStack {
   /** Capture subscriptions by virtual LAN, kept here so one taken before the interface exists (or across a leave and join) holds. */
   private readonly captures = new Map<string, Map<PacketListener, () => void>>();
 
-  constructor(settings: { heartbeatMs: number; arpCacheSeconds: number }, log: Logger) {
-    this.driver = new VirtualEthernet(settings.heartbeatMs, log.child({ component: 'virtual-ethernet' }));
+  constructor(settings: EthernetSettings, log: Logger) {
+    this.driver = new VirtualEthernet(settings.heartbeatMs, idleHeartbeatMs(settings), log.child({ component: 'virtual-ethernet' }));
     this.ip = new IpLayer(settings.arpCacheSeconds * 1000);
     this.udp = new Udp(this.ip);
     // The MSS ceiling is the platform's default MTU less IPv4 and TCP headers; each connection takes its

@@ -85,8 +85,11 @@ interface ControlNodeLink {
   name: string;
   rvi: Rvi;
   state: ControlNodeState;
-  /** When the control node last answered a heartbeat TLV: the evidence the state is judged from. */
+  /** When the control node last answered a heartbeat TLV (0: never). */
   lastAck: number;
+  /** When the oldest heartbeat not yet answered went (0: all answered): the evidence the state is judged from. */
+  unansweredSince: number;
+  hbSentAt: number;
   bytesSent: number;
   hbSeq: number;
 }
@@ -139,6 +142,8 @@ export class VirtualEthernet {
     notForUs: 0,
     promiscuousCopies: 0,
     noControlNode: 0,
+    /** Heartbeat TLVs sent to the control nodes (every heartbeatMs while busy, every idleHeartbeatMs while idle). */
+    heartbeats: 0,
   };
   /** Copies of others' unicast traffic for a port in promiscuous mode. */
   onPromiscuous: (port: VethPort, frame: Buffer) => void = () => {};
@@ -167,18 +172,62 @@ export class VirtualEthernet {
    * in the reply at once; the other would have to ask the fabric manager first.
    */
   private readonly arpAnsweredBy = new Map<number, ControlNodeLink>();
-  private readonly timer: NodeJS.Timeout;
-  private readonly watch: NodeJS.Timeout;
+  private timer: NodeJS.Timeout | undefined;
+  private timerMs = 0;
+  /** When a frame last went through a control node (not a heartbeat): the driver is busy for idleHeartbeatMs after it. */
+  private lastControlNodeTraffic = -Infinity;
+  private busy = false;
+  /** When the driver last went from idle to busy (Infinity while idle). */
+  private busySince = Infinity;
 
+  /**
+   * Heartbeats go every heartbeatMs while the driver sends through the control
+   * nodes and every idleHeartbeatMs otherwise (shared/platform: idleHeartbeatMs).
+   * A control node is silent (seed 004: failure of heartbeat TLVs) once its
+   * last answer is two heartbeatMs old while busy, as before there was an idle
+   * cadence; while idle or just woken, once a heartbeat stayed unanswered for
+   * heartbeatMs. So a control node that died while a partition was idle is
+   * found within two heartbeatMs of the partition's first frame through it.
+   */
   constructor(
     private readonly heartbeatMs: number,
+    private readonly idleHeartbeatMs: number,
     private readonly log: Logger,
   ) {
-    this.timer = setInterval(() => this.heartbeat(), heartbeatMs);
-    // Liveness is judged at every send; this finer check only makes the failover log and ARP retry prompt.
-    this.watch = setInterval(() => this.watchControlNodes(), Math.max(5, heartbeatMs / 5));
-    this.watch.unref();
+    this.arm();
+  }
+
+  /** One timer: heartbeats due, and the watch that makes the failover log and ARP retry prompt (liveness is judged at every send). */
+  private arm(): void {
+    const ms = this.busy ? Math.max(5, this.heartbeatMs / 5) : Math.max(5, this.idleHeartbeatMs / 4);
+    if (this.timer && ms === this.timerMs) return;
+    clearInterval(this.timer);
+    this.timerMs = ms;
+    this.timer = setInterval(() => this.tick(), ms);
     this.timer.unref();
+  }
+
+  private tick(): void {
+    const now = performance.now();
+    const busy = now - this.lastControlNodeTraffic < this.idleHeartbeatMs;
+    const every = busy ? this.heartbeatMs : this.idleHeartbeatMs;
+    for (const c of this.controlNodes.values()) if (now - c.hbSentAt >= every) this.sendHeartbeat(c, now);
+    this.watchControlNodes(now);
+    if (busy !== this.busy) {
+      this.busy = busy;
+      this.busySince = busy ? now : Infinity;
+      this.arm();
+    }
+  }
+
+  /** A frame goes through a control node: from idle, heartbeat both at once, so one that died meanwhile is found within two heartbeatMs. */
+  private controlNodeTraffic(now: number): void {
+    this.lastControlNodeTraffic = now;
+    if (this.busy) return;
+    this.busy = true;
+    this.busySince = now;
+    for (const c of this.controlNodes.values()) this.sendHeartbeat(c, now);
+    this.arm();
   }
 
   addPort(c: VethPortConfig): VethPort {
@@ -208,11 +257,11 @@ export class VirtualEthernet {
 
   /** The virtual-LAN RVI to a control node. */
   attachControlNode(rvi: Rvi): void {
-    const c: ControlNodeLink = { name: rvi.peer, rvi, state: ControlNodeState.Unheard, lastAck: 0, bytesSent: 0, hbSeq: 0 };
+    const c: ControlNodeLink = { name: rvi.peer, rvi, state: ControlNodeState.Unheard, lastAck: 0, unansweredSince: 0, hbSentAt: 0, bytesSent: 0, hbSeq: 0 };
     this.controlNodes.set(rvi.peer, c);
     rvi.onMessage = (p) => this.receive(rvi, p);
     rvi.onDrain = () => this.flush(rvi);
-    this.sendHeartbeat(c);
+    this.sendHeartbeat(c, performance.now());
   }
 
   /**
@@ -296,15 +345,14 @@ export class VirtualEthernet {
 
   private alive(c: ControlNodeLink, now: number): boolean {
     const s = c.rvi.state;
-    return (s === RviState.Up || s === RviState.Degraded) && now - c.lastAck <= 2 * this.heartbeatMs;
+    if ((s !== RviState.Up && s !== RviState.Degraded) || c.lastAck === 0) return false;
+    // Busy for two intervals: an answer is asked for every heartbeatMs, so the last one's age tells (as it always did).
+    if (now - this.busySince > 2 * this.heartbeatMs) return now - c.lastAck <= 2 * this.heartbeatMs;
+    // Idle, or just woken: answers are a second apart, so only a heartbeat left unanswered for an interval tells.
+    return c.unansweredSince === 0 || now - c.unansweredSince <= this.heartbeatMs;
   }
 
-  private heartbeat(): void {
-    for (const c of this.controlNodes.values()) this.sendHeartbeat(c);
-  }
-
-  private watchControlNodes(): void {
-    const now = performance.now();
+  private watchControlNodes(now: number): void {
     if (this.unbound.size > 0) this.expireUnbound(now);
     for (const c of this.controlNodes.values()) {
       const next = controlNodeTransition(c.state, this.alive(c, now));
@@ -320,9 +368,12 @@ export class VirtualEthernet {
     }
   }
 
-  private sendHeartbeat(c: ControlNodeLink): void {
+  private sendHeartbeat(c: ControlNodeLink, now: number): void {
     const hb = Buffer.allocUnsafe(TLV_HEADER);
     emitTlv(hb, 0, { type: TlvType.Heartbeat, length: 0, vlan: 0, seq: (c.hbSeq = (c.hbSeq + 1) & 0xffff) });
+    c.hbSentAt = now;
+    this.stats.heartbeats++;
+    if (c.unansweredSince === 0) c.unansweredSince = now;
     c.rvi.send(hb);
   }
 
@@ -382,7 +433,9 @@ export class VirtualEthernet {
         const tpa = buf.readUInt32BE(ARP_TPA);
         const via = this.arpAnsweredBy.get(tpa);
         this.arpAnsweredBy.delete(tpa);
-        if (via && this.alive(via, performance.now())) {
+        const now = performance.now();
+        if (via && this.alive(via, now)) {
+          this.controlNodeTraffic(now);
           emitTlv(buf, 0, { type, flags, length, srcDev: port.dev, dstDev: 0, vlan: port.vlanId });
           via.bytesSent += buf.length;
           this.stats.txControlNode++;
@@ -441,6 +494,7 @@ export class VirtualEthernet {
   }
 
   private toControlNode(buf: Buffer, sent?: () => void, flow?: number): boolean {
+    this.controlNodeTraffic(performance.now());
     const c = flow === undefined ? this.pickControlNode() : this.pickByFlow(flow);
     if (!c) {
       this.stats.noControlNode++;
@@ -480,7 +534,10 @@ export class VirtualEthernet {
     const fromControlNode = rvi.purpose === Vlan;
     if (tlv.type === TlvType.HeartbeatAck) {
       const c = fromControlNode ? this.controlNodes.get(rvi.peer) : undefined;
-      if (c) c.lastAck = performance.now();
+      if (c) {
+        c.lastAck = performance.now();
+        c.unansweredSince = 0;
+      }
       return;
     }
     const port = this.byVlanId(tlv.vlan);
@@ -589,6 +646,6 @@ export class VirtualEthernet {
 
   close(): void {
     clearInterval(this.timer);
-    clearInterval(this.watch);
+    this.timer = undefined;
   }
 }

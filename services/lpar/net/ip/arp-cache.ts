@@ -86,6 +86,11 @@ export class ArpCache {
     for (const w of p.waiters) w.resolve(mac);
   }
 
+  /** Requests outstanding: while any is, someone must call tick. */
+  get waiting(): number {
+    return this.pending.size;
+  }
+
   /** Whether a request for `ip` is outstanding (so an unsolicited reply is still welcome). */
   wanted(ip: number): boolean {
     return this.pending.has(ip);

@@ -88,17 +88,30 @@ export class IpLayer {
   private readonly icmpLimit = new IcmpRateLimit();
   private nextId = crypto.randomInt(0xffff);
   private readonly pinger = new Pinger((dst, req, opts, done) => this.send(dst, IpProto.Icmp, [req], opts, done));
-  private readonly timer: NodeJS.Timeout;
+  /** Runs only while an ARP request is outstanding or a datagram is part-reassembled: an idle partition wakes for nothing (issue 10 item 2). */
+  private timer: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly arpTtlMs: number,
     opts: { pmtuAgingMs?: number } = {},
   ) {
     this.pmtu = new PathMtuCache(opts.pmtuAgingMs);
+  }
+
+  private armTimer(): void {
+    if (this.timer) return;
     this.timer = setInterval(() => {
       const now = performance.now();
-      for (const c of this.arp.values()) c.tick(now);
+      let waiting = this.reassembler.pending > 0;
+      for (const c of this.arp.values()) {
+        c.tick(now);
+        if (c.waiting > 0) waiting = true;
+      }
       this.reassembler.expire(now);
+      if (!waiting) {
+        clearInterval(this.timer);
+        this.timer = undefined;
+      }
     }, 50);
     this.timer.unref();
   }
@@ -135,7 +148,10 @@ export class IpLayer {
   private cache(ifc: IpInterface): ArpCache {
     let c = this.arp.get(ifc);
     if (!c) {
-      c = new ArpCache(this.arpTtlMs, (ip) => this.sendArp(ifc, ArpOp.Request, BROADCAST_MAC, ZERO_MAC, ip));
+      c = new ArpCache(this.arpTtlMs, (ip) => {
+        this.sendArp(ifc, ArpOp.Request, BROADCAST_MAC, ZERO_MAC, ip);
+        this.armTimer();
+      });
       this.arp.set(ifc, c);
     }
     return c;
@@ -380,7 +396,10 @@ export class IpLayer {
     let data = ip.payload;
     if (ip.isFragment) {
       const whole = this.reassembler.push(ip, performance.now());
-      if (!whole) return;
+      if (!whole) {
+        this.armTimer();
+        return;
+      }
       data = whole;
     }
     switch (ip.protocol) {
@@ -639,6 +658,7 @@ export class IpLayer {
 
   close(): void {
     clearInterval(this.timer);
+    this.timer = undefined;
   }
 }
 
