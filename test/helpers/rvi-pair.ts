@@ -4,6 +4,7 @@
  * delay and reordering on either plane.
  */
 import pino from 'pino';
+import { afterEach } from 'vitest';
 import { ViFrame } from '../../shared/link/frame.ts';
 import { Rclan } from '../../shared/rclan/rclan.ts';
 import { Rvi, type LegPort, type RclanSettings } from '../../shared/rclan/rvi.ts';
@@ -230,4 +231,17 @@ export class RclanPair {
     for (const n of this.nodes) n.close();
     for (const w of this.wires) w.close();
   }
+}
+
+/** A pair maker for one test file: every pair it made is closed after each test. */
+export function closedAfterEach<T extends { close(): void }>(make: (seed: number) => T): (seed: number) => T {
+  const made: T[] = [];
+  afterEach(() => {
+    for (const p of made.splice(0)) p.close();
+  });
+  return (seed) => {
+    const p = make(seed);
+    made.push(p);
+    return p;
+  };
 }

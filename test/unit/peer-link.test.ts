@@ -1,6 +1,6 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { RviState } from '../../shared/rclan/rvi.ts';
-import { RclanPair, SETTINGS, firstMismatch, makePayloads, prng, sendAll } from '../helpers/rvi-pair.ts';
+import { RclanPair, SETTINGS, closedAfterEach, firstMismatch, makePayloads, prng, sendAll } from '../helpers/rvi-pair.ts';
 import { sleep, waitForFast } from '../helpers/wait.ts';
 
 /**
@@ -10,15 +10,7 @@ import { sleep, waitForFast } from '../helpers/wait.ts';
  * still holds: a hung peer or plane is found within deadAfterMs, both legs
  * carry traffic, failover delivers exactly once.
  */
-const pairs: RclanPair[] = [];
-function pair(seed: number): RclanPair {
-  const p = new RclanPair(seed);
-  pairs.push(p);
-  return p;
-}
-afterEach(() => {
-  for (const p of pairs.splice(0)) p.close();
-});
+const pair = closedAfterEach((seed) => new RclanPair(seed));
 
 /** Timers fire late on a loaded box: detection may take deadAfterMs plus a tick plus this. */
 const SLACK = 60;

@@ -3,19 +3,10 @@ import { VI_HEADER } from '../../shared/link/frame.ts';
 import { RCLAN_HEADER, RclanKind, RclanPacket, emitRclanHeader, type RclanHeaderFields } from '../../shared/rclan/packet.ts';
 import { SMCR_LINK_A, SMCR_LINK_B, SMCR_LINK_PURPOSES, smcrLinkPlane as linkPlane } from '../../shared/smc/link-purpose.ts';
 import { RdmaError, Rvi, RviState, linkUsable, rviTransition, type LegPort, type RviEvent } from '../../shared/rclan/rvi.ts';
-import { RviPair, SETTINGS, Wire, firstMismatch, makePayloads, prng, sendAll } from '../helpers/rvi-pair.ts';
+import { RviPair, SETTINGS, Wire, closedAfterEach, firstMismatch, makePayloads, prng, sendAll } from '../helpers/rvi-pair.ts';
 import { sleep, waitForFast } from '../helpers/wait.ts';
 
-const pairs: RviPair[] = [];
-function pair(seed: number): RviPair {
-  const p = new RviPair(seed);
-  pairs.push(p);
-  return p;
-}
-
-afterEach(() => {
-  for (const p of pairs.splice(0)) p.close();
-});
+const pair = closedAfterEach((seed) => new RviPair(seed));
 
 /** The RCLAN packet of a VI frame seen on a wire, or undefined when unreadable. */
 function parse(frame: Buffer): RclanPacket | undefined {

@@ -176,9 +176,12 @@ export class VirtualEthernet {
   private timerMs = 0;
   /** When a frame last went through a control node (not a heartbeat): the driver is busy for idleHeartbeatMs after it. */
   private lastControlNodeTraffic = -Infinity;
-  private busy = false;
-  /** When the driver last went from idle to busy (Infinity while idle). */
+  /** When the driver last went from idle to busy; Infinity while idle. */
   private busySince = Infinity;
+
+  private get busy(): boolean {
+    return this.busySince !== Infinity;
+  }
 
   /**
    * Heartbeats go every heartbeatMs while the driver sends through the control
@@ -214,7 +217,6 @@ export class VirtualEthernet {
     for (const c of this.controlNodes.values()) if (now - c.hbSentAt >= every) this.sendHeartbeat(c, now);
     this.watchControlNodes(now);
     if (busy !== this.busy) {
-      this.busy = busy;
       this.busySince = busy ? now : Infinity;
       this.arm();
     }
@@ -224,7 +226,6 @@ export class VirtualEthernet {
   private controlNodeTraffic(now: number): void {
     this.lastControlNodeTraffic = now;
     if (this.busy) return;
-    this.busy = true;
     this.busySince = now;
     for (const c of this.controlNodes.values()) this.sendHeartbeat(c, now);
     this.arm();
@@ -378,10 +379,9 @@ export class VirtualEthernet {
   }
 
   /** The live control node a flow hashes to (falls back like pickControlNode when none answers). */
-  private pickByFlow(flow: number): ControlNodeLink | undefined {
-    const now = performance.now();
+  private pickByFlow(flow: number, now: number): ControlNodeLink | undefined {
     const live = [...this.controlNodes.values()].filter((c) => this.alive(c, now));
-    if (live.length === 0) return this.pickControlNode();
+    if (live.length === 0) return this.pickControlNode(now);
     return live[(flow >>> 0) % live.length];
   }
 
@@ -390,8 +390,7 @@ export class VirtualEthernet {
    * control nodes). When none answered a heartbeat in time — this process may
    * itself have stalled — any whose RVI is still up is better than dropping.
    */
-  private pickControlNode(): ControlNodeLink | undefined {
-    const now = performance.now();
+  private pickControlNode(now: number): ControlNodeLink | undefined {
     let best: ControlNodeLink | undefined;
     for (const c of this.controlNodes.values()) if (this.alive(c, now) && (!best || c.bytesSent < best.bytesSent)) best = c;
     if (best) return best;
@@ -494,8 +493,9 @@ export class VirtualEthernet {
   }
 
   private toControlNode(buf: Buffer, sent?: () => void, flow?: number): boolean {
-    this.controlNodeTraffic(performance.now());
-    const c = flow === undefined ? this.pickControlNode() : this.pickByFlow(flow);
+    const now = performance.now();
+    this.controlNodeTraffic(now);
+    const c = flow === undefined ? this.pickControlNode(now) : this.pickByFlow(flow, now);
     if (!c) {
       this.stats.noControlNode++;
       this.stats.txDropped++;
