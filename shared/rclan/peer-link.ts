@@ -15,25 +15,34 @@ import { LegState, type LegPort, type RclanSettings, type Rvi } from './rvi.ts';
  * - A plane not heard from for deadAfterMs is down for every RVI to the peer
  *   at once (each fails over as before: seed 004's RCLAN failover, exactly
  *   once by its sequence numbers).
- * - Quiet: with nothing in flight and no data or acks either way for
- *   quietAfterMs, the link stops heartbeating and stops judging; its legs keep
- *   their last state. A pair of partitions that talked once costs nothing
- *   afterwards, so idle work is bounded by the pairs that are talking (the
- *   control nodes' links, kept busy by the driver's heartbeat TLVs, seed 004
- *   "Virtual Ethernet Driver") instead of growing with every RVI made. The
- *   first send, or data or an ack heard, wakes it (a heartbeat is answered
- *   if it is a probe, and wakes nothing); a leg then has deadAfterMs from the
- *   wake to be heard, so a peer or plane that hung while quiet is found
- *   within deadAfterMs of the first message that needs it, and that message
- *   is retransmitted on the other leg meanwhile (the RTO, well below
- *   deadAfterMs). While quiet nothing is waiting, so nothing can be late.
+ * - Quiet: with nothing in flight, no data or acks either way for
+ *   quietAfterMs (one heartbeat interval), and every leg heard since the link
+ *   woke, the link stops heartbeating and stops judging; its legs keep their
+ *   last state. A pair of partitions that talked once costs nothing
+ *   afterwards, so idle work is bounded by the pairs that are talking instead
+ *   of growing with every RVI made. The first send, or data or an ack heard,
+ *   wakes it (a heartbeat is answered if it is a probe, and wakes nothing); a
+ *   leg then has deadAfterMs from the wake to be heard, so a peer or plane
+ *   that hung while quiet is found within deadAfterMs of the first message
+ *   that needs it, and that message is retransmitted on the other leg
+ *   meanwhile (the RTO, well below deadAfterMs). While quiet nothing is
+ *   waiting, so nothing can be late.
+ * - A wake is settled by hearing each leg once (the exchange that woke it,
+ *   or one probe and its answer), not by heartbeating for a while after: an
+ *   idle partition's heartbeat TLV to a control node (seed 004 "Virtual
+ *   Ethernet Driver", every idleHeartbeatMs) costs that exchange and about
+ *   one probe, where lingering for 2 × deadAfterMs cost some sixty frames
+ *   (issue 10's 64-LPAR idle profile). A leg that is never heard keeps the
+ *   link awake until deadAfterMs takes it down, so a hung leg is still found,
+ *   however briefly the link was needed.
  * - A plane itself is judged per port (rclan.ts): when every awake link has
  *   lost it, the plane is down, and so is that leg of every quiet link, within
  *   the same deadAfterMs; when it is heard again, the quiet links that lost it
- *   wake to bring their leg back. Every node has awake links (the control
- *   nodes'), so a hung plane is found within deadAfterMs for all RVIs, busy or
- *   not; only a hung peer that nothing is being sent to is found later, at the
- *   next send.
+ *   wake to bring their leg back. Every node wakes its control nodes' links
+ *   at least every idleHeartbeatMs (the driver's heartbeat TLVs), so a hung
+ *   plane is found for all its RVIs, busy or not, within deadAfterMs of the
+ *   next of those (or of any send); a hung peer that nothing is being sent to
+ *   is found at the next send to it.
  * - A link with a leg down keeps heartbeating it, quiet or not, so the path
  *   comes back by itself (nothing is sent on a down RVI: the driver relays).
  * - A leg coming up (first frame heard, a plane back) answers at once with a
@@ -49,6 +58,8 @@ export class PeerLink {
   private readonly lastSent: [number, number] = [0, 0];
   /** Data or acks last moved, an RVI was added, or the link woke. */
   private lastActivity: number;
+  /** Per leg: heard since the link last woke (a wake is settled once each leg it may use has been). */
+  private readonly heardSinceWake: [boolean, boolean] = [false, false];
   awake = true;
 
   constructor(
@@ -64,9 +75,9 @@ export class PeerLink {
     this.lastActivity = now;
   }
 
-  /** How long without data or acks (and nothing in flight) before heartbeats stop. */
+  /** How long without data or acks (and nothing in flight, every leg heard since the wake) before heartbeats stop. */
   get quietAfterMs(): number {
-    return 2 * this.settings.deadAfterMs;
+    return this.settings.heartbeatMs;
   }
 
   /** A new RVI to the peer: it takes the link's legs as they are (cheap creation: no handshake of its own). */
@@ -89,8 +100,10 @@ export class PeerLink {
    * round trip (seen in peer-link.test under load).
    */
   heard(leg: number, now: number, activity: boolean): void {
-    this.lastHeard[leg] = now;
+    // Wake first: what woke the link is heard since the wake.
     if (activity) this.activity(now);
+    this.lastHeard[leg] = now;
+    this.heardSinceWake[leg] = true;
     if (this.legs[leg] === LegState.Down && this.ports[leg].attached) {
       this.setLeg(leg, LegState.Up, now);
       this.heartbeat(leg, now);
@@ -118,6 +131,7 @@ export class PeerLink {
     if (this.awake) return;
     this.awake = true;
     this.stats.wakes++;
+    this.heardSinceWake[0] = this.heardSinceWake[1] = false;
     // A leg believed up has deadAfterMs from now to be heard: what it did while quiet is unknown, not dead.
     for (let leg = 0; leg < 2; leg++) if (this.legs[leg] === LegState.Up) this.lastHeard[leg] = Math.max(this.lastHeard[leg], now);
     this.onWake(this);
@@ -128,12 +142,24 @@ export class PeerLink {
     const s = this.settings;
     for (let leg = 0; leg < 2; leg++) {
       if (this.legs[leg] === LegState.Up && now - this.lastHeard[leg] > s.deadAfterMs) this.setLeg(leg, LegState.Down, now);
-      if (this.ports[leg].attached && now - this.lastSent[leg] >= s.heartbeatMs) this.heartbeat(leg, now);
     }
-    if (now - this.lastActivity > this.quietAfterMs && !this.anyBusy() && !this.probing()) {
+    // Quiet before heartbeating: a settled link that lingers sends nothing more.
+    if (now - this.lastActivity >= this.quietAfterMs && this.settled() && !this.anyBusy() && !this.probing()) {
       this.awake = false;
       this.stats.quiets++;
       return false;
+    }
+    for (let leg = 0; leg < 2; leg++) {
+      if (this.ports[leg].attached && now - this.lastSent[leg] >= s.heartbeatMs) this.heartbeat(leg, now);
+    }
+    return true;
+  }
+
+  /** Every leg that is up, on an attached port, with an RVI that runs on it, has been heard since the link woke. */
+  private settled(): boolean {
+    for (let leg = 0; leg < 2; leg++) {
+      if (this.heardSinceWake[leg] || this.legs[leg] !== LegState.Up || !this.ports[leg].attached) continue;
+      for (const rvi of this.rvis) if (rvi.runsOnPlane(leg)) return false;
     }
     return true;
   }

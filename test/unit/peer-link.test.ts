@@ -122,6 +122,26 @@ describe('peer links: liveness per peer and plane, not per RVI', () => {
     expect(a.stats.undeliverable).toBe(0);
   });
 
+  it('one message to a quiet peer costs its exchange and about a probe per leg: both links are quiet again within a few heartbeat intervals', async () => {
+    const p = pair(9);
+    const [a, b] = p.add(1, 'lan:x');
+    await waitForFast('up', () => a.state === RviState.Up && b.state === RviState.Up, 2000);
+    const links = [p.nodes[0].links.get('b')!, p.nodes[1].links.get('a')!];
+    await waitForFast('quiet', () => links.every((l) => !l.awake), 4 * SETTINGS.deadAfterMs + 500);
+    await sleep(2 * SETTINGS.heartbeatMs);
+    const got: string[] = [];
+    b.onMessage = (m) => got.push(String(m));
+    const before = p.frames;
+    const sentAt = performance.now();
+    a.send(Buffer.from('hello'));
+    await waitForFast('delivered and quiet again', () => got.length === 1 && links.every((l) => !l.awake), 2000);
+    // Lingering for 2 x deadAfterMs, as links once did, heartbeats both legs both ways ten times over (40 frames or more).
+    expect(performance.now() - sentAt).toBeLessThan(SETTINGS.deadAfterMs);
+    await sleep(2 * SETTINGS.heartbeatMs);
+    expect(p.frames - before).toBeLessThanOrEqual(12);
+    expect(a.state).toBe(RviState.Up);
+  });
+
   it('a hung plane is found within deadAfterMs by a quiet link too, through the links still awake (per port); back, it wakes the quiet one', async () => {
     const p = pair(7);
     const [quietA, quietB] = p.add(1, 'lan:x');
