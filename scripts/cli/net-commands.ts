@@ -4,7 +4,7 @@ import type { Platform } from '../../shared/platform/platform.ts';
 import type { RunDir } from '../../shared/runtime/run-dir.ts';
 import { readState } from '../../shared/runtime/state-file.ts';
 import { PcapWriter } from '../../shared/wire/pcap.ts';
-import { decodeLooseView } from '../../shared/protocol/admin.ts';
+import { PING_MANY_MAX, decodeAdminReply, decodeLooseView } from '../../shared/protocol/admin.ts';
 import { orThrow } from '../../shared/protocol/check.ts';
 import { adminAsk, openAdmin } from '../../shared/runtime/admin-client.ts';
 import { channelAsk, onStream } from './admin-channel.ts';
@@ -40,9 +40,7 @@ export interface PingPair {
  * ping at a time); past a few per core the rest only wait in the crowd, and
  * on 2 cores with 64 partitions 256 at once took every ping to about a
  * second, the first of each pair (ARP, and its RVI made) past its 2 s
- * (2,323 of 4,032 lost; at 32, none, in 52 s). A 256-partition
- * platform has 65,280 pairs, one admin connection each: all at once would
- * also exhaust file descriptors (issue 10).
+ * (2,323 of 4,032 lost; at 32, none, in 52 s).
  */
 export const PINGALL_CONCURRENCY = Math.max(8, os.availableParallelism() * 16);
 
@@ -55,40 +53,53 @@ export const PINGALL_CONCURRENCY = Math.max(8, os.availableParallelism() * 16);
  */
 export const PINGALL_WAIT_MS = 5000;
 
-/** Mininet's pingall: every LPAR pings every other address on each virtual LAN it is on (PINGALL_CONCURRENCY at a time). */
+/**
+ * Mininet's pingall: every LPAR pings every other address on each virtual LAN
+ * it is on. Each source is asked once for all its pairs (`ping-many`, as fping
+ * sweeps), not once per pair: an admin connection per pair (65,280 at 256
+ * partitions) cost more than the pings (issue 10). PINGALL_CONCURRENCY pings
+ * are in flight at once, spread over the sources, and source i starts at the
+ * member after it, so the sources running together ping different targets
+ * rather than all the first one (and all make their RVI to it at once).
+ */
 export async function pingall(runDir: RunDir, platform: Platform): Promise<PingPair[]> {
   const members = await vlanMembers(runDir, platform);
-  const jobs: Array<() => Promise<PingPair>> = [];
-  /** Each job's place among its source's pings: the order they run in is by that, then by source. */
-  const rank: number[] = [];
+  const sweeps: Array<{ vlan: string; from: string; to: Array<{ lpar: string; ip: string }> }> = [];
   for (const [vlan, list] of members) {
-    for (const from of list) {
-      let k = 0;
-      for (const to of list) {
-        if (to.lpar === from.lpar) continue;
-        rank.push(k++);
-        jobs.push(() =>
-          // A ping that fails, or whose reply does not decode, is an X in the table (as an unreachable LPAR is).
-          adminAsk(runDir, from.lpar, { t: 'ping', dst: to.ip, count: 1, timeoutMs: PINGALL_WAIT_MS }, PINGALL_WAIT_MS + 10_000).then(
-            (r) => ({ from: from.lpar, to: to.lpar, ip: to.ip, vlan, ok: r.received === 1, rttMs: r.rttsMs[0] ?? null }),
-            () => ({ from: from.lpar, to: to.lpar, ip: to.ip, vlan, ok: false, rttMs: null }),
-          ),
-        );
-      }
-    }
+    // Pinged in this order; printed in the members' order, as Mininet prints them.
+    list.forEach((m, i) => sweeps.push({ vlan, from: m.lpar, to: [...list.slice(i + 1), ...list.slice(0, i)].filter((t) => t.lpar !== m.lpar) }));
   }
-  // Round robin over the sources, so the pings in flight are spread over the LPARs rather than all from the first.
-  const order = [...jobs.keys()].sort((a, b) => rank[a] - rank[b] || a - b);
-  const results: PingPair[] = new Array(jobs.length);
+  const atOnce = Math.min(PINGALL_CONCURRENCY, sweeps.length);
+  const perSource = Math.max(1, Math.floor(PINGALL_CONCURRENCY / Math.max(1, atOnce)));
+  const results = new Map<(typeof sweeps)[number], PingPair[]>();
   let next = 0;
   const worker = async (): Promise<void> => {
-    while (next < order.length) {
-      const i = order[next++];
-      results[i] = await jobs[i]();
+    while (next < sweeps.length) {
+      const sw = sweeps[next++];
+      const pairs: PingPair[] = sw.to.map((t) => ({ from: sw.from, to: t.lpar, ip: t.ip, vlan: sw.vlan, ok: false, rttMs: null }));
+      results.set(sw, pairs);
+      for (let k = 0; k < pairs.length; k += PING_MANY_MAX) {
+        const part = pairs.slice(k, k + PING_MANY_MAX);
+        const waitMs = Math.ceil(part.length / perSource) * PINGALL_WAIT_MS + 10_000;
+        try {
+          // A source that fails, or whose reply does not decode, is an X for each of its pairs (as an unreachable LPAR is).
+          const r = orThrow(decodeAdminReply('ping-many', await adminAsk(runDir, sw.from, { t: 'ping-many', dsts: part.map((p) => p.ip), timeoutMs: PINGALL_WAIT_MS, concurrency: perSource }, waitMs)));
+          r.results.forEach((x, j) => {
+            if (!part[j]) return;
+            part[j].ok = x.received;
+            part[j].rttMs = x.rttMs;
+          });
+        } catch {
+          /* every pair of this part stays an X */
+        }
+      }
     }
   };
-  await Promise.all(Array.from({ length: Math.min(PINGALL_CONCURRENCY, jobs.length) }, worker));
-  return results;
+  await Promise.all(Array.from({ length: atOnce }, worker));
+  const place = new Map<string, number>();
+  for (const [vlan, list] of members) list.forEach((m, i) => place.set(`${vlan} ${m.lpar}`, i));
+  const at = (p: PingPair) => place.get(`${p.vlan} ${p.to}`)!;
+  return sweeps.flatMap((sw) => (results.get(sw) ?? []).sort((a, b) => at(a) - at(b)));
 }
 
 /**

@@ -59,6 +59,8 @@ import {
 // ---- requests -------------------------------------------------------------
 
 const ms = num(0, 24 * 3600 * 1000);
+/** Addresses one `ping-many` takes: every other member of the largest virtual LAN a platform may have, and then some. */
+export const PING_MANY_MAX = 4096;
 const count = int(1, 100_000_000);
 /** Text, or binary: both arrive as the bytes to send. */
 const textOrBytes: Check<Buffer> = either((v, f) => Buffer.from(str(v, f)), bytes, 'text or binary data');
@@ -91,6 +93,12 @@ export const lparRequests = new MessageSet('lpar admin request', {
   'arp-flush': {},
   /** ICMP echo as ping(8): `count` requests `intervalMs` apart, each waiting `timeoutMs`; `size` data bytes. */
   ping: { dst: ipv4, count: opt(int(1, 1_000_000)), size: opt(int(0, 65507)), intervalMs: opt(ms), timeoutMs: opt(ms), ttl: opt(int(1, 255)), df: opt(bool) },
+  /**
+   * One echo request to each of `dsts`, `concurrency` (default 1) waiting at
+   * once, each waiting `timeoutMs` (fping's sweep): `lparlab pingall` asks each
+   * partition once for all its pairs instead of once per pair.
+   */
+  'ping-many': { dsts: arrayOf(ipv4, PING_MANY_MAX, 1), timeoutMs: opt(ms), concurrency: opt(int(1, 256)) },
   'net-stats': {},
   /** The routing table (contract in /work/briefs/areas.md; `default` is 0.0.0.0/0 on the wire). */
   route: variant(
@@ -270,6 +278,7 @@ const replies = {
   arp: shape({ entries: arrayOf(shape({ vlan: str, ip: ipv4, mac: str, expiresInMs: num(), stale: bool })) }),
   'arp-flush': empty,
   ping: pingReply,
+  'ping-many': shape({ results: arrayOf(shape({ dst: str, received: bool, rttMs: nullable(num(0)), error: nullable(str) })), elapsedMs: num(0) }),
   'net-stats': shape({ driver: anything, ip: anything, udp: anything, refusals: arrayOf(str), malformedMgmt: u }),
   /** `show` answers the routes, `add` and `del` answer ok. */
   route: shape({ routes: opt(arrayOf(routeEntry)), ok: opt(literal(true)) }),
