@@ -15,6 +15,7 @@ import { Boot, bootLimits, type BootLimits } from './boot.ts';
 import { cleanRunDir } from './clean.ts';
 import { OPERATOR, adminVerifierFor, authenticateOperator, writeAdminVerifiers } from '../../shared/control/admin-auth.ts';
 import { refusals } from '../../shared/runtime/refusal-log.ts';
+import { LAUNCHER_FD } from '../../shared/runtime/service-options.ts';
 import { canJail, partitionCommand } from './partition-jail.ts';
 import { SECRETS_FD, SECRETS_FD_ENV, secretsFor } from '../../shared/control/process-secrets.ts';
 import { nodeArgs, processPlan, REPO_ROOT, serviceEnv, type ProcessSpec } from './process-plan.ts';
@@ -141,16 +142,18 @@ export class Supervisor {
     fs.rmSync(this.runDir.adminSocket(spec.name), { force: true });
     const out = fs.openSync(this.runDir.logFile(spec.name), 'a');
     // Each child gets its own secrets on a descriptor, a partition under a jail that hides keys/ (issue 11 item 11).
-    const cmd = partitionCommand(spec, this.runDir, process.execPath, [...nodeArgs(spec), '--parent-pid', String(process.pid)]);
+    // The child watches LAUNCHER_FD, whose other end only this process holds: it reads end of file when the supervisor is gone.
+    const cmd = partitionCommand(spec, this.runDir, process.execPath, [...nodeArgs(spec), '--parent-fd', String(LAUNCHER_FD)]);
     const child = spawn(cmd.command, cmd.args, {
       cwd: REPO_ROOT,
-      stdio: ['ignore', out, out, 'pipe'],
+      stdio: ['ignore', out, out, 'pipe', 'pipe'],
       env: { ...serviceEnv(spec.role), NODE_OPTIONS: '', [SECRETS_FD_ENV]: String(SECRETS_FD) },
     });
     fs.closeSync(out);
     const secrets = child.stdio[SECRETS_FD] as NodeJS.WritableStream;
     // A child that dies before reading them closes the descriptor: that is its exit to report, not a supervisor crash.
     secrets.on('error', () => {});
+    (child.stdio[LAUNCHER_FD] as NodeJS.ReadableStream | null)?.on('error', () => {});
     secrets.end(secretsFor(this.runDir, spec.name));
     child.on('error', (err) => this.opts.onEvent?.(`${spec.name} could not be started: ${err.message}`));
     this.children.set(spec.name, child);

@@ -3,6 +3,12 @@ import type { OptionsTable } from './options.ts';
 export type ServiceRole = 'fabric-manager' | 'fabric-switch' | 'hypervisor' | 'control-node' | 'lpar';
 
 /**
+ * The descriptor the supervisor hands every child for --parent-fd: the
+ * secrets go on 3 (shared/control/process-secrets.ts), this one is next.
+ */
+export const LAUNCHER_FD = 4;
+
+/**
  * The command line of every service process, as one table per role: the
  * launcher's process plan builds these flags and the service parses them
  * with the same table (shared/runtime/options.ts), so a flag one side does
@@ -11,7 +17,7 @@ export type ServiceRole = 'fabric-manager' | 'fabric-switch' | 'hypervisor' | 'c
 const common = {
   id: { type: 'string', arg: 'NAME', help: 'this process’s name in the platform' },
   'run-dir': { type: 'string', arg: 'DIR', help: 'the platform’s run directory' },
-  'parent-pid': { type: 'integer', arg: 'PID', min: 1, help: 'end when this process (the launcher) is gone' },
+  'parent-fd': { type: 'integer', arg: 'FD', min: 3, help: 'end when this descriptor, which the launcher holds open, reads end of file (the launcher is gone)' },
 } as const satisfies OptionsTable;
 
 export const SERVICE_OPTIONS = {

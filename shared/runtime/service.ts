@@ -1,4 +1,5 @@
 import fs from 'node:fs';
+import net from 'node:net';
 import type { Logger } from 'pino';
 import { ControlChannel, type Handler } from '../control/channel.ts';
 import { authenticateOperator } from '../control/admin-auth.ts';
@@ -139,10 +140,33 @@ export class ServiceContext<R extends ServiceRole = ServiceRole> {
 }
 
 /**
- * Runs a service process: `--id NAME --run-dir DIR [--parent-pid PID]` plus
+ * The launcher holds the other end of descriptor `fd` open and never writes
+ * to it; the kernel closes that end when the launcher dies, however it dies,
+ * and this one reads end of file. Polling the launcher's pid instead, as this
+ * once did, woke every process of a platform twice a second for nothing
+ * (issue 10 item 2: idle cost).
+ */
+function onLauncherGone(fd: number, gone: () => void): void {
+  let once = false;
+  const fire = () => {
+    if (once) return;
+    once = true;
+    gone();
+  };
+  const end = new net.Socket({ fd, readable: true, writable: false });
+  // Nothing is written on it; bytes would be the launcher's mistake, and are dropped.
+  end.on('data', () => {});
+  end.once('end', fire);
+  end.once('close', fire);
+  end.once('error', fire);
+  end.unref();
+}
+
+/**
+ * Runs a service process: `--id NAME --run-dir DIR [--parent-fd FD]` plus
  * the role's own flags (SERVICE_OPTIONS). A command line that does not fit the
  * table ends the process with exit code 2 before it touches the run directory.
- * With --parent-pid the process ends when its launcher is gone, so a killed
+ * With --parent-fd the process ends when its launcher is gone, so a killed
  * launcher leaves nothing behind.
  */
 export async function runService<R extends ServiceRole>(role: R, main: (ctx: ServiceContext<R>) => Promise<void>): Promise<void> {
@@ -163,16 +187,12 @@ export async function runService<R extends ServiceRole>(role: R, main: (ctx: Ser
     ctx.log.fatal({ err: err.stack }, 'uncaught exception');
     void ctx.shutdown(1);
   });
-  const parent = (ctx.options as { 'parent-pid'?: number })['parent-pid'] ?? 0;
-  if (parent > 0) {
-    setInterval(() => {
-      try {
-        process.kill(parent, 0);
-      } catch {
-        ctx.log.warn({ parent }, 'launcher is gone');
-        void ctx.shutdown(0);
-      }
-    }, 500).unref();
+  const parentFd = (ctx.options as { 'parent-fd'?: number })['parent-fd'] ?? 0;
+  if (parentFd > 0) {
+    onLauncherGone(parentFd, () => {
+      ctx.log.warn({ fd: parentFd }, 'launcher is gone');
+      void ctx.shutdown(0);
+    });
   }
   try {
     await ctx.startAdmin();

@@ -6,7 +6,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { processPlan } from '../../services/supervisor/process-plan.ts';
 import { loadPlatformFile } from '../../shared/platform/platform.ts';
 import { RunDir } from '../../shared/runtime/run-dir.ts';
-import { TEST_PLATFORM, cli, shmLeft, uniquePlatform } from '../helpers/platform.ts';
+import { TEST_PLATFORM, cli, shmLeft, uniquePlatform, waitFor } from '../helpers/platform.ts';
 
 /**
  * `lparlab up` as a script sees it (issue 10 item 4): stdout is not a
@@ -60,6 +60,25 @@ describe('lparlab up progress', () => {
     const status = JSON.parse(r.stdout) as { platform: string; processes: Array<{ health: string }> };
     expect(status.platform).toBe(p.name);
     expect(status.processes.every((x) => x.health === 'healthy')).toBe(true);
+  });
+
+  it('leaves nothing running when the supervisor is SIGKILLed: each service reads end of file on its launcher descriptor and exits', async () => {
+    const p = scratch(TEST_PLATFORM);
+    const r = await cli(['up', '--detach', '--json', '-c', p.file, '--run-dir', p.runDir.root], 120_000);
+    expect(r.code, r.stderr).toBe(0);
+    const pids = (JSON.parse(r.stdout) as { processes: Array<{ pid: number | null }> }).processes.map((x) => x.pid).filter((x): x is number => !!x);
+    expect(pids.length).toBeGreaterThan(5);
+    const alive = (pid: number) => {
+      try {
+        process.kill(pid, 0);
+        return true;
+      } catch {
+        return false;
+      }
+    };
+    process.kill(Number(fs.readFileSync(p.runDir.supervisorPidFile, 'utf8').trim()), 'SIGKILL');
+    await waitFor(() => `services gone (left: ${pids.filter(alive).join(' ')})`, () => !pids.some(alive), 10_000);
+    await waitFor(() => `shared memory removed (left: ${shmLeft(p.name).join(' ')})`, () => shmLeft(p.name).length === 0, 5000);
   });
 
   it('fails the boot when a process fails at start: named, with the end of its log, and nothing left running', async () => {
