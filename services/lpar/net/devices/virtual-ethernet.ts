@@ -173,7 +173,6 @@ export class VirtualEthernet {
    */
   private readonly arpAnsweredBy = new Map<number, ControlNodeLink>();
   private timer: NodeJS.Timeout | undefined;
-  private timerMs = 0;
   /** When a frame last went through a control node (not a heartbeat): the driver is busy for idleHeartbeatMs after it. */
   private lastControlNodeTraffic = -Infinity;
   /** When the driver last went from idle to busy; Infinity while idle. */
@@ -200,14 +199,31 @@ export class VirtualEthernet {
     this.arm();
   }
 
-  /** One timer: heartbeats due, and the watch that makes the failover log and ARP retry prompt (liveness is judged at every send). */
-  private arm(): void {
-    const ms = this.busy ? Math.max(5, this.heartbeatMs / 5) : Math.max(5, this.idleHeartbeatMs / 4);
-    if (this.timer && ms === this.timerMs) return;
-    clearInterval(this.timer);
-    this.timerMs = ms;
-    this.timer = setInterval(() => this.tick(), ms);
+  /**
+   * One timer: heartbeats due, and the watch that makes the failover log and
+   * ARP retry prompt (liveness is judged at every send). Busy, it ticks five
+   * times a heartbeatMs; idle, it wakes only when something is due: the next
+   * heartbeat, the moment a heartbeat left unanswered makes its control node
+   * silent, a held frame's expiry. An idle partition wakes for it once an
+   * idleHeartbeatMs, not four times (issue 10 item 2).
+   */
+  private arm(now = performance.now()): void {
+    clearTimeout(this.timer);
+    const ms = this.busy ? Math.max(5, this.heartbeatMs / 5) : Math.max(5, this.idleDue(now) - now);
+    this.timer = setTimeout(() => this.tick(), ms);
     this.timer.unref();
+  }
+
+  /** When the idle driver next has something to do (see arm). */
+  private idleDue(now: number): number {
+    let due = now + this.idleHeartbeatMs;
+    for (const c of this.controlNodes.values()) {
+      due = Math.min(due, c.hbSentAt + this.idleHeartbeatMs);
+      // Just past the instant alive() turns false for it, so the watch logs the failover then.
+      if (c.unansweredSince > 0) due = Math.min(due, Math.max(now, c.unansweredSince + this.heartbeatMs + 1));
+    }
+    for (const held of this.unbound.values()) due = Math.min(due, Math.max(now, held.since + UNBOUND_HOLD_MS + 1));
+    return due;
   }
 
   private tick(): void {
@@ -216,10 +232,8 @@ export class VirtualEthernet {
     const every = busy ? this.heartbeatMs : this.idleHeartbeatMs;
     for (const c of this.controlNodes.values()) if (now - c.hbSentAt >= every) this.sendHeartbeat(c, now);
     this.watchControlNodes(now);
-    if (busy !== this.busy) {
-      this.busySince = busy ? now : Infinity;
-      this.arm();
-    }
+    if (busy !== this.busy) this.busySince = busy ? now : Infinity;
+    this.arm(now);
   }
 
   /** A frame goes through a control node: from idle, heartbeat both at once, so one that died meanwhile is found within two heartbeatMs. */
@@ -228,7 +242,7 @@ export class VirtualEthernet {
     if (this.busy) return;
     this.busySince = now;
     for (const c of this.controlNodes.values()) this.sendHeartbeat(c, now);
-    this.arm();
+    this.arm(now);
   }
 
   addPort(c: VethPortConfig): VethPort {
@@ -262,7 +276,10 @@ export class VirtualEthernet {
     this.controlNodes.set(rvi.peer, c);
     rvi.onMessage = (p) => this.receive(rvi, p);
     rvi.onDrain = () => this.flush(rvi);
-    this.sendHeartbeat(c, performance.now());
+    const now = performance.now();
+    this.sendHeartbeat(c, now);
+    // The timer's next wake-up includes this heartbeat's answer check.
+    if (!this.busy) this.arm(now);
   }
 
   /**
@@ -311,7 +328,11 @@ export class VirtualEthernet {
   private holdUnbound(rvi: Rvi, payload: Buffer): boolean {
     const now = performance.now();
     let held = this.unbound.get(rvi.id);
-    if (!held) this.unbound.set(rvi.id, (held = { rvi, since: now, frames: [] }));
+    if (!held) {
+      this.unbound.set(rvi.id, (held = { rvi, since: now, frames: [] }));
+      // Idle, the timer sleeps until the next heartbeat: wake it for this hold's expiry too.
+      if (!this.busy) this.arm(now);
+    }
     if (held.frames.length >= UNBOUND_HOLD_FRAMES || now - held.since > UNBOUND_HOLD_MS) return false;
     held.frames.push(Buffer.from(payload));
     this.stats.heldUnbound++;
@@ -645,7 +666,7 @@ export class VirtualEthernet {
   }
 
   close(): void {
-    clearInterval(this.timer);
+    clearTimeout(this.timer);
     this.timer = undefined;
   }
 }
