@@ -74,6 +74,8 @@ export class Lpar {
     this.log.info({ from: this.boot, to: next }, 'boot state');
     this.boot = next;
     if (next === BootState.Ready && this.stack && this.config) this.onNetworkReady(this.stack, this.config);
+    // The health is reported on change, not polled (services/lpar/main.ts): a boot step is one.
+    this.onChange();
   }
 
   attachMgmt(rvi: Rvi): void {

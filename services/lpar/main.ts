@@ -77,8 +77,32 @@ await runService('lpar', async (ctx) => {
     appsLaunched = true;
     void workloads.startPlatformApps(stack.net, config.apps).then(() => lpar.onChange());
   };
+  // Health is reachability: management and virtual-LAN paths to the control nodes (services/lpar/health-report.ts).
+  const liveVlanPaths = () => [...fabric.rclan.rvis.values()].filter((r) => r.purpose === Vlan && (r.state === RviState.Up || r.state === RviState.Degraded)).map((r) => r.peer);
+  function report(): void {
+    const booting = bootHealth(lpar.boot);
+    if (booting) ctx.setHealth(booting.state, booting.detail);
+    else if (!workloads.settled) ctx.setHealth('starting', 'starting apps');
+    else {
+      const h = lparHealth({ mgmt: lpar.reachable(), vlan: liveVlanPaths(), hasInterfaces: (lpar.stack?.interfaces().length ?? 0) > 0, cec: lpar.config?.cec, apps: workloads.summary() });
+      ctx.setHealth(h.health, h.detail);
+    }
+  }
+  // Every input of the health reports its changes (the management RVIs through lpar.onChange, the virtual-LAN RVIs
+  // below, the apps through workloads.onChange): an idle partition does not wake to poll it (issue 10 item 2).
+  lpar.onChange = report;
+  workloads.onChange = report;
+
   fabric.onRviAdded = (rvi) => {
     const kind = purposeKind(rvi.purpose).kind;
+    if (kind === 'vlan') {
+      // Health counts the virtual-LAN paths that are up (liveVlanPaths): it is reported when one changes, not polled.
+      const logged = rvi.onStateChange;
+      rvi.onStateChange = (state, prev) => {
+        logged(state, prev);
+        report();
+      };
+    }
     if (kind === 'mgmt') lpar.attachMgmt(rvi);
     else if (kind === 'perf') perf.attach(rvi);
     else if (kind === 'vlan' || kind === 'lan') attachNet(rvi);
@@ -90,8 +114,10 @@ await runService('lpar', async (ctx) => {
   fabric.onRviRemoved = (rvi) => {
     if (smcrLinkPlane(rvi.purpose) !== undefined) smc?.detachLink(rvi);
     else lpar.stack?.driver.detach(rvi);
+    if (rvi.purpose === Vlan) report();
   };
   await fabric.start();
+  report();
   ctx.onShutdown(async () => {
     await workloads.stopAll();
     lpar.stack?.close();
@@ -99,21 +125,6 @@ await runService('lpar', async (ctx) => {
     fabric.stop();
   });
 
-  // Health is reachability: management and virtual-LAN paths to the control nodes (services/lpar/health-report.ts).
-  const liveVlanPaths = () => [...fabric.rclan.rvis.values()].filter((r) => r.purpose === Vlan && (r.state === RviState.Up || r.state === RviState.Degraded)).map((r) => r.peer);
-  const report = () => {
-    const booting = bootHealth(lpar.boot);
-    if (booting) ctx.setHealth(booting.state, booting.detail);
-    else if (!workloads.settled) ctx.setHealth('starting', 'starting apps');
-    else {
-      const h = lparHealth({ mgmt: lpar.reachable(), vlan: liveVlanPaths(), hasInterfaces: (lpar.stack?.interfaces().length ?? 0) > 0, cec: lpar.config?.cec, apps: workloads.summary() });
-      ctx.setHealth(h.health, h.detail);
-    }
-  };
-  lpar.onChange = report;
-  workloads.onChange = report;
-  // State changes report at once (onChange); the RVIs' are looked at once a second, so an idle partition wakes for little.
-  setInterval(report, 1000).unref();
 
   // The admin verbs (shared/protocol/admin.ts), one table per topic, each behind its request decoder.
   const stack = configuredStack(lpar);

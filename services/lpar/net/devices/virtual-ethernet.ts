@@ -229,7 +229,9 @@ export class VirtualEthernet {
   private tick(): void {
     const now = performance.now();
     const busy = now - this.lastControlNodeTraffic < this.idleHeartbeatMs;
-    const every = busy ? this.heartbeatMs : this.idleHeartbeatMs;
+    // Idle, a heartbeat due within the next heartbeatMs goes with the one due now: both control nodes' exchanges then
+    // share one wake-up of this process (and of RCLAN's timer after it) instead of drifting apart.
+    const every = busy ? this.heartbeatMs : this.idleHeartbeatMs - this.heartbeatMs;
     for (const c of this.controlNodes.values()) if (now - c.hbSentAt >= every) this.sendHeartbeat(c, now);
     this.watchControlNodes(now);
     if (busy !== this.busy) this.busySince = busy ? now : Infinity;
