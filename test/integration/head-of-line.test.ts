@@ -13,9 +13,12 @@ import { sleep } from '../helpers/wait.ts';
  * the virtual LAN's RVI, the path the switch's flow control is on.
  */
 // A leg is dead after 1 s (not FAST_RCLAN's 250 ms): on a loaded box a control node can be late by more than 250 ms on its own; the stop lasts several seconds.
+const RCLAN = { ...FAST_RCLAN, deadAfterMs: 1000, undeliverableAfterMs: 3000 };
+/** Messages an RVI holds unacknowledged: what a control node can have queued for a member before it finds it gone. */
+const RVI_WINDOW = RCLAN.window;
 const PLATFORM = platformYaml({
   name: 'holtest',
-  rclan: { ...FAST_RCLAN, deadAfterMs: 1000, undeliverableAfterMs: 3000 },
+  rclan: RCLAN,
   lpars: [
     { cec: 1, smc: false },
     { cec: 2, smc: false },
@@ -113,9 +116,12 @@ describe('a stopped receiver stalls only what is addressed to it', () => {
           if (got < sent + burst) await sleep(100);
         }
       }
-      // The bystander gets every broadcast; every copy for lpar4 (its RVI down: not heard for deadAfterMs) is dropped and counted.
+      // The bystander gets every broadcast. The control node's link to lpar4 was quiet (heartbeat TLVs were all that
+      // went between them), so it finds lpar4 gone at the first copy, within deadAfterMs (shared/rclan/peer-link.ts: a
+      // hung peer is found at the next send to it). Until then at most one RVI window of copies waits for lpar4; every
+      // copy after that is dropped and counted.
       expect(got).toBe(count);
-      expect((await blueStats()).reflectDropped - dropsBefore).toBeGreaterThanOrEqual(count);
+      expect((await blueStats()).reflectDropped - dropsBefore).toBeGreaterThanOrEqual(count - RVI_WINDOW);
       expect(await notUp()).toEqual([]);
       await p.admin('lpar1', { t: 'udp-close', socket: rx.socket });
       await p.admin('lpar2', { t: 'udp-close', socket: tx.socket });
