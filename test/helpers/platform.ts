@@ -17,6 +17,16 @@ export { sleep, waitFor } from './wait.ts';
 
 export const LPARLAB = path.join(REPO_ROOT, 'scripts', 'lparlab.mjs');
 
+/** Whether a process with this pid exists (signal 0). */
+export function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 export interface CliResult {
   code: number;
   stdout: string;
@@ -165,15 +175,7 @@ export class TestPlatform {
       /* never started */
     }
     await cli(['down', '--run-dir', this.runDir.root]);
-    const alive = [...pids, sup].filter((pid) => {
-      if (!pid) return false;
-      try {
-        process.kill(pid, 0);
-        return true;
-      } catch {
-        return false;
-      }
-    });
+    const alive = [...pids, sup].filter((pid) => pid > 0 && pidAlive(pid));
     fs.rmSync(this.root, { recursive: true, force: true });
     const left = shmLeft(this.name);
     if (left.length) {
