@@ -7,6 +7,7 @@ import { PcapWriter } from '../../shared/wire/pcap.ts';
 import { PING_MANY_MAX, decodeAdminReply, decodeLooseView } from '../../shared/protocol/admin.ts';
 import { orThrow } from '../../shared/protocol/check.ts';
 import { adminAsk, openAdmin } from '../../shared/runtime/admin-client.ts';
+import { eachAtMost } from '../../shared/runtime/at-most.ts';
 import { channelAsk, onStream } from './admin-channel.ts';
 
 /** Current membership of each virtual LAN, from a live control node (join/leave change it), else the platform file. */
@@ -64,42 +65,34 @@ export const PINGALL_WAIT_MS = 5000;
  */
 export async function pingall(runDir: RunDir, platform: Platform): Promise<PingPair[]> {
   const members = await vlanMembers(runDir, platform);
-  const sweeps: Array<{ vlan: string; from: string; to: Array<{ lpar: string; ip: string }> }> = [];
+  // Each source's pairs in the members' order (as Mininet prints them); pinged from the member after it on.
+  const sweeps: Array<{ from: string; pairs: PingPair[]; order: PingPair[] }> = [];
   for (const [vlan, list] of members) {
-    // Pinged in this order; printed in the members' order, as Mininet prints them.
-    list.forEach((m, i) => sweeps.push({ vlan, from: m.lpar, to: [...list.slice(i + 1), ...list.slice(0, i)].filter((t) => t.lpar !== m.lpar) }));
+    list.forEach((m, i) => {
+      const pairs = list.filter((t) => t.lpar !== m.lpar).map((t) => ({ from: m.lpar, to: t.lpar, ip: t.ip, vlan, ok: false, rttMs: null }));
+      sweeps.push({ from: m.lpar, pairs, order: [...pairs.slice(i), ...pairs.slice(0, i)] });
+    });
   }
   const atOnce = Math.min(PINGALL_CONCURRENCY, sweeps.length);
   const perSource = Math.max(1, Math.floor(PINGALL_CONCURRENCY / Math.max(1, atOnce)));
-  const results = new Map<(typeof sweeps)[number], PingPair[]>();
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < sweeps.length) {
-      const sw = sweeps[next++];
-      const pairs: PingPair[] = sw.to.map((t) => ({ from: sw.from, to: t.lpar, ip: t.ip, vlan: sw.vlan, ok: false, rttMs: null }));
-      results.set(sw, pairs);
-      for (let k = 0; k < pairs.length; k += PING_MANY_MAX) {
-        const part = pairs.slice(k, k + PING_MANY_MAX);
-        const waitMs = Math.ceil(part.length / perSource) * PINGALL_WAIT_MS + 10_000;
-        try {
-          // A source that fails, or whose reply does not decode, is an X for each of its pairs (as an unreachable LPAR is).
-          const r = orThrow(decodeAdminReply('ping-many', await adminAsk(runDir, sw.from, { t: 'ping-many', dsts: part.map((p) => p.ip), timeoutMs: PINGALL_WAIT_MS, concurrency: perSource }, waitMs)));
-          r.results.forEach((x, j) => {
-            if (!part[j]) return;
-            part[j].ok = x.received;
-            part[j].rttMs = x.rttMs;
-          });
-        } catch {
-          /* every pair of this part stays an X */
-        }
+  await eachAtMost(sweeps, atOnce, async (sw) => {
+    for (let k = 0; k < sw.order.length; k += PING_MANY_MAX) {
+      const part = sw.order.slice(k, k + PING_MANY_MAX);
+      const waitMs = Math.ceil(part.length / perSource) * PINGALL_WAIT_MS + 10_000;
+      try {
+        // A source that fails, or whose reply does not decode, is an X for each of its pairs (as an unreachable LPAR is).
+        const r = orThrow(decodeAdminReply('ping-many', await adminAsk(runDir, sw.from, { t: 'ping-many', dsts: part.map((p) => p.ip), timeoutMs: PINGALL_WAIT_MS, concurrency: perSource }, waitMs)));
+        r.results.forEach((x, j) => {
+          if (!part[j]) return;
+          part[j].ok = x.received;
+          part[j].rttMs = x.rttMs;
+        });
+      } catch {
+        /* every pair of this part stays an X */
       }
     }
-  };
-  await Promise.all(Array.from({ length: atOnce }, worker));
-  const place = new Map<string, number>();
-  for (const [vlan, list] of members) list.forEach((m, i) => place.set(`${vlan} ${m.lpar}`, i));
-  const at = (p: PingPair) => place.get(`${p.vlan} ${p.to}`)!;
-  return sweeps.flatMap((sw) => (results.get(sw) ?? []).sort((a, b) => at(a) - at(b)));
+  });
+  return sweeps.flatMap((sw) => sw.pairs);
 }
 
 /**

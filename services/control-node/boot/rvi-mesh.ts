@@ -22,6 +22,7 @@ import { sendMgmt, type ToLpar } from '../../../shared/protocol/mgmt.ts';
 import type { FmClient } from '../../../shared/protocol/fm.ts';
 import type { VlanFabric } from '../vlan/members.ts';
 import { pairKey } from './membership.ts';
+import { eachAtMost } from '../../../shared/runtime/at-most.ts';
 
 /** This node's RVIs as RCLAN holds them. */
 export interface RviDirectory {
@@ -64,21 +65,16 @@ export class RviMesh implements VlanFabric {
    */
   async connectLpars(lpars: readonly string[]): Promise<void> {
     const jobs = lpars.flatMap((l) => [Mgmt, Vlan].map((purpose) => ({ b: l, purpose })));
-    let next = 0;
-    const worker = async (): Promise<void> => {
-      while (next < jobs.length) {
-        const j = jobs[next++];
-        for (let attempt = 1; ; attempt++) {
-          try {
-            await this.fm.request({ t: 'rvi-create', a: this.self, b: j.b, purpose: j.purpose }, 15_000);
-            break;
-          } catch (err) {
-            if (attempt >= 4 || !/no reply/.test((err as Error).message)) throw err;
-          }
+    await eachAtMost(jobs, CONNECT_AT_ONCE, async (j) => {
+      for (let attempt = 1; ; attempt++) {
+        try {
+          await this.fm.request({ t: 'rvi-create', a: this.self, b: j.b, purpose: j.purpose }, 15_000);
+          break;
+        } catch (err) {
+          if (attempt >= 4 || !/no reply/.test((err as Error).message)) throw err;
         }
       }
-    };
-    await Promise.all(Array.from({ length: Math.min(CONNECT_AT_ONCE, jobs.length) }, worker));
+    });
   }
 
   /** The unicast RVI of `vlan` between `a` and `b`: known, or made (or learnt) through the fabric manager now. */

@@ -1,6 +1,7 @@
 import { parseIp } from '../../../shared/wire/ipv4-address.ts';
 import type { LparVerbTable } from '../../../shared/protocol/admin.ts';
 import type { StackPort } from './stack.ts';
+import { eachAtMost } from '../../../shared/runtime/at-most.ts';
 
 /** `ping`: ICMP echo as ping(8), through the partition's IP layer; the defaults are ping's (one request of 56 bytes). */
 export function pingVerbs(stack: StackPort): LparVerbTable<'ping' | 'ping-many'> {
@@ -10,17 +11,12 @@ export function pingVerbs(stack: StackPort): LparVerbTable<'ping' | 'ping-many'>
       const ip = stack().ip;
       const timeoutMs = m.timeoutMs ?? 1000;
       const results = m.dsts.map((dst) => ({ dst, received: false, rttMs: null as number | null, error: null as string | null }));
-      let next = 0;
-      const worker = async (): Promise<void> => {
-        while (next < results.length) {
-          const r = results[next++];
-          const got = await ip.ping(parseIp(r.dst), { count: 1, size: 56, intervalMs: 0, timeoutMs });
-          r.received = got.received === 1;
-          r.rttMs = got.rttsMs[0] ?? null;
-          r.error = got.errors[0] ?? null;
-        }
-      };
-      await Promise.all(Array.from({ length: Math.min(m.concurrency ?? 1, results.length) }, worker));
+      await eachAtMost(results, m.concurrency ?? 1, async (r) => {
+        const got = await ip.ping(parseIp(r.dst), { count: 1, size: 56, intervalMs: 0, timeoutMs });
+        r.received = got.received === 1;
+        r.rttMs = got.rttsMs[0] ?? null;
+        r.error = got.errors[0] ?? null;
+      });
       return { results, elapsedMs: performance.now() - t0 };
     },
     ping: (m) =>
