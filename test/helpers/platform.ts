@@ -11,21 +11,12 @@ import { adminRequest, fmRequest } from '../../shared/runtime/admin-client.ts';
 import { REPO_ROOT } from '../../services/supervisor/process-plan.ts';
 import { FAST_RCLAN, platformYaml } from './platform-yaml.ts';
 import { sleep } from './wait.ts';
+import { isAlive } from '../../services/supervisor/health.ts';
 
 // Integration tests have long imported waiting from here; there is one of each, in wait.ts.
 export { sleep, waitFor } from './wait.ts';
 
 export const LPARLAB = path.join(REPO_ROOT, 'scripts', 'lparlab.mjs');
-
-/** Whether a process with this pid exists (signal 0). */
-export function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 export interface CliResult {
   code: number;
@@ -175,7 +166,7 @@ export class TestPlatform {
       /* never started */
     }
     await cli(['down', '--run-dir', this.runDir.root]);
-    const alive = [...pids, sup].filter((pid) => pid > 0 && pidAlive(pid));
+    const alive = [...pids, sup].filter((pid) => pid > 0 && isAlive(pid));
     fs.rmSync(this.root, { recursive: true, force: true });
     const left = shmLeft(this.name);
     if (left.length) {

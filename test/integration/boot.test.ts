@@ -6,7 +6,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { processPlan } from '../../services/supervisor/process-plan.ts';
 import { loadPlatformFile } from '../../shared/platform/platform.ts';
 import { RunDir } from '../../shared/runtime/run-dir.ts';
-import { TEST_PLATFORM, cli, pidAlive, shmLeft, uniquePlatform, waitFor } from '../helpers/platform.ts';
+import { TEST_PLATFORM, cli, shmLeft, uniquePlatform, waitFor } from '../helpers/platform.ts';
+import { isAlive } from '../../services/supervisor/health.ts';
 
 /**
  * `lparlab up` as a script sees it (issue 10 item 4): stdout is not a
@@ -69,7 +70,7 @@ describe('lparlab up progress', () => {
     const pids = (JSON.parse(r.stdout) as { processes: Array<{ pid: number | null }> }).processes.map((x) => x.pid).filter((x): x is number => !!x);
     expect(pids.length).toBeGreaterThan(5);
     process.kill(Number(fs.readFileSync(p.runDir.supervisorPidFile, 'utf8').trim()), 'SIGKILL');
-    await waitFor(() => `services gone (left: ${pids.filter(pidAlive).join(' ')})`, () => !pids.some(pidAlive), 10_000);
+    await waitFor(() => `services gone (left: ${pids.filter(isAlive).join(' ')})`, () => !pids.some(isAlive), 10_000);
     await waitFor(() => `shared memory removed (left: ${shmLeft(p.name).join(' ')})`, () => shmLeft(p.name).length === 0, 5000);
   });
 
@@ -93,7 +94,7 @@ describe('lparlab up progress', () => {
       } catch {
         /* cleaned up already */
       }
-      const gone = (pid: number) => !pidAlive(pid);
+      const gone = (pid: number) => !isAlive(pid);
       const deadline = Date.now() + 15_000;
       while (sup > 0 && !gone(sup) && Date.now() < deadline) await new Promise((res) => setTimeout(res, 50));
       expect(sup === 0 || gone(sup), 'supervisor gone').toBe(true);

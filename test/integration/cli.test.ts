@@ -8,7 +8,8 @@ import { WebSocket } from 'ws';
 import { REPO_ROOT } from '../../shared/runtime/build-paths.ts';
 import { RunDir } from '../../shared/runtime/run-dir.ts';
 import { readState } from '../../shared/runtime/state-file.ts';
-import { LPARLAB, TEST_PLATFORM, TestPlatform, cli, pidAlive, shmLeft, sleep, uniquePlatform } from '../helpers/platform.ts';
+import { LPARLAB, TEST_PLATFORM, TestPlatform, cli, shmLeft, sleep, uniquePlatform } from '../helpers/platform.ts';
+import { isAlive } from '../../services/supervisor/health.ts';
 
 /** The source map a debugger gets for the first script whose URL matches: over the inspector protocol, as VS Code or DevTools would. */
 async function sourceMapSeenByDebugger(wsUrl: string, script: RegExp): Promise<{ file: string; sources: string[] }> {
@@ -78,7 +79,7 @@ describe('lparlab CLI', () => {
     expect(await a.down()).toEqual([]);
     expect((await b.admin('lpar1', { t: 'status' })).health).toBe('healthy');
     expect(await b.down()).toEqual([]);
-    expect(pids.filter(pidAlive)).toEqual([]);
+    expect(pids.filter(isAlive)).toEqual([]);
     expect(fs.existsSync(a.root) || fs.existsSync(b.root)).toBe(false);
   });
 
@@ -88,7 +89,7 @@ describe('lparlab CLI', () => {
       const old = p.pid('lpar2');
       await p.kill('lpar2', 'KILL');
       await sleep(100);
-      expect(pidAlive(old)).toBe(false);
+      expect(isAlive(old)).toBe(false);
       expect(JSON.parse((await p.cli(['status', '--json'])).stdout).processes.find((x: { name: string }) => x.name === 'lpar2').health).toBe('dead');
       await p.start('lpar2');
       expect(p.pid('lpar2')).not.toBe(old);
@@ -162,7 +163,7 @@ describe('lparlab CLI', () => {
       expect(shmLeft(platform.name)).not.toEqual([]);
       child.kill('SIGINT');
       await new Promise((r) => child.on('exit', r));
-      expect(pids.filter(pidAlive)).toEqual([]);
+      expect(pids.filter(isAlive)).toEqual([]);
       expect(fs.existsSync(path.join(runDir.root, 'sock'))).toBe(false);
       expect(shmLeft(platform.name)).toEqual([]);
     } finally {
