@@ -87,6 +87,24 @@ export function serviceEnv(role: ServiceRole, base: NodeJS.ProcessEnv = process.
   return { ...base, GLIBC_TUNABLES: MALLOC_TUNABLES };
 }
 
+/**
+ * Scheduling priority (nice) of a role. The fabric's planes, the control
+ * nodes and the fabric manager serve every partition; on a box with far more
+ * partitions than cores (256 on two), a plane or control node that waits
+ * behind a couple of hundred runnable partitions for the CPU answers late for
+ * all of them at once, and RCLAN's deadAfterMs and the driver's two heartbeat
+ * intervals then judge it silent (issue 10: liveness flapping at 256).
+ * Partitions run at nice 5 (a third of a default process's CPU weight under
+ * CFS), so the shared boxes keep up; on an idle box nice changes nothing.
+ * Raising one's nice needs no privilege.
+ */
+export const PARTITION_NICE = 5;
+
+/** The nice value a service of `role` runs at (see PARTITION_NICE). */
+export function niceness(role: ServiceRole): number {
+  return role === 'lpar' ? PARTITION_NICE : 0;
+}
+
 /** Node's arguments for a service: its role's V8 flags, any debugger flags, then its compiled main file. */
 export function nodeArgs(spec: ProcessSpec, extra: string[] = []): string[] {
   return [...v8Flags(spec.role), ...extra, spec.script, ...spec.args];

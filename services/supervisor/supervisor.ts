@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import dgram from 'node:dgram';
 import fs from 'node:fs';
+import os from 'node:os';
 import { ControlChannel } from '../../shared/control/channel.ts';
 import type { ControlMessage } from '../../shared/control/codec.ts';
 import { listenLink } from '../../shared/link/transport.ts';
@@ -18,7 +19,7 @@ import { refusals } from '../../shared/runtime/refusal-log.ts';
 import { LAUNCHER_FD } from '../../shared/runtime/service-options.ts';
 import { canJail, partitionCommand } from './partition-jail.ts';
 import { SECRETS_FD, SECRETS_FD_ENV, secretsFor } from '../../shared/control/process-secrets.ts';
-import { nodeArgs, processPlan, REPO_ROOT, serviceEnv, type ProcessSpec } from './process-plan.ts';
+import { niceness, nodeArgs, processPlan, REPO_ROOT, serviceEnv, type ProcessSpec } from './process-plan.ts';
 
 export interface SupervisorOptions {
   /** Processes not to start (a person starts them by hand, e.g. under a debugger). */
@@ -150,6 +151,13 @@ export class Supervisor {
       env: { ...serviceEnv(spec.role), NODE_OPTIONS: '', [SECRETS_FD_ENV]: String(SECRETS_FD) },
     });
     fs.closeSync(out);
+    if (child.pid !== undefined && niceness(spec.role) !== 0) {
+      try {
+        os.setPriority(child.pid, niceness(spec.role));
+      } catch {
+        // The child exited already: its exit is reported below.
+      }
+    }
     const secrets = child.stdio[SECRETS_FD] as NodeJS.WritableStream;
     // A child that dies before reading them closes the descriptor: that is its exit to report, not a supervisor crash.
     secrets.on('error', () => {});

@@ -3,7 +3,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { processPlan } from '../../services/supervisor/process-plan.ts';
+import { PARTITION_NICE, processPlan } from '../../services/supervisor/process-plan.ts';
 import { loadPlatformFile } from '../../shared/platform/platform.ts';
 import { RunDir } from '../../shared/runtime/run-dir.ts';
 import { TEST_PLATFORM, cli, shmLeft, uniquePlatform, waitFor } from '../helpers/platform.ts';
@@ -35,7 +35,8 @@ function scratch(yaml: string): { file: string; runDir: RunDir; name: string } {
 describe('lparlab up progress', () => {
   it('prints a plain line per step when stdout is not a terminal: each process starting, then healthy, then all up', async () => {
     const p = scratch(TEST_PLATFORM);
-    const names = processPlan(loadPlatformFile(p.file), p.runDir).map((s) => s.name);
+    const plan = processPlan(loadPlatformFile(p.file), p.runDir);
+    const names = plan.map((s) => s.name);
     const r = await cli(['up', '--detach', '-c', p.file, '--run-dir', p.runDir.root], 120_000);
     expect(r.code, r.stderr).toBe(0);
     const lines = r.stdout.split('\n');
@@ -46,6 +47,11 @@ describe('lparlab up progress', () => {
       const up = lines.findIndex((l) => new RegExp(`^${n} healthy after \\d+\\.\\d s$`).test(l));
       expect(started, `${n} starting line`).toBeGreaterThanOrEqual(0);
       expect(up, `${n} healthy line after its starting line`).toBeGreaterThan(started);
+    }
+    // Partitions yield to the boxes that serve them all (PARTITION_NICE).
+    for (const spec of plan) {
+      const pid = Number(/\(pid (\d+)\)/.exec(lines.find((l) => l.startsWith(`starting ${spec.name} (`))!)![1]);
+      expect(os.getPriority(pid), `${spec.name}'s nice`).toBe(spec.role === 'lpar' ? PARTITION_NICE : 0);
     }
     const all = lines.findIndex((l) => new RegExp(`^all ${names.length} processes up in \\d+\\.\\d s$`).test(l));
     expect(all).toBeGreaterThan(0);
