@@ -58,7 +58,8 @@ export const platformSchema = {
       },
     },
     // The virtual Ethernet driver's heartbeat TLVs to the control nodes (seed 004,
-    // "Virtual Ethernet Driver"): a control node silent for two intervals is
+    // "Virtual Ethernet Driver"): a control node that leaves a heartbeat
+    // unanswered for an interval (longer when its answers are slow) is
     // passed over for ARP, broadcast and relay until it answers again.
     ethernet: {
       type: 'object',

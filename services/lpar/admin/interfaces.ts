@@ -29,7 +29,7 @@ export function interfaceVerbs(stack: StackPort, facts: InterfaceFacts): LparVer
     },
     'net-stats': () => {
       const s = stack();
-      return { driver: s.driver.stats, ip: s.ip.stats, udp: s.udp.stats, refusals: [...facts.refusals], malformedMgmt: facts.malformed };
+      return { driver: { ...s.driver.stats, controlNodes: s.driver.describeControlNodes() }, ip: s.ip.stats, udp: s.udp.stats, refusals: [...facts.refusals], malformedMgmt: facts.malformed };
     },
     ss: () => {
       const tcp = stack().tcp;

@@ -9,6 +9,7 @@ import { parseIp } from '../../../../shared/wire/ipv4-address.ts';
 import { FrameKind, type NetDevice } from './net-device.ts';
 import { PacketTaps } from './packet-tap.ts';
 import { Vlan, lan } from '../../../../shared/rclan/purpose.ts';
+import { HeartbeatLiveness } from './heartbeat-liveness.ts';
 
 /** What a control node says about one virtual Ethernet attachment in the boot configuration (layer 2 only). */
 export interface VethPortConfig {
@@ -66,8 +67,8 @@ export class VethPort implements NetDevice {
 
 /**
  * A control node's link as the driver sees it: Unheard until its first
- * heartbeat answer, then Answering or Silent (no answer for two heartbeat
- * intervals, or its RVI is down). Traffic goes to Answering ones; the move to
+ * heartbeat answer, then Answering or Silent (a heartbeat unanswered for
+ * longer than its answers take, heartbeat-liveness.ts, or its RVI is down). Traffic goes to Answering ones; the move to
  * Silent triggers the ARP retry and the failover log, the move back the
  * recovery log (seed 004, RCLAN layer: balance and fail over between the
  * control nodes).
@@ -85,13 +86,19 @@ interface ControlNodeLink {
   name: string;
   rvi: Rvi;
   state: ControlNodeState;
-  /** When the control node last answered a heartbeat TLV (0: never). */
-  lastAck: number;
-  /** When the oldest heartbeat not yet answered went (0: all answered): the evidence the state is judged from. */
-  unansweredSince: number;
-  hbSentAt: number;
+  /** Its heartbeat TLVs and their answers. */
+  hb: HeartbeatLiveness;
   bytesSent: number;
-  hbSeq: number;
+}
+
+/** What the driver says of one control node link (`net-stats`). */
+export interface ControlNodeView {
+  name: string;
+  state: ControlNodeState;
+  /** How long a heartbeat may wait for its answer now (heartbeatMs on a quiet box, more when answers are slow). */
+  answerWithinMs: number;
+  /** The answers' smoothed round trip, ms (null before the first). */
+  srttMs: number | null;
 }
 
 /** A member the control nodes told us of: the RVI to it, the address bound to it, and whether it routes (so may send others' addresses). */
@@ -124,8 +131,8 @@ const ARP_TPA = TLV_HEADER + ETHERNET_HEADER + 24;
  * - any other unicast MAC goes to a control node.
  *
  * It heartbeats each control node with TLVs, balances traffic towards them by
- * bytes sent, fails over when one stops answering within two heartbeat
- * intervals, and clones unicast to the promiscuous listeners it was told of.
+ * bytes sent, fails over when one stops answering (within two heartbeat
+ * intervals on a quiet box, heartbeat-liveness.ts), and clones unicast to the promiscuous listeners it was told of.
  */
 export class VirtualEthernet {
   readonly ports = new Map<number, VethPort>();
@@ -173,54 +180,63 @@ export class VirtualEthernet {
    */
   private readonly arpAnsweredBy = new Map<number, ControlNodeLink>();
   private timer: NodeJS.Timeout | undefined;
-  /** When a frame last went through a control node (not a heartbeat): the driver is busy for idleHeartbeatMs after it. */
+  /** When a frame last went through a control node (not a heartbeat): the driver is busy for busyForMs after it. */
   private lastControlNodeTraffic = -Infinity;
-  /** When the driver last went from idle to busy; Infinity while idle. */
-  private busySince = Infinity;
-
-  private get busy(): boolean {
-    return this.busySince !== Infinity;
-  }
+  private busy = false;
+  /**
+   * How long a frame through a control node keeps the driver heartbeating every
+   * heartbeatMs: two intervals, so a stream of frames keeps it busy and one
+   * frame (an ARP reply, a lone broadcast) costs two heartbeats to each control
+   * node, not an idle interval's ten. With busy lasting an idle interval, a
+   * 256-partition pingall kept every partition busy all the time (each target
+   * answers ARP through a control node), 20 heartbeats a second each: most of
+   * the box (issue 10; docs/BENCHMARKS.md).
+   */
+  private readonly busyForMs: number;
 
   /**
    * Heartbeats go every heartbeatMs while the driver sends through the control
    * nodes and every idleHeartbeatMs otherwise (shared/platform: idleHeartbeatMs).
-   * A control node is silent (seed 004: failure of heartbeat TLVs) once its
-   * last answer is two heartbeatMs old while busy, as before there was an idle
-   * cadence; while idle or just woken, once a heartbeat stayed unanswered for
-   * heartbeatMs. So a control node that died while a partition was idle is
-   * found within two heartbeatMs of the partition's first frame through it.
+   * A control node is silent (seed 004: failure of heartbeat TLVs) once a
+   * heartbeat stayed unanswered for longer than its answers take
+   * (heartbeat-liveness.ts: heartbeatMs on a quiet box, at most
+   * idleHeartbeatMs). So a control node that died while a partition was idle
+   * is found within two heartbeatMs of the partition's first frame through it
+   * on a quiet box, and one that dies while it is busy within two heartbeatMs
+   * of its last answer.
    */
   constructor(
     private readonly heartbeatMs: number,
     private readonly idleHeartbeatMs: number,
     private readonly log: Logger,
   ) {
+    this.busyForMs = 2 * heartbeatMs;
     this.arm();
   }
 
   /**
-   * One timer: heartbeats due, and the watch that makes the failover log and
-   * ARP retry prompt (liveness is judged at every send). Busy, it ticks five
-   * times a heartbeatMs; idle, it wakes only when something is due: the next
-   * heartbeat, the moment a heartbeat left unanswered makes its control node
-   * silent, a held frame's expiry. An idle partition wakes for it once an
-   * idleHeartbeatMs, not four times (issue 10 item 2).
+   * One timer, woken only when something is due (liveness is judged at every
+   * send; the timer makes the failover log and ARP retry prompt): the next
+   * heartbeat (every heartbeatMs busy, every idleHeartbeatMs idle), the moment
+   * a heartbeat left unanswered makes its control node silent, the end of
+   * busy, a held frame's expiry. An idle partition wakes for it once an
+   * idleHeartbeatMs (issue 10 item 2), a busy one about twice a heartbeatMs.
    */
   private arm(now = performance.now()): void {
     clearTimeout(this.timer);
-    const ms = this.busy ? Math.max(5, this.heartbeatMs / 5) : Math.max(5, this.idleDue(now) - now);
-    this.timer = setTimeout(() => this.tick(), ms);
+    this.timer = setTimeout(() => this.tick(), Math.max(5, this.due(now) - now));
     this.timer.unref();
   }
 
-  /** When the idle driver next has something to do (see arm). */
-  private idleDue(now: number): number {
-    let due = now + this.idleHeartbeatMs;
+  /** When the driver next has something to do (see arm). */
+  private due(now: number): number {
+    const every = this.busy ? this.heartbeatMs : this.idleHeartbeatMs;
+    let due = this.busy ? this.lastControlNodeTraffic + this.busyForMs : now + this.idleHeartbeatMs;
     for (const c of this.controlNodes.values()) {
-      due = Math.min(due, c.hbSentAt + this.idleHeartbeatMs);
+      due = Math.min(due, c.hb.lastSent + every);
       // Just past the instant alive() turns false for it, so the watch logs the failover then.
-      if (c.unansweredSince > 0) due = Math.min(due, Math.max(now, c.unansweredSince + this.heartbeatMs + 1));
+      const silent = c.hb.silentAt();
+      if (silent !== Infinity) due = Math.min(due, Math.max(now, silent + 1));
     }
     for (const held of this.unbound.values()) due = Math.min(due, Math.max(now, held.since + UNBOUND_HOLD_MS + 1));
     return due;
@@ -228,22 +244,26 @@ export class VirtualEthernet {
 
   private tick(): void {
     const now = performance.now();
-    const busy = now - this.lastControlNodeTraffic < this.idleHeartbeatMs;
+    this.busy = now - this.lastControlNodeTraffic < this.busyForMs;
     // Idle, a heartbeat due within the next heartbeatMs goes with the one due now: both control nodes' exchanges then
-    // share one wake-up of this process (and of RCLAN's timer after it) instead of drifting apart.
-    const every = busy ? this.heartbeatMs : this.idleHeartbeatMs - this.heartbeatMs;
-    for (const c of this.controlNodes.values()) if (now - c.hbSentAt >= every) this.sendHeartbeat(c, now);
+    // share one wake-up of this process (and of RCLAN's timer after it) instead of drifting apart. A millisecond
+    // early counts as due: a timer may fire a hair before its mark.
+    const every = (this.busy ? this.heartbeatMs : this.idleHeartbeatMs - this.heartbeatMs) - 1;
+    for (const c of this.controlNodes.values()) if (now - c.hb.lastSent >= every) this.sendHeartbeat(c, now);
     this.watchControlNodes(now);
-    if (busy !== this.busy) this.busySince = busy ? now : Infinity;
     this.arm(now);
   }
 
-  /** A frame goes through a control node: from idle, heartbeat both at once, so one that died meanwhile is found within two heartbeatMs. */
+  /**
+   * A frame goes through a control node: from idle, heartbeat both at once, so
+   * one that died meanwhile is found within two heartbeatMs (one heartbeated
+   * less than a heartbeatMs ago has its answer on the way already).
+   */
   private controlNodeTraffic(now: number): void {
     this.lastControlNodeTraffic = now;
     if (this.busy) return;
-    this.busySince = now;
-    for (const c of this.controlNodes.values()) this.sendHeartbeat(c, now);
+    this.busy = true;
+    for (const c of this.controlNodes.values()) if (now - c.hb.lastSent >= this.heartbeatMs) this.sendHeartbeat(c, now);
     this.arm(now);
   }
 
@@ -274,7 +294,7 @@ export class VirtualEthernet {
 
   /** The virtual-LAN RVI to a control node. */
   attachControlNode(rvi: Rvi): void {
-    const c: ControlNodeLink = { name: rvi.peer, rvi, state: ControlNodeState.Unheard, lastAck: 0, unansweredSince: 0, hbSentAt: 0, bytesSent: 0, hbSeq: 0 };
+    const c: ControlNodeLink = { name: rvi.peer, rvi, state: ControlNodeState.Unheard, hb: new HeartbeatLiveness(this.heartbeatMs, this.idleHeartbeatMs), bytesSent: 0 };
     this.controlNodes.set(rvi.peer, c);
     rvi.onMessage = (p) => this.receive(rvi, p);
     rvi.onDrain = () => this.flush(rvi);
@@ -367,13 +387,14 @@ export class VirtualEthernet {
       .map((c) => c.name);
   }
 
+  /** Each control node link: its state and how its heartbeats are judged now. */
+  describeControlNodes(): ControlNodeView[] {
+    return [...this.controlNodes.values()].map((c) => ({ name: c.name, state: c.state, answerWithinMs: Math.round(c.hb.answerWithinMs), srttMs: c.hb.srttMs === undefined ? null : Math.round(c.hb.srttMs * 10) / 10 }));
+  }
+
   private alive(c: ControlNodeLink, now: number): boolean {
     const s = c.rvi.state;
-    if ((s !== RviState.Up && s !== RviState.Degraded) || c.lastAck === 0) return false;
-    // Busy for two intervals: an answer is asked for every heartbeatMs, so the last one's age tells (as it always did).
-    if (now - this.busySince > 2 * this.heartbeatMs) return now - c.lastAck <= 2 * this.heartbeatMs;
-    // Idle, or just woken: answers are a second apart, so only a heartbeat left unanswered for an interval tells.
-    return c.unansweredSince === 0 || now - c.unansweredSince <= this.heartbeatMs;
+    return (s === RviState.Up || s === RviState.Degraded) && c.hb.answering(now);
   }
 
   private watchControlNodes(now: number): void {
@@ -384,7 +405,8 @@ export class VirtualEthernet {
       c.state = next;
       if (next === ControlNodeState.Answering) this.log.info({ controlNode: c.name }, 'control node answering heartbeats: balancing over it again');
       else {
-        this.log.warn({ controlNode: c.name }, 'control node silent for two heartbeat intervals: traffic goes to the others');
+        const waitedMs = c.hb.unansweredSince === 0 ? 0 : Math.round(now - c.hb.unansweredSince);
+        this.log.warn({ controlNode: c.name, rvi: c.rvi.state, waitedMs, answerWithinMs: Math.round(c.hb.answerWithinMs) }, 'control node silent (its RVI down, or a heartbeat unanswered for longer than its answers take): traffic goes to the others');
         for (const port of this.ports.values()) port.neighboursLost();
       }
       // Both control nodes start even again, so balancing resumes at once.
@@ -394,10 +416,8 @@ export class VirtualEthernet {
 
   private sendHeartbeat(c: ControlNodeLink, now: number): void {
     const hb = Buffer.allocUnsafe(TLV_HEADER);
-    emitTlv(hb, 0, { type: TlvType.Heartbeat, length: 0, vlan: 0, seq: (c.hbSeq = (c.hbSeq + 1) & 0xffff) });
-    c.hbSentAt = now;
+    emitTlv(hb, 0, { type: TlvType.Heartbeat, length: 0, vlan: 0, seq: c.hb.sent(now) });
     this.stats.heartbeats++;
-    if (c.unansweredSince === 0) c.unansweredSince = now;
     c.rvi.send(hb);
   }
 
@@ -419,7 +439,7 @@ export class VirtualEthernet {
     if (best) return best;
     for (const c of this.controlNodes.values()) {
       const s = c.rvi.state;
-      if ((s === RviState.Up || s === RviState.Degraded) && (!best || c.lastAck > best.lastAck)) best = c;
+      if ((s === RviState.Up || s === RviState.Degraded) && (!best || c.hb.lastAnswer > best.hb.lastAnswer)) best = c;
     }
     return best;
   }
@@ -557,10 +577,8 @@ export class VirtualEthernet {
     const fromControlNode = rvi.purpose === Vlan;
     if (tlv.type === TlvType.HeartbeatAck) {
       const c = fromControlNode ? this.controlNodes.get(rvi.peer) : undefined;
-      if (c) {
-        c.lastAck = performance.now();
-        c.unansweredSince = 0;
-      }
+      // The timer was set for this heartbeat's deadline: set it again for what is due now.
+      if (c?.hb.answered(tlv.seq, performance.now())) this.arm();
       return;
     }
     const port = this.byVlanId(tlv.vlan);
