@@ -90,7 +90,15 @@ export class Lpar {
     const ask = () => sendMgmt(rvi, { t: 'boot', name: this.name });
     rvi.onStateChange = (state, prev) => {
       this.log.info({ rvi: rvi.id, peer: rvi.peer, state, prev }, 'management RVI state');
-      if ((state === RviState.Up || state === RviState.Degraded) && (prev === RviState.Connecting || prev === RviState.Down || prev === RviState.Failed)) ask();
+      // Back from Down: boot again only if the session with this control node is incomplete. While Down, RCLAN
+      // holds what waits and delivers it exactly once when a leg returns (a restart of either side is
+      // onPeerRestart), so a partition configured and registered there has nothing to ask. Asking anyway made
+      // every flap of a loaded box cost a configuration, a registration per interface and the control node's peer
+      // list (O(members)) on both sides, which at 256 partitions fed the load that made the RVIs flap (issue 10).
+      // A new RVI (Connecting: first attach, or a control node back with new RVIs) always asks, and so does one
+      // back from Failed: what waited then was given up as undeliverable, in either direction.
+      const up = state === RviState.Up || state === RviState.Degraded;
+      if (up && (prev === RviState.Connecting || prev === RviState.Failed || (prev === RviState.Down && !this.inSessionWith(rvi.peer)))) ask();
       this.onChange();
     };
     rvi.onPeerRestart = () => {
@@ -188,6 +196,18 @@ export class Lpar {
 
   private registrationsChanged(): void {
     this.step({ type: 'registrations', complete: this.allRegistered() });
+  }
+
+  /**
+   * Whether `cn` configured this partition and acknowledged every interface's
+   * registration (a request or answer RCLAN gave up on as undeliverable leaves
+   * it incomplete, so the partition boots there again).
+   */
+  private inSessionWith(cn: string): boolean {
+    if (!this.stack || !this.configuredBy.has(cn)) return false;
+    const done = this.registered.get(cn);
+    for (const ifc of this.stack.interfaces()) if (!done?.has(ifc.device.vlan)) return false;
+    return true;
   }
 
   /** Whether every interface is registered with at least one control node. */

@@ -19,7 +19,8 @@ describe('honest health and self-repair', () => {
   const pingOk = async (from: string, ip: string) => Number((await p.admin(from, { t: 'ping', dst: ip, count: 1, timeoutMs: 1000 }, 10_000)).received) === 1;
 
   beforeAll(async () => {
-    p = await TestPlatform.boot(platformYaml({ rclan: FAST_RCLAN, vlans: [{ name: 'blue', subnet: '10.1.0.0/24', members: ['lpar1', 'lpar2'] }] }));
+    // undeliverableAfterMs long enough that a cut below leaves an RVI Down, not Failed, whatever the suite's load.
+    p = await TestPlatform.boot(platformYaml({ rclan: { ...FAST_RCLAN, undeliverableAfterMs: 10_000 }, vlans: [{ name: 'blue', subnet: '10.1.0.0/24', members: ['lpar1', 'lpar2'] }] }));
   }, 180_000);
   afterAll(async () => {
     expect(await p?.down()).toEqual([]);
@@ -51,6 +52,28 @@ describe('honest health and self-repair', () => {
       for (const plane of ['a', 'b']) await p.cli(['fault', plane, 'clear', '--rvi', String(r.id)]);
     }
     await waitFor('lpar1 and cn1 healthy again', () => health('lpar1')?.health === 'healthy' && health('cn1')?.health === 'healthy', 30_000, 50);
+  }, 60_000);
+
+  it('a management RVI down and back does not boot the partition again: RCLAN kept its session with the control node', async () => {
+    const mgmt = (await rvis()).find((r) => r.purpose === 'mgmt' && [r.a, r.b].includes('cn1') && [r.a, r.b].includes('lpar1'))!;
+    const cnView = async () => (((await p.admin('cn1', { t: 'cn-status' })) as Record<string, any>).lpars as Array<{ name: string; boots: number }>).find((l) => l.name === 'lpar1')!;
+    const mgmtState = async () => (((await p.admin('lpar1', { t: 'rvis' })) as Record<string, any>).rvis as Array<{ id: number; state: string }>).find((r) => r.id === mgmt.id)?.state;
+    await waitFor('lpar1 healthy', () => health('lpar1')?.health === 'healthy', 15_000, 50);
+    const before = (await cnView()).boots;
+    expect(before).toBeGreaterThanOrEqual(1);
+    // lpar1's port cut on both planes: a cut of the management VI alone would leave the RVI up while the virtual-LAN
+    // RVI to cn1 is heard (liveness is per peer and plane, shared/rclan/peer-link.ts) and nothing is in flight on it.
+    const fault = (plane: string, action: string) => p.admin(`plane-${plane}`, { t: 'fault', action, port: 'lpar1' } as never);
+    for (const plane of ['a', 'b']) await fault(plane, 'cut');
+    try {
+      await waitFor("lpar1's management RVI to cn1 down", async () => (await mgmtState()) === 'down', 10_000, 20);
+    } finally {
+      for (const plane of ['a', 'b']) await fault(plane, 'clear');
+    }
+    await waitFor('the management RVI up again', async () => (await mgmtState()) === 'up', 10_000, 20);
+    // Still configured and registered there: the ping goes, and cn1 answered no second boot.
+    await waitFor('lpar1 pings lpar2', () => pingOk('lpar1', '10.1.0.2'), 15_000, 100);
+    expect((await cnView()).boots).toBe(before);
   }, 60_000);
 
   it('a control node with every LPAR stopped says degraded; a hypervisor does not count a partition that died', async () => {

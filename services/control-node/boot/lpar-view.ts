@@ -29,13 +29,21 @@ export interface LparView {
   health: string;
   detail: string;
   lastHeard: number;
+  /**
+   * Boot requests answered since this control node started. A partition asks
+   * again only when its process restarted or its session with this control
+   * node is incomplete (services/lpar/lpar.ts), not each time its management
+   * RVI comes back, so on a loaded box this stays put while RVIs flap.
+   */
+  boots: number;
 }
 
 export function newLparView(name: string, cec: string): LparView {
-  return { name, cec, boot: LparBoot.Unknown, health: 'unknown', detail: '', lastHeard: 0 };
+  return { name, cec, boot: LparBoot.Unknown, health: 'unknown', detail: '', lastHeard: 0, boots: 0 };
 }
 
 export function applyLparEvent(view: LparView, e: LparBootEvent): void {
   view.boot = lparBootTransition(view.boot, e);
+  if (e.type === 'boot') view.boots++;
   if (view.boot === LparBoot.Restarting) view.health = 'restarting';
 }
