@@ -146,7 +146,7 @@ export class RunDir {
     }
     for (const f of fs.readdirSync(path.join(this.root, 'state'))) fs.rmSync(path.join(this.root, 'state', f), { force: true });
     this.removeBootData();
-    writeFileAtomic(this.platformFile, JSON.stringify(platform, null, 2), 0o600);
+    writeFileAtomic(this.platformFile, JSON.stringify(platform, null, 2), { mode: 0o600 });
     const key = generateKey();
     createExclusive(this.keyFile, key);
     for (const name of [...processNames, 'mgmt']) createExclusive(this.credFile(name), credentialFor(key, name));

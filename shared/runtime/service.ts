@@ -10,10 +10,13 @@ import type { LinkServer } from '../link/link.ts';
 import { UsageError, optionsHelp, parseOptions, required, type OptionValues } from './options.ts';
 import { processLogger } from './log.ts';
 import { RunDir } from './run-dir.ts';
-import { writeState, type Health } from './state-file.ts';
+import { writeState, writeStateAsync, type Health, type ProcessState } from './state-file.ts';
 import { SERVICE_OPTIONS, type ServiceOptions, type ServiceRole } from './service-options.ts';
 
 export type AdminVerb = Handler;
+
+/** The shortest interval between two writes of a process's health file (setHealth). */
+const HEALTH_WRITE_MS = 250;
 
 /**
  * What every lparlab process has: identity, logger, run directory, a state
@@ -59,15 +62,70 @@ export class ServiceContext<R extends ServiceRole = ServiceRole> {
     if (health === this.health && detail === this.detail) return;
     this.health = health;
     this.detail = detail;
+    this.since = new Date().toISOString();
     this.log.info({ health, detail }, 'health');
-    writeState(this.runDir.stateFile(this.name), {
-      name: this.name,
-      role: this.role,
-      pid: process.pid,
-      health,
-      detail,
-      since: new Date().toISOString(),
-    });
+    this.writeHealthSoon();
+  }
+
+  private since = '';
+  private healthTimer: NodeJS.Timeout | undefined;
+  private healthWriting: Promise<void> | undefined;
+  /** A change the state file does not have yet. */
+  private healthDirty = false;
+  private healthWrittenAt = -Infinity;
+
+  /**
+   * The state file follows health at most once per HEALTH_WRITE_MS, with the
+   * latest (a change after a quiet spell is written at once; the log has every
+   * change), and off the event loop (writeStateAsync). Health follows
+   * reachability: a partition whose paths flapped under load changed it many
+   * times a second, each change a synchronous write (two fsyncs, three steps on
+   * the shared state directory) that held its event loop for up to seconds, so
+   * its peers judged it dead and its health changed again (issue 10: a
+   * 256-partition pingall that never settled).
+   */
+  private writeHealthSoon(): void {
+    this.healthDirty = true;
+    if (this.healthTimer || this.healthWriting || this.stopping) return;
+    const wait = this.healthWrittenAt + HEALTH_WRITE_MS - performance.now();
+    if (wait <= 0) return this.writeHealth();
+    this.healthTimer = setTimeout(() => {
+      this.healthTimer = undefined;
+      this.writeHealth();
+    }, wait);
+    this.healthTimer.unref();
+  }
+
+  private healthState(): ProcessState {
+    return { name: this.name, role: this.role, pid: process.pid, health: this.health, detail: this.detail, since: this.since };
+  }
+
+  private writeHealth(): void {
+    this.healthDirty = false;
+    this.healthWrittenAt = performance.now();
+    this.healthWriting = writeStateAsync(this.runDir.stateFile(this.name), this.healthState())
+      // A full disk or a removed run directory costs the file, not the process: the next change writes it again.
+      .catch((err: Error) => this.log.warn({ err: err.message }, 'state file could not be written'))
+      .finally(() => {
+        this.healthWriting = undefined;
+        if (this.healthDirty) this.writeHealthSoon();
+      });
+  }
+
+  /** Waits for a write under way, then writes a waiting change at once (shutdown, before the process exits). */
+  async flushHealth(): Promise<void> {
+    clearTimeout(this.healthTimer);
+    this.healthTimer = undefined;
+    while (this.healthWriting) await this.healthWriting;
+    clearTimeout(this.healthTimer);
+    this.healthTimer = undefined;
+    if (!this.healthDirty) return;
+    this.healthDirty = false;
+    try {
+      writeState(this.runDir.stateFile(this.name), this.healthState());
+    } catch {
+      /* the run directory is gone: the log has the reason */
+    }
   }
 
   /** A required option of this service, or an error naming it (the process then fails to start). */
@@ -126,13 +184,14 @@ export class ServiceContext<R extends ServiceRole = ServiceRole> {
         }
       }
       await this.adminServer?.close();
-      if (failure === undefined) fs.rmSync(this.runDir.stateFile(this.name), { force: true });
-      else {
-        try {
-          this.setHealth('stopping', `failed to start: ${failure}`);
-        } catch {
-          /* the run directory is gone: the log has the reason */
-        }
+      if (failure === undefined) {
+        // No write may land after the file is removed.
+        this.healthDirty = false;
+        await this.flushHealth();
+        fs.rmSync(this.runDir.stateFile(this.name), { force: true });
+      } else {
+        this.setHealth('stopping', `failed to start: ${failure}`);
+        await this.flushHealth();
       }
     }
     process.exit(code);

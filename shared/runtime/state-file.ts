@@ -29,21 +29,35 @@ export class StateFileError extends Error {
 
 const { O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW, O_RDONLY, O_DIRECTORY } = fs.constants;
 
+export interface AtomicWriteOptions {
+  mode?: number;
+  /**
+   * fsync the file and its directory (the default): what is read back after a
+   * crash of the machine. A process's health file says what a live process is
+   * doing, and no process outlives a crash of the machine, so it needs only
+   * the all-or-nothing rename: two fsyncs per change held the event loop, and
+   * with 256 partitions changing health at once each took up to hundreds of
+   * milliseconds behind the others' journal commits, long enough for the
+   * stalled process's peers to be judged dead and its health to change again
+   * (issue 10: a 256-partition pingall that never settled).
+   */
+  durable?: boolean;
+}
+
 /**
  * Replaces `file` with `data`, all or nothing: temp + fsync + rename + fsync
- * of the directory. The temporary file is created with O_EXCL | O_NOFOLLOW,
- * so a symlink or a file planted under its name is refused, not written
- * through; rename replaces a symlink at `file` itself instead of following it.
+ * of the directory (no fsyncs when not `durable`). The temporary file is
+ * created with O_EXCL | O_NOFOLLOW, so a symlink or a file planted under its
+ * name is refused, not written through; rename replaces a symlink at `file`
+ * itself instead of following it.
  */
-export function writeFileAtomic(file: string, data: string | Uint8Array, mode = 0o600): void {
+export function writeFileAtomic(file: string, data: string | Uint8Array, { mode = 0o600, durable = true }: AtomicWriteOptions = {}): void {
   const dir = path.dirname(file);
-  const tmp = path.join(dir, `.${path.basename(file)}.${process.pid}.tmp`);
-  // Left by a crashed process that had our pid: ours to remove (unlink never follows a symlink).
-  fs.rmSync(tmp, { force: true });
-  const fd = fs.openSync(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, mode);
+  const tmp = tmpName(file, '');
+  const fd = openExclusive(tmp, mode);
   try {
     fs.writeFileSync(fd, data);
-    fs.fsyncSync(fd);
+    if (durable) fs.fsyncSync(fd);
   } catch (err) {
     fs.closeSync(fd);
     fs.rmSync(tmp, { force: true });
@@ -51,7 +65,57 @@ export function writeFileAtomic(file: string, data: string | Uint8Array, mode = 
   }
   fs.closeSync(fd);
   fs.renameSync(tmp, file);
-  syncDir(dir);
+  if (durable) syncDir(dir);
+}
+
+/**
+ * writeFileAtomic, not durable, off the event loop (the libuv thread pool
+ * does the file work): for a file written often by a process that must keep
+ * answering meanwhile (a process's health file). Each step on a directory that
+ * 256 processes write into waits for that directory's lock, and a partition
+ * stalled in them for seconds at a time (issue 10). Its temporary file has a
+ * name of its own, so a synchronous write meanwhile does not collide with it.
+ */
+export async function replaceFileAsync(file: string, data: string, mode = 0o600): Promise<void> {
+  const tmp = tmpName(file, '.async');
+  let h: fs.promises.FileHandle;
+  try {
+    h = await fs.promises.open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, mode);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    // Left by a crashed process that had our pid: ours to remove (unlink never follows a symlink).
+    await fs.promises.unlink(tmp);
+    h = await fs.promises.open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, mode);
+  }
+  try {
+    await h.writeFile(data);
+  } catch (err) {
+    await h.close();
+    await fs.promises.rm(tmp, { force: true });
+    throw err;
+  }
+  await h.close();
+  await fs.promises.rename(tmp, file);
+}
+
+function tmpName(file: string, tag: string): string {
+  return path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}${tag}.tmp`);
+}
+
+/**
+ * Creates `tmp` exclusively; one left by a crashed process that had our pid
+ * is ours to remove first (unlink never follows a symlink). Removing it only
+ * when the create finds it, not before every write, spares each write a step
+ * that takes the directory's lock.
+ */
+function openExclusive(tmp: string, mode: number): number {
+  try {
+    return fs.openSync(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, mode);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    fs.unlinkSync(tmp);
+    return fs.openSync(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, mode);
+  }
 }
 
 /** fsync of a directory: makes a rename or a new entry in it durable. */
@@ -125,9 +189,14 @@ const processState: Check<ProcessState> = shape({
   since: name(),
 });
 
-/** A process's health file (state/<name>.json), written whole. */
+/** A process's health file (state/<name>.json), written whole; not durable (see AtomicWriteOptions). */
 export function writeState(file: string, state: ProcessState): void {
-  writeStateFile(file, state);
+  writeFileAtomic(file, JSON.stringify(state), { durable: false });
+}
+
+/** writeState off the event loop (replaceFileAsync): what a running process's health changes use. */
+export function writeStateAsync(file: string, state: ProcessState): Promise<void> {
+  return replaceFileAsync(file, JSON.stringify(state));
 }
 
 /** A process's health file; undefined when it has written none; a corrupt one throws naming it. */

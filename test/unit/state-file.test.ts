@@ -8,6 +8,8 @@ import { Nvram } from '../../services/control-node/boot/nvram.ts';
 import { FabricManager } from '../../services/fabric-manager/fabric-manager.ts';
 import { loadPlatformFile, defaultPlatformFile } from '../../shared/platform/platform.ts';
 import { int } from '../../shared/protocol/check.ts';
+import { RunDir } from '../../shared/runtime/run-dir.ts';
+import { ServiceContext } from '../../shared/runtime/service.ts';
 import { StateFileError, readState, readStateFile, writeFileAtomic, writeStateFile } from '../../shared/runtime/state-file.ts';
 
 const log = pino({ level: 'silent' });
@@ -110,5 +112,33 @@ describe('NVRAM', () => {
     expect(() => new Nvram(dir, 7)).toThrow(/nvram\.json is corrupt .*below the counter \(2\)/);
     fs.writeFileSync(file, JSON.stringify(data).slice(0, 10));
     expect(() => new Nvram(dir, 7)).toThrow(`state file ${file} is corrupt`);
+  });
+});
+
+describe("a process's health file", () => {
+  it('follows health at most every 250 ms with the latest, the first change at once, off the event loop, and is left whole', async () => {
+    const root = tmpDir();
+    fs.mkdirSync(path.join(root, 'state'));
+    const rd = new RunDir(root);
+    const level = process.env.LPARLAB_LOG;
+    process.env.LPARLAB_LOG = 'silent';
+    const ctx = new ServiceContext('lpar', 'lpar1', rd, {} as never);
+    if (level === undefined) delete process.env.LPARLAB_LOG;
+    else process.env.LPARLAB_LOG = level;
+    ctx.setHealth('healthy', 'a');
+    // Written at once, off the event loop.
+    await new Promise((r) => setTimeout(r, 100));
+    expect(readState(rd.stateFile('lpar1'))).toMatchObject({ health: 'healthy', detail: 'a', pid: process.pid });
+    // A burst of changes (paths flapping under load) is one write, of the last.
+    for (let i = 0; i < 50; i++) ctx.setHealth(i % 2 ? 'degraded' : 'healthy', `flap ${i}`);
+    expect(readState(rd.stateFile('lpar1'))?.detail).toBe('a');
+    await new Promise((r) => setTimeout(r, 400));
+    expect(readState(rd.stateFile('lpar1'))).toMatchObject({ health: 'degraded', detail: 'flap 49' });
+    expect(fs.readdirSync(path.join(root, 'state'))).toEqual(['lpar1.json']);
+    // flushHealth waits for a write under way and writes a waiting change at once (what shutdown does before the process exits).
+    ctx.setHealth('healthy', 'b');
+    ctx.setHealth('stopping', 'c');
+    await ctx.flushHealth();
+    expect(readState(rd.stateFile('lpar1'))).toMatchObject({ health: 'stopping', detail: 'c' });
   });
 });
