@@ -38,7 +38,7 @@ import { LegState, type LegPort, type RclanSettings, type Rvi } from './rvi.ts';
  * - A plane itself is judged per port (rclan.ts): when every awake link has
  *   lost it, the plane is down, and so is that leg of every quiet link, within
  *   the same deadAfterMs; when it is heard again, the quiet links that lost it
- *   wake to bring their leg back. Every node wakes its control nodes' links
+ *   to that verdict have it back without a probe (planeBack). Every node wakes its control nodes' links
  *   at least every idleHeartbeatMs (the driver's heartbeat TLVs), so a hung
  *   plane is found for all its RVIs, busy or not, within deadAfterMs of the
  *   next of those (or of any send); a hung peer that nothing is being sent to
@@ -56,6 +56,8 @@ export class PeerLink {
   readonly stats = { heartbeats: 0, quiets: 0, wakes: 0, legDowns: 0 };
   private readonly lastHeard: [number, number] = [0, 0];
   private readonly lastSent: [number, number] = [0, 0];
+  /** The leg is down by the plane's verdict while quiet (planeDown), not by this link's own. */
+  private readonly lostToPlane: [boolean, boolean] = [false, false];
   /** Data or acks last moved, an RVI was added, or the link woke. */
   private lastActivity: number;
   /** Per leg: heard since the link last woke (a wake is settled once each leg it may use has been). */
@@ -194,9 +196,34 @@ export class PeerLink {
     }
   }
 
-  /** The plane's port closed, or the plane was judged down: its leg is down for every RVI now, not after deadAfterMs. */
+  /** The plane's port closed: its leg is down for every RVI now, not after deadAfterMs. */
   portDetached(leg: number, now: number): void {
     this.setLeg(leg, LegState.Down, now);
+  }
+
+  /**
+   * The plane was judged down while this link was quiet (rclan.ts): its leg
+   * is down for every RVI now, and it was the plane's verdict, not this
+   * link's (planeBack undoes it).
+   */
+  planeDown(leg: number, now: number): void {
+    if (this.legs[leg] !== LegState.Up) return;
+    this.setLeg(leg, LegState.Down, now);
+    this.lostToPlane[leg] = true;
+  }
+
+  /**
+   * The plane is heard again. A quiet link that lost the leg only to the
+   * plane's verdict has it back as it was before (believed up, judged at the
+   * next wake like any quiet leg), with no probe: waking every such link to
+   * probe cost each of 256 partitions some 255 wakes and a thousand frames per
+   * flap of a loaded plane, enough to make the next flap (issue 10). A link
+   * that lost the leg itself wakes to probe it, as before.
+   */
+  planeBack(leg: number, now: number): void {
+    if (this.legs[leg] !== LegState.Down) return;
+    if (this.lostToPlane[leg] && !this.awake && this.ports[leg].attached) this.setLeg(leg, LegState.Up, now);
+    else this.wake(now);
   }
 
   heardAt(leg: number): number {
@@ -217,6 +244,7 @@ export class PeerLink {
   private setLeg(leg: number, state: LegState, now: number): void {
     if (this.legs[leg] === state) return;
     this.legs[leg] = state;
+    this.lostToPlane[leg] = false;
     if (state === LegState.Down) {
       this.lastHeard[leg] = 0;
       this.stats.legDowns++;

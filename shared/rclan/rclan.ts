@@ -42,6 +42,8 @@ export class Rclan {
   private closed = false;
   /** Planes judged down because every awake link lost them (peer-link.ts: the per-port judgement). */
   private readonly planeDown: [boolean, boolean] = [false, false];
+  /** A plane verdict (down, or heard again) is being applied to every link of the port: RVI state lines go to debug. */
+  private inPlaneVerdict = false;
   /** When each plane became suspect (0: not). */
   private readonly planeSuspect: [number, number] = [0, 0];
 
@@ -111,7 +113,13 @@ export class Rclan {
       this.planeSuspect[leg] = 0;
       if (!this.planeDown[leg]) return;
       this.planeDown[leg] = false;
-      for (const l of this.links.values()) if (l.legs[leg] === LegState.Down) l.wake(now);
+      this.inPlaneVerdict = true;
+      try {
+        for (const l of this.links.values()) l.planeBack(leg, now);
+      } finally {
+        this.inPlaneVerdict = false;
+      }
+      this.log.info({ plane: leg }, 'plane heard again: its leg is back for every RVI');
       return;
     }
     if (this.planeDown[leg] || this.planeSuspect[leg] > 0 || !link.awake) return;
@@ -141,7 +149,12 @@ export class Rclan {
       this.planeSuspect[leg] = 0;
       this.planeDown[leg] = true;
       this.log.warn({ plane: leg }, 'no peer heard on this plane while the other works: its leg is down for every RVI');
-      for (const l of this.links.values()) if (!l.awake) l.portDetached(leg, now);
+      this.inPlaneVerdict = true;
+      try {
+        for (const l of this.links.values()) if (!l.awake) l.planeDown(leg, now);
+      } finally {
+        this.inPlaneVerdict = false;
+      }
     }
   }
 
@@ -163,7 +176,9 @@ export class Rclan {
     const now = performance.now();
     const link = this.link(info.peer, now);
     const rvi = new Rvi(info.id, info.vi, info.peer, info.purpose, this.ports, this.settings, this.scheduleAck, now, link, this.onBusy);
-    rvi.onStateChange = (state, prev) => this.log.info({ rvi: info.id, peer: info.peer, purpose: info.purpose, state, prev }, 'RVI state');
+    // A plane's verdict changes every RVI of the port at once: its own line says so, each RVI's only at debug (at 256
+    // partitions a flap was 255 lines per partition, the bulk of the platform's logging under load, issue 10).
+    rvi.onStateChange = (state, prev) => (this.inPlaneVerdict ? this.log.debug : this.log.info).call(this.log, { rvi: info.id, peer: info.peer, purpose: info.purpose, state, prev }, 'RVI state');
     this.rvis.set(info.vi, rvi);
     let purposes = this.byPurpose.get(info.peer);
     if (!purposes) this.byPurpose.set(info.peer, (purposes = new Map()));

@@ -142,7 +142,7 @@ describe('peer links: liveness per peer and plane, not per RVI', () => {
     expect(a.state).toBe(RviState.Up);
   });
 
-  it('a hung plane is found within deadAfterMs by a quiet link too, through the links still awake (per port); back, it wakes the quiet one', async () => {
+  it('a hung plane is found within deadAfterMs by a quiet link too, through the links still awake (per port); back, the quiet one has the leg again without waking to probe it', async () => {
     const p = pair(7);
     const [quietA, quietB] = p.add(1, 'lan:x');
     // Node B also plays a third node "c" (its own RVI and peer name), kept busy the way the driver keeps a control node's link.
@@ -162,8 +162,14 @@ describe('peer links: liveness per peer and plane, not per RVI', () => {
       await waitForFast('quiet RVI degraded', () => degradedAt > 0, 2000);
       expect(degradedAt - cutAt).toBeLessThanOrEqual(SETTINGS.deadAfterMs + 20 + SLACK);
       expect(quietA.legs).toEqual(['down', 'up']);
+      const quietLink = p.nodes[0].links.get('b')!;
+      const wakes = quietLink.stats.wakes;
       p.wires[0].cut = false;
       await waitForFast('quiet RVI up again', () => quietA.state === RviState.Up && quietB.state === RviState.Up, 2000);
+      // The plane's verdict is undone by the plane heard again: no wake, no probe of a link nobody uses (issue 10).
+      expect(quietLink.stats.wakes).toBe(wakes);
+      expect(quietLink.awake).toBe(false);
+      expect(quietA.legs).toEqual(['up', 'up']);
     } finally {
       clearInterval(keepBusy);
     }
