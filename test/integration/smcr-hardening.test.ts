@@ -144,11 +144,21 @@ describe('SMC-R hardening (issue 11 items 2, 4, 5)', () => {
     // All of it at the listener (the sender's half-close with it), then the listener's own stdin ends and both exit.
     let exited = false;
     void sender.exited.then(() => (exited = true));
-    await waitFor(
-      () => `20 MB at the listener (${listener.stdout().length} so far; sender ${exited ? 'exited' : 'running'}: ${sender.stderr()})`,
-      () => listener.stdout().length >= data.length || exited,
-      60_000,
-    );
+    try {
+      await waitFor(
+        () => `20 MB at the listener (${listener.stdout().length} so far; sender ${exited ? 'exited' : 'running'}: ${sender.stderr()})`,
+        () => listener.stdout().length >= data.length || exited,
+        60_000,
+      );
+    } catch (err) {
+      // Where the stream stopped: the connection at both ends (TCP state, SMC mode, queues) and the SMC counters.
+      const at = async (lpar: string) => ({
+        conns: (await conns(lpar)).filter((c) => String(c.local).endsWith(':5004') || String(c.remote).endsWith(':5004')),
+        smc: await stats(lpar),
+        links: (((await p.admin(lpar, { t: 'rvis' })) as Rec).rvis as Rec[]).filter((r) => String(r.purpose).startsWith('smcr')),
+      });
+      throw new Error(`${(err as Error).message}\nlpar1 ${JSON.stringify(await at('lpar1'))}\nlpar3 ${JSON.stringify(await at('lpar3'))}`);
+    }
     listener.child.stdin.end();
     expect(await sender.exited, sender.stderr()).toBe(0);
     expect(await listener.exited, listener.stderr()).toBe(0);
