@@ -105,6 +105,28 @@ export function niceness(role: ServiceRole): number {
   return role === 'lpar' ? PARTITION_NICE : 0;
 }
 
+/**
+ * Whether a service of `role` starts a session of its own (setsid): every
+ * role but the partitions, which stay in the supervisor's. Nice alone is not
+ * enough at scale: CFS shares the CPU by the weights of what is runnable, and
+ * 256 runnable partitions at nice 5 weigh 256 x 335 against a control node's
+ * 1024, so a control node had about 1 % of the CPU in a heartbeat storm, its
+ * socket queues grew to 150 KB, and every partition then judged it silent
+ * (issue 10: a storm after boot that lasted six minutes, measured in
+ * docs/BENCHMARKS.md). With the kernel's autogroup scheduling
+ * (kernel.sched_autogroup_enabled, on by default in Debian and most
+ * distributions) a session is one scheduling entity: the partitions compete
+ * as one group against each shared box, as partitions share their CECs'
+ * processors while control nodes and switches are hardware of their own
+ * (seed 004). Where autogroup is off a session changes nothing and nice is
+ * what remains. A service still exits with the supervisor (it watches its
+ * launcher descriptor); it no longer hears a terminal's Ctrl-C itself, the
+ * supervisor stops it in order.
+ */
+export function ownSession(role: ServiceRole): boolean {
+  return role !== 'lpar';
+}
+
 /** Node's arguments for a service: its role's V8 flags, any debugger flags, then its compiled main file. */
 export function nodeArgs(spec: ProcessSpec, extra: string[] = []): string[] {
   return [...v8Flags(spec.role), ...extra, spec.script, ...spec.args];

@@ -19,7 +19,7 @@ import { refusals } from '../../shared/runtime/refusal-log.ts';
 import { LAUNCHER_FD } from '../../shared/runtime/service-options.ts';
 import { canJail, partitionCommand } from './partition-jail.ts';
 import { SECRETS_FD, SECRETS_FD_ENV, secretsFor } from '../../shared/control/process-secrets.ts';
-import { niceness, nodeArgs, processPlan, REPO_ROOT, serviceEnv, type ProcessSpec } from './process-plan.ts';
+import { niceness, nodeArgs, ownSession, processPlan, REPO_ROOT, serviceEnv, type ProcessSpec } from './process-plan.ts';
 
 export interface SupervisorOptions {
   /** Processes not to start (a person starts them by hand, e.g. under a debugger). */
@@ -148,6 +148,7 @@ export class Supervisor {
     const child = spawn(cmd.command, cmd.args, {
       cwd: REPO_ROOT,
       stdio: ['ignore', out, out, 'pipe', 'pipe'],
+      detached: ownSession(spec.role),
       env: { ...serviceEnv(spec.role), NODE_OPTIONS: '', [SECRETS_FD_ENV]: String(SECRETS_FD) },
     });
     fs.closeSync(out);

@@ -3,7 +3,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { PARTITION_NICE, processPlan } from '../../services/supervisor/process-plan.ts';
+import { ownSession, PARTITION_NICE, processPlan } from '../../services/supervisor/process-plan.ts';
 import { loadPlatformFile } from '../../shared/platform/platform.ts';
 import { RunDir } from '../../shared/runtime/run-dir.ts';
 import { TEST_PLATFORM, cli, shmLeft, uniquePlatform, waitFor } from '../helpers/platform.ts';
@@ -22,6 +22,12 @@ afterEach(async () => {
     fs.rmSync(root, { recursive: true, force: true });
   }
 });
+
+/** The session id of a process (/proc/PID/stat field 6; the name before it may hold spaces and parentheses). */
+function sessionOf(pid: number): number {
+  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+  return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[3]);
+}
 
 function scratch(yaml: string): { file: string; runDir: RunDir; name: string } {
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'lpl-'));
@@ -48,11 +54,18 @@ describe('lparlab up progress', () => {
       expect(started, `${n} starting line`).toBeGreaterThanOrEqual(0);
       expect(up, `${n} healthy line after its starting line`).toBeGreaterThan(started);
     }
-    // Partitions yield to the boxes that serve them all (PARTITION_NICE).
+    // Partitions yield to the boxes that serve them all (PARTITION_NICE, ownSession).
+    const sessions = new Map<string, number[]>();
     for (const spec of plan) {
       const pid = Number(/\(pid (\d+)\)/.exec(lines.find((l) => l.startsWith(`starting ${spec.name} (`))!)![1]);
       expect(os.getPriority(pid), `${spec.name}'s nice`).toBe(spec.role === 'lpar' ? PARTITION_NICE : 0);
+      // Shared boxes lead a session (a scheduling group of their own under autogroup); partitions share the supervisor's.
+      const session = sessionOf(pid);
+      if (ownSession(spec.role)) expect(session, `${spec.name} leads its own session`).toBe(pid);
+      else expect(session, `${spec.name} is in the supervisor's session`).not.toBe(pid);
+      sessions.set(spec.role, [...(sessions.get(spec.role) ?? []), session]);
     }
+    expect(new Set(sessions.get('lpar')).size, 'every partition in one session').toBe(1);
     const all = lines.findIndex((l) => new RegExp(`^all ${names.length} processes up in \\d+\\.\\d s$`).test(l));
     expect(all).toBeGreaterThan(0);
     expect(lines.indexOf(`platform ${p.name} is up (run directory ${p.runDir.root})`)).toBe(all + 1);
