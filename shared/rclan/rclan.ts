@@ -113,12 +113,7 @@ export class Rclan {
       this.planeSuspect[leg] = 0;
       if (!this.planeDown[leg]) return;
       this.planeDown[leg] = false;
-      this.inPlaneVerdict = true;
-      try {
-        for (const l of this.links.values()) l.planeBack(leg, now);
-      } finally {
-        this.inPlaneVerdict = false;
-      }
+      this.planeVerdict((l) => l.planeBack(leg, now));
       this.log.info({ plane: leg }, 'plane heard again: its leg is back for every RVI');
       return;
     }
@@ -149,12 +144,19 @@ export class Rclan {
       this.planeSuspect[leg] = 0;
       this.planeDown[leg] = true;
       this.log.warn({ plane: leg }, 'no peer heard on this plane while the other works: its leg is down for every RVI');
-      this.inPlaneVerdict = true;
-      try {
-        for (const l of this.links.values()) if (!l.awake) l.planeDown(leg, now);
-      } finally {
-        this.inPlaneVerdict = false;
-      }
+      this.planeVerdict((l) => {
+        if (!l.awake) l.planeDown(leg, now);
+      });
+    }
+  }
+
+  /** Applies a plane's verdict to every link; the RVI state changes it makes are logged at debug (see add). */
+  private planeVerdict(apply: (link: PeerLink) => void): void {
+    this.inPlaneVerdict = true;
+    try {
+      for (const l of this.links.values()) apply(l);
+    } finally {
+      this.inPlaneVerdict = false;
     }
   }
 

@@ -28,6 +28,8 @@ export class StateFileError extends Error {
 }
 
 const { O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW, O_RDONLY, O_DIRECTORY } = fs.constants;
+/** A temporary file is created, never opened: a symlink or a file planted under its name is refused. */
+const CREATE_EXCLUSIVE = O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW;
 
 export interface AtomicWriteOptions {
   mode?: number;
@@ -78,15 +80,12 @@ export function writeFileAtomic(file: string, data: string | Uint8Array, { mode 
  */
 export async function replaceFileAsync(file: string, data: string, mode = 0o600): Promise<void> {
   const tmp = tmpName(file, '.async');
-  let h: fs.promises.FileHandle;
-  try {
-    h = await fs.promises.open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, mode);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-    // Left by a crashed process that had our pid: ours to remove (unlink never follows a symlink).
+  // As openExclusive, off the event loop.
+  const h = await fs.promises.open(tmp, CREATE_EXCLUSIVE, mode).catch(async (err: NodeJS.ErrnoException) => {
+    if (err.code !== 'EEXIST') throw err;
     await fs.promises.unlink(tmp);
-    h = await fs.promises.open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, mode);
-  }
+    return fs.promises.open(tmp, CREATE_EXCLUSIVE, mode);
+  });
   try {
     await h.writeFile(data);
   } catch (err) {
@@ -110,11 +109,11 @@ function tmpName(file: string, tag: string): string {
  */
 function openExclusive(tmp: string, mode: number): number {
   try {
-    return fs.openSync(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, mode);
+    return fs.openSync(tmp, CREATE_EXCLUSIVE, mode);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
     fs.unlinkSync(tmp);
-    return fs.openSync(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, mode);
+    return fs.openSync(tmp, CREATE_EXCLUSIVE, mode);
   }
 }
 
