@@ -118,8 +118,8 @@ describe('a stopped receiver stalls only what is addressed to it', () => {
       }
       // The bystander gets every broadcast. The control node's link to lpar4 was quiet (heartbeat TLVs were all that
       // went between them), so it finds lpar4 gone at the first copy, within deadAfterMs (shared/rclan/peer-link.ts: a
-      // hung peer is found at the next send to it). Until then at most one RVI window of copies waits for lpar4; every
-      // copy after that is dropped and counted.
+      // hung peer is found at the next send to it). At most one RVI window of copies waits for lpar4 (a Down RVI holds
+      // what it is given until it fails, rvi-mesh.ts sendFrame); every copy past the window is dropped and counted.
       expect(got).toBe(count);
       expect((await blueStats()).reflectDropped - dropsBefore).toBeGreaterThanOrEqual(count - RVI_WINDOW);
       expect(await notUp()).toEqual([]);

@@ -160,13 +160,20 @@ export class RviMesh implements VlanFabric {
 
   /**
    * A TLV frame to an LPAR over this control node's virtual-LAN RVI to it.
-   * False, taking nothing, when the RVI is full or down (no leg heard for
-   * deadAfterMs): a member that does not drain gets nothing queued for it
-   * (issue 11 item 1; the caller counts the drop).
+   * False, taking nothing, when the RVI's window is full or it failed (no leg
+   * for undeliverableAfterMs): a member that does not drain holds at most one
+   * window of frames here, never more, and never blocks the others (issue 11
+   * item 1; the caller counts the drop). A Down RVI still takes frames, as
+   * RCLAN's Down state is defined (what is sent waits for a leg): Down is no
+   * leg heard for deadAfterMs, and on a loaded box a partition that only waited
+   * for the CPU that long is back within the next heartbeat. Dropping then lost
+   * relays and ARP replies to partitions that were alive (256 partitions on two
+   * cores: 8,129 Down moves at one control node and 16 pairs of a pingall lost,
+   * every one a relay dropped here; issue 10).
    */
   sendFrame(lpar: string, frame: Buffer): boolean {
     const rvi = this.rvis.find(lpar, Vlan);
-    if (!rvi || rvi.state === RviState.Down || rvi.state === RviState.Failed) return false;
+    if (!rvi || rvi.state === RviState.Failed) return false;
     return rvi.send(frame);
   }
 
