@@ -1,12 +1,8 @@
 import fs from 'node:fs';
 import nodePath from 'node:path';
-import mmapModule from '@riaskov/mmap-io';
+import { loadMmapBinding } from './mmap-binding.ts';
 
-// The package is CommonJS whose module.exports is the binding itself, while its
-// types declare an ES default export; under NodeNext the default import is
-// module.exports, so the binding is the import itself at run time.
-type MmapIo = typeof mmapModule.default;
-const mmap = ((mmapModule as unknown as { default?: MmapIo }).default ?? (mmapModule as unknown as MmapIo));
+const mmap = loadMmapBinding();
 
 /**
  * Shared-memory files: a file on tmpfs (/dev/shm) mapped MAP_SHARED into
