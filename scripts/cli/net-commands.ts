@@ -46,13 +46,15 @@ export interface PingPair {
 export const PINGALL_CONCURRENCY = Math.max(8, os.availableParallelism() * 16);
 
 /**
- * How long each pingall ping waits for its reply: past ARP's own 2 s of tries
- * (arp-cache.ts), as ping(8) waits out the neighbour's resolution before it
- * counts a loss. The first ping of a pair also has its RVI made then (issue
- * 10 item 2); on a loaded box (64 partitions beside a parallel test run) 2 s
- * in all lost 7 of 4,032.
+ * How long each pingall ping waits for its reply: ping(8)'s own wait for a
+ * reply that has not come (iputils' MAXWAIT, 10 s; Mininet's pingall runs
+ * `ping -c1` with it), which also covers ARP's 2 s of tries (arp-cache.ts) and
+ * the pair's RVI being made on its first ping (issue 10 item 2). 5 s counted
+ * as lost a reply that came: 256 partitions on two cores, p99 1.3 s, the
+ * slowest replies 4-6 s, one pair of 65,280 counted lost with its reply on
+ * the way (the target's echo replies numbered every request).
  */
-export const PINGALL_WAIT_MS = 5000;
+export const PINGALL_WAIT_MS = 10_000;
 
 /**
  * Mininet's pingall: every LPAR pings every other address on each virtual LAN
