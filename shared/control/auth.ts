@@ -111,17 +111,10 @@ export async function authenticateTo(
 ): Promise<ControlMessage> {
   const challenge = await ch.next('challenge', timeoutMs);
   const nonce = Buffer.from(challenge.nonce as Uint8Array);
-  // Whichever answer comes, the wait for the other ends with it: its timer would otherwise hold the process for
-  // timeoutMs (every CLI command lingered 5 s after its reply).
-  const settled = new AbortController();
-  const welcome = ch.next('welcome', timeoutMs, settled.signal);
-  const refused = ch.next('refused', timeoutMs, settled.signal).then((m) => {
+  const welcome = ch.next('welcome', timeoutMs);
+  const refused = ch.next('refused', timeoutMs).then((m) => {
     throw new AuthError(String(m.reason ?? 'refused'));
   });
   ch.send({ t: 'hello', name, proof: proofFor(credential, nonce), ...extra });
-  try {
-    return await Promise.race([welcome, refused]);
-  } finally {
-    settled.abort();
-  }
+  return Promise.race([welcome, refused]) as Promise<ControlMessage>;
 }

@@ -24,7 +24,7 @@ export class ControlChannel {
   private nextId = 1;
   private readonly pending = new Map<number, { resolve: (m: ControlMessage) => void; reject: (e: Error) => void; timer: NodeJS.Timeout }>();
   private readonly handlers = new Map<string, Handler>();
-  private readonly waiters: Array<{ t: string; resolve: (m: ControlMessage) => void; reject: (e: Error) => void }> = [];
+  private readonly waiters: Array<{ t: string; resolve: (m: ControlMessage) => void }> = [];
   private closeHandlers: Array<(err?: Error) => void> = [];
   /** Notifications nobody waited for yet, e.g. a challenge that beat the caller to `next`; bounded. */
   private readonly unclaimed: ControlMessage[] = [];
@@ -48,9 +48,6 @@ export class ControlChannel {
         p.reject(new Error(`link to ${link.remote} closed`));
       }
       this.pending.clear();
-      // Nothing more can come: a waiter fails now rather than at its deadline (a caller, a CLI command, is not
-      // kept waiting on a closed link, nor its process alive by the timer).
-      for (const w of this.waiters.splice(0)) w.reject(new Error(`link to ${link.remote} closed`));
       for (const h of this.closeHandlers) h(err);
     };
   }
@@ -85,38 +82,23 @@ export class ControlChannel {
     });
   }
 
-  /**
-   * Resolves with the next message of type `t` that no handler claimed (also
-   * one that came before the call). Rejects after `timeoutMs`, when the link
-   * closes, or when `signal` aborts (the caller stopped waiting: one of two
-   * awaited answers came, auth.ts), its timer cleared each time.
-   */
-  next(t: string, timeoutMs = 5000, signal?: AbortSignal): Promise<ControlMessage> {
+  /** Resolves with the next message of type `t` that no handler claimed (also one that came before the call). */
+  next(t: string, timeoutMs = 5000): Promise<ControlMessage> {
     const early = this.unclaimed.findIndex((m) => m.t === t);
     if (early >= 0) return Promise.resolve(this.unclaimed.splice(early, 1)[0]);
     return new Promise((resolve, reject) => {
-      const done = () => {
-        clearTimeout(timer);
-        signal?.removeEventListener('abort', abort);
-        const i = this.waiters.indexOf(waiter);
-        if (i >= 0) this.waiters.splice(i, 1);
-      };
       const waiter = {
         t,
         resolve: (m: ControlMessage) => {
-          done();
+          clearTimeout(timer);
           resolve(m);
         },
-        reject: (e: Error) => {
-          done();
-          reject(e);
-        },
       };
-      const abort = () => waiter.reject(new Error(`stopped waiting for "${t}" from ${this.link.remote}`));
-      const timer = setTimeout(() => waiter.reject(new Error(`no "${t}" from ${this.link.remote} within ${timeoutMs} ms`)), timeoutMs);
-      if (signal?.aborted) return abort();
-      signal?.addEventListener('abort', abort, { once: true });
-      if (this.link.closed) return waiter.reject(new Error(`link to ${this.link.remote} is closed`));
+      const timer = setTimeout(() => {
+        const i = this.waiters.indexOf(waiter);
+        if (i >= 0) this.waiters.splice(i, 1);
+        reject(new Error(`no "${t}" from ${this.link.remote} within ${timeoutMs} ms`));
+      }, timeoutMs);
       this.waiters.push(waiter);
     });
   }
@@ -148,7 +130,7 @@ export class ControlChannel {
     if (!handler) {
       const i = this.waiters.findIndex((w) => w.t === msg.t);
       if (i >= 0) {
-        this.waiters[i].resolve(msg);
+        this.waiters.splice(i, 1)[0].resolve(msg);
         return;
       }
       if (msg.rq !== undefined) this.send({ t: 'error', re: msg.rq, err: `unknown request "${msg.t}"` });
