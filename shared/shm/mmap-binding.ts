@@ -3,8 +3,8 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import type mmapModule from '@riaskov/mmap-io';
 
-/** The binding's calls and constants (the package's types; its JS wrapper adds only `sync`, which nothing here uses). */
-export type MmapIo = typeof mmapModule.default;
+/** The binding's calls and constants: the package's types without `sync`, which only its JS wrapper adds. */
+export type MmapIo = Omit<typeof mmapModule.default, 'sync'>;
 
 const require = createRequire(import.meta.url);
 
@@ -21,9 +21,8 @@ const require = createRequire(import.meta.url);
  * install that put it elsewhere still works through the package's entry.
  */
 export function loadMmapBinding(): MmapIo {
-  const pkgFile = require.resolve('@riaskov/mmap-io/package.json');
-  const dir = path.dirname(pkgFile);
-  const pkg = JSON.parse(fs.readFileSync(pkgFile, 'utf8')) as { binary?: { module_name?: string; module_path?: string } };
+  const dir = path.dirname(require.resolve('@riaskov/mmap-io/package.json'));
+  const pkg = require('@riaskov/mmap-io/package.json') as { binary?: { module_name?: string; module_path?: string } };
   const name = pkg.binary?.module_name ?? 'mmap_io';
   const candidates: string[] = [];
   if (pkg.binary?.module_path) {
